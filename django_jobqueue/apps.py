@@ -1,0 +1,29 @@
+"""App configuration: discover ``jobs`` modules, register checks, watch settings."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.core.signals import setting_changed
+from django.utils.module_loading import autodiscover_modules
+
+
+class JobQueueConfig(AppConfig):
+    name = "django_jobqueue"
+    verbose_name = "Job queue"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401 -- registers the system checks
+
+        # Every installed app's jobs module registers its Job subclasses.
+        autodiscover_modules("jobs")
+        setting_changed.connect(_reset_on_settings_change, dispatch_uid="django_jobqueue.reset")
+
+
+def _reset_on_settings_change(*, setting: str, **kwargs: object) -> None:
+    if setting in {"JOBQUEUE", "CACHES", "DATABASES"}:
+        from .failures import service
+        from .transports import reset
+
+        reset()
+        service.reset()

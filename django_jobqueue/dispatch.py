@@ -1,0 +1,119 @@
+"""Dispatch: turn ``Job`` instances into payloads and push them.
+
+Payload problems (arguments that are not JSON, a payload over the size limit, an unknown
+connection) raise here, in the caller's process, never later in a worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.db import DEFAULT_DB_ALIAS, transaction
+
+from . import payload as payload_codec
+from .conf import jobqueue_settings
+from .exceptions import PayloadError
+from .transports import PushItem, Transport, get_transport
+
+if TYPE_CHECKING:
+    from .jobs import Job
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Dispatched:
+    """A dispatched job: its id, where it went and when it becomes ready."""
+
+    id: str
+    job: str
+    queue: str
+    connection: str
+    delay: float
+
+
+def _prepare(
+    job: Job, *, delay: float, queue: str | None, connection: str | None, priority: int
+) -> tuple[str, PushItem, Dispatched]:
+    cls = type(job)
+    if cls.abstract:
+        raise PayloadError(f"{cls.__name__} is abstract and cannot be dispatched")
+    if not -100 <= priority <= 100:
+        raise PayloadError("priority must be between -100 and 100")
+    connection = connection or cls.connection or jobqueue_settings.DEFAULT_CONNECTION
+    queue = queue or cls.queue or jobqueue_settings.DEFAULT_QUEUE
+    jobqueue_settings.connection(connection)  # unknown names raise now, not in a worker
+    body = payload_codec.new_payload(
+        job=cls.name,
+        data={"args": job._jq_args, "kwargs": job._jq_kwargs},
+        queue=queue,
+        connection=connection,
+        max_tries=cls.max_tries or jobqueue_settings.DEFAULT_MAX_TRIES,
+        timeout=cls.timeout,
+    )
+    text = payload_codec.dumps(body, jobqueue_settings.MAX_PAYLOAD_BYTES)
+    item = PushItem(body["id"], queue, text, max(float(delay or 0), 0.0), priority)
+    return connection, item, Dispatched(body["id"], cls.name, queue, connection, item.delay)
+
+
+def _push(transport: Transport, items: list[PushItem], using: str) -> None:
+    """Push now, or when the surrounding transaction on ``using`` commits."""
+    connection = transaction.get_connection(using)
+    if not connection.in_atomic_block or transport.uses_database(using):
+        # Same database: the insert joins the transaction, which gives the same visibility
+        # as on_commit and no window in which a crash loses the job.
+        transport.push_many(items)
+        return
+    if not jobqueue_settings.DISPATCH_AFTER_COMMIT:
+        transport.push_many(items)
+        return
+    transaction.on_commit(lambda: transport.push_many(items), using=using, robust=False)
+
+
+def dispatch(
+    job: Job,
+    *,
+    delay: float = 0,
+    queue: str | None = None,
+    connection: str | None = None,
+    priority: int = 0,
+    using: str | None = None,
+) -> Dispatched:
+    """Queue ``job``: ready after ``delay`` seconds, on ``queue`` of ``connection``.
+
+    Inside ``transaction.atomic(using=...)`` the push waits for the commit (setting
+    ``DISPATCH_AFTER_COMMIT``); a rollback drops it.
+    """
+    name, item, result = _prepare(
+        job, delay=delay, queue=queue, connection=connection, priority=priority
+    )
+    _push(get_transport(name), [item], using or DEFAULT_DB_ALIAS)
+    logger.debug("dispatched job=%s id=%s queue=%s", result.job, result.id, result.queue)
+    return result
+
+
+def dispatch_many(
+    jobs: Iterable[Job],
+    *,
+    delay: float = 0,
+    queue: str | None = None,
+    connection: str | None = None,
+    priority: int = 0,
+    using: str | None = None,
+) -> list[Dispatched]:
+    """Queue many jobs with one round trip per connection. All are validated before any
+    is pushed, so a bad argument queues nothing."""
+    prepared = [
+        _prepare(job, delay=delay, queue=queue, connection=connection, priority=priority)
+        for job in jobs
+    ]
+    grouped: dict[str, list[PushItem]] = defaultdict(list)
+    for name, item, _ in prepared:
+        grouped[name].append(item)
+    for name, items in grouped.items():
+        _push(get_transport(name), items, using or DEFAULT_DB_ALIAS)
+    return [result for _, _, result in prepared]

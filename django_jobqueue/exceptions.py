@@ -1,0 +1,47 @@
+"""Exceptions raised by django-jobqueue.
+
+Stored failures keep an exception as class path, message and traceback text; these classes
+are never rebuilt from stored data by importing a name.
+"""
+
+from __future__ import annotations
+
+
+class JobQueueError(Exception):
+    """Base class of every django-jobqueue exception."""
+
+
+class ConfigurationError(JobQueueError):
+    """The JOBQUEUE setting names something that does not exist or cannot work."""
+
+
+class PayloadError(JobQueueError, ValueError):
+    """A payload cannot be built (at dispatch) or read back (in the worker)."""
+
+
+class UnknownJobClass(PayloadError):
+    """A payload names a job class that is not registered in this process."""
+
+
+class JobTimeout(JobQueueError):
+    """A job ran past its ``timeout``."""
+
+
+class WorkHorseKilled(JobQueueError):
+    """The work horse running the job died (OOM kill, segfault, ``os._exit``, hard timeout)."""
+
+
+class AbandonedJobError(JobQueueError):
+    """The job's lease expired: the worker running it died and another worker collected it."""
+
+
+class DontRetry(JobQueueError):
+    """Raise (ideally ``from`` the real error) to fail a job at once, without retries."""
+
+
+class TransportError(JobQueueError):
+    """A transport could not reach its store; the operation may be retried later."""
+
+
+class FailedJobNotFound(JobQueueError, LookupError):
+    """No failed job has the given id."""

@@ -1,0 +1,178 @@
+"""The failed-job store in ``queue_failed_jobs``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Max, Min, Q, QuerySet
+from django.db.models.functions import TruncHour
+
+from ..dbutil import run_with_retry
+from .record import FailureRecord
+
+
+def _model() -> Any:
+    from ..models import FailedJob
+
+    return FailedJob
+
+
+class DatabaseFailedJobStore:
+    """``record / get / filter / forget / prune / count / stats`` on the ``FailedJob`` model."""
+
+    def __init__(self, alias: str) -> None:
+        self.alias = alias
+
+    def queryset(self) -> QuerySet[Any]:
+        return _model().objects.using(self.alias)
+
+    def record(self, record: FailureRecord, attempts: int = 2) -> int:
+        """Insert ``record``; if its job uuid is already there, return the existing row's id."""
+        return run_with_retry(self.alias, lambda: self._insert(record), attempts=attempts)
+
+    def _insert(self, record: FailureRecord) -> int:
+        try:
+            with transaction.atomic(using=self.alias):
+                return self.queryset().create(**_fields(record)).pk
+        except IntegrityError:
+            existing = self.queryset().filter(uuid=record.uuid).values_list("pk", flat=True)
+            if existing:
+                return existing[0]
+            raise
+
+    def record_many(self, records: Iterable[FailureRecord]) -> int:
+        """Insert records, skipping uuids already stored (the fallback mover)."""
+        rows = [_model()(**_fields(record)) for record in records]
+        if not rows:
+            return 0
+
+        def insert() -> int:
+            self.queryset().bulk_create(rows, ignore_conflicts=True)
+            return len(rows)
+
+        return run_with_retry(self.alias, insert)
+
+    def get(self, pk: int) -> Any:
+        return self.queryset().get(pk=pk)
+
+    def filter(self, **criteria: Any) -> QuerySet[Any]:
+        return self.queryset().filter(_criteria(**criteria))
+
+    def forget(self, pk: int) -> bool:
+        return bool(self.queryset().filter(pk=pk).delete()[0])
+
+    def count(self, **criteria: Any) -> int:
+        return self.filter(**criteria).count()
+
+    def prune(
+        self,
+        *,
+        before: dt.datetime | None = None,
+        keep: int | None = None,
+        batch_size: int = 1000,
+        progress: Callable[[int], None] | None = None,
+        **criteria: Any,
+    ) -> int:
+        """Delete matching rows in batches of ``batch_size`` ids; return how many went."""
+        queryset = self.filter(before=before, **criteria)
+        if keep is not None:
+            queryset = self._older_than_newest(queryset, keep)
+            if queryset is None:
+                return 0
+        deleted = 0
+        while True:
+            ids = list(queryset.order_by().values_list("pk", flat=True)[:batch_size])
+            if not ids:
+                return deleted
+            deleted += run_with_retry(
+                self.alias, lambda ids=ids: self.queryset().filter(pk__in=ids).delete()[0]
+            )
+            if progress:
+                progress(deleted)
+
+    @staticmethod
+    def _older_than_newest(queryset: QuerySet[Any], keep: int) -> QuerySet[Any] | None:
+        boundary = queryset.order_by("-failed_at", "-pk").values("failed_at", "pk")[
+            keep : keep + 1
+        ]
+        row = next(iter(boundary), None)
+        if row is None:
+            return None
+        older = Q(failed_at__lt=row["failed_at"]) | Q(
+            failed_at=row["failed_at"], pk__lte=row["pk"]
+        )
+        return queryset.filter(older)
+
+    def stats(self, since: dt.datetime | None = None) -> dict[str, Any]:
+        """Counts by queue, by exception class, by job class and by hour."""
+        queryset = self.filter(since=since)
+
+        def grouped(field: str) -> list[dict[str, Any]]:
+            return list(
+                queryset.values(field)
+                .annotate(count=Count("pk"), first=Min("failed_at"), last=Max("failed_at"))
+                .order_by("-count", field)
+            )
+
+        hours = (
+            queryset.annotate(hour=TruncHour("failed_at"))
+            .values("hour")
+            .annotate(count=Count("pk"))
+            .order_by("hour")
+        )
+        return {
+            "total": queryset.count(),
+            "by_queue": grouped("queue"),
+            "by_exception_class": grouped("exception_class"),
+            "by_job_class": grouped("job_class"),
+            "by_hour": list(hours),
+        }
+
+
+def _criteria(
+    *,
+    queue: str | None = None,
+    connection: str | None = None,
+    job_class: str | None = None,
+    exception_class: str | None = None,
+    since: dt.datetime | None = None,
+    before: dt.datetime | None = None,
+    ids: Iterable[int] | None = None,
+) -> Q:
+    q = Q()
+    for field, value in (
+        ("queue", queue),
+        ("connection", connection),
+        ("job_class", job_class),
+        ("exception_class", exception_class),
+        ("failed_at__gte", since),
+        ("failed_at__lt", before),
+    ):
+        if value is not None:
+            q &= Q(**{field: value})
+    if ids is not None:
+        q &= Q(pk__in=list(ids))
+    return q
+
+
+def _fields(record: FailureRecord) -> dict[str, Any]:
+    return {
+        "uuid": record.uuid,
+        "connection": record.connection[:255],
+        "queue": record.queue[:255],
+        "payload": record.payload,
+        "exception": record.exception,
+        "exception_class": record.exception_class[:255],
+        "message": record.message,
+        "job_class": record.job_class[:255],
+        "attempts": record.attempts,
+        "errors": record.errors,
+        "failed_at": record.failed_at,
+        "worker": record.worker[:255],
+        "exit_code": record.exit_code,
+        "term_signal": record.term_signal,
+        "max_rss_kb": record.max_rss_kb,
+    }

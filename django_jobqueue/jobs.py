@@ -1,0 +1,148 @@
+"""The ``Job`` base class and the registry of job classes.
+
+Every concrete ``Job`` subclass registers itself under ``name`` (``"module.QualName"`` by
+default). Workers resolve payloads through this registry only: a name taken from a payload is
+never imported.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .exceptions import UnknownJobClass
+from .retry import RetryAfter
+
+if TYPE_CHECKING:
+    from .dispatch import Dispatched
+
+logger = logging.getLogger(__name__)
+
+_registry: dict[str, type[Job]] = {}
+
+
+class Job:
+    """Subclass and implement ``handle()`` (sync or ``async``).
+
+    Constructor arguments are the payload: they must be JSON (plus ``datetime``, ``date``,
+    ``time``, ``UUID`` and ``Decimal``, which round-trip as their own types).
+
+    Class attributes, each optional:
+
+    - ``queue`` / ``connection``: where the job goes (settings' defaults when ``None``).
+    - ``max_tries``: attempts in all, the first included.
+    - ``retry_after``: seconds before each retry: a number, a list (the last value repeats),
+      or a backoff callable such as :class:`~django_jobqueue.retry.ExponentialBackoff`.
+    - ``timeout``: seconds an attempt may run; enforced for blocking code too.
+    - ``dont_retry``: exception classes that fail the job at once (so does raising
+      :class:`~django_jobqueue.exceptions.DontRetry`).
+    - ``name``: the registry name stored in payloads; set it before renaming or moving a class
+      that has jobs in flight.
+    - ``abstract = True``: a base class for other jobs, not registered itself.
+
+    While ``handle()`` runs, ``self.attempt`` is the attempt number (1 for the first run) and
+    ``self.job_id`` the job's id.
+    """
+
+    name: ClassVar[str] = ""
+    abstract: ClassVar[bool] = True
+    queue: ClassVar[str | None] = None
+    connection: ClassVar[str | None] = None
+    max_tries: ClassVar[int | None] = None
+    retry_after: ClassVar[RetryAfter | None] = None
+    timeout: ClassVar[float | None] = None
+    dont_retry: ClassVar[Sequence[type[BaseException]]] = ()
+    sensitive_fields: ClassVar[Sequence[str]] = ()
+
+    attempt: int = 0
+    job_id: str = ""
+
+    _jq_args: tuple[Any, ...]
+    _jq_kwargs: dict[str, Any]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "abstract" not in cls.__dict__:
+            cls.abstract = False
+        if cls.abstract:
+            return
+        if "name" not in cls.__dict__ or not cls.name:
+            cls.name = f"{cls.__module__}.{cls.__qualname__}"
+        register(cls)
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Job:
+        # Keep the constructor arguments: they are the payload.
+        instance = super().__new__(cls)
+        instance._jq_args = args
+        instance._jq_kwargs = kwargs
+        return instance
+
+    def handle(self) -> Any:
+        """Do the work. May be ``async def``. Raise to fail this attempt."""
+        raise NotImplementedError(f"{type(self).__name__} must implement handle()")
+
+    def failed(self, exception: BaseException) -> Any:
+        """Called once when the job fails for good. May be ``async def``."""
+
+    def dispatch(
+        self,
+        *,
+        delay: float = 0,
+        queue: str | None = None,
+        connection: str | None = None,
+        priority: int = 0,
+        using: str | None = None,
+    ) -> Dispatched:
+        """Queue this job; see :func:`django_jobqueue.dispatch.dispatch`."""
+        from .dispatch import dispatch
+
+        return dispatch(
+            self,
+            delay=delay,
+            queue=queue,
+            connection=connection,
+            priority=priority,
+            using=using,
+        )
+
+    def __repr__(self) -> str:
+        parts = [repr(a) for a in self._jq_args]
+        parts += [f"{k}={v!r}" for k, v in self._jq_kwargs.items()]
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+
+def register(cls: type[Job]) -> None:
+    """Add ``cls`` to the registry (done automatically for subclasses)."""
+    previous = _registry.get(cls.name)
+    if previous is not None and previous is not cls:
+        same_place = (previous.__module__, previous.__qualname__) == (
+            cls.__module__,
+            cls.__qualname__,
+        )
+        if not same_place:
+            logger.warning(
+                "job name %s now maps to %s.%s (was %s.%s)",
+                cls.name,
+                cls.__module__,
+                cls.__qualname__,
+                previous.__module__,
+                previous.__qualname__,
+            )
+    _registry[cls.name] = cls
+
+
+def resolve(name: str) -> type[Job]:
+    """The registered job class called ``name``; :class:`UnknownJobClass` if there is none."""
+    try:
+        return _registry[name]
+    except (KeyError, TypeError):
+        raise UnknownJobClass(
+            f"no registered job class named {name!r}: is its app installed and its "
+            "jobs module imported?"
+        ) from None
+
+
+def registered() -> dict[str, type[Job]]:
+    """A copy of the registry, name to class."""
+    return dict(_registry)

@@ -1,0 +1,81 @@
+"""``manage.py runworker``: run jobs from one connection's queues."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from ...exceptions import ConfigurationError
+from ...worker.options import WorkerOptions
+from ...worker.supervisor import Supervisor
+
+_LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}
+
+
+class Command(BaseCommand):
+    help = (
+        "Run a django-jobqueue worker: a supervisor that reserves jobs from QUEUE(s) and runs "
+        "them in long-lived work-horse processes. First SIGTERM/SIGINT: finish current jobs "
+        "and exit; second: stop at once (interrupted jobs go back to the queue)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "queues", nargs="*", metavar="QUEUE",
+            help="Queues to take jobs from, in order of preference (default: DEFAULT_QUEUE).",
+        )
+        parser.add_argument("--connection", help="JOBQUEUE connection name (default: "
+                            "DEFAULT_CONNECTION).")
+        parser.add_argument("--burst", action="store_true", help="Exit once no job is ready "
+                            "or delayed and none is running.")
+        parser.add_argument("--max-jobs", type=int, help="Exit after starting this many jobs.")
+        parser.add_argument("--max-time", type=float, help="Exit after this many seconds "
+                            "(current jobs finish first).")
+        parser.add_argument("--sleep", type=float, help="Seconds an idle worker waits "
+                            "between polls (default: SLEEP setting).")
+        parser.add_argument("--concurrency", type=int, default=1, help="Number of work "
+                            "horses (child processes running jobs), default 1.")
+        parser.add_argument("--timeout", type=float, help="Timeout in seconds for jobs whose "
+                            "class sets none (default: DEFAULT_TIMEOUT setting).")
+        parser.add_argument("--exception-handler", action="append", default=[],
+                            dest="exception_handlers", metavar="DOTTED.PATH",
+                            help="Exception handler (job, exc_type, exc_value, traceback) "
+                            "added after EXCEPTION_HANDLERS; repeatable.")
+        parser.add_argument("--disable-default-exception-handler", action="store_true",
+                            default=None, help="Do not log failures with the default "
+                            "handler.")
+        parser.add_argument("--work-horse-killed-handler", metavar="DOTTED.PATH",
+                            help="Called with (job, retpid, ret_val, rusage) when a work "
+                            "horse dies.")
+        parser.add_argument("--name", help="Worker name in logs and failure records "
+                            "(default: host.pid).")
+        parser.add_argument("--shutdown-timeout", type=float, help="Seconds current jobs "
+                            "get to finish after the first SIGTERM (default: setting).")
+        parser.add_argument("--memory-limit", type=float, dest="memory_limit_mb",
+                            metavar="MB", help="Kill a horse whose job passes this resident "
+                            "memory (the attempt fails with WorkHorseKilled).")
+        parser.add_argument("--horse-max-jobs", type=int, help="Recycle a horse after this "
+                            "many jobs.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self._configure_logging(options["verbosity"])
+        fields = WorkerOptions.__dataclass_fields__
+        worker_options = WorkerOptions(**{k: v for k, v in options.items() if k in fields})
+        try:
+            supervisor = Supervisor(worker_options)
+        except ConfigurationError as exc:
+            raise CommandError(str(exc)) from exc
+        supervisor.run()
+
+    @staticmethod
+    def _configure_logging(verbosity: int) -> None:
+        # Only when the project configured nothing for us: never override LOGGING.
+        logger = logging.getLogger("django_jobqueue")
+        if logger.handlers or logging.getLogger().handlers:
+            return
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(_LEVELS.get(verbosity, logging.INFO))

@@ -1,0 +1,83 @@
+"""Tables: ``queue_jobs`` (the database transport) and ``queue_failed_jobs`` (failed jobs).
+
+``queue_failed_jobs`` keeps the columns of the seed guide (``id, connection, queue, payload,
+exception, failed_at`` with an index on ``queue``) so its SQL runs unchanged, and adds what
+makes failures searchable: job uuid (unique), job class, exception class, attempts, every
+attempt's error, and for killed work horses the exit status and peak memory.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class QueuedJob(models.Model):
+    """A job waiting, delayed or running, stored by the database transport.
+
+    Times are epoch seconds taken from the database's own clock, so workers on machines with
+    skewed clocks agree on leases and due times.
+    """
+
+    uuid = models.CharField(max_length=32, unique=True)
+    queue = models.CharField(max_length=255)
+    payload = models.TextField()
+    attempts = models.PositiveIntegerField(default=0)
+    priority = models.SmallIntegerField(default=0)
+    available_at = models.FloatField()
+    reserved_until = models.FloatField(null=True, blank=True)
+    reserved_by = models.CharField(max_length=64, null=True, blank=True)
+    created_at = models.FloatField()
+
+    class Meta:
+        db_table = "queue_jobs"
+        verbose_name = "queued job"
+        verbose_name_plural = "queued jobs"
+        indexes = [
+            # Serves both the claim (reserved_until IS NULL) and collection (< now).
+            models.Index(
+                fields=["queue", "reserved_until", "-priority", "available_at"],
+                name="queue_jobs_claim_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.queue}:{self.uuid}"
+
+
+class FailedJob(models.Model):
+    """A job that failed for good."""
+
+    connection = models.CharField(max_length=255)
+    queue = models.CharField(max_length=255, db_index=True)
+    payload = models.TextField()
+    exception = models.TextField()
+    failed_at = models.DateTimeField(db_index=True)
+    uuid = models.CharField("job id", max_length=32, unique=True)
+    job_class = models.CharField(max_length=255)
+    exception_class = models.CharField(max_length=255)
+    message = models.TextField(blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+    worker = models.CharField(max_length=255, blank=True, default="")
+    exit_code = models.IntegerField(null=True, blank=True)
+    term_signal = models.IntegerField(null=True, blank=True)
+    max_rss_kb = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        db_table = "queue_failed_jobs"
+        verbose_name = "failed job"
+        verbose_name_plural = "failed jobs"
+        ordering = ["-failed_at", "-id"]
+        permissions = [
+            ("retry_failedjob", "Can retry failed jobs"),
+            ("purge_failedjob", "Can purge old failed jobs"),
+        ]
+        indexes = [
+            models.Index(fields=["queue", "failed_at"], name="qfj_queue_failed_idx"),
+            models.Index(fields=["job_class", "failed_at"], name="qfj_class_failed_idx"),
+            models.Index(fields=["exception_class", "failed_at"], name="qfj_exc_failed_idx"),
+            models.Index(fields=["connection", "failed_at"], name="qfj_conn_failed_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.job_class} on {self.queue}: {self.exception_class}"

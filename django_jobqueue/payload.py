@@ -1,0 +1,153 @@
+"""Payloads: the versioned JSON document that travels through a transport.
+
+A payload holds ``{"v", "id", "job", "data": {"args", "kwargs"}, "queue", "connection",
+"max_tries", "timeout", "dispatched_at", "errors", "retry_of"}``. Arguments must be JSON;
+``datetime``, ``date``, ``time``, ``UUID`` and ``Decimal`` values are encoded as tagged
+objects and come back as the same type. Model instances are refused at dispatch: pass the
+primary key and load the row in ``handle()``, so the job sees current data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import uuid
+from typing import Any
+
+from .exceptions import PayloadError
+
+VERSION = 1
+TAG = "__jq__"
+_TAG_MARKER = f'"{TAG}"'
+
+
+def _encode_special(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return {TAG: "datetime", "v": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {TAG: "date", "v": value.isoformat()}
+    if isinstance(value, dt.time):
+        return {TAG: "time", "v": value.isoformat()}
+    if isinstance(value, uuid.UUID):
+        return {TAG: "uuid", "v": str(value)}
+    if isinstance(value, decimal.Decimal):
+        return {TAG: "decimal", "v": str(value)}
+    if isinstance(value, (set, frozenset)):
+        raise PayloadError("sets are not JSON: pass a sorted list instead")
+    if hasattr(value, "_meta") and hasattr(value, "pk"):
+        raise PayloadError(
+            f"a model instance ({type(value).__name__}) cannot be a job argument: "
+            "pass its primary key and load it in handle()"
+        )
+    raise PayloadError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+_DECODERS = {
+    "datetime": dt.datetime.fromisoformat,
+    "date": dt.date.fromisoformat,
+    "time": dt.time.fromisoformat,
+    "uuid": uuid.UUID,
+    "decimal": decimal.Decimal,
+}
+
+
+def _decode_special(obj: dict[str, Any]) -> Any:
+    kind = obj.get(TAG)
+    if kind is None:
+        return obj
+    try:
+        return _DECODERS[kind](obj["v"])
+    except (KeyError, ValueError, TypeError, decimal.InvalidOperation) as exc:
+        raise PayloadError(f"bad tagged value {obj!r}: {exc}") from None
+
+
+def _check_reserved_keys(value: Any) -> None:
+    # A user dict with our tag key would be mistaken for a tagged value on the way back.
+    if isinstance(value, dict):
+        if TAG in value:
+            raise PayloadError(f"the key {TAG!r} is reserved in job arguments")
+        for item in value.values():
+            _check_reserved_keys(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check_reserved_keys(item)
+
+
+def dumps(payload: dict[str, Any], max_bytes: int | None = None) -> str:
+    """Serialise a payload, raising :class:`PayloadError` for arguments that are not JSON.
+
+    One ``json.dumps`` pass: special types go through the ``default`` hook, so plain data
+    pays nothing extra.
+    """
+    try:
+        text = json.dumps(
+            payload, default=_encode_special, separators=(",", ":"), allow_nan=False
+        )
+    except PayloadError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise PayloadError(f"job arguments are not JSON: {exc}") from None
+    if _TAG_MARKER in text:
+        _check_reserved_keys(payload.get("data"))
+    if max_bytes is not None and len(text) > max_bytes:
+        # Characters are a lower bound on bytes; measure exactly only when close.
+        size = len(text.encode())
+        if size > max_bytes:
+            raise PayloadError(f"payload is {size} bytes, over MAX_PAYLOAD_BYTES={max_bytes}")
+    return text
+
+
+def loads(raw: str | bytes) -> dict[str, Any]:
+    """Parse a stored payload; raise :class:`PayloadError` if it is not a valid payload."""
+    try:
+        if isinstance(raw, bytes):
+            raw = raw.decode()
+        # The object hook costs a call per dict: only pay it when a tagged value is present.
+        hook = _decode_special if _TAG_MARKER in raw else None
+        payload = json.loads(raw, object_hook=hook)
+    except PayloadError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise PayloadError(f"payload is not JSON: {exc}") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("job"), str):
+        raise PayloadError("payload is not a job payload (no 'job' name)")
+    data = payload.get("data") or {}
+    if not isinstance(data, dict):
+        raise PayloadError("payload 'data' is not an object")
+    return payload
+
+
+def decode_data(payload: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    """The constructor arguments of a payload parsed by :func:`loads`."""
+    data = payload.get("data") or {}
+    args, kwargs = data.get("args", []), data.get("kwargs", {})
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        raise PayloadError("payload arguments are malformed")
+    return args, kwargs
+
+
+def new_payload(
+    *,
+    job: str,
+    data: dict[str, Any],
+    queue: str,
+    connection: str,
+    max_tries: int,
+    timeout: float | None,
+    retry_of: str | None = None,
+) -> dict[str, Any]:
+    """A fresh payload with a new id."""
+    return {
+        "v": VERSION,
+        "id": uuid.uuid4().hex,
+        "job": job,
+        "data": data,
+        "queue": queue,
+        "connection": connection,
+        "max_tries": max_tries,
+        "timeout": timeout,
+        "dispatched_at": dt.datetime.now(dt.UTC).isoformat(),
+        "errors": [],
+        "retry_of": retry_of,
+    }

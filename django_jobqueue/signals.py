@@ -1,0 +1,25 @@
+"""Signals sent by workers, always with ``send_robust`` so a bad receiver never stops a worker.
+
+``sender`` is the job class (``Job`` itself when the payload names no registered class).
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+job_failed = Signal()
+"""A job failed for good, after its failure was recorded and ``failed()`` ran.
+
+kwargs: ``job`` (the instance, or ``None`` if it could not be rebuilt), ``job_id``,
+``exception``, ``failed_job`` (a dict: ``store`` ("database" or "redis"), ``id``, ``uuid``,
+``queue``, ``connection``, ``exception_class``, ``attempts``).
+"""
+
+job_retrying = Signal()
+"""An attempt failed and the job will run again.
+
+kwargs: ``job``, ``job_id``, ``exception``, ``attempt`` (the attempt that failed), ``delay``.
+"""
+
+job_succeeded = Signal()
+"""``handle()`` returned. kwargs: ``job``, ``job_id``, ``attempt``, ``result``."""

@@ -1,0 +1,95 @@
+"""Helpers for users' tests: run queued jobs in this process.
+
+With the memory transport (``django_jobqueue.transports.memory.MemoryTransport``) a test
+dispatches jobs and then calls :func:`work` to run them, with the same retry policy,
+exception handlers, failure recording, ``failed()`` hooks and signals as a real worker. It
+works with the other transports too, when a test wants jobs run without a subprocess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .conf import jobqueue_settings
+from .transports import Reserved, get_transport
+from .worker.execute import job_timeout, run_attempt, run_failed_hook
+from .worker.handlers import build_chain
+from .worker.outcome import Bookkeeper
+
+_tokens = itertools.count()
+
+
+@dataclass
+class WorkResult:
+    """What :func:`work` did."""
+
+    succeeded: int = 0
+    retried: int = 0
+    failed: int = 0
+
+    @property
+    def attempts(self) -> int:
+        return self.succeeded + self.retried + self.failed
+
+
+def work(
+    queues: Sequence[str] | None = None,
+    *,
+    connection: str | None = None,
+    max_jobs: int | None = None,
+    wait_for_delayed: float = 0.0,
+    exception_handlers: Sequence[str] = (),
+) -> WorkResult:
+    """Run ready jobs in this process until none is left (or ``max_jobs`` attempts ran).
+
+    ``wait_for_delayed``: also wait up to this many seconds for delayed jobs (retries in
+    backoff) to fall due and run them.
+    """
+    transport = get_transport(connection)
+    queues = list(queues or [jobqueue_settings.DEFAULT_QUEUE])
+    books = Bookkeeper(transport, "inline")
+    chain = build_chain(exception_handlers)
+    loop = asyncio.new_event_loop()
+    result = WorkResult()
+    give_up_at = time.monotonic() + wait_for_delayed
+    try:
+        while max_jobs is None or result.attempts < max_jobs:
+            token = f"inline:{next(_tokens)}"
+            jobs = transport.reserve(queues, 1, jobqueue_settings.LEASE, token)
+            if not jobs:
+                if not _any_delayed(transport, queues) or time.monotonic() >= give_up_at:
+                    break
+                transport.wait(queues, 0.05)
+                continue
+            _run_one(jobs[0], books, chain, loop, result)
+    finally:
+        loop.close()
+    return result
+
+
+def _run_one(job: Reserved, books: Bookkeeper, chain: list, loop, result: WorkResult) -> None:
+    message = {
+        "id": job.id, "queue": job.queue, "payload": job.payload,
+        "attempts": job.attempts, "worker": "inline",
+    }
+    message["timeout"] = job_timeout(message, None)
+    outcome, pending = run_attempt(message, chain, loop)
+    if outcome["status"] == "ok":
+        books.transport.ack(job)
+        result.succeeded += 1
+        return
+    failed_job = books.settle(job, outcome)
+    if failed_job is None:
+        result.retried += 1
+        return
+    result.failed += 1
+    if pending is not None:
+        run_failed_hook(pending, failed_job, loop)
+
+
+def _any_delayed(transport, queues: Sequence[str]) -> bool:
+    return any(transport.size(queue).delayed for queue in queues)

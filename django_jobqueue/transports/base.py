@@ -1,0 +1,144 @@
+"""The transport contract: where queued jobs live between dispatch and their outcome.
+
+Verbs: ``push`` (and ``push_many``), ``reserve`` under a lease, ``renew`` the lease, ``ack``
+(the outcome is recorded: remove), ``release`` (back to the queue, now or later), ``collect``
+(take jobs whose lease expired), ``size``. A reserved job stays in the store until ``ack`` or
+``release``, so a worker that dies loses nothing: its lease runs out and another worker
+collects the job.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PushItem:
+    """One job to push: its id, queue, serialised payload, delay (s) and priority."""
+
+    id: str
+    queue: str
+    payload: str
+    delay: float = 0.0
+    priority: int = 0
+
+
+@dataclass
+class Reserved:
+    """A job taken from a transport under a lease.
+
+    ``attempts`` already counts this attempt. ``receipt`` identifies the job in its store and
+    ``token`` this reservation: acking or releasing with a stale token (the lease expired and
+    someone else took the job) does nothing.
+    """
+
+    id: str
+    queue: str
+    payload: str
+    attempts: int
+    receipt: Any
+    token: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QueueSize:
+    """How many jobs a queue holds, by state."""
+
+    ready: int = 0
+    delayed: int = 0
+    reserved: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.ready + self.delayed + self.reserved
+
+
+class Transport(ABC):
+    """Base class of transports. Subclasses are chosen by dotted path in ``CONNECTIONS``."""
+
+    #: Workers may run jobs in other processes (False for the in-process memory transport).
+    shareable_between_processes: bool = True
+    #: ``wait()`` blocks in the store and returns as soon as a job is pushed.
+    blocking_wait: bool = False
+    #: Seconds an idle worker waits between polls when the transport cannot wake it up.
+    poll_interval: float = 1.0
+
+    def __init__(self, name: str, options: dict[str, Any]) -> None:
+        self.name = name
+        self.options = options
+
+    @abstractmethod
+    def push_many(self, items: Sequence[PushItem]) -> None:
+        """Store jobs, ready now or after their delay, in as few round trips as possible."""
+
+    def push(self, item: PushItem) -> None:
+        """Store one job."""
+        self.push_many([item])
+
+    @abstractmethod
+    def reserve(
+        self, queues: Sequence[str], count: int, lease: float, token: str
+    ) -> list[Reserved]:
+        """Take up to ``count`` ready jobs (queues in order of preference) under a lease."""
+
+    @abstractmethod
+    def renew(self, jobs: Sequence[Reserved], lease: float) -> list[Reserved]:
+        """Extend leases; return the jobs whose lease was lost (someone else took them)."""
+
+    @abstractmethod
+    def ack(self, job: Reserved) -> bool:
+        """Remove a job whose outcome is recorded. False if the reservation was stale."""
+
+    def ack_many(self, jobs: Sequence[Reserved]) -> None:
+        """Remove several finished jobs (transports batch this where they can)."""
+        for job in jobs:
+            self.ack(job)
+
+    @abstractmethod
+    def release(
+        self,
+        job: Reserved,
+        delay: float,
+        payload: str | None = None,
+        undo_attempt: bool = False,
+    ) -> bool:
+        """Put a job back, ready after ``delay`` seconds, optionally with a new payload.
+
+        ``undo_attempt`` takes back the attempt counted at reserve (a worker shutting down
+        hands back a job it interrupted: that run should not count against ``max_tries``).
+        """
+
+    @abstractmethod
+    def collect(
+        self, queues: Sequence[str], limit: int, lease: float, token: str
+    ) -> list[Reserved]:
+        """Take jobs whose lease expired (their worker died) under a new lease."""
+
+    @abstractmethod
+    def size(self, queue: str) -> QueueSize:
+        """Counts of ready, delayed and reserved jobs in ``queue``."""
+
+    @abstractmethod
+    def clear(self, queue: str) -> int:
+        """Delete every job in ``queue``; return how many (for tests and operators)."""
+
+    def wait(self, queues: Sequence[str], timeout: float) -> None:
+        """Block up to ``timeout`` seconds or until a job may be ready (default: sleep)."""
+        import time
+
+        time.sleep(timeout)
+
+    def uses_database(self, alias: str) -> bool:
+        """True if pushes can join a transaction on database ``alias``."""
+        return False
+
+    def check(self) -> list[Any]:
+        """System-check messages about this transport's configuration."""
+        return []
+
+    def close(self) -> None:  # noqa: B027 -- optional hook, most transports hold nothing
+        """Release connections held by this transport."""

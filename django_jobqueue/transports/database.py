@@ -1,0 +1,256 @@
+"""The database transport: jobs in the ``queue_jobs`` table.
+
+Claims are exclusive without blocking other workers: PostgreSQL and MySQL/MariaDB use
+``SELECT ... FOR UPDATE SKIP LOCKED``; SQLite runs the claim as one ``UPDATE ... RETURNING``
+statement, which its single writer lock makes exclusive. Every time comparison uses the
+database's clock.
+
+Options: ``DATABASE`` (alias, default ``"default"``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from django.core import checks
+from django.db import connections, transaction
+
+from ..dbutil import now_sql, placeholders, run_with_retry
+from .base import PushItem, QueueSize, Reserved, Transport
+
+TABLE = "queue_jobs"
+_COLUMNS = "id, uuid, queue, payload, attempts, priority, available_at"
+_INSERT_CHUNK = 500
+
+
+class DatabaseTransport(Transport):
+    """Queued jobs as rows; the embedded default on SQLite."""
+
+    poll_interval = 0.5
+
+    def __init__(self, name: str, options: dict[str, Any]) -> None:
+        super().__init__(name, options)
+        self.alias: str = options.get("DATABASE", "default")
+
+    # -- helpers -------------------------------------------------------------------------
+    @property
+    def _vendor(self) -> str:
+        return connections[self.alias].vendor
+
+    @property
+    def _now(self) -> str:
+        return now_sql(self._vendor)
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        with connections[self.alias].cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.rowcount
+
+    def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with connections[self.alias].cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+    def _retrying(self, operation: Any) -> Any:
+        return run_with_retry(self.alias, operation)
+
+    # -- contract ------------------------------------------------------------------------
+    def uses_database(self, alias: str) -> bool:
+        return alias == self.alias
+
+    def push_many(self, items: Sequence[PushItem]) -> None:
+        if not items:
+            return
+        now = self._now
+        row = f"(%s, %s, %s, 0, %s, {now} + %s, {now})"
+        for start in range(0, len(items), _INSERT_CHUNK):
+            chunk = items[start : start + _INSERT_CHUNK]
+            sql = (
+                f"INSERT INTO {TABLE} (uuid, queue, payload, attempts, priority, available_at,"
+                f" created_at) VALUES {', '.join([row] * len(chunk))}"
+            )
+            params: list[Any] = []
+            for item in chunk:
+                params += [item.id, item.queue, item.payload, item.priority, max(item.delay, 0)]
+            if connections[self.alias].in_atomic_block:
+                self._execute(sql, params)
+            else:
+                self._retrying(lambda sql=sql, params=params: self._execute(sql, params))
+
+    def reserve(
+        self, queues: Sequence[str], count: int, lease: float, token: str
+    ) -> list[Reserved]:
+        taken: list[Reserved] = []
+        where = "reserved_until IS NULL AND available_at <= {now}"
+        order = "ORDER BY priority DESC, available_at, id"
+        for queue in queues:
+            wanted = count - len(taken)
+            if wanted <= 0:
+                break
+            rows = self._retrying(
+                lambda q=queue, n=wanted: self._claim(q, where, order, n, lease, token, 1)
+            )
+            taken += [self._reserved(row, token) for row in rows]
+        return taken
+
+    def collect(
+        self, queues: Sequence[str], limit: int, lease: float, token: str
+    ) -> list[Reserved]:
+        taken: list[Reserved] = []
+        for queue in queues:
+            rows = self._retrying(
+                lambda q=queue: self._claim(
+                    q, "reserved_until < {now}", "ORDER BY reserved_until", limit, lease, token, 0
+                )
+            )
+            taken += [self._reserved(row, token) for row in rows]
+        return taken
+
+    def _claim(
+        self, queue: str, where: str, order: str, limit: int, lease: float, token: str, inc: int
+    ) -> list[tuple[Any, ...]]:
+        where = where.format(now=self._now)
+        select = f"SELECT id FROM {TABLE} WHERE queue = %s AND {where} {order} LIMIT %s"
+        update = (
+            f"UPDATE {TABLE} SET reserved_until = {self._now} + %s, reserved_by = %s,"
+            f" attempts = attempts + %s"
+        )
+        if self._vendor == "mysql":
+            return self._claim_two_step(queue, where, order, limit, update, (lease, token, inc))
+        if self._vendor == "postgresql":
+            select += " FOR UPDATE SKIP LOCKED"
+        sql = f"{update} WHERE id IN ({select}) RETURNING {_COLUMNS}"
+        rows = self._fetch(sql, [lease, token, inc, queue, limit])
+        # RETURNING follows no ORDER BY: restore the claim order.
+        return sorted(rows, key=lambda row: (-row[5], row[6], row[0]))
+
+    def _claim_two_step(
+        self, queue: str, where: str, order: str, limit: int, update: str, args: tuple[Any, ...]
+    ) -> list[tuple[Any, ...]]:
+        # MariaDB has no UPDATE ... RETURNING: lock the rows, then mark them, in one
+        # short transaction.
+        with transaction.atomic(using=self.alias):
+            rows = self._fetch(
+                f"SELECT {_COLUMNS} FROM {TABLE} WHERE queue = %s AND {where} {order}"
+                " LIMIT %s FOR UPDATE SKIP LOCKED",
+                [queue, limit],
+            )
+            if rows:
+                ids = [row[0] for row in rows]
+                self._execute(f"{update} WHERE id IN ({placeholders(len(ids))})", [*args, *ids])
+        inc = args[2]
+        return [(*r[:4], r[4] + inc, *r[5:]) for r in rows]
+
+    @staticmethod
+    def _reserved(row: tuple[Any, ...], token: str) -> Reserved:
+        row_id, uuid, queue, payload, attempts = row[:5]
+        return Reserved(uuid, queue, payload, int(attempts), row_id, token)
+
+    def renew(self, jobs: Sequence[Reserved], lease: float) -> list[Reserved]:
+        lost: list[Reserved] = []
+        for token, group in _by_token(jobs).items():
+            ids = [job.receipt for job in group]
+            marks = placeholders(len(ids))
+            updated = self._retrying(
+                lambda ids=ids, marks=marks, token=token: self._execute(
+                    f"UPDATE {TABLE} SET reserved_until = {self._now} + %s"
+                    f" WHERE id IN ({marks}) AND reserved_by = %s",
+                    [lease, *ids, token],
+                )
+            )
+            if updated != len(ids):
+                held = {
+                    row[0]
+                    for row in self._fetch(
+                        f"SELECT id FROM {TABLE} WHERE id IN ({marks}) AND reserved_by = %s",
+                        [*ids, token],
+                    )
+                }
+                lost += [job for job in group if job.receipt not in held]
+        return lost
+
+    def ack(self, job: Reserved) -> bool:
+        sql = f"DELETE FROM {TABLE} WHERE id = %s AND reserved_by = %s"
+        return bool(self._retrying(lambda: self._execute(sql, [job.receipt, job.token])))
+
+    def ack_many(self, jobs: Sequence[Reserved]) -> None:
+        for token, group in _by_token(jobs).items():
+            ids = [job.receipt for job in group]
+            sql = f"DELETE FROM {TABLE} WHERE id IN ({placeholders(len(ids))}) AND reserved_by = %s"
+            self._retrying(lambda sql=sql, ids=ids, token=token: self._execute(sql, [*ids, token]))
+
+    def release(
+        self, job: Reserved, delay: float, payload: str | None = None, undo_attempt: bool = False
+    ) -> bool:
+        sql = (
+            f"UPDATE {TABLE} SET reserved_until = NULL, reserved_by = NULL,"
+            f" available_at = {self._now} + %s, payload = COALESCE(%s, payload),"
+            " attempts = CASE WHEN attempts > 0 THEN attempts - %s ELSE 0 END"
+            " WHERE id = %s AND reserved_by = %s"
+        )
+        params = [max(delay, 0.0), payload, int(undo_attempt), job.receipt, job.token]
+        return bool(self._retrying(lambda: self._execute(sql, params)))
+
+    def size(self, queue: str) -> QueueSize:
+        now = self._now
+        sql = (
+            "SELECT"
+            f" SUM(CASE WHEN reserved_until IS NULL AND available_at <= {now} THEN 1 ELSE 0 END),"
+            f" SUM(CASE WHEN reserved_until IS NULL AND available_at > {now} THEN 1 ELSE 0 END),"
+            " SUM(CASE WHEN reserved_until IS NOT NULL THEN 1 ELSE 0 END)"
+            f" FROM {TABLE} WHERE queue = %s"
+        )
+        row = self._retrying(lambda: self._fetch(sql, [queue]))[0]
+        return QueueSize(*(int(value or 0) for value in row))
+
+    def clear(self, queue: str) -> int:
+        return self._retrying(
+            lambda: self._execute(f"DELETE FROM {TABLE} WHERE queue = %s", [queue])
+        )
+
+    def wait(self, queues: Sequence[str], timeout: float) -> None:
+        time.sleep(timeout)
+
+    def check(self) -> list[Any]:
+        if self.alias not in connections:
+            return [
+                checks.Error(
+                    f"jobqueue connection {self.name!r} uses database {self.alias!r}, which is"
+                    " not in DATABASES.",
+                    id="django_jobqueue.E004",
+                )
+            ]
+        connection = connections[self.alias]
+        if connection.vendor not in {"sqlite", "mysql", "postgresql"}:
+            return [_unsupported(self, f"{connection.vendor} is not supported")]
+        if connection.vendor in {"mysql", "postgresql"}:
+            try:
+                skip_locked = connection.features.has_select_for_update_skip_locked
+            except Exception:  # the server is unreachable: not a configuration error
+                return []
+            if not skip_locked:
+                return [
+                    _unsupported(
+                        self,
+                        "this server has no SELECT ... FOR UPDATE SKIP LOCKED"
+                        " (MySQL >= 8.0.1, MariaDB >= 10.6 or PostgreSQL needed)",
+                    )
+                ]
+        return []
+
+
+def _unsupported(transport: DatabaseTransport, why: str) -> checks.Error:
+    return checks.Error(
+        f"jobqueue connection {transport.name!r}: database {transport.alias!r}: {why}.",
+        hint="Use SQLite, PostgreSQL, MySQL >= 8.0.1 or MariaDB >= 10.6, or the redis transport.",
+        id="django_jobqueue.E005",
+    )
+
+
+def _by_token(jobs: Sequence[Reserved]) -> dict[str, list[Reserved]]:
+    groups: dict[str, list[Reserved]] = {}
+    for job in jobs:
+        groups.setdefault(job.token, []).append(job)
+    return groups

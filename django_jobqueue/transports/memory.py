@@ -1,0 +1,198 @@
+"""An in-process transport with no I/O: the real contract, for tests.
+
+Jobs live in this process only, so a worker must run in the same process:
+:func:`django_jobqueue.testing.work` drains it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .base import PushItem, QueueSize, Reserved, Transport
+
+_stores: dict[str, _Store] = {}
+_stores_lock = threading.Lock()
+
+
+@dataclass
+class _Entry:
+    item_id: str
+    queue: str
+    payload: str
+    priority: int
+    attempts: int = 0
+    available_at: float = 0.0
+    lease_until: float | None = None
+    token: str | None = None
+
+
+class _Store:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.entries: dict[str, _Entry] = {}
+        self.ready: dict[str, list[tuple[int, int, str]]] = {}
+        self.seq = itertools.count()
+        self.cond = threading.Condition(self.lock)
+
+
+class MemoryTransport(Transport):
+    """Jobs in a dict guarded by a lock; shared by every transport instance of one name."""
+
+    shareable_between_processes = False
+    poll_interval = 0.01
+
+    def __init__(self, name: str, options: dict[str, Any]) -> None:
+        super().__init__(name, options)
+        with _stores_lock:
+            self._store = _stores.setdefault(name, _Store())
+
+    def _make_ready(self, entry: _Entry) -> None:
+        heap = self._store.ready.setdefault(entry.queue, [])
+        heapq.heappush(heap, (-entry.priority, next(self._store.seq), entry.item_id))
+
+    def _promote_due(self, now: float) -> None:
+        for entry in self._store.entries.values():
+            if entry.lease_until is None and entry.available_at and entry.available_at <= now:
+                entry.available_at = 0.0
+                self._make_ready(entry)
+
+    def push_many(self, items: Sequence[PushItem]) -> None:
+        now = time.monotonic()
+        with self._store.cond:
+            for item in items:
+                entry = _Entry(item.id, item.queue, item.payload, item.priority)
+                self._store.entries[item.id] = entry
+                if item.delay > 0:
+                    entry.available_at = now + item.delay
+                else:
+                    self._make_ready(entry)
+            self._store.cond.notify_all()
+
+    def reserve(
+        self, queues: Sequence[str], count: int, lease: float, token: str
+    ) -> list[Reserved]:
+        now = time.monotonic()
+        taken: list[Reserved] = []
+        with self._store.lock:
+            self._promote_due(now)
+            for queue in queues:
+                heap = self._store.ready.get(queue, [])
+                while heap and len(taken) < count:
+                    _, _, item_id = heapq.heappop(heap)
+                    entry = self._store.entries.get(item_id)
+                    if entry is None or entry.lease_until is not None or entry.available_at:
+                        continue
+                    taken.append(self._lease(entry, now, lease, token))
+        return taken
+
+    def _lease(self, entry: _Entry, now: float, lease: float, token: str) -> Reserved:
+        entry.attempts += 1
+        entry.lease_until = now + lease
+        entry.token = token
+        return Reserved(
+            entry.item_id, entry.queue, entry.payload, entry.attempts, entry.item_id, token
+        )
+
+    def renew(self, jobs: Sequence[Reserved], lease: float) -> list[Reserved]:
+        now = time.monotonic()
+        lost = []
+        with self._store.lock:
+            for job in jobs:
+                entry = self._store.entries.get(job.receipt)
+                if entry is None or entry.token != job.token:
+                    lost.append(job)
+                else:
+                    entry.lease_until = now + lease
+        return lost
+
+    def _owned(self, job: Reserved) -> _Entry | None:
+        entry = self._store.entries.get(job.receipt)
+        return entry if entry is not None and entry.token == job.token else None
+
+    def ack(self, job: Reserved) -> bool:
+        with self._store.lock:
+            if self._owned(job) is None:
+                return False
+            del self._store.entries[job.receipt]
+            return True
+
+    def release(
+        self, job: Reserved, delay: float, payload: str | None = None, undo_attempt: bool = False
+    ) -> bool:
+        with self._store.cond:
+            entry = self._owned(job)
+            if entry is None:
+                return False
+            if undo_attempt:
+                entry.attempts = max(entry.attempts - 1, 0)
+            entry.lease_until = entry.token = None
+            if payload is not None:
+                entry.payload = payload
+            if delay > 0:
+                entry.available_at = time.monotonic() + delay
+            else:
+                entry.available_at = 0.0
+                self._make_ready(entry)
+            self._store.cond.notify_all()
+            return True
+
+    def collect(
+        self, queues: Sequence[str], limit: int, lease: float, token: str
+    ) -> list[Reserved]:
+        now = time.monotonic()
+        with self._store.lock:
+            expired = [
+                e
+                for e in self._store.entries.values()
+                if e.queue in queues and e.lease_until is not None and e.lease_until <= now
+            ][:limit]
+            # Collection takes over the lease without counting a new attempt.
+            result = []
+            for entry in expired:
+                entry.lease_until, entry.token = now + lease, token
+                result.append(
+                    Reserved(
+                        entry.item_id, entry.queue, entry.payload, entry.attempts,
+                        entry.item_id, token,
+                    )
+                )
+            return result
+
+    def size(self, queue: str) -> QueueSize:
+        ready = delayed = reserved = 0
+        with self._store.lock:
+            for entry in self._store.entries.values():
+                if entry.queue != queue:
+                    continue
+                if entry.lease_until is not None:
+                    reserved += 1
+                elif entry.available_at:
+                    delayed += 1
+                else:
+                    ready += 1
+        return QueueSize(ready, delayed, reserved)
+
+    def clear(self, queue: str) -> int:
+        with self._store.lock:
+            doomed = [k for k, e in self._store.entries.items() if e.queue == queue]
+            for key in doomed:
+                del self._store.entries[key]
+            self._store.ready.pop(queue, None)
+            return len(doomed)
+
+    def wait(self, queues: Sequence[str], timeout: float) -> None:
+        with self._store.cond:
+            self._store.cond.wait(timeout)
+
+    def expire_leases(self) -> None:
+        """Make every lease run out now (tests of abandoned-job collection)."""
+        with self._store.lock:
+            for entry in self._store.entries.values():
+                if entry.lease_until is not None:
+                    entry.lease_until = 0.0

@@ -1,0 +1,197 @@
+"""The Redis transport: ready, delayed and reserved jobs moved atomically by Lua scripts.
+
+Options: ``ALIAS`` (a django-redis cache alias, so the project's ``CACHES`` config is reused)
+or ``URL`` (``redis://...``), and ``PREFIX`` (default: the ``REDIS_PREFIX`` setting).
+Every key of a queue carries the hash tag ``{prefix:queue}`` so a queue lives in one Redis
+Cluster slot. An idle worker blocks in ``BLPOP`` on the queue's notify list, so a new job
+wakes it at once without polling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.core import checks
+
+from ..conf import jobqueue_settings
+from ..exceptions import ConfigurationError, TransportError
+from . import redis_scripts as lua
+from .base import PushItem, QueueSize, Reserved, Transport
+
+_PUSH_CHUNK = 500
+
+
+def redis_client(options: dict[str, Any]) -> Any:
+    """A redis-py client from ``{"ALIAS": ...}`` (django-redis) or ``{"URL": ...}``."""
+    if options.get("URL"):
+        import redis
+
+        return redis.Redis.from_url(options["URL"])
+    alias = options.get("ALIAS", "default")
+    try:
+        from django_redis import get_redis_connection
+    except ImportError as exc:
+        raise ConfigurationError("the redis transport needs django-redis installed") from exc
+    try:
+        return get_redis_connection(alias)
+    except Exception as exc:
+        raise ConfigurationError(f"no usable django-redis cache alias {alias!r}: {exc}") from exc
+
+
+class RedisTransport(Transport):
+    """Queued jobs in Redis."""
+
+    poll_interval = 0.1
+    blocking_wait = True
+
+    def __init__(self, name: str, options: dict[str, Any]) -> None:
+        super().__init__(name, options)
+        self.prefix: str = options.get("PREFIX") or jobqueue_settings.REDIS_PREFIX
+        self._client: Any = None
+        self._scripts: dict[str, Any] = {}
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = redis_client(self.options)
+            self._scripts = {
+                name: self._client.register_script(getattr(lua, name))
+                for name in ("PUSH", "RESERVE", "COLLECT", "RENEW", "ACK", "RELEASE", "SIZE",
+                             "NEXT_DUE")
+            }
+        return self._client
+
+    def keys(self, queue: str) -> list[str]:
+        """The keys of ``queue``, in the order the scripts expect."""
+        tag = f"{{{self.prefix}:{queue}}}"
+        return [f"{self.prefix}:{tag}:{part}" for part in lua.KEYS_ORDER]
+
+    def _call(self, script: str, queue: str, args: Sequence[Any]) -> Any:
+        client = self.client
+        try:
+            return self._scripts[script](keys=self.keys(queue), args=list(args), client=client)
+        except Exception as exc:
+            if _is_connection_error(exc):
+                raise TransportError(f"redis ({self.name}): {exc}") from exc
+            raise
+
+    # -- contract ------------------------------------------------------------------------
+    def push_many(self, items: Sequence[PushItem]) -> None:
+        by_queue: dict[str, list[PushItem]] = {}
+        for item in items:
+            by_queue.setdefault(item.queue, []).append(item)
+        for queue, group in by_queue.items():
+            for start in range(0, len(group), _PUSH_CHUNK):
+                chunk = group[start : start + _PUSH_CHUNK]
+                args: list[Any] = [len(chunk)]
+                for item in chunk:
+                    args += [item.id, item.payload, int(max(item.delay, 0) * 1000), item.priority]
+                self._call("PUSH", queue, args)
+
+    def reserve(
+        self, queues: Sequence[str], count: int, lease: float, token: str
+    ) -> list[Reserved]:
+        taken: list[Reserved] = []
+        for queue in queues:
+            if len(taken) >= count:
+                break
+            flat = self._call("RESERVE", queue, [count - len(taken), int(lease * 1000), token])
+            taken += _unflatten(queue, flat, token)
+        return taken
+
+    def collect(
+        self, queues: Sequence[str], limit: int, lease: float, token: str
+    ) -> list[Reserved]:
+        taken: list[Reserved] = []
+        for queue in queues:
+            flat = self._call("COLLECT", queue, [limit, int(lease * 1000), token])
+            taken += _unflatten(queue, flat, token)
+        return taken
+
+    def renew(self, jobs: Sequence[Reserved], lease: float) -> list[Reserved]:
+        lost: list[Reserved] = []
+        for (queue, token), group in _grouped(jobs).items():
+            ids = [job.id for job in group]
+            gone = {_text(i) for i in self._call("RENEW", queue, [token, int(lease * 1000), *ids])}
+            lost += [job for job in group if job.id in gone]
+        return lost
+
+    def ack(self, job: Reserved) -> bool:
+        return bool(self._call("ACK", job.queue, [job.token, job.id]))
+
+    def ack_many(self, jobs: Sequence[Reserved]) -> None:
+        for (queue, token), group in _grouped(jobs).items():
+            self._call("ACK", queue, [token, *(job.id for job in group)])
+
+    def release(
+        self, job: Reserved, delay: float, payload: str | None = None, undo_attempt: bool = False
+    ) -> bool:
+        args = [job.id, job.token, int(max(delay, 0) * 1000), payload or "", int(undo_attempt)]
+        return bool(self._call("RELEASE", job.queue, args))
+
+    def size(self, queue: str) -> QueueSize:
+        ready, delayed, reserved = self._call("SIZE", queue, [])
+        return QueueSize(int(ready), int(delayed), int(reserved))
+
+    def clear(self, queue: str) -> int:
+        keys = self.keys(queue)
+        count = int(self.client.hlen(keys[0]))
+        self.client.delete(*keys)
+        return count
+
+    def wait(self, queues: Sequence[str], timeout: float) -> None:
+        # Wake early for a delayed job that falls due before the timeout.
+        for queue in queues:
+            due_ms = int(self._call("NEXT_DUE", queue, []))
+            if due_ms >= 0:
+                timeout = min(timeout, due_ms / 1000)
+        if timeout < 0.01:
+            return
+        notify_keys = [self.keys(queue)[-1] for queue in queues]
+        try:
+            self.client.blpop(notify_keys, timeout=timeout)
+        except Exception as exc:
+            if _is_connection_error(exc):
+                raise TransportError(f"redis ({self.name}): {exc}") from exc
+            raise
+
+    def check(self) -> list[Any]:
+        try:
+            self.client  # noqa: B018 -- building the client validates ALIAS/URL
+        except ConfigurationError as exc:
+            return [checks.Error(f"jobqueue connection {self.name!r}: {exc}",
+                                 id="django_jobqueue.E006")]
+        return []
+
+    def close(self) -> None:
+        if self._client is not None and self.options.get("URL"):
+            self._client.close()
+        self._client = None
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _unflatten(queue: str, flat: Sequence[Any], token: str) -> list[Reserved]:
+    result = []
+    for i in range(0, len(flat), 3):
+        job_id = _text(flat[i])
+        result.append(Reserved(job_id, queue, _text(flat[i + 1]), int(flat[i + 2]), job_id, token))
+    return result
+
+
+def _grouped(jobs: Sequence[Reserved]) -> dict[tuple[str, str], list[Reserved]]:
+    groups: dict[tuple[str, str], list[Reserved]] = {}
+    for job in jobs:
+        groups.setdefault((job.queue, job.token), []).append(job)
+    return groups
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    try:
+        import redis
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, (redis.ConnectionError, redis.TimeoutError))

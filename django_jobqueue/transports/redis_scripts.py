@@ -1,0 +1,183 @@
+"""Lua scripts of the Redis transport: each state change is one atomic script.
+
+Keys of one queue (all share the hash tag ``{prefix:queue}``, so one Cluster slot):
+
+- ``jobs``: hash id -> payload
+- ``ready``: sorted set id -> priority rank and arrival sequence (ZPOPMIN takes the next)
+- ``delayed``: sorted set id -> due time (ms)
+- ``reserved``: sorted set id -> lease expiry (ms)
+- ``meta``: hash ``a:<id>`` attempts, ``t:<id>`` reservation token, ``p:<id>`` priority
+- ``seq``: arrival counter; ``notify``: list that wakes an idle worker blocked in BLPOP
+
+Times come from Redis ``TIME``. Every operation is O(log n) in the queue's size.
+"""
+
+from __future__ import annotations
+
+KEYS_ORDER = ("jobs", "ready", "delayed", "reserved", "meta", "seq", "notify")
+
+_PRELUDE = """
+local jobs, ready, delayed, reserved, meta, seq, notify =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function rank(id)
+  local p = tonumber(redis.call('HGET', meta, 'p:' .. id) or '0')
+  -- Higher priority first, then arrival order; fits a double exactly.
+  return (100 - p) * 17592186044416 + redis.call('INCR', seq)
+end
+local function promote(limit)
+  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, limit)
+  for _, id in ipairs(due) do
+    redis.call('ZREM', delayed, id)
+    redis.call('ZADD', ready, rank(id), id)
+  end
+  return #due
+end
+"""
+
+# ARGV: n, then n groups of (id, payload, delay_ms, priority)
+PUSH = (
+    _PRELUDE
+    + """
+local n = tonumber(ARGV[1])
+for i = 0, n - 1 do
+  local id, payload = ARGV[2 + i * 4], ARGV[3 + i * 4]
+  local delay, prio = tonumber(ARGV[4 + i * 4]), tonumber(ARGV[5 + i * 4])
+  redis.call('HSET', jobs, id, payload)
+  if prio ~= 0 then redis.call('HSET', meta, 'p:' .. id, prio) end
+  if delay > 0 then
+    redis.call('ZADD', delayed, now + delay, id)
+  else
+    redis.call('ZADD', ready, rank(id), id)
+  end
+end
+redis.call('RPUSH', notify, 1)
+redis.call('LTRIM', notify, -1000, -1)
+return n
+"""
+)
+
+# ARGV: count, lease_ms, token, attempts increment (1 for reserve)
+RESERVE = (
+    _PRELUDE
+    + """
+local count, lease, token = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+promote(1000)
+local popped = redis.call('ZPOPMIN', ready, count)
+local out = {}
+for i = 1, #popped, 2 do
+  local id = popped[i]
+  local payload = redis.call('HGET', jobs, id)
+  if payload then
+    redis.call('ZADD', reserved, now + lease, id)
+    redis.call('HSET', meta, 't:' .. id, token)
+    local attempts = redis.call('HINCRBY', meta, 'a:' .. id, 1)
+    table.insert(out, id)
+    table.insert(out, payload)
+    table.insert(out, attempts)
+  end
+end
+return out
+"""
+)
+
+# ARGV: limit, lease_ms, token -- jobs whose lease ran out, taken over without a new attempt
+COLLECT = (
+    _PRELUDE
+    + """
+local limit, lease, token = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local expired = redis.call('ZRANGEBYSCORE', reserved, '-inf', now, 'LIMIT', 0, limit)
+local out = {}
+for _, id in ipairs(expired) do
+  local payload = redis.call('HGET', jobs, id)
+  if payload then
+    redis.call('ZADD', reserved, now + lease, id)
+    redis.call('HSET', meta, 't:' .. id, token)
+    table.insert(out, id)
+    table.insert(out, payload)
+    table.insert(out, tonumber(redis.call('HGET', meta, 'a:' .. id) or '1'))
+  else
+    redis.call('ZREM', reserved, id)
+  end
+end
+return out
+"""
+)
+
+# ARGV: token, lease_ms, ids... -> ids whose lease is lost
+RENEW = (
+    _PRELUDE
+    + """
+local token, lease = ARGV[1], tonumber(ARGV[2])
+local lost = {}
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  if redis.call('HGET', meta, 't:' .. id) == token then
+    redis.call('ZADD', reserved, 'XX', now + lease, id)
+  else
+    table.insert(lost, id)
+  end
+end
+return lost
+"""
+)
+
+# ARGV: token, ids... -> number removed
+ACK = (
+    _PRELUDE
+    + """
+local token = ARGV[1]
+local removed = 0
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  if redis.call('HGET', meta, 't:' .. id) == token then
+    redis.call('ZREM', reserved, id)
+    redis.call('HDEL', jobs, id)
+    redis.call('HDEL', meta, 'a:' .. id, 't:' .. id, 'p:' .. id)
+    removed = removed + 1
+  end
+end
+return removed
+"""
+)
+
+# ARGV: id, token, delay_ms, payload ('' keeps the stored one), undo_attempt (0/1)
+RELEASE = (
+    _PRELUDE
+    + """
+local id, token, delay, payload = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+if redis.call('HGET', meta, 't:' .. id) ~= token then return 0 end
+if ARGV[5] == '1' then redis.call('HINCRBY', meta, 'a:' .. id, -1) end
+redis.call('ZREM', reserved, id)
+redis.call('HDEL', meta, 't:' .. id)
+if payload ~= '' then redis.call('HSET', jobs, id, payload) end
+if delay > 0 then
+  redis.call('ZADD', delayed, now + delay, id)
+else
+  redis.call('ZADD', ready, rank(id), id)
+  redis.call('RPUSH', notify, 1)
+  redis.call('LTRIM', notify, -1000, -1)
+end
+return 1
+"""
+)
+
+SIZE = (
+    _PRELUDE
+    + """
+local due = redis.call('ZCOUNT', delayed, '-inf', now)
+return {redis.call('ZCARD', ready) + due, redis.call('ZCARD', delayed) - due,
+        redis.call('ZCARD', reserved)}
+"""
+)
+
+# Seconds until the next delayed job is due (-1: none), for an idle worker's wait.
+NEXT_DUE = (
+    _PRELUDE
+    + """
+local first = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
+if #first == 0 then return -1 end
+return math.max(tonumber(first[2]) - now, 0)
+"""
+)

@@ -1,0 +1,246 @@
+"""Running one attempt of a job, in a work horse (or in-process for the memory transport).
+
+The steps: rebuild the job from its payload through the registry, run ``handle()`` under its
+timeout, and on an exception run the handler chain and let the retry policy decide. The result
+is a plain dict the supervisor turns into bookkeeping; user code never runs in the supervisor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .. import payload as payload_codec
+from .. import signals
+from ..conf import jobqueue_settings
+from ..exceptions import AbandonedJobError, JobTimeout, PayloadError, WorkHorseKilled
+from ..failures.record import class_path, error_entry, exception_text, safe_message
+from ..jobs import Job, resolve
+from ..retry import decide, is_unrecoverable
+from .handlers import ExceptionHandler, run_chain
+
+logger = logging.getLogger("django_jobqueue.worker")
+
+SYSTEM_EXCEPTIONS: dict[str, type[Exception]] = {
+    "JobTimeout": JobTimeout,
+    "WorkHorseKilled": WorkHorseKilled,
+    "AbandonedJobError": AbandonedJobError,
+}
+
+
+@dataclass
+class Pending:
+    """A failed job whose ``failed()`` hook waits for the supervisor to record the failure."""
+
+    job: Job | None
+    job_id: str
+    exception: BaseException
+    timeout: float
+
+
+class _Alarm(BaseException):
+    """Raised by SIGALRM; a BaseException so ``except Exception`` in user code cannot eat it."""
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    raise _Alarm()
+
+
+def call_with_timeout(
+    func: Callable[[], Any], timeout: float, loop: asyncio.AbstractEventLoop | None
+) -> Any:
+    """Call ``func`` (sync, or returning a coroutine) under ``timeout`` seconds.
+
+    A SIGALRM timer bounds blocking code (``time.sleep``,
+    busy loops); for coroutines ``asyncio.wait_for`` fires first and the timer, set a little
+    later, only catches a coroutine that blocks its event loop.
+    """
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    is_async = inspect.iscoroutinefunction(func)
+    signal.setitimer(signal.ITIMER_REAL, timeout + (min(1.0, timeout / 2) if is_async else 0))
+    try:
+        result = func()
+        if inspect.isawaitable(result):
+            loop = loop or asyncio.new_event_loop()
+            try:
+                result = loop.run_until_complete(asyncio.wait_for(result, timeout))
+            except TimeoutError:
+                raise JobTimeout(f"job exceeded its timeout of {timeout:g}s") from None
+        return result
+    except _Alarm:
+        raise JobTimeout(f"job exceeded its timeout of {timeout:g}s") from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def rebuild(raw: str) -> tuple[dict[str, Any], Job]:
+    """The payload and a fresh job instance; :class:`PayloadError` when that is impossible."""
+    body = payload_codec.loads(raw)
+    cls = resolve(body["job"])
+    args, kwargs = payload_codec.decode_data(body)
+    try:
+        job = cls(*args, **kwargs)
+    except TypeError as exc:
+        raise PayloadError(f"arguments no longer fit {cls.name}: {exc}") from exc
+    return body, job
+
+
+def run_attempt(
+    message: dict[str, Any],
+    chain: Sequence[ExceptionHandler],
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> tuple[dict[str, Any], Pending | None]:
+    """Run one attempt. Returns the result for the supervisor and, when the job failed for
+    good, what its ``failed()`` hook needs once the failure is recorded."""
+    attempt, job_id = int(message["attempts"]), message["id"]
+    body: dict[str, Any] | None = None
+    job: Job | None = None
+    try:
+        body, job = rebuild(message["payload"])
+        job.attempt, job.job_id = attempt, job_id
+        result = call_with_timeout(job.handle, job_timeout(message, body), loop)
+    except Exception as exc:
+        tb = sys.exc_info()[2]
+        run_chain(chain, job, exc, tb)
+        return _failure(message, body, job, exc, tb)
+    signals.job_succeeded.send_robust(
+        sender=type(job), job=job, job_id=job_id, attempt=attempt, result=result
+    )
+    return {"status": "ok"}, None
+
+
+def _failure(
+    message: dict[str, Any],
+    body: dict[str, Any] | None,
+    job: Job | None,
+    exc: BaseException,
+    tb: Any,
+) -> tuple[dict[str, Any], Pending | None]:
+    attempt, job_id = int(message["attempts"]), message["id"]
+    text = safe_message(exc)
+    entry = error_entry(exc, attempt, message.get("worker", ""), text)
+    cls = type(job) if job is not None else None
+    decision = policy_decision(body, cls, attempt, exc)
+    result = {
+        "status": "retry" if decision.retry else "failed",
+        "delay": decision.delay,
+        "reason": decision.reason,
+        "error": entry,
+        "exception": exception_text(exc, tb, text),
+        "exception_class": entry["exception_class"],
+        "message": text,
+        "job_class": cls.name if cls is not None else (body or {}).get("job", "?"),
+        "payload": with_error(message["payload"], body, entry),
+    }
+    if decision.retry:
+        signals.job_retrying.send_robust(
+            sender=cls or Job, job=job, job_id=job_id, exception=exc, attempt=attempt,
+            delay=decision.delay,
+        )
+        return result, None
+    return result, Pending(job, job_id, exc, job_timeout(message, body))
+
+
+def job_timeout(message: dict[str, Any], body: dict[str, Any] | None) -> float:
+    """The attempt's timeout: the worker's resolved one, else the payload's, else the setting."""
+    value = message.get("timeout") or (body or {}).get("timeout")
+    return float(value or jobqueue_settings.DEFAULT_TIMEOUT)
+
+
+def policy_decision(
+    body: dict[str, Any] | None, cls: type[Job] | None, attempt: int, exc: BaseException
+) -> Any:
+    """The retry policy applied to a job's payload and class."""
+    if body is None or cls is None or isinstance(exc, PayloadError):
+        return decide(attempts=attempt, max_tries=1, retry_after=0, unrecoverable=True)
+    max_tries = int(body.get("max_tries") or cls.max_tries or jobqueue_settings.DEFAULT_MAX_TRIES)
+    retry_after = cls.retry_after
+    if retry_after is None:
+        retry_after = jobqueue_settings.DEFAULT_RETRY_AFTER
+    try:
+        return decide(
+            attempts=attempt,
+            max_tries=max_tries,
+            retry_after=retry_after,
+            unrecoverable=is_unrecoverable(exc, cls.dont_retry),
+        )
+    except Exception:
+        logger.exception("retry_after of %s raised; retrying without delay", cls.name)
+        return decide(attempts=attempt, max_tries=max_tries, retry_after=0)
+
+
+def with_error(raw: str, body: dict[str, Any] | None, entry: dict[str, Any]) -> str:
+    """The payload text with ``entry`` appended to its ``errors`` (unreadable ones unchanged)."""
+    if body is None:
+        return raw
+    try:
+        updated = json.loads(raw)
+    except ValueError:
+        return raw
+    errors = [*(updated.get("errors") or []), entry]
+    updated["errors"] = errors[-jobqueue_settings.MAX_ERRORS_KEPT :]
+    return json.dumps(updated, separators=(",", ":"))
+
+
+def run_failed_hook(
+    pending: Pending, failed_job: dict[str, Any], loop: asyncio.AbstractEventLoop | None = None
+) -> None:
+    """Call ``job.failed(exception)`` then send ``job_failed``; errors are logged only."""
+    job = pending.job
+    if job is not None:
+        try:
+            call_with_timeout(lambda: job.failed(pending.exception), pending.timeout, loop)
+        except Exception:
+            logger.exception("failed() hook raised: job=%s id=%s", job.name, pending.job_id)
+    signals.job_failed.send_robust(
+        sender=type(job) if job is not None else Job,
+        job=job,
+        job_id=pending.job_id,
+        exception=pending.exception,
+        failed_job=failed_job,
+    )
+
+
+def run_system_failure(
+    message: dict[str, Any],
+    chain: Sequence[ExceptionHandler],
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> None:
+    """Handlers and hooks for a failure the supervisor saw: a killed horse, a hard timeout,
+    an abandoned job. The exception is one of ours, built here, never imported by name."""
+    exc = SYSTEM_EXCEPTIONS[message["kind"]](message["message"])
+    job: Job | None = None
+    try:
+        _, job = rebuild(message["payload"])
+        job.attempt, job.job_id = int(message["attempts"]), message["id"]
+    except PayloadError:
+        pass
+    run_chain(chain, job, exc, None)
+    if message.get("failed_job") is None:
+        signals.job_retrying.send_robust(
+            sender=type(job) if job else Job, job=job, job_id=message["id"], exception=exc,
+            attempt=int(message["attempts"]), delay=message.get("delay", 0),
+        )
+        return
+    pending = Pending(job, message["id"], exc, job_timeout(message, None))
+    run_failed_hook(pending, message["failed_job"], loop)
+
+
+__all__ = [
+    "Pending",
+    "call_with_timeout",
+    "class_path",
+    "exception_text",
+    "rebuild",
+    "run_attempt",
+    "run_failed_hook",
+    "run_system_failure",
+]

@@ -1,0 +1,82 @@
+"""Exception handlers, as RQ has them: a chain of ``(job, exc_type, exc_value, traceback)``.
+
+Each handler runs in order; returning ``False`` stops the chain, ``None`` or ``True`` falls
+through to the next. A handler that raises is logged and the chain goes on. Retry and failure
+bookkeeping happen whatever the handlers return.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any
+
+from django.utils.module_loading import import_string
+
+from ..conf import jobqueue_settings
+from ..exceptions import ConfigurationError
+
+logger = logging.getLogger("django_jobqueue.worker")
+
+ExceptionHandler = Callable[[Any, type[BaseException], BaseException, TracebackType | None], Any]
+WorkHorseKilledHandler = Callable[[Any, int, int, Any], Any]
+
+
+def log_exception(
+    job: Any, exc_type: type[BaseException], exc_value: BaseException, tb: TracebackType | None
+) -> None:
+    """The default handler: one log line with the traceback."""
+    logger.error(
+        "job failed: job=%s id=%s attempt=%s error=%s",
+        type(job).__name__ if job is not None else "?",
+        getattr(job, "job_id", "?"),
+        getattr(job, "attempt", "?"),
+        exc_type.__name__,
+        exc_info=(exc_type, exc_value, tb),
+    )
+
+
+def load_handler(path: str) -> Callable[..., Any]:
+    """Import a handler by dotted path (from settings or the command line, never a payload)."""
+    try:
+        handler = import_string(path)
+    except ImportError as exc:
+        raise ConfigurationError(f"cannot import handler {path!r}: {exc}") from exc
+    if not callable(handler):
+        raise ConfigurationError(f"handler {path!r} is not callable")
+    return handler
+
+
+def build_chain(
+    extra: Sequence[str] = (), disable_default: bool | None = None
+) -> list[ExceptionHandler]:
+    """Settings' ``EXCEPTION_HANDLERS``, then ``extra`` paths, then the default handler."""
+    paths = [*jobqueue_settings.EXCEPTION_HANDLERS, *extra]
+    chain: list[ExceptionHandler] = [load_handler(path) for path in paths]
+    if disable_default is None:
+        disable_default = not jobqueue_settings.DEFAULT_EXCEPTION_HANDLER
+    if not disable_default:
+        chain.append(log_exception)
+    return chain
+
+
+def run_chain(
+    chain: Sequence[ExceptionHandler],
+    job: Any,
+    exc: BaseException,
+    tb: TracebackType | None,
+) -> None:
+    """Call handlers in order until one returns ``False``."""
+    for handler in chain:
+        try:
+            if handler(job, type(exc), exc, tb) is False:
+                return
+        except Exception:
+            logger.exception("exception handler %r raised", handler)
+
+
+def killed_handler(path: str | None = None) -> WorkHorseKilledHandler | None:
+    """The work-horse-killed handler from ``path`` or the setting, if any."""
+    path = path or jobqueue_settings.WORK_HORSE_KILLED_HANDLER
+    return load_handler(path) if path else None

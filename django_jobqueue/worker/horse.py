@@ -1,0 +1,172 @@
+"""Work horses: long-lived child processes that run job code for a supervisor.
+
+A horse is forked once and runs many jobs (recycled after ``HORSE_MAX_JOBS`` jobs or
+``HORSE_MAX_MEMORY_MB`` of resident memory). It talks to its supervisor over a socket pair in
+JSON messages; it never touches the transport or the failed-job store, so a horse that dies
+loses nothing the supervisor cannot settle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Iterable
+from multiprocessing import Pipe
+from multiprocessing.connection import Connection
+from typing import Any
+
+from django.db import close_old_connections, connections
+
+from .execute import run_attempt, run_failed_hook, run_system_failure
+from .handlers import build_chain
+
+logger = logging.getLogger("django_jobqueue.worker")
+
+_PR_SET_PDEATHSIG = 1
+# Connections inherited from the supervisor: kept referenced (never closed or collected) so
+# their sockets are not shut down under the supervisor's feet by a close in the child.
+_inherited: list[Any] = []
+
+
+def resident_kb(pid: int | str = "self") -> int:
+    """Current resident memory of a process in KiB (0 if it cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/statm") as fh:
+            pages = int(fh.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+    return pages * (os.sysconf("SC_PAGE_SIZE") // 1024)
+
+
+class Horse:
+    """The supervisor's handle on one work horse."""
+
+    def __init__(self, conn: Connection, pid: int) -> None:
+        self.conn = conn
+        self.pid = pid
+        self.exiting = False  # it announced it will exit (recycling)
+
+    @classmethod
+    def spawn(cls, config: dict[str, Any], close_in_child: Iterable[int]) -> Horse:
+        parent_end, child_end = Pipe(duplex=True)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover -- runs in the child; its exit status is tested
+            code = 1
+            try:
+                parent_end.close()
+                _close_fds(close_in_child)
+                code = _child_main(child_end, config)
+            except BaseException:
+                logger.exception("work horse crashed")
+            finally:
+                _flush_streams()
+                os._exit(code)
+        child_end.close()
+        return cls(parent_end, pid)
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.conn.send_bytes(json.dumps(message, separators=(",", ":")).encode())
+
+    def recv(self) -> dict[str, Any]:
+        return json.loads(self.conn.recv_bytes())
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+
+    def reap(self) -> tuple[int, Any]:
+        """Wait for the process to end; return its wait status and rusage."""
+        self.conn.close()
+        try:
+            _, status, rusage = os.wait4(self.pid, 0)
+        except ChildProcessError:
+            return 0, None
+        return status, rusage
+
+
+def _close_fds(fds: Iterable[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def _flush_streams() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+
+
+def _detach_inherited_connections() -> None:
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None:
+            _inherited.append(conn.connection)
+            conn.connection = None
+
+
+def _die_with_parent() -> None:
+    # If the supervisor is SIGKILLed its horses go too, instead of finishing orphaned jobs
+    # whose results nobody would record.
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() == 1:
+        os._exit(1)
+
+
+def _prepare_child() -> None:
+    signal.set_wakeup_fd(-1)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+    # Ctrl-C reaches the whole process group; the supervisor decides what happens to jobs.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+    _detach_inherited_connections()
+
+
+def _child_main(conn: Connection, config: dict[str, Any]) -> int:
+    _prepare_child()
+    chain = build_chain(config["exception_handlers"], config["disable_default"])
+    loop = asyncio.new_event_loop()
+    max_jobs, max_kb = config["max_jobs"], config["max_memory_mb"] * 1024
+    done = 0
+
+    def send(message: dict[str, Any]) -> None:
+        conn.send_bytes(json.dumps(message, separators=(",", ":")).encode())
+
+    while True:
+        try:
+            message = json.loads(conn.recv_bytes())
+        except EOFError:
+            return 0
+        op = message["op"]
+        if op == "stop":
+            return 0
+        close_old_connections()
+        if op == "system":
+            run_system_failure(message, chain, loop)
+            send({"op": "hook_done"})
+            continue
+        result, pending = run_attempt(message, chain, loop)
+        done += 1
+        rss = resident_kb()
+        # A timed-out coroutine may leave the event loop unusable: start afresh.
+        recycle = done >= max_jobs or rss > max_kb or result.get("exception_class", "").endswith(
+            "JobTimeout"
+        )
+        send({**result, "op": "result", "id": message["id"], "rss_kb": rss, "recycle": recycle})
+        if pending is not None:
+            reply = json.loads(conn.recv_bytes())
+            if reply.get("op") == "stop":
+                return 0
+            if reply.get("op") == "hook":
+                run_failed_hook(pending, reply["failed_job"], loop)
+            send({"op": "hook_done"})
+        close_old_connections()
+        if recycle:
+            return 0

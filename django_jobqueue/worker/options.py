@@ -1,0 +1,60 @@
+"""Worker options: the command line's and the settings', resolved once at start."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+
+from ..conf import jobqueue_settings
+
+
+@dataclass
+class WorkerOptions:
+    """Everything ``runworker`` can set; ``None`` means "use the setting"."""
+
+    queues: list[str] = field(default_factory=list)
+    connection: str | None = None
+    burst: bool = False
+    max_jobs: int | None = None
+    max_time: float | None = None
+    sleep: float | None = None
+    concurrency: int = 1
+    timeout: float | None = None
+    exception_handlers: list[str] = field(default_factory=list)
+    disable_default_exception_handler: bool | None = None
+    work_horse_killed_handler: str | None = None
+    name: str | None = None
+    shutdown_timeout: float | None = None
+    memory_limit_mb: float | None = None
+    horse_max_jobs: int | None = None
+    horse_max_memory_mb: float | None = None
+
+    def resolved(self) -> WorkerOptions:
+        """A copy with every ``None`` filled in from settings."""
+        s = jobqueue_settings
+        return WorkerOptions(
+            queues=list(self.queues) or [s.DEFAULT_QUEUE],
+            connection=self.connection or s.DEFAULT_CONNECTION,
+            burst=self.burst,
+            max_jobs=self.max_jobs,
+            max_time=self.max_time,
+            sleep=s.SLEEP if self.sleep is None else self.sleep,
+            concurrency=max(1, self.concurrency),
+            timeout=self.timeout or s.DEFAULT_TIMEOUT,
+            exception_handlers=list(self.exception_handlers),
+            disable_default_exception_handler=(
+                not s.DEFAULT_EXCEPTION_HANDLER
+                if self.disable_default_exception_handler is None
+                else self.disable_default_exception_handler
+            ),
+            work_horse_killed_handler=self.work_horse_killed_handler
+            or s.WORK_HORSE_KILLED_HANDLER,
+            name=self.name or f"{socket.gethostname()[:40]}.{os.getpid()}",
+            shutdown_timeout=(
+                s.SHUTDOWN_TIMEOUT if self.shutdown_timeout is None else self.shutdown_timeout
+            ),
+            memory_limit_mb=self.memory_limit_mb or s.HORSE_MEMORY_LIMIT_MB,
+            horse_max_jobs=self.horse_max_jobs or s.HORSE_MAX_JOBS,
+            horse_max_memory_mb=self.horse_max_memory_mb or s.HORSE_MAX_MEMORY_MB,
+        )

@@ -1,0 +1,134 @@
+"""The supervisor's bookkeeping: turn an attempt's result into ack, release or a failure record.
+
+Order for a permanent failure: record (database, else Redis fallback), then remove the job
+from the queue; the ``failed()`` hook runs after, in a work horse. If no store answers,
+:class:`TransportError` propagates and the job stays in flight to be settled later.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from .. import payload as payload_codec
+from ..exceptions import PayloadError
+from ..failures import service
+from ..failures.record import FailureRecord, error_entry
+from ..jobs import Job, resolve
+from ..transports import Reserved, Transport
+from .execute import SYSTEM_EXCEPTIONS, policy_decision, with_error
+
+logger = logging.getLogger("django_jobqueue.worker")
+
+
+class Bookkeeper:
+    """Applies outcomes to one transport on behalf of worker ``worker``."""
+
+    def __init__(self, transport: Transport, worker: str) -> None:
+        self.transport = transport
+        self.worker = worker
+
+    def retry(self, job: Reserved, delay: float, payload: str) -> None:
+        if not self.transport.release(job, delay, payload):
+            _lease_lost(job, "release")
+
+    def fail(self, job: Reserved, result: dict[str, Any], **death: Any) -> dict[str, Any]:
+        """Record a permanent failure, then remove the job. Returns the ``failed_job`` info."""
+        record = FailureRecord(
+            uuid=job.id,
+            connection=self.transport.name,
+            queue=job.queue,
+            payload=result["payload"],
+            exception=result["exception"],
+            exception_class=result["exception_class"],
+            message=result["message"][:2000],
+            job_class=str(result["job_class"])[:255],
+            attempts=job.attempts,
+            errors=_errors_of(result["payload"], result["error"]),
+            worker=self.worker,
+            **death,
+        )
+        recorded = service.record(record)
+        if not self.transport.ack(job):
+            _lease_lost(job, "remove")
+        logger.warning(
+            "job failed for good: job=%s id=%s attempts=%d error=%s store=%s failed_id=%s",
+            record.job_class, job.id, job.attempts, record.exception_class,
+            recorded.store, recorded.id,
+        )
+        return {
+            "store": recorded.store,
+            "id": recorded.id,
+            "uuid": job.id,
+            "queue": job.queue,
+            "connection": self.transport.name,
+            "exception_class": record.exception_class,
+            "attempts": job.attempts,
+        }
+
+    def settle(self, job: Reserved, result: dict[str, Any]) -> dict[str, Any] | None:
+        """Apply a horse's result (not ``ok``: those are acked in batches by the caller)."""
+        if result["status"] == "retry":
+            self.retry(job, float(result["delay"]), result["payload"])
+            return None
+        return self.fail(job, result)
+
+    def system_failure(
+        self, job: Reserved, kind: str, message: str, **death: Any
+    ) -> dict[str, Any]:
+        """Settle an attempt that failed outside the job's code (killed, hard timeout,
+        abandoned). Returns the message for a horse to run handlers and hooks."""
+        exc = SYSTEM_EXCEPTIONS[kind](message)
+        body, cls = _class_of(job.payload)
+        decision = policy_decision(body, cls, job.attempts, exc)
+        entry = error_entry(exc, job.attempts, self.worker, message)
+        payload = with_error(job.payload, body, entry)
+        hook: dict[str, Any] = {
+            "op": "system", "kind": kind, "message": message, "id": job.id,
+            "payload": payload, "attempts": job.attempts, "failed_job": None,
+            "delay": decision.delay,
+        }
+        if decision.retry:
+            self.retry(job, decision.delay, payload)
+            logger.warning(
+                "job attempt failed: job=%s id=%s attempt=%d error=%s retry_in=%.1fs",
+                cls.name if cls else "?", job.id, job.attempts, kind, decision.delay,
+            )
+            return hook
+        result = {
+            "payload": payload,
+            "exception": f"django_jobqueue.exceptions.{kind}: {message}",
+            "exception_class": f"django_jobqueue.exceptions.{kind}",
+            "message": message,
+            "job_class": cls.name if cls else (body or {}).get("job", "?"),
+            "error": entry,
+        }
+        hook["failed_job"] = self.fail(job, result, **death)
+        return hook
+
+
+def _class_of(raw: str) -> tuple[dict[str, Any] | None, type[Job] | None]:
+    try:
+        body = payload_codec.loads(raw)
+    except PayloadError:
+        return None, None
+    try:
+        return body, resolve(body["job"])
+    except PayloadError:
+        return body, None
+
+
+def _errors_of(payload: str, last: dict[str, Any]) -> list[dict[str, Any]]:
+    try:
+        errors = json.loads(payload).get("errors")
+    except (ValueError, AttributeError):
+        errors = None
+    return errors if isinstance(errors, list) and errors else [last]
+
+
+def _lease_lost(job: Reserved, action: str) -> None:
+    logger.warning(
+        "lease lost before %s: id=%s queue=%s (another worker took the job; it may run twice)",
+        action, job.id, job.queue,
+    )

@@ -1,0 +1,493 @@
+"""The supervisor: reserves jobs, hands them to work horses, and settles every outcome.
+
+One loop, each turn a list of named steps: assign work, wait, read horse messages, enforce
+timeouts and memory limits, flush acks, retry deferred bookkeeping, heartbeat, maintenance.
+Every step catches its own errors, so a store that is down slows the worker but never stops
+it, and no job is dropped: a job leaves the store only once its outcome is recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import logging
+import os
+import random
+import signal
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import wait as wait_for_ready
+from typing import Any
+
+from ..conf import jobqueue_settings
+from ..exceptions import ConfigurationError, TransportError
+from ..failures import service
+from ..transports import Reserved, get_transport
+from .execute import rebuild
+from .handlers import build_chain, killed_handler
+from .horse import Horse, resident_kb
+from .options import WorkerOptions
+from .outcome import Bookkeeper
+
+logger = logging.getLogger("django_jobqueue.worker")
+
+IDLE, RUNNING, RECORDING, HOOK = "idle", "running", "recording", "hook"
+
+
+@dataclass
+class Slot:
+    """One work horse and what it is doing."""
+
+    horse: Horse | None = None
+    phase: str = IDLE
+    job: Reserved | None = None
+    timeout: float = 0.0
+    deadline: float | None = None
+    kill_reason: tuple[str, str] | None = None
+    result: dict[str, Any] | None = None
+    retry_at: float = 0.0
+
+
+class Supervisor:
+    """Runs jobs from one connection's queues with ``concurrency`` work horses."""
+
+    def __init__(self, options: WorkerOptions) -> None:
+        self.options = options.resolved()
+        self.name: str = self.options.name or ""
+        self.queues = self.options.queues
+        self.transport = get_transport(self.options.connection)
+        if not self.transport.shareable_between_processes:
+            raise ConfigurationError(
+                f"connection {self.transport.name!r} keeps jobs in this process only; "
+                "run them with django_jobqueue.testing.work() instead of a worker"
+            )
+        # Fail at start on a bad handler path, not in a horse at the first error.
+        build_chain(self.options.exception_handlers, self.options.disable_default_exception_handler)
+        self.killed_handler = killed_handler(self.options.work_horse_killed_handler)
+        self.books = Bookkeeper(self.transport, self.name)
+        self.slots = [Slot() for _ in range(self.options.concurrency)]
+        self.hooks: deque[dict[str, Any]] = deque()
+        self.deferred: list[Callable[[], None]] = []
+        self.acks: list[Reserved] = []
+        self.stopping = self.force = False
+        self.stop_deadline: float | None = None
+        self.started = time.monotonic()
+        self.jobs_started = 0
+        self.reserve_after = 0.0
+        self.queue_empty = False
+        self.next_heartbeat = self.started + jobqueue_settings.HEARTBEAT
+        self.next_maintenance = self.started + random.uniform(0, 1)
+        self._tokens = itertools.count()
+        self._wakeup_r, self._wakeup_w = os.pipe()
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def run(self) -> int:
+        """Work until stopped (signal, ``--burst``, ``--max-jobs``, ``--max-time``)."""
+        self._install_signals()
+        logger.info(
+            "worker started: name=%s connection=%s queues=%s concurrency=%d",
+            self.name, self.transport.name, ",".join(self.queues), len(self.slots),
+        )
+        try:
+            while not self._finished():
+                self._turn()
+        finally:
+            self._shutdown()
+        logger.info("worker stopped: name=%s jobs=%d", self.name, self.jobs_started)
+        return 0
+
+    def _install_signals(self) -> None:
+        os.set_blocking(self._wakeup_w, False)
+        signal.set_wakeup_fd(self._wakeup_w)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        # Only flags here: the loop logs and acts (logging in a handler can deadlock).
+        if self.stopping:
+            self.force = True
+        else:
+            self.stopping = True
+            self.stop_deadline = time.monotonic() + float(self.options.shutdown_timeout or 0)
+
+    def _turn(self) -> None:
+        for step in (
+            self._assign_work,
+            self._wait_and_read,
+            self._enforce_limits,
+            self._flush_acks,
+            self._retry_deferred,
+            self._heartbeat,
+            self._maintenance,
+        ):
+            try:
+                step()
+            except TransportError as exc:
+                logger.warning("store unavailable in %s: %s", step.__name__, exc)
+                self.reserve_after = time.monotonic() + 1.0
+            except Exception:
+                logger.exception("worker step %s failed; carrying on", step.__name__)
+                self.reserve_after = time.monotonic() + 1.0
+
+    def _finished(self) -> bool:
+        now = time.monotonic()
+        if self.force:
+            return True
+        if self.stopping and self.stop_deadline is not None and now >= self.stop_deadline:
+            logger.warning("shutdown timeout reached: interrupting running jobs")
+            self.force = True
+            return True
+        limits = self.options
+        if not self.stopping and (
+            (limits.max_jobs is not None and self.jobs_started >= limits.max_jobs)
+            or (limits.max_time is not None and now - self.started >= limits.max_time)
+        ):
+            self.stopping, self.stop_deadline = True, now + float(limits.shutdown_timeout or 0)
+        idle = self._all_idle()
+        if self.stopping:
+            return idle
+        return self.options.burst and idle and self.queue_empty and self._queues_drained()
+
+    def _all_idle(self) -> bool:
+        busy = any(slot.phase != IDLE for slot in self.slots)
+        return not busy and not self.hooks and not self.deferred and not self.acks
+
+    def _queues_drained(self) -> bool:
+        # Burst mode waits for delayed jobs (retries in backoff) too; reserved jobs of
+        # other workers are theirs to finish.
+        sizes = [self.transport.size(queue) for queue in self.queues]
+        return all(size.ready == 0 and size.delayed == 0 for size in sizes)
+
+    # -- steps -----------------------------------------------------------------------------
+    def _assign_work(self) -> None:
+        idle = self._idle_slots()
+        while idle and self.hooks:
+            self._send_hook(idle.pop(0), self.hooks.popleft())
+        if not idle or self.stopping or time.monotonic() < self.reserve_after:
+            return
+        wanted = len(idle)
+        if self.options.max_jobs is not None:
+            wanted = min(wanted, self.options.max_jobs - self.jobs_started)
+        if wanted <= 0:
+            return
+        token = f"{self.name[:50]}:{next(self._tokens)}"
+        jobs = self.transport.reserve(self.queues, wanted, jobqueue_settings.LEASE, token)
+        self.queue_empty = len(jobs) < wanted
+        for slot, job in zip(idle, jobs, strict=False):
+            self._start(slot, job)
+
+    def _idle_slots(self) -> list[Slot]:
+        idle = []
+        for slot in self.slots:
+            if slot.phase == IDLE and slot.horse is None and not self.stopping:
+                slot.horse = self._spawn()
+            if slot.phase == IDLE and slot.horse is not None and not slot.horse.exiting:
+                idle.append(slot)
+        return idle
+
+    def _spawn(self) -> Horse:
+        others = [s.horse.conn.fileno() for s in self.slots if s.horse is not None]
+        config = {
+            "exception_handlers": self.options.exception_handlers,
+            "disable_default": self.options.disable_default_exception_handler,
+            "max_jobs": self.options.horse_max_jobs,
+            "max_memory_mb": self.options.horse_max_memory_mb,
+        }
+        return Horse.spawn(config, [*others, self._wakeup_r, self._wakeup_w])
+
+    def _start(self, slot: Slot, job: Reserved) -> None:
+        assert slot.horse is not None
+        timeout = _timeout_of(job.payload, float(self.options.timeout or 0))
+        slot.phase, slot.job, slot.timeout = RUNNING, job, timeout
+        slot.deadline = time.monotonic() + timeout + jobqueue_settings.TIMEOUT_GRACE
+        slot.kill_reason = None
+        self.jobs_started += 1
+        slot.horse.send({
+            "op": "run", "id": job.id, "queue": job.queue, "payload": job.payload,
+            "attempts": job.attempts, "worker": self.name, "timeout": timeout,
+        })
+
+    def _send_hook(self, slot: Slot, hook: dict[str, Any]) -> None:
+        assert slot.horse is not None
+        hook["worker"] = self.name
+        hook.setdefault("timeout", self.options.timeout)
+        slot.phase, slot.job, slot.kill_reason = HOOK, None, None
+        grace = jobqueue_settings.TIMEOUT_GRACE
+        slot.deadline = time.monotonic() + float(hook["timeout"] or 0) + grace
+        slot.horse.send(hook)
+
+    def _wait_and_read(self) -> None:
+        conns = {slot.horse.conn: slot for slot in self.slots if slot.horse is not None}
+        timeout = self._wait_timeout()
+        if timeout is None:
+            # Fully idle with a transport that can wake us: block in the store itself.
+            self.transport.wait(self.queues, min(float(self.options.sleep or 1.0), 0.5))
+            timeout = 0.0
+        ready = wait_for_ready([*conns, self._wakeup_r], timeout)
+        if self._wakeup_r in ready:
+            self._drain_wakeup()
+        for conn in ready:
+            slot = conns.get(conn)  # type: ignore[call-overload]
+            if slot is not None:
+                self._read(slot)
+
+    def _wait_timeout(self) -> float | None:
+        now = time.monotonic()
+        busy = any(slot.phase != IDLE for slot in self.slots)
+        has_idle = any(s.phase == IDLE for s in self.slots)
+        limit = min(self.next_heartbeat, self.next_maintenance) - now
+        deadlines = [s.deadline - now for s in self.slots if s.deadline and s.phase != IDLE]
+        if deadlines:
+            limit = min(limit, *deadlines)
+        if busy and self.options.memory_limit_mb:
+            limit = min(limit, 0.1)
+        if self.stopping or not has_idle:
+            return max(limit, 0.0)
+        if now < self.reserve_after:
+            return max(min(limit, self.reserve_after - now), 0.0)
+        if not self.queue_empty:
+            return 0.0
+        if not busy and not self.hooks and self.transport.blocking_wait:
+            return None
+        sleep = float(self.options.sleep or 1.0)
+        poll = min(self.transport.poll_interval, sleep) if busy else sleep
+        return max(min(limit, poll), 0.0)
+
+    def _drain_wakeup(self) -> None:
+        try:
+            while os.read(self._wakeup_r, 512):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _read(self, slot: Slot) -> None:
+        assert slot.horse is not None
+        try:
+            message = slot.horse.recv()
+        except (EOFError, OSError):
+            self._horse_ended(slot)
+            return
+        if message["op"] == "hook_done":
+            slot.phase, slot.job, slot.deadline = IDLE, None, None
+        elif message["op"] == "result":
+            self._on_result(slot, message)
+
+    def _on_result(self, slot: Slot, result: dict[str, Any]) -> None:
+        assert slot.horse is not None and slot.job is not None
+        if result.get("recycle"):
+            slot.horse.exiting = True
+        if result["status"] == "ok":
+            self.acks.append(slot.job)
+            slot.phase, slot.job, slot.deadline = IDLE, None, None
+            return
+        slot.result, slot.phase, slot.deadline = result, RECORDING, None
+        self._settle(slot)
+
+    def _settle(self, slot: Slot) -> None:
+        assert slot.job is not None and slot.result is not None
+        try:
+            failed_job = self.books.settle(slot.job, slot.result)
+        except TransportError as exc:
+            logger.warning("cannot record outcome of id=%s yet: %s", slot.job.id, exc)
+            slot.retry_at = time.monotonic() + 2.0
+            return
+        if failed_job is not None and slot.horse is not None:
+            slot.horse.send({"op": "hook", "failed_job": failed_job})
+            slot.phase, slot.job, slot.result = HOOK, None, None
+            slot.deadline = time.monotonic() + slot.timeout + jobqueue_settings.TIMEOUT_GRACE
+        else:
+            slot.phase, slot.job, slot.result = IDLE, None, None
+
+    def _horse_ended(self, slot: Slot) -> None:
+        assert slot.horse is not None
+        horse, slot.horse = slot.horse, None
+        status, rusage = horse.reap()
+        if slot.phase == RUNNING and slot.job is not None:
+            self._horse_killed(slot, horse.pid, status, rusage)
+        elif slot.phase == HOOK:
+            logger.warning("work horse pid=%d died in a failed() hook or handler", horse.pid)
+            slot.phase = IDLE
+        elif slot.phase == IDLE and not horse.exiting:
+            logger.warning("idle work horse pid=%d ended: %s", horse.pid, _describe(status))
+        # RECORDING keeps its job and result: bookkeeping goes on without the horse.
+
+    def _horse_killed(self, slot: Slot, pid: int, status: int, rusage: Any) -> None:
+        job = slot.job
+        assert job is not None
+        kind, message = slot.kill_reason or ("WorkHorseKilled", _describe(status, pid))
+        self._call_killed_handler(job, pid, status, rusage)
+        death = {
+            "exit_code": os.waitstatus_to_exitcode(status) if status else None,
+            "term_signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+            "max_rss_kb": getattr(rusage, "ru_maxrss", None),
+        }
+        slot.phase, slot.job, slot.deadline = IDLE, None, None
+        self._system_failure(job, kind, message, death)
+
+    def _system_failure(
+        self, job: Reserved, kind: str, message: str, death: dict[str, Any] | None = None
+    ) -> None:
+        def settle() -> None:
+            hook = self.books.system_failure(job, kind, message, **(death or {}))
+            hook["timeout"] = _timeout_of(job.payload, float(self.options.timeout or 0))
+            self.hooks.append(hook)
+
+        try:
+            settle()
+        except TransportError as exc:
+            logger.warning("cannot record outcome of id=%s yet: %s", job.id, exc)
+            self.deferred.append(settle)
+
+    def _call_killed_handler(self, job: Reserved, pid: int, status: int, rusage: Any) -> None:
+        if self.killed_handler is None:
+            return
+        try:
+            _, instance = rebuild(job.payload)
+            instance.attempt, instance.job_id = job.attempts, job.id
+        except Exception:
+            instance = None
+        try:
+            self.killed_handler(instance, pid, status, rusage)
+        except Exception:
+            logger.exception("work-horse-killed handler raised")
+
+    def _enforce_limits(self) -> None:
+        now = time.monotonic()
+        limit_kb = (self.options.memory_limit_mb or 0) * 1024
+        for slot in self.slots:
+            if slot.horse is None or slot.phase not in (RUNNING, HOOK):
+                continue
+            if slot.deadline is not None and now >= slot.deadline and slot.kill_reason is None:
+                grace = jobqueue_settings.TIMEOUT_GRACE
+                slot.kill_reason = (
+                    "JobTimeout",
+                    f"job exceeded its timeout of {slot.timeout:g}s and did not stop within"
+                    f" {grace:g}s: work horse killed",
+                )
+                slot.horse.kill()
+            elif limit_kb and slot.phase == RUNNING and slot.kill_reason is None:
+                rss = resident_kb(slot.horse.pid)
+                if rss > limit_kb:
+                    slot.kill_reason = (
+                        "WorkHorseKilled",
+                        f"work horse used {rss // 1024} MB, over the memory limit of"
+                        f" {self.options.memory_limit_mb:g} MB: killed",
+                    )
+                    slot.horse.kill()
+
+    def _flush_acks(self) -> None:
+        if self.acks:
+            self.transport.ack_many(self.acks)
+            self.acks.clear()
+
+    def _retry_deferred(self) -> None:
+        now = time.monotonic()
+        for slot in self.slots:
+            if slot.phase == RECORDING and now >= slot.retry_at:
+                self._settle(slot)
+        pending, self.deferred = self.deferred, []
+        for settle in pending:
+            try:
+                settle()
+            except TransportError:
+                self.deferred.append(settle)
+
+    def _heartbeat(self) -> None:
+        now = time.monotonic()
+        if now < self.next_heartbeat:
+            return
+        self.next_heartbeat = now + jobqueue_settings.HEARTBEAT
+        held = [s.job for s in self.slots if s.job is not None and s.phase in (RUNNING, RECORDING)]
+        held += self.acks
+        if held:
+            for job in self.transport.renew(held, jobqueue_settings.LEASE):
+                logger.warning("lease lost: id=%s queue=%s (it may run twice)", job.id, job.queue)
+
+    def _maintenance(self) -> None:
+        now = time.monotonic()
+        if now < self.next_maintenance:
+            return
+        interval = jobqueue_settings.MAINTENANCE_INTERVAL
+        self.next_maintenance = now + interval * random.uniform(0.8, 1.2)
+        token = f"{self.name[:50]}:m{next(self._tokens)}"
+        for job in self.transport.collect(self.queues, 100, jobqueue_settings.LEASE, token):
+            logger.warning("abandoned job collected: id=%s queue=%s attempt=%d",
+                           job.id, job.queue, job.attempts)
+            self._system_failure(
+                job, "AbandonedJobError",
+                f"the job's lease expired: its worker stopped without finishing it"
+                f" (collected by {self.name})",
+            )
+        moved = service.move_fallback()
+        if moved:
+            logger.info("moved %d failed jobs from the redis fallback to the database", moved)
+
+    # -- shutdown --------------------------------------------------------------------------
+    def _shutdown(self) -> None:
+        for slot in self.slots:
+            if slot.horse is not None and slot.phase in (RUNNING, HOOK):
+                slot.horse.kill()
+            if slot.phase == RUNNING and slot.job is not None:
+                self._hand_back(slot.job)
+        self._guarded(self._flush_acks)
+        self._guarded(self._retry_deferred)
+        for slot in self.slots:
+            if slot.phase == RECORDING and slot.job is not None:
+                self._hand_back(slot.job)
+        self._stop_horses()
+        signal.set_wakeup_fd(-1)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, signal.SIG_DFL)
+        os.close(self._wakeup_r)
+        os.close(self._wakeup_w)
+
+    def _hand_back(self, job: Reserved) -> None:
+        try:
+            self.transport.release(job, 0, undo_attempt=True)
+            logger.warning("job interrupted by shutdown, released: id=%s", job.id)
+        except TransportError as exc:
+            logger.warning("could not release id=%s (its lease will expire): %s", job.id, exc)
+
+    def _stop_horses(self) -> None:
+        horses = [slot.horse for slot in self.slots if slot.horse is not None]
+        for horse in horses:
+            with contextlib.suppress(OSError):
+                horse.send({"op": "stop"})
+        deadline = time.monotonic() + 5.0
+        for horse in horses:
+            while time.monotonic() < deadline and os.waitpid(horse.pid, os.WNOHANG) == (0, 0):
+                time.sleep(0.01)
+            horse.kill()
+            horse.reap()
+
+    @staticmethod
+    def _guarded(step: Callable[[], None]) -> None:
+        try:
+            step()
+        except Exception as exc:
+            logger.warning("during shutdown: %s", exc)
+
+
+def _timeout_of(raw: str, default: float) -> float:
+    try:
+        value = json.loads(raw).get("timeout")
+    except (ValueError, AttributeError):
+        value = None
+    try:
+        return float(value or default)
+    except (TypeError, ValueError):
+        return default
+
+
+def _describe(status: int, pid: int | None = None) -> str:
+    who = f"work horse pid {pid}" if pid else "work horse"
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else sig
+        return f"{who} was killed by signal {sig} ({name})"
+    if os.WIFEXITED(status):
+        return f"{who} exited unexpectedly with code {os.WEXITSTATUS(status)}"
+    return f"{who} ended (status {status})"

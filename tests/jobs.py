@@ -1,0 +1,229 @@
+"""Jobs used by the tests (autodiscovered: ``tests`` is an installed app)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+
+from django_jobqueue import DontRetry, ExponentialBackoff, Job
+from tests import ledger
+
+
+class Record(Job):
+    """Writes its argument and attempt number to the ledger."""
+
+    def __init__(self, value, note=None):
+        self.value = value
+        self.note = note
+
+    def handle(self):
+        ledger.write("ran", job="Record", value=self.value, attempt=self.attempt, id=self.job_id)
+        return self.value
+
+
+class AsyncRecord(Job):
+    def __init__(self, value):
+        self.value = value
+
+    async def handle(self):
+        await asyncio.sleep(0)
+        ledger.write("ran", job="AsyncRecord", value=self.value, attempt=self.attempt)
+
+
+class Flaky(Job):
+    """Fails its first ``fails`` attempts, then succeeds."""
+
+    max_tries = 5
+    retry_after = 0
+
+    def __init__(self, key, fails):
+        self.key = key
+        self.fails = fails
+
+    def handle(self):
+        ledger.write("ran", job="Flaky", value=self.key, attempt=self.attempt)
+        if self.attempt <= self.fails:
+            raise ConnectionError(f"flaky attempt {self.attempt}")
+
+
+class AlwaysFails(Job):
+    max_tries = 3
+    retry_after = [0, 0]
+
+    def __init__(self, key):
+        self.key = key
+
+    def handle(self):
+        ledger.write("ran", job="AlwaysFails", value=self.key, attempt=self.attempt)
+        raise RuntimeError(f"boom {self.key}")
+
+    def failed(self, exception):
+        ledger.write("failed_hook", value=self.key, exc=type(exception).__name__,
+                     message=str(exception))
+
+
+class AsyncFailsOnce(Job):
+    max_tries = 1
+
+    def __init__(self, key):
+        self.key = key
+
+    async def handle(self):
+        raise ValueError("async boom")
+
+    async def failed(self, exception):
+        await asyncio.sleep(0)
+        ledger.write("failed_hook", value=self.key, exc=type(exception).__name__)
+
+
+class Unrecoverable(Job):
+    max_tries = 5
+    dont_retry = (KeyError,)
+
+    def __init__(self, key, how="dont_retry"):
+        self.key = key
+        self.how = how
+
+    def handle(self):
+        ledger.write("ran", job="Unrecoverable", value=self.key, attempt=self.attempt)
+        if self.how == "raise":
+            raise DontRetry("not worth retrying") from ValueError("bad input")
+        raise KeyError(self.key)
+
+    def failed(self, exception):
+        ledger.write("failed_hook", value=self.key, exc=type(exception).__name__)
+
+
+class Sleeper(Job):
+    """Blocks in time.sleep (or a busy loop) for ``seconds``."""
+
+    timeout = 1
+    max_tries = 1
+
+    def __init__(self, seconds, busy=False, key=None):
+        self.seconds = seconds
+        self.busy = busy
+        self.key = key
+
+    def handle(self):
+        ledger.write("started", value=self.key, attempt=self.attempt, pid=os.getpid())
+        if self.busy:
+            end = time.monotonic() + self.seconds
+            while time.monotonic() < end:
+                pass
+        else:
+            time.sleep(self.seconds)
+        ledger.write("ran", job="Sleeper", value=self.key, attempt=self.attempt)
+
+    def failed(self, exception):
+        ledger.write("failed_hook", value=self.key, exc=type(exception).__name__)
+
+
+class LongJob(Job):
+    """A job that runs ``seconds`` and has a long timeout (shutdown tests)."""
+
+    timeout = 60
+    max_tries = 3
+
+    def __init__(self, seconds, key=None):
+        self.seconds = seconds
+        self.key = key
+
+    def handle(self):
+        ledger.write("started", value=self.key, attempt=self.attempt, pid=os.getpid())
+        time.sleep(self.seconds)
+        ledger.write("ran", job="LongJob", value=self.key, attempt=self.attempt)
+
+
+class AsyncSleeper(Job):
+    timeout = 1
+    max_tries = 1
+
+    def __init__(self, seconds, blocking=False):
+        self.seconds = seconds
+        self.blocking = blocking
+
+    async def handle(self):
+        if self.blocking:
+            time.sleep(self.seconds)
+        await asyncio.sleep(self.seconds)
+
+
+class SelfDestruct(Job):
+    """Kills its own work horse."""
+
+    max_tries = 2
+
+    def __init__(self, key, how="sigkill"):
+        self.key = key
+        self.how = how
+
+    def handle(self):
+        ledger.write("started", value=self.key, attempt=self.attempt, pid=os.getpid())
+        if self.how == "exit":
+            os._exit(7)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def failed(self, exception):
+        ledger.write("failed_hook", value=self.key, exc=type(exception).__name__)
+
+
+class MemoryHog(Job):
+    max_tries = 1
+
+    def __init__(self, mb):
+        self.mb = mb
+
+    def handle(self):
+        blocks = []
+        for _ in range(self.mb):
+            blocks.append(bytearray(1024 * 1024))
+        time.sleep(5)
+
+
+class UnprintableError(Exception):
+    def __str__(self):
+        raise RuntimeError("cannot print me")
+
+
+class BadException(Job):
+    def __init__(self, kind):
+        self.kind = kind
+
+    def handle(self):
+        if self.kind == "unprintable":
+            raise UnprintableError()
+        raise RuntimeError("x" * (50 * 1024 * 1024))
+
+
+class HookRaises(Job):
+    def __init__(self, key):
+        self.key = key
+
+    def handle(self):
+        raise RuntimeError("first")
+
+    def failed(self, exception):
+        ledger.write("failed_hook", value=self.key)
+        raise ValueError("the failed hook itself failed")
+
+
+class Backoff(Job):
+    max_tries = 3
+    retry_after = ExponentialBackoff(base=0.1, factor=2, cap=1, jitter=0)
+
+    def handle(self):
+        ledger.write("ran", job="Backoff", attempt=self.attempt)
+        raise RuntimeError("again")
+
+
+class Renamed(Job):
+    name = "tests.stable-name"
+
+    def __init__(self, value):
+        self.value = value
+
+    def handle(self):
+        ledger.write("ran", job="Renamed", value=self.value)

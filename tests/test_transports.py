@@ -1,0 +1,148 @@
+"""The transport contract, run against memory, SQLite, MariaDB and Redis."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+from django.db import connections
+
+from django_jobqueue.transports import PushItem, get_transport
+from tests.conftest import TRANSPORT_PARAMS, wait_until
+
+pytestmark = pytest.mark.parametrize("connection_name", TRANSPORT_PARAMS, indirect=True)
+
+
+def item(queue="default", delay=0.0, priority=0, payload=None):
+    job_id = uuid.uuid4().hex
+    return PushItem(job_id, queue, payload or f'{{"job":"x","id":"{job_id}"}}', delay, priority)
+
+
+def test_push_reserve_ack(clean_connection):
+    transport = get_transport(clean_connection)
+    pushed = item()
+    transport.push(pushed)
+    assert transport.size("default").ready == 1
+    [job] = transport.reserve(["default"], 5, 30, "tok")
+    assert (job.id, job.payload, job.attempts) == (pushed.id, pushed.payload, 1)
+    assert transport.size("default").reserved == 1
+    assert transport.reserve(["default"], 5, 30, "tok2") == []
+    assert transport.ack(job) is True
+    assert transport.size("default").total == 0
+
+
+def test_fifo_then_priority(clean_connection):
+    transport = get_transport(clean_connection)
+    items = [item() for _ in range(3)]
+    urgent = item(priority=10)
+    transport.push_many(items)
+    transport.push(urgent)
+    got = transport.reserve(["default"], 10, 30, "tok")
+    assert next(job.id for job in got) == urgent.id
+    assert sorted(job.id for job in got[1:]) == sorted(i.id for i in items)
+    reserved_in_order = []
+    transport.ack_many(got)
+    transport.push_many(items)
+    for _ in items:
+        [job] = transport.reserve(["default"], 1, 30, "t")
+        reserved_in_order.append(job.id)
+    assert reserved_in_order == [i.id for i in items]
+
+
+def test_queues_are_separate_and_ordered_by_preference(clean_connection):
+    transport = get_transport(clean_connection)
+    low, high = item("low"), item("high")
+    transport.push_many([low, high])
+    assert [j.id for j in transport.reserve(["high", "low"], 1, 30, "t")] == [high.id]
+    assert [j.id for j in transport.reserve(["other"], 1, 30, "t")] == []
+    assert [j.id for j in transport.reserve(["high", "low"], 1, 30, "t")] == [low.id]
+
+
+def test_delayed_job_becomes_ready(clean_connection):
+    transport = get_transport(clean_connection)
+    delayed = item(delay=0.4)
+    transport.push(delayed)
+    assert transport.reserve(["default"], 1, 30, "t") == []
+    assert transport.size("default").delayed == 1
+    jobs = wait_until(lambda: transport.reserve(["default"], 1, 30, "t"), timeout=5)
+    assert jobs[0].id == delayed.id
+
+
+def test_release_keeps_attempts_and_replaces_payload(clean_connection):
+    transport = get_transport(clean_connection)
+    transport.push(item())
+    [job] = transport.reserve(["default"], 1, 30, "t1")
+    assert transport.release(job, 0, '{"job":"x","v":2}') is True
+    [again] = transport.reserve(["default"], 1, 30, "t2")
+    assert again.attempts == 2 and again.payload == '{"job":"x","v":2}'
+    assert transport.release(again, 0, undo_attempt=True)
+    [third] = transport.reserve(["default"], 1, 30, "t3")
+    assert third.attempts == 2
+
+
+def test_release_with_delay(clean_connection):
+    transport = get_transport(clean_connection)
+    transport.push(item())
+    [job] = transport.reserve(["default"], 1, 30, "t1")
+    transport.release(job, 0.3)
+    assert transport.reserve(["default"], 1, 30, "t2") == []
+    wait_until(lambda: transport.reserve(["default"], 1, 30, "t2"), timeout=5)
+
+
+def test_stale_reservation_cannot_ack_or_release(clean_connection):
+    transport = get_transport(clean_connection)
+    transport.push(item())
+    [job] = transport.reserve(["default"], 1, 0.2, "old")
+    time.sleep(0.3)  # let the lease lapse (the store's clock decides)
+    [taken] = wait_until(lambda: transport.collect(["default"], 10, 30, "new"), timeout=5)
+    assert taken.id == job.id and taken.attempts == 1  # collection counts no attempt
+    assert transport.ack(job) is False
+    assert transport.release(job, 0) is False
+    assert transport.renew([job], 30) == [job]
+    assert transport.renew([taken], 30) == []
+    assert transport.ack(taken) is True
+
+
+def test_renewed_lease_is_not_collected(clean_connection):
+    transport = get_transport(clean_connection)
+    transport.push(item())
+    [job] = transport.reserve(["default"], 1, 0.5, "t")
+    assert transport.renew([job], 30) == []
+    time.sleep(0.6)
+    assert transport.collect(["default"], 10, 30, "m") == []
+
+
+def test_claims_are_exclusive_under_concurrency(clean_connection):
+    transport = get_transport(clean_connection)
+    transport.push_many([item() for _ in range(200)])
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    def consume(n: int) -> None:
+        local = get_transport(clean_connection)
+        while True:
+            jobs = local.reserve(["default"], 7, 30, f"w{n}")
+            if not jobs:
+                break
+            local.ack_many(jobs)
+            with lock:
+                seen.extend(job.id for job in jobs)
+        connections.close_all()
+
+    threads = [threading.Thread(target=consume, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(seen) == 200 and len(set(seen)) == 200
+    assert transport.size("default").total == 0
+
+
+def test_push_many_and_clear(clean_connection):
+    transport = get_transport(clean_connection)
+    transport.push_many([item() for _ in range(1200)])
+    assert transport.size("default").ready == 1200
+    assert transport.clear("default") == 1200
+    assert transport.size("default").total == 0
