@@ -14,9 +14,10 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
 from .exceptions import DontRetry
 
-RetryAfter = Union[float, int, Sequence[float | int], Callable[[int], float]]
+RetryAfter = float | int | Sequence[float | int] | Callable[[int], float]
 
 
 @dataclass(frozen=True)

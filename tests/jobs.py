@@ -122,19 +122,34 @@ class Sleeper(Job):
 
 
 class LongJob(Job):
-    """A job that runs ``seconds`` and has a long timeout (shutdown tests)."""
+    """A job that runs ``seconds`` (only on its first start if ``first_only``)."""
 
     timeout = 60
     max_tries = 3
 
-    def __init__(self, seconds, key=None):
+    def __init__(self, seconds, key=None, first_only=False):
         self.seconds = seconds
         self.key = key
+        self.first_only = first_only
 
     def handle(self):
+        earlier = [e for e in ledger.events("started") if e["value"] == self.key]
         ledger.write("started", value=self.key, attempt=self.attempt, pid=os.getpid())
-        time.sleep(self.seconds)
+        if not (self.first_only and earlier):
+            time.sleep(self.seconds)
         ledger.write("ran", job="LongJob", value=self.key, attempt=self.attempt)
+
+
+class IgnoresAlarm(Job):
+    """Blocks SIGALRM, so only the supervisor's hard kill can stop it."""
+
+    timeout = 1
+    max_tries = 1
+
+    def handle(self):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+        ledger.write("started", pid=os.getpid())
+        time.sleep(30)
 
 
 class AsyncSleeper(Job):

@@ -28,7 +28,7 @@ def log_exception(
 ) -> None:
     """The default handler: one log line with the traceback."""
     logger.error(
-        "job failed: job=%s id=%s attempt=%s error=%s",
+        "job raised: job=%s id=%s attempt=%s error=%s",
         type(job).__name__ if job is not None else "?",
         getattr(job, "job_id", "?"),
         getattr(job, "attempt", "?"),

@@ -101,6 +101,7 @@ class Supervisor:
 
     def _install_signals(self) -> None:
         os.set_blocking(self._wakeup_w, False)
+        os.set_blocking(self._wakeup_r, False)
         signal.set_wakeup_fd(self._wakeup_w)
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_signal)

@@ -1,0 +1,160 @@
+"""The job pipeline run in-process (testing.work): retries, failures, hooks, signals."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from django_jobqueue import dispatch_many
+from django_jobqueue.failures import service
+from django_jobqueue.models import FailedJob
+from django_jobqueue.signals import job_failed, job_retrying
+from django_jobqueue.testing import work
+from django_jobqueue.transports import PushItem, get_transport
+from tests import jobs, ledger
+from tests.conftest import jobqueue
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _memory_default(ledger):
+    with jobqueue(DEFAULT_CONNECTION="memory", DEFAULT_EXCEPTION_HANDLER=False):
+        get_transport("memory").clear("default")
+        yield
+
+
+def test_success_runs_once_with_attempt_number():
+    jobs.Record(5).dispatch()
+    assert work().succeeded == 1
+    [ran] = ledger.events("ran")
+    assert (ran["value"], ran["attempt"]) == (5, 1)
+    assert get_transport().size("default").total == 0
+
+
+def test_async_job_runs():
+    jobs.AsyncRecord("a").dispatch()
+    assert work().succeeded == 1
+    assert ledger.events("ran")[0]["job"] == "AsyncRecord"
+
+
+def test_flaky_job_retries_then_succeeds():
+    jobs.Flaky("k", fails=2).dispatch()
+    result = work()
+    assert (result.retried, result.succeeded, result.failed) == (2, 1, 0)
+    assert [e["attempt"] for e in ledger.events("ran")] == [1, 2, 3]
+    assert FailedJob.objects.count() == 0
+
+
+def test_permanent_failure_is_recorded_then_hooked_then_signalled():
+    seen = []
+
+    def receiver(sender, **kwargs):
+        # The row exists by the time the signal fires.
+        seen.append((sender, kwargs["failed_job"], FailedJob.objects.count()))
+
+    job_failed.connect(receiver)
+    try:
+        jobs.AlwaysFails("x").dispatch()
+        result = work()
+    finally:
+        job_failed.disconnect(receiver)
+    assert (result.retried, result.failed) == (2, 1)
+    row = FailedJob.objects.get()
+    assert row.attempts == 3 and row.queue == "default" and row.connection == "memory"
+    assert row.exception.startswith("RuntimeError: boom x")
+    assert "Traceback" in row.exception
+    assert row.exception_class == "RuntimeError" and row.job_class == jobs.AlwaysFails.name
+    assert [e["attempt"] for e in row.errors] == [1, 2, 3]
+    assert json.loads(row.payload)["data"]["args"] == ["x"]
+    [hook] = ledger.events("failed_hook")
+    assert hook["exc"] == "RuntimeError" and hook["message"] == "boom x"
+    [(sender, info, rows)] = seen
+    assert sender is jobs.AlwaysFails and info["id"] == row.pk and rows == 1
+    assert get_transport().size("default").total == 0
+
+
+def test_async_failed_hook():
+    jobs.AsyncFailsOnce("q").dispatch()
+    work()
+    assert ledger.events("failed_hook")[0]["exc"] == "ValueError"
+
+
+@pytest.mark.parametrize("how", ["dont_retry", "raise"])
+def test_unrecoverable_fails_at_once(how):
+    jobs.Unrecoverable("u", how=how).dispatch()
+    result = work()
+    assert (result.retried, result.failed) == (0, 1)
+    assert len(ledger.events("ran")) == 1
+    assert FailedJob.objects.get().attempts == 1
+
+
+def test_retrying_signal_carries_delay():
+    seen = []
+    job_retrying.connect(lambda sender, **kw: seen.append(kw["delay"]), weak=False,
+                         dispatch_uid="t")
+    try:
+        jobs.Backoff().dispatch()
+        work(wait_for_delayed=5)
+    finally:
+        job_retrying.disconnect(dispatch_uid="t")
+    assert seen == [0.1, 0.2]
+    assert FailedJob.objects.get().attempts == 3
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        ("this is not json", "PayloadError: payload is not JSON"),
+        ('{"job": "nope.Missing", "data": {}}', "UnknownJobClass: no registered job class"),
+        ('{"job": "tests.jobs.Record", "data": {"args": [], "kwargs": {"zzz": 1}}}',
+         "PayloadError: arguments no longer fit"),
+    ],
+)
+def test_bad_payloads_become_failed_rows(payload, expected):
+    get_transport().push(PushItem("bad0001", "default", payload))
+    result = work()
+    assert result.failed == 1
+    row = FailedJob.objects.get()
+    assert row.exception.split("\n")[0].startswith(f"django_jobqueue.exceptions.{expected}")
+    assert row.payload == payload or json.loads(row.payload)["job"]
+    assert get_transport().size("default").total == 0
+
+
+def test_unprintable_exception_and_huge_message_are_stored_capped():
+    jobs.BadException("unprintable").dispatch()
+    jobs.BadException("huge").dispatch()
+    with jobqueue(DEFAULT_CONNECTION="memory", MAX_EXCEPTION_CHARS=10_000):
+        assert work().failed == 2
+    texts = {row.exception_class: row for row in FailedJob.objects.all()}
+    unprintable = texts["tests.jobs.UnprintableError"]
+    assert "<unprintable UnprintableError: str() raised RuntimeError>" in unprintable.exception
+    huge = texts["RuntimeError"]
+    assert len(huge.exception) < 11_000 and "characters cut" in huge.exception
+
+
+def test_failed_hook_that_raises_changes_nothing():
+    jobs.HookRaises("h").dispatch()
+    assert work().failed == 1
+    assert len(ledger.events("failed_hook")) == 1
+    assert FailedJob.objects.count() == 1
+
+
+def test_bulk_dispatch_and_drain():
+    dispatch_many([jobs.Record(i) for i in range(50)])
+    assert work().succeeded == 50
+    assert sorted(e["value"] for e in ledger.events("ran")) == list(range(50))
+
+
+def test_retry_from_failed_store_runs_again_with_fresh_attempts():
+    jobs.AlwaysFails("again").dispatch()
+    work()
+    row = FailedJob.objects.get()
+    new_id = service.retry(row.pk)
+    assert FailedJob.objects.count() == 0
+    work()
+    retried = FailedJob.objects.get()
+    assert retried.uuid == new_id and retried.attempts == 3
+    assert json.loads(retried.payload)["retry_of"] == row.uuid
+    assert len(ledger.events("ran")) == 6

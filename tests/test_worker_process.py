@@ -1,0 +1,203 @@
+"""Real ``runworker`` subprocesses: outcomes, timeouts, killed horses, signals."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+from django_jobqueue.models import FailedJob
+from django_jobqueue.transports import get_transport
+from tests import jobs, ledger
+from tests.conftest import wait_until
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True, databases=["default", "mysql"]),
+]
+
+CONNECTIONS = [
+    pytest.param("default", id="sqlite"),
+    pytest.param("mysql", id="mariadb"),
+    pytest.param("redis", id="redis"),
+]
+
+
+@pytest.fixture
+def empty_queues(redis_client):
+    for name in ("default", "mysql", "redis"):
+        get_transport(name).clear("default")
+
+
+@pytest.mark.parametrize("conn", CONNECTIONS)
+def test_burst_worker_runs_everything_and_records_failures(conn, start_worker, empty_queues):
+    for i in range(20):
+        jobs.Record(i).dispatch(connection=conn)
+    jobs.Flaky("f", fails=1).dispatch(connection=conn)
+    jobs.AlwaysFails("a").dispatch(connection=conn)
+    worker = start_worker("--burst", "--connection", conn, "--concurrency", "2")
+    assert worker.wait(60) == 0, worker.output()
+    values = [e["value"] for e in ledger.events("ran") if e["job"] == "Record"]
+    assert sorted(values) == list(range(20))
+    flaky = [e["attempt"] for e in ledger.events("ran") if e["job"] == "Flaky"]
+    assert sorted(flaky) == [1, 2]
+    row = FailedJob.objects.get()
+    assert (row.connection, row.attempts, row.exception_class) == (conn, 3, "RuntimeError")
+    assert len(ledger.events("failed_hook")) == 1
+    assert get_transport(conn).size("default").total == 0
+
+
+@pytest.mark.parametrize(
+    ("job", "reason"),
+    [
+        (jobs.Sleeper(5), "JobTimeout: job exceeded its timeout of 1s"),
+        (jobs.Sleeper(5, busy=True), "JobTimeout: job exceeded its timeout of 1s"),
+        (jobs.AsyncSleeper(5), "JobTimeout: job exceeded its timeout of 1s"),
+        (jobs.AsyncSleeper(5, blocking=True), "JobTimeout: job exceeded its timeout of 1s"),
+        (jobs.IgnoresAlarm(), "JobTimeout: job exceeded its timeout of 1s and did not stop"),
+    ],
+    ids=["sleep", "busy-loop", "async", "async-blocking", "hard-kill"],
+)
+def test_timeouts_hold_for_blocking_code(job, reason, start_worker, empty_queues):
+    job.dispatch(connection="redis")
+    started = time.monotonic()
+    worker = start_worker("--burst", "--connection", "redis")
+    assert worker.wait(30) == 0, worker.output()
+    assert time.monotonic() - started < 15
+    row = FailedJob.objects.get()
+    assert row.exception.startswith(f"django_jobqueue.exceptions.{reason}"), row.exception
+
+
+@pytest.mark.parametrize("how", ["sigkill", "exit"])
+def test_killed_horse_counts_as_attempt_and_calls_handler(how, start_worker, empty_queues):
+    jobs.SelfDestruct("s", how=how).dispatch(connection="redis")
+    worker = start_worker(
+        "--burst", "--connection", "redis",
+        "--work-horse-killed-handler", "tests.handlers.killed",
+    )
+    assert worker.wait(30) == 0, worker.output()
+    assert len(ledger.events("started")) == 2  # max_tries = 2
+    row = FailedJob.objects.get()
+    assert row.exception_class == "django_jobqueue.exceptions.WorkHorseKilled"
+    assert row.attempts == 2
+    if how == "sigkill":
+        assert row.term_signal == signal.SIGKILL and "signal 9" in row.message
+    else:
+        assert row.exit_code == 7 and "code 7" in row.message
+    assert row.max_rss_kb and row.max_rss_kb > 1000
+    calls = ledger.events("killed_handler")
+    assert [c["attempt"] for c in calls] == [1, 2]
+    assert calls[0]["job"] == "SelfDestruct" and calls[0]["maxrss"] > 1000
+    assert {c["retpid"] for c in calls} == {e["pid"] for e in ledger.events("started")}
+    [hook] = ledger.events("failed_hook")
+    assert hook["exc"] == "WorkHorseKilled"
+
+
+def test_memory_limit_kills_horse(start_worker, empty_queues):
+    jobs.MemoryHog(400).dispatch(connection="redis")
+    worker = start_worker("--burst", "--connection", "redis", "--memory-limit", "150")
+    assert worker.wait(30) == 0, worker.output()
+    row = FailedJob.objects.get()
+    assert row.exception_class == "django_jobqueue.exceptions.WorkHorseKilled"
+    assert "over the memory limit of 150 MB" in row.message
+    assert row.max_rss_kb > 150 * 1024
+
+
+def test_exception_handler_chain_from_command_line(start_worker, empty_queues):
+    jobs.Unrecoverable("c").dispatch(connection="redis")
+    worker = start_worker(
+        "--burst", "--connection", "redis",
+        "--exception-handler", "tests.handlers.first",
+        "--exception-handler", "tests.handlers.stopper",
+        "--exception-handler", "tests.handlers.never",
+    )
+    assert worker.wait(30) == 0, worker.output()
+    names = [e["name"] for e in ledger.events("handler")]
+    assert names == ["first", "stopper"]
+    # Bookkeeping happened although a handler stopped the chain.
+    assert FailedJob.objects.get().exception_class == "KeyError"
+    assert "job raised" not in worker.output()  # the default handler came after the stop
+
+
+def test_sigterm_lets_the_running_job_finish(start_worker, empty_queues):
+    jobs.LongJob(2, key="t").dispatch(connection="redis")
+    worker = start_worker("--connection", "redis")
+    wait_until(lambda: ledger.events("started"))
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(20) == 0, worker.output()
+    assert [e["value"] for e in ledger.events("ran")] == ["t"]
+    assert get_transport("redis").size("default").total == 0
+
+
+@pytest.mark.parametrize("how", ["shutdown-timeout", "second-signal"])
+def test_interrupted_job_is_released_and_finishes_elsewhere(how, start_worker, empty_queues):
+    jobs.LongJob(30, key="r", first_only=True).dispatch(connection="redis")
+    args = ["--connection", "redis", "--shutdown-timeout", "0.5" if how == "shutdown-timeout"
+            else "60"]
+    worker = start_worker(*args)
+    wait_until(lambda: ledger.events("started"))
+    worker.signal(signal.SIGTERM)
+    if how == "second-signal":
+        time.sleep(0.2)
+        worker.signal(signal.SIGTERM)
+    assert worker.wait(10) == 0, worker.output()
+    assert "released" in worker.output()
+    assert get_transport("redis").size("default").ready == 1
+    second = start_worker("--burst", "--connection", "redis")
+    assert second.wait(30) == 0, second.output()
+    # The interrupted run did not count: the job's next run is attempt 1 again.
+    assert [e["attempt"] for e in ledger.events("started")] == [1, 1]
+    assert len(ledger.events("ran")) == 1
+
+
+def test_idle_worker_exits_within_a_second_of_sigterm(start_worker, empty_queues):
+    worker = start_worker("--connection", "redis")
+    wait_until(lambda: "worker started" in worker.output())
+    time.sleep(0.3)
+    sent = time.monotonic()
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(5) == 0
+    assert time.monotonic() - sent < 1.0
+
+
+@pytest.mark.parametrize("conn", CONNECTIONS)
+def test_killed_supervisor_job_is_collected_as_abandoned(conn, start_worker, empty_queues):
+    fast_lease = {"LEASE": 2.0, "HEARTBEAT": 0.5, "MAINTENANCE_INTERVAL": 0.5}
+    jobs.LongJob(30, key="ab", first_only=True).dispatch(connection=conn)
+    first = start_worker("--connection", conn, settings_overrides=fast_lease)
+    wait_until(lambda: ledger.events("started"), timeout=30)
+    horse = ledger.events("started")[0]["pid"]
+    first.signal(signal.SIGKILL)
+    first.wait(5)
+    wait_until(lambda: not _alive(horse), timeout=5)  # the horse died with its supervisor
+    killed_at = time.monotonic()
+    second = start_worker("--connection", conn, settings_overrides=fast_lease)
+    wait_until(lambda: ledger.events("ran"), timeout=30)
+    assert time.monotonic() - killed_at < 15
+    assert [e["attempt"] for e in ledger.events("started")] == [1, 2]
+    second.signal(signal.SIGTERM)
+    assert second.wait(10) == 0
+    assert "abandoned job collected" in second.output()
+    assert FailedJob.objects.count() == 0
+
+
+def test_idle_redis_worker_picks_up_new_job_quickly(start_worker, empty_queues):
+    worker = start_worker("--connection", "redis", "--sleep", "5")
+    wait_until(lambda: "worker started" in worker.output())
+    time.sleep(1.0)  # let it settle into its blocking wait
+    dispatched = time.time()
+    jobs.Record("fast").dispatch(connection="redis")
+    [ran] = wait_until(lambda: ledger.events("ran"), timeout=5)
+    # Without a wake-up the worker would sleep up to 5 s here.
+    assert ran["t"] - dispatched < 0.3
+    worker.signal(signal.SIGTERM)
+    worker.wait(10)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
