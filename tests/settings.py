@@ -62,6 +62,16 @@ DATABASES = {
         "TEST": {"NAME": _MYSQL_TEST, "CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
         "OPTIONS": {"charset": "utf8mb4"},
     },
+    # A database that is down: for failed-store fallback tests.
+    "broken": {
+        "ENGINE": "django.db.backends.mysql",
+        "HOST": "127.0.0.1",
+        "PORT": "9",
+        "USER": "nobody",
+        "NAME": "nothing",
+        "OPTIONS": {"connect_timeout": 1},
+        "TEST": {"MIGRATE": False},
+    },
 }
 
 CACHES = {

@@ -201,3 +201,23 @@ def _alive(pid: int) -> bool:
             return fh.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_failures_go_to_redis_fallback_when_the_database_is_down(
+    start_worker, empty_queues, redis_client
+):
+    for key in range(5):
+        jobs.AlwaysFails(key).dispatch(connection="redis")
+    worker = start_worker("--burst", "--connection", "redis",
+                          settings_overrides={"FAILED_DATABASE": "broken"})
+    assert worker.wait(60) == 0, worker.output()
+    assert redis_client.llen("jqtest:queue:failed:default") == 5
+    assert "using the redis fallback" in worker.output()
+    assert len(ledger.events("failed_hook")) == 5  # once per job, not per store attempt
+    assert FailedJob.objects.count() == 0
+    # Once the database answers, any worker's maintenance moves them in.
+    mover = start_worker("--connection", "redis")
+    wait_until(lambda: FailedJob.objects.count() == 5, timeout=20)
+    mover.signal(signal.SIGTERM)
+    assert mover.wait(10) == 0
+    assert redis_client.llen("jqtest:queue:failed:default") == 0

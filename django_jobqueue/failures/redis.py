@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -16,13 +17,19 @@ from typing import Any
 from ..exceptions import TransportError
 from .record import FailureRecord
 
+logger = logging.getLogger(__name__)
+
 # Remove the n oldest entries, only while holding the mover's lock.
 _TRIM_IF_LOCKED = """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
 local n = tonumber(ARGV[2])
 redis.call('LTRIM', KEYS[1], 0, -(n + 1))
-redis.call('DEL', KEYS[2])
 return n
+"""
+
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
 """
 
 # Pop entries from the old end while they failed before ARGV[1] (ISO text compares in order).
@@ -50,6 +57,7 @@ class RedisFailedJobStore:
         self.prefix = prefix
         self._trim = client.register_script(_TRIM_IF_LOCKED)
         self._prune_old = client.register_script(_PRUNE_OLD)
+        self._unlock = client.register_script(_UNLOCK)
 
     def key(self, queue: str) -> str:
         return f"{self.prefix}:queue:failed:{queue}"
@@ -122,19 +130,34 @@ class RedisFailedJobStore:
             if not self._guard(lambda lock=lock, t=token: self.client.set(lock, t, nx=True,
                                                                       px=lock_ms)):
                 continue
-            raw = self._guard(lambda key=key: self.client.lrange(key, -batch, -1))
-            records = [r for r in map(_parse, raw) if r is not None]
-            if records:
-                sink(records)
-            trim_args = [token, len(raw)]
-            trimmed = self._guard(
-                lambda key=key, lock=lock, a=trim_args: self._trim(keys=[key, lock], args=a)
-            )
-            if trimmed > 0:
-                moved += len(records)
-            if not raw:
-                self._guard(lambda q=queue: self.client.srem(self.queues_key, q))
+            try:
+                moved += self._move_batch(queue, key, lock, token, sink, batch)
+            finally:
+                # A failed sink (database still down) must not keep others out for lock_ms.
+                self._guard(lambda lock=lock, t=token: self._unlock(keys=[lock], args=[t]))
         return moved
+
+    def _move_batch(
+        self, queue: str, key: str, lock: str, token: str,
+        sink: Callable[[list[FailureRecord]], Any], batch: int,
+    ) -> int:
+        raw = self._guard(lambda: self.client.lrange(key, -batch, -1))
+        if not raw:
+            self._guard(lambda: self.client.srem(self.queues_key, queue))
+            return 0
+        records, unreadable = [], []
+        for entry in raw:
+            record = _parse(entry)
+            (records.append(record) if record is not None else unreadable.append(entry))
+        if unreadable:
+            # Kept aside, never dropped: someone wrote garbage into the list.
+            self._guard(lambda: self.client.lpush(key + ":unreadable", *unreadable))
+            logger.error("moved %d unreadable entries of %s to %s:unreadable",
+                         len(unreadable), key, key)
+        if records:
+            sink(records)
+        trimmed = self._guard(lambda: self._trim(keys=[key, lock], args=[token, len(raw)]))
+        return len(records) if trimmed > 0 else 0
 
 
 def _text(value: Any) -> str:

@@ -217,4 +217,9 @@ def move_fallback(batch: int = 500) -> int:
     fallback = redis_store()
     if fallback is None:
         return 0
-    return fallback.drain_into(database_store().record_many, batch=batch)
+    try:
+        return fallback.drain_into(database_store().record_many, batch=batch)
+    except TransportError as exc:
+        # Expected while the database is down: entries wait for the next attempt.
+        logger.debug("fallback entries not moved yet: %s", exc)
+        return 0

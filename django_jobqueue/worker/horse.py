@@ -121,10 +121,11 @@ def _die_with_parent() -> None:
 
 def _prepare_child() -> None:
     signal.set_wakeup_fd(-1)
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, signal.SIG_DFL)
-    # Ctrl-C reaches the whole process group; the supervisor decides what happens to jobs.
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    # Ctrl-C and a service manager's stop reach the whole process group; the supervisor
+    # decides what happens to running jobs (it uses SIGKILL when a horse must go).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _die_with_parent()
     _detach_inherited_connections()
 

@@ -1,0 +1,153 @@
+"""The shop's background jobs: the scenarios of the "Failed Jobs" guide, in Django terms.
+
+django_jobqueue imports every installed app's ``jobs`` module at startup, which registers
+these classes: a worker only ever runs job classes registered this way.
+
+Constructor arguments are the job's payload, stored as JSON: pass ids and plain values
+(``datetime``, ``date``, ``time``, ``UUID`` and ``Decimal`` come back as themselves), never
+model instances.
+
+The outside world (an API, a report generator, a card processor) is simulated so that the
+demo runs offline and ends the same way every time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from django_jobqueue import ExponentialBackoff, Job
+
+logger = logging.getLogger(__name__)
+
+
+class SendReceipt(Job):
+    """Always succeeds: the everyday case."""
+
+    queue = "emails"
+
+    def __init__(self, order_id: int, email: str):
+        self.order_id = order_id
+        self.email = email
+
+    def handle(self):
+        logger.info("receipt for order %s sent to %s", self.order_id, self.email)
+
+
+class CallExternalAPIJob(Job):
+    """Scenario 1 of the guide: an API that is down for a while.
+
+    Three attempts in all; the retries wait 1 s, then 2 s. The simulated API fails the first
+    two attempts and answers the third, so this job ends up succeeding.
+    """
+
+    max_tries = 3
+    retry_after = [1, 2]  # seconds before the 1st and 2nd retry (the last value repeats)
+
+    def __init__(self, endpoint: str, data: dict):
+        self.endpoint = endpoint
+        self.data = data
+
+    async def handle(self):
+        # self.attempt is 1 on the first run, 2 on the first retry, ...
+        await asyncio.sleep(0.1)  # the simulated request
+        if self.attempt <= 2:
+            raise ConnectionError(f"API {self.endpoint} unreachable (attempt {self.attempt})")
+        logger.info("API %s answered on attempt %s", self.endpoint, self.attempt)
+
+    async def failed(self, exception: BaseException):
+        # Not called in the demo (the third attempt succeeds); it would be after the last one.
+        logger.error(
+            "API %s unreachable after %s tries: %s", self.endpoint, self.max_tries, exception
+        )
+
+
+class ProcessDataJob(Job):
+    """Scenario 2: invalid data. Retrying cannot fix it, so there is one try only."""
+
+    max_tries = 1
+
+    def __init__(self, data: dict):
+        self.data = data
+
+    def validate_data(self) -> bool:
+        rows = self.data.get("rows")
+        return isinstance(rows, list) and all(isinstance(row, int) for row in rows)
+
+    def handle(self):
+        if not self.validate_data():
+            raise ValueError("Invalid data format")
+        logger.info("processed %s rows, total %s", len(self.data["rows"]), sum(self.data["rows"]))
+
+    def failed(self, exception: BaseException):
+        # Called once, after the failure is stored in queue_failed_jobs.
+        logger.error("Invalid data: %s (%s)", self.data, exception)
+
+
+class GenerateReportJob(Job):
+    """Scenario 3: a resource that is never ready. Three tries with exponential backoff
+    (0.5 s, then 1 s; never more than 2 s), then ``failed()`` tells the user."""
+
+    queue = "reports"
+    max_tries = 3
+    retry_after = ExponentialBackoff(base=0.5, cap=2)
+
+    def __init__(self, report_id: int, user_email: str):
+        self.report_id = report_id
+        self.user_email = user_email
+
+    async def data_ready(self) -> bool:
+        await asyncio.sleep(0.05)  # the simulated check
+        return False
+
+    async def handle(self):
+        if not await self.data_ready():
+            raise Exception("Data not ready")  # as in the guide; a real job would be specific
+
+    async def failed(self, exception: BaseException):
+        logger.warning(
+            "Report %s data not ready; telling %s it is delayed", self.report_id, self.user_email
+        )
+
+
+class CardDeclined(Exception):
+    """The payment provider refused the card: retrying gives the same answer."""
+
+
+class ChargeCard(Job):
+    """An unrecoverable error: ``dont_retry`` fails the job at once, whatever tries remain."""
+
+    queue = "payments"
+    max_tries = 5
+    retry_after = 30
+    dont_retry = (CardDeclined,)
+
+    def __init__(self, order_id: int, amount: str):
+        self.order_id = order_id
+        self.amount = amount
+
+    def handle(self):
+        raise CardDeclined(f"card declined for order {self.order_id}: insufficient funds")
+
+    def failed(self, exception: BaseException):
+        logger.warning("order %s not paid: %s", self.order_id, exception)
+
+
+class ExportOrdersJob(Job):
+    """A timeout: the job blocks past its 1 s limit, on both of its tries.
+
+    The limit holds for blocking code too (here ``time.sleep``): the attempt fails with
+    ``django_jobqueue.JobTimeout`` and counts against ``max_tries`` like any other failure.
+    """
+
+    queue = "reports"
+    timeout = 1
+    max_tries = 2
+    retry_after = 0
+
+    def __init__(self, export_id: int):
+        self.export_id = export_id
+
+    def handle(self):
+        time.sleep(5)  # the simulated export hangs

@@ -1,0 +1,292 @@
+"""``manage.py demo``: the example's main job, from dispatch to the failed-jobs table.
+
+It migrates the SQLite database, removes what earlier demo runs left, dispatches the shop's
+jobs (some succeed, some are retried, some fail for good), runs the real worker in burst
+mode, then reports what happened and where to look next. It checks every outcome against
+what the jobs are written to do and exits non-zero on any surprise, so it is also a smoke
+test of the whole pipeline.
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from django_jobqueue import Dispatched, Job, dispatch_many
+from django_jobqueue.failures import service
+from django_jobqueue.transports import get_transport
+from shop import jobs
+
+QUEUES = ["default", "emails", "payments", "reports"]
+DEMO_JOB_CLASSES = [
+    jobs.SendReceipt,
+    jobs.CallExternalAPIJob,
+    jobs.ProcessDataJob,
+    jobs.GenerateReportJob,
+    jobs.ChargeCard,
+    jobs.ExportOrdersJob,
+]
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What a dispatched job is written to do."""
+
+    fails: bool
+    attempts: int
+    exception_class: str = ""
+
+    def describe(self) -> str:
+        if not self.fails:
+            tries = "" if self.attempts == 1 else f" on attempt {self.attempts}"
+            return f"succeeds{tries}"
+        tries = "1 attempt" if self.attempts == 1 else f"{self.attempts} attempts"
+        return f"fails after {tries} ({self.exception_class.rsplit('.', 1)[-1]})"
+
+
+@dataclass(frozen=True)
+class Planned:
+    job: Job
+    expected: Expected
+    dispatched: Dispatched
+
+
+class _RollBack(Exception):
+    """Ends the demo's rolled-back transaction."""
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the django-jobqueue demo: dispatch the shop's jobs, run a burst worker, and "
+        "show which jobs failed for good and where to find them."
+    )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self.heading("django-jobqueue demo: background jobs, and what happens when they fail")
+        self.say(
+            f"Database: {_shown(settings.DATABASES['default']['NAME'])} (SQLite: no server needed)"
+        )
+        started = timezone.now()
+
+        self.heading("1. Prepare the database")
+        self.prepare()
+
+        self.heading("2. Dispatch the shop's jobs")
+        planned = self.dispatch_jobs()
+
+        self.heading("3. Run a worker until every job is settled")
+        self.run_worker()
+
+        self.heading("4. Outcome")
+        failed_rows = self.report(planned, started)
+
+        self.heading("5. Where to look next")
+        self.next_steps(failed_rows)
+
+    # -- steps ---------------------------------------------------------------------------
+    def prepare(self) -> None:
+        call_command("migrate", verbosity=0, interactive=False)
+        self.say("migrations applied (tables queue_jobs and queue_failed_jobs exist)")
+        # Only the failures service deletes failed jobs: one prune per demo job class.
+        pruned = sum(service.prune(job_class=cls.name) for cls in DEMO_JOB_CLASSES)
+        transport = get_transport()
+        cleared = sum(transport.clear(queue) for queue in QUEUES)
+        self.say(
+            f"removed what earlier demo runs left: {pruned} failed jobs, {cleared} queued jobs"
+        )
+
+    def dispatch_jobs(self) -> list[Planned]:
+        planned: list[Planned] = []
+
+        def add(job: Job, expected: Expected, dispatched: Dispatched) -> None:
+            planned.append(Planned(job, expected, dispatched))
+
+        ok = Expected(fails=False, attempts=1)
+        receipts = [
+            jobs.SendReceipt(order_id=1001, email="ada@example.com"),
+            jobs.SendReceipt(order_id=1002, email="grace@example.com"),
+            jobs.SendReceipt(order_id=1003, email="linus@example.com"),
+        ]
+        # dispatch_many: validated all together, pushed in one round trip.
+        for job, dispatched in zip(receipts, dispatch_many(receipts), strict=True):
+            add(job, ok, dispatched)
+        late = jobs.SendReceipt(order_id=1004, email="barbara@example.com")
+        add(late, ok, late.dispatch(delay=1))  # ready in one second
+
+        api = jobs.CallExternalAPIJob("https://partner.example.com/stock", {"sku": "A-1"})
+        add(api, Expected(fails=False, attempts=3), api.dispatch())
+        good = jobs.ProcessDataJob({"rows": [3, 4, 5]})
+        add(good, ok, good.dispatch())
+        bad = jobs.ProcessDataJob({"rows": "3,4,5"})
+        add(bad, Expected(True, 1, "ValueError"), bad.dispatch())
+        report = jobs.GenerateReportJob(report_id=7, user_email="ada@example.com")
+        add(report, Expected(True, 3, "Exception"), report.dispatch())
+        charge = jobs.ChargeCard(order_id=1005, amount="19.99")
+        add(charge, Expected(True, 1, "shop.jobs.CardDeclined"), charge.dispatch())
+        export = jobs.ExportOrdersJob(export_id=3)
+        add(export, Expected(True, 2, "django_jobqueue.exceptions.JobTimeout"), export.dispatch())
+
+        self.say(f"{'job (its constructor arguments are the payload)':<48} {'queue':<9} expected")
+        for item in planned:
+            delay = f", delay={item.dispatched.delay:g}s" if item.dispatched.delay else ""
+            self.say(
+                f"{_short(repr(item.job), 48):<48} {item.dispatched.queue:<9}"
+                f" {item.expected.describe()}{delay}"
+            )
+        self.dispatch_rolled_back()
+        self.check_queued(len(planned))
+        return planned
+
+    def dispatch_rolled_back(self) -> None:
+        # Inside a transaction a dispatch is only queued if the transaction commits.
+        try:
+            with transaction.atomic():
+                jobs.SendReceipt(order_id=1999, email="nobody@example.com").dispatch()
+                raise _RollBack
+        except _RollBack:
+            pass
+        self.say(
+            "SendReceipt(order_id=1999, ...) dispatched inside a transaction that rolled "
+            "back: never queued"
+        )
+
+    def check_queued(self, expected: int) -> None:
+        transport = get_transport()
+        sizes = {queue: transport.size(queue) for queue in QUEUES}
+        total = sum(size.total for size in sizes.values())
+        shown = ", ".join(
+            f"{queue} {size.total}" + (f" ({size.delayed} delayed)" if size.delayed else "")
+            for queue, size in sizes.items()
+        )
+        self.say(f"queued now: {shown}; {total} in all")
+        if total != expected:
+            raise CommandError(f"expected {expected} queued jobs, found {total}")
+
+    def run_worker(self) -> None:
+        self.say(f"$ {_python()} {_manage()} runworker {' '.join(QUEUES)} --burst --concurrency 2")
+        self.say(
+            "(--burst: exit once no job is ready, delayed or running; the worker's own "
+            "log lines follow)\n"
+        )
+        # The worker forks its work horses from this process: flush first, or they would
+        # inherit (and print again) whatever is still buffered.
+        self.stdout.flush()
+        sys.stdout.flush()
+        call_command("runworker", *QUEUES, "--burst", "--concurrency", "2")
+        sys.stderr.flush()
+
+    def report(self, planned: list[Planned], started: Any) -> list[Any]:
+        by_uuid = {row.uuid: row for row in service.filter(since=started)}
+        rows = [by_uuid[p.dispatched.id] for p in planned if p.dispatched.id in by_uuid]
+        problems = self.compare(planned, by_uuid)
+        succeeded = len(planned) - len(rows)
+        self.say(
+            f"{len(planned)} jobs dispatched: {succeeded} succeeded, {len(rows)} failed for good."
+        )
+        if rows:
+            self.say("\nThe failed ones are rows in the queue_failed_jobs table:")
+            self.say(f"  {'id':>4}  {'job class':<28} {'queue':<9} {'attempts':>8}  exception")
+            for row in sorted(rows, key=lambda r: r.pk):
+                first_line = row.exception.splitlines()[0] if row.exception else ""
+                self.say(
+                    f"  {row.pk:>4}  {row.job_class:<28} {row.queue:<9} "
+                    f"{row.attempts:>8}  {_short(first_line, 70)}"
+                )
+        by_class = service.stats(since=started)["by_exception_class"]
+        counts = ", ".join(f"{item['exception_class']} {item['count']}" for item in by_class)
+        self.say(f"\nservice.stats(), by exception class: {counts or 'none'}")
+        if problems:
+            raise CommandError(
+                "the demo did not end as its jobs are written to:\n  " + "\n  ".join(problems)
+            )
+        self.say(self.style.SUCCESS("Every job ended as written: the demo works."))
+        return sorted(rows, key=lambda r: r.pk)
+
+    def compare(self, planned: list[Planned], by_uuid: dict[str, Any]) -> list[str]:
+        problems = []
+        for item in planned:
+            row, want = by_uuid.get(item.dispatched.id), item.expected
+            name = type(item.job).__name__
+            if want.fails and row is None:
+                problems.append(f"{name} was expected to fail but left no failed-job row")
+            elif not want.fails and row is not None:
+                problems.append(f"{name} was expected to succeed but failed: {row.message}")
+            elif row is not None and (row.attempts, row.exception_class) != (
+                want.attempts,
+                want.exception_class,
+            ):
+                problems.append(
+                    f"{name}: {row.attempts} attempts, {row.exception_class}; "
+                    f"expected {want.attempts}, {want.exception_class}"
+                )
+        left = sum(get_transport().size(queue).total for queue in QUEUES)
+        if left:
+            problems.append(f"{left} jobs are still queued after the burst worker exited")
+        return problems
+
+    def next_steps(self, rows: list[Any]) -> None:
+        python, manage = _python(), _manage()
+        example_id = rows[0].pk if rows else 1
+        database = _shown(settings.DATABASES["default"]["NAME"])
+        retry = f"from django_jobqueue.failures import service; print(service.retry({example_id}))"
+        self.say(f"""\
+* Failed jobs live in the queue_failed_jobs table, in {database}.
+  The SQL of the "Failed Jobs" guide runs on it as is (dbshell needs the sqlite3 program):
+    $ {python} {manage} dbshell
+    sqlite> SELECT queue, COUNT(*) as count FROM queue_failed_jobs GROUP BY queue;
+    sqlite> SELECT id, queue, exception, failed_at FROM queue_failed_jobs WHERE id = {example_id};
+    sqlite> SELECT payload FROM queue_failed_jobs WHERE id = {example_id};
+  The exception column starts with "ExceptionClass: message", then the traceback;
+  job_class, exception_class, attempts and errors (one entry per attempt) are columns too.
+
+* Retry one from Python: it is pushed again with fresh attempts and its row is deleted.
+    $ {python} {manage} shell -c "{retry}"
+    $ {python} {manage} runworker {" ".join(QUEUES)} --burst
+  (The demo's failures are built to happen again; a real retry follows a fix.)
+  The same service has get(id), filter(...), count(...), stats(), forget(id), retry_many(ids)
+  and prune(older_than=..., keep=..., queue=...): see README.md and docs/failures.md.
+
+* Run it again: ./scripts/demo (or {python} {manage} demo) starts from a clean slate.
+* Coming: a Django admin page for failed jobs (filter, inspect, retry, purge) and
+  management commands for cron.""")
+
+    # -- output --------------------------------------------------------------------------
+    def heading(self, text: str) -> None:
+        self.stdout.write("\n" + self.style.MIGRATE_HEADING(text))
+
+    def say(self, text: str) -> None:
+        """Write ``text`` indented under the current heading."""
+        self.stdout.write(textwrap.indent(text, "  "))
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _shown(path: Any) -> str:
+    """``path`` relative to the current directory when it is below it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _manage() -> str:
+    return _shown(Path(__file__).resolve().parents[3] / "manage.py")
+
+
+def _python() -> str:
+    """The running interpreter, as the user would type it from the current directory."""
+    try:
+        return str(Path(sys.executable).absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return sys.executable

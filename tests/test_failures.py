@@ -1,0 +1,218 @@
+"""The failed-jobs service on SQLite and MariaDB, and the Redis fallback."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import uuid
+
+import pytest
+from django.db import connections
+from django.utils import timezone
+
+from django_jobqueue import TransportError, UnknownJobClass
+from django_jobqueue.failures import service
+from django_jobqueue.failures.record import FailureRecord
+from django_jobqueue.models import FailedJob
+from django_jobqueue.transports import get_transport
+from tests.conftest import jobqueue
+
+STORES = [
+    pytest.param("default", id="sqlite",
+                 marks=pytest.mark.django_db(transaction=True, databases=["default"])),
+    pytest.param("mysql", id="mariadb",
+                 marks=pytest.mark.django_db(transaction=True, databases=["default", "mysql"])),
+]
+
+
+@pytest.fixture
+def store(request):
+    with jobqueue(FAILED_DATABASE=request.param, DEFAULT_CONNECTION="memory"):
+        get_transport("memory").clear("default")
+        yield request.param
+
+
+def make(queue="default", exc="RuntimeError", job="tests.jobs.Record", age_hours=0.0,
+         payload=None):
+    job_id = uuid.uuid4().hex
+    body = payload or json.dumps({"v": 1, "id": job_id, "job": job, "queue": queue,
+                                  "connection": "memory", "data": {"args": [1], "kwargs": {}},
+                                  "max_tries": 1, "timeout": None, "errors": []})
+    return FailureRecord(
+        uuid=job_id, connection="memory", queue=queue, payload=body,
+        exception=f"{exc}: it broke\n\nTraceback ...", exception_class=exc, message="it broke",
+        job_class=job, attempts=1, failed_at=timezone.now() - dt.timedelta(hours=age_hours),
+    )
+
+
+@contextlib.contextmanager
+def mysql_down():
+    """Point the real ``mysql`` alias at a closed port: every query fails to connect."""
+    conn = connections["mysql"]
+    saved = conn.settings_dict["PORT"]
+    conn.close()
+    conn.settings_dict["PORT"] = "9"
+    try:
+        with jobqueue(FAILED_DATABASE="mysql"):
+            yield
+    finally:
+        conn.close()
+        conn.settings_dict["PORT"] = saved
+
+
+def rows(alias):
+    return FailedJob.objects.using(alias)
+
+
+@pytest.mark.parametrize("store", STORES, indirect=True)
+def test_record_is_idempotent_per_job_uuid(store):
+    record = make()
+    first = service.record(record)
+    again = service.record(record)
+    assert first == again and first.store == "database"
+    assert rows(store).count() == 1
+
+
+@pytest.mark.parametrize("store", STORES, indirect=True)
+def test_filter_count_and_stats(store):
+    for queue, exc, hours in [("a", "KeyError", 0), ("a", "KeyError", 1), ("b", "OSError", 30)]:
+        service.record(make(queue=queue, exc=exc, age_hours=hours))
+    assert service.count(queue="a") == 2
+    assert service.count(exception_class="OSError") == 1
+    since = timezone.now() - dt.timedelta(hours=24)
+    assert service.count(since=since) == 2
+    stats = service.stats()
+    assert stats["total"] == 3
+    assert [(g["queue"], g["count"]) for g in stats["by_queue"]] == [("a", 2), ("b", 1)]
+    assert stats["by_exception_class"][0]["exception_class"] == "KeyError"
+    assert sum(h["count"] for h in stats["by_hour"]) == 3
+    # The seed's SQL runs unchanged on the table.
+    with connections[store].cursor() as cursor:
+        cursor.execute("SELECT queue, COUNT(*) as count FROM queue_failed_jobs GROUP BY queue"
+                       " ORDER BY queue")
+        assert list(cursor.fetchall()) == [("a", 2), ("b", 1)]
+
+
+@pytest.mark.parametrize("store", STORES, indirect=True)
+def test_prune_by_age_queue_and_keep_in_batches(store):
+    for hours in range(10):
+        service.record(make(queue="old" if hours % 2 else "new", age_hours=hours * 24))
+    progress = []
+    deleted = service.prune(older_than=dt.timedelta(days=5.5), batch_size=2,
+                            progress=progress.append)
+    assert deleted == 4 and progress == [2, 4]
+    assert service.prune(queue="old") == 3
+    assert service.count() == 3
+    assert service.prune(keep=1) == 2
+    [kept] = rows(store)
+    assert kept.failed_at > timezone.now() - dt.timedelta(hours=1)
+
+
+@pytest.mark.parametrize("store", STORES, indirect=True)
+def test_retry_pushes_again_and_deletes_the_row(store):
+    recorded = service.record(make())
+    new_id = service.retry(recorded.id)
+    assert rows(store).count() == 0
+    [job] = get_transport("memory").reserve(["default"], 1, 30, "t")
+    body = json.loads(job.payload)
+    assert job.id == new_id and job.attempts == 1 and body["errors"] == []
+    assert body["retry_of"] != new_id
+
+
+@pytest.mark.parametrize("store", STORES, indirect=True)
+def test_rows_that_cannot_be_retried_stay(store):
+    gone = service.record(make(job="shop.jobs.Deleted"))
+    garbage = service.record(make(payload="{not json"))
+    with pytest.raises(UnknownJobClass):
+        service.retry(gone.id)
+    report = service.retry_many([gone.id, garbage.id])
+    assert set(report.errors) == {gone.id, garbage.id} and not report.retried
+    assert "no registered job class" in report.errors[gone.id]
+    assert rows(store).count() == 2
+    assert get_transport("memory").size("default").total == 0
+
+
+BOTH_DBS = pytest.mark.django_db(transaction=True, databases=["default", "mysql"])
+
+
+@BOTH_DBS
+def test_database_down_falls_back_to_redis_then_moves_back(redis_client):
+    with mysql_down():
+        records = [make(queue="emails") for _ in range(5)]
+        for record in records:
+            assert service.record(record).store == "redis"
+    key = "jqtest:queue:failed:emails"
+    # What the seed shows with redis-cli works: LLEN, LRANGE, LINDEX (newest first).
+    assert redis_client.llen(key) == 5
+    assert json.loads(redis_client.lindex(key, 0))["uuid"] == records[-1].uuid
+    assert len(redis_client.lrange(key, 0, 9)) == 5
+    assert service.move_fallback() == 5
+    assert redis_client.llen(key) == 0
+    assert sorted(FailedJob.objects.values_list("uuid", flat=True)) == sorted(
+        r.uuid for r in records
+    )
+
+
+@BOTH_DBS
+def test_mover_killed_halfway_leaves_no_duplicates(redis_client):
+    with mysql_down():
+        records = [make() for _ in range(6)]
+        for record in records:
+            service.record(record)
+    key = "jqtest:queue:failed:default"
+    # The state a SIGKILLed mover leaves: its lock held, half its batch already inserted.
+    redis_client.set(key + ":moving", "dead-mover", px=60_000)
+    service.database_store().record_many(records[:3])
+    assert service.move_fallback() == 0  # the lock keeps a second mover out
+    assert redis_client.llen(key) == 6
+    redis_client.delete(key + ":moving")  # as when the dead mover's lock expires
+    assert service.move_fallback() == 6
+    assert redis_client.llen(key) == 0
+    assert FailedJob.objects.count() == 6  # no duplicates
+
+
+@BOTH_DBS
+def test_failed_mover_releases_its_lock_and_keeps_entries(redis_client):
+    with mysql_down():
+        service.record(make())
+        assert service.move_fallback() == 0  # the database is still down
+    assert redis_client.llen("jqtest:queue:failed:default") == 1
+    assert service.move_fallback() == 1  # no stale lock in the way
+
+
+@BOTH_DBS
+def test_unreadable_fallback_entries_are_kept_aside(redis_client):
+    redis_client.lpush("jqtest:queue:failed:default", "garbage")
+    redis_client.sadd("jqtest:queue:failed-queues", "default")
+    with mysql_down():
+        service.record(make())
+    assert service.move_fallback() == 1
+    assert redis_client.lrange("jqtest:queue:failed:default:unreadable", 0, -1) == [b"garbage"]
+
+
+@BOTH_DBS
+def test_both_stores_down_raises_so_the_job_stays_in_flight():
+    dead_redis = {"URL": "redis://127.0.0.1:9/0"}
+    with mysql_down(), jobqueue(FAILED_DATABASE="mysql", FAILED_REDIS=dead_redis), (
+        pytest.raises(TransportError)
+    ):
+        service.record(make())
+
+
+@pytest.mark.django_db(transaction=True, databases=["default"])
+def test_redis_as_primary_store(redis_client):
+    with jobqueue(FAILED_STORE="redis"):
+        assert service.record(make(queue="q")).store == "redis"
+        assert service.move_fallback() == 0
+    assert FailedJob.objects.count() == 0
+    assert redis_client.llen("jqtest:queue:failed:q") == 1
+
+
+@BOTH_DBS
+def test_prune_reaches_the_fallback(redis_client):
+    with mysql_down():
+        service.record(make(age_hours=24 * 40))
+        service.record(make())
+    assert service.prune(older_than=dt.timedelta(days=30)) == 1
+    assert redis_client.llen("jqtest:queue:failed:default") == 1
