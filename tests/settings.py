@@ -74,6 +74,8 @@ DATABASES = {
     },
 }
 
+DATABASE_ROUTERS = ["tests.routers.NoMigrationsOnBroken"]
+
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "redis": {

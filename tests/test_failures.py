@@ -216,3 +216,19 @@ def test_prune_reaches_the_fallback(redis_client):
         service.record(make())
     assert service.prune(older_than=dt.timedelta(days=30)) == 1
     assert redis_client.llen("jqtest:queue:failed:default") == 1
+
+
+@BOTH_DBS
+def test_redis_store_supports_list_retry_and_forget(redis_client):
+    with jobqueue(FAILED_STORE="redis", DEFAULT_CONNECTION="memory"):
+        get_transport("memory").clear("default")
+        first, second = make(), make()
+        service.record(first)
+        service.record(second)
+        assert service.fallback_count() == 2
+        assert [r.uuid for r in service.fallback_entries("default")] == [second.uuid, first.uuid]
+        new_id = service.retry_fallback("default", first.uuid)
+        assert service.forget_fallback("default", second.uuid) is True
+        assert service.fallback_count("default") == 0
+        [job] = get_transport("memory").reserve(["default"], 1, 30, "t")
+        assert job.id == new_id and json.loads(job.payload)["retry_of"] == first.uuid

@@ -221,3 +221,14 @@ def test_failures_go_to_redis_fallback_when_the_database_is_down(
     mover.signal(signal.SIGTERM)
     assert mover.wait(10) == 0
     assert redis_client.llen("jqtest:queue:failed:default") == 0
+
+
+def test_horses_are_recycled_after_max_jobs(start_worker, empty_queues):
+    for i in range(5):
+        jobs.Record(i).dispatch(connection="redis")
+    worker = start_worker("--burst", "--connection", "redis", "--horse-max-jobs", "2")
+    assert worker.wait(30) == 0, worker.output()
+    runs = ledger.events("ran")
+    assert len(runs) == 5
+    assert len({run["pid"] for run in runs}) == 3  # 2 + 2 + 1
+    assert "ended" not in worker.output()  # recycling is not reported as a death

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from .. import payload as payload_codec
 from ..conf import jobqueue_settings
-from ..exceptions import FailedJobNotFound, JobQueueError, TransportError
+from ..exceptions import FailedJobNotFound, JobQueueError, PayloadError, TransportError
 from ..jobs import resolve
 from ..transports import PushItem, get_transport
 from .database import DatabaseFailedJobStore
@@ -136,28 +136,39 @@ def retry(pk: int) -> str:
     registered is kept, and the error says why.
     """
     row = get(pk)
-    payload = payload_codec.loads(row.payload)
-    resolve(payload["job"])
-    fresh = dict(payload)
-    fresh.update(
-        id=uuid.uuid4().hex,
-        errors=[],
-        retry_of=row.uuid,
-        dispatched_at=timezone.now().isoformat(),
-    )
-    connection = payload.get("connection") or row.connection
-    transport = get_transport(connection)
-    item = PushItem(fresh["id"], payload.get("queue") or row.queue, payload_codec.dumps(fresh))
     store = database_store()
-    if transport.uses_database(store.alias):
+    if get_transport(_connection_of(row.payload, row.connection)).uses_database(store.alias):
+        # Same database: the push and the delete commit together.
         with transaction.atomic(using=store.alias):
-            transport.push(item)
+            new_id = _push_again(row.payload, row.uuid, row.connection, row.queue)
             row.delete()
     else:
         # Push first: a crash in between runs the job again rather than losing it.
-        transport.push(item)
+        new_id = _push_again(row.payload, row.uuid, row.connection, row.queue)
         row.delete()
-    logger.info("failed job retried: failed_id=%s job=%s new_id=%s", pk, row.job_class, item.id)
+    logger.info("failed job retried: failed_id=%s job=%s new_id=%s", pk, row.job_class, new_id)
+    return new_id
+
+
+def _connection_of(raw: str, default: str) -> str:
+    try:
+        return payload_codec.loads(raw).get("connection") or default
+    except PayloadError:
+        return default
+
+
+def _push_again(raw: str, old_uuid: str, connection: str, queue: str) -> str:
+    """Validate a stored payload and push it as a new job; return the new id."""
+    payload = payload_codec.loads(raw)
+    resolve(payload["job"])  # a class that is gone raises, and the record stays
+    fresh = dict(payload)
+    fresh.update(
+        id=uuid.uuid4().hex, errors=[], retry_of=old_uuid,
+        dispatched_at=timezone.now().isoformat(),
+    )
+    transport = get_transport(payload.get("connection") or connection)
+    item = PushItem(fresh["id"], payload.get("queue") or queue, payload_codec.dumps(fresh))
+    transport.push(item)
     return item.id
 
 
@@ -208,6 +219,38 @@ def stats(since: dt.datetime | None = None) -> dict[str, Any]:
     except TransportError:
         result["fallback"] = None
     return result
+
+
+def _fallback() -> RedisFailedJobStore:
+    store = redis_store()
+    if store is None:
+        raise TransportError("no Redis failed-job store is configured (FAILED_REDIS)")
+    return store
+
+
+def fallback_entries(queue: str, start: int = 0, stop: int = -1) -> list[FailureRecord]:
+    """Failed jobs kept in Redis for ``queue`` (newest first), like ``LRANGE``."""
+    return _fallback().entries(queue, start, stop)
+
+
+def fallback_count(queue: str | None = None) -> int:
+    """How many failed jobs the Redis store holds (one queue, or all)."""
+    return _fallback().count(queue)
+
+
+def forget_fallback(queue: str, job_uuid: str) -> bool:
+    """Delete one Redis-stored failed job by its job id."""
+    return _fallback().forget(queue, job_uuid)
+
+
+def retry_fallback(queue: str, job_uuid: str) -> str:
+    """Push a Redis-stored failed job again (new id, attempts reset), then delete its entry."""
+    for record in _fallback().entries(queue):
+        if record.uuid == job_uuid:
+            new_id = _push_again(record.payload, record.uuid, record.connection, record.queue)
+            _fallback().forget(queue, job_uuid)
+            return new_id
+    raise FailedJobNotFound(f"no failed job {job_uuid} in the redis store for queue {queue!r}")
 
 
 def move_fallback(batch: int = 500) -> int:
