@@ -42,7 +42,6 @@ def test_connection_killed_by_the_server(transport):
         cursor.execute("SELECT CONNECTION_ID()")
         (session,) = cursor.fetchone()
     import MySQLdb
-
     from django.conf import settings
 
     db = settings.DATABASES["mysql"]

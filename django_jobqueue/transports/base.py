@@ -79,11 +79,21 @@ class Transport(ABC):
         """Store one job."""
         self.push_many([item])
 
-    @abstractmethod
     def reserve(
         self, queues: Sequence[str], count: int, lease: float, token: str
     ) -> list[Reserved]:
         """Take up to ``count`` ready jobs (queues in order of preference) under a lease."""
+        taken: list[Reserved] = []
+        for queue in queues:
+            wanted = count - len(taken)
+            if wanted <= 0:
+                break
+            taken += self.reserve_from(queue, wanted, lease, token)
+        return taken
+
+    @abstractmethod
+    def reserve_from(self, queue: str, count: int, lease: float, token: str) -> list[Reserved]:
+        """Take up to ``count`` ready jobs of one queue; each reserve counts an attempt."""
 
     @abstractmethod
     def renew(self, jobs: Sequence[Reserved], lease: float) -> list[Reserved]:
@@ -112,11 +122,18 @@ class Transport(ABC):
         hands back a job it interrupted: that run should not count against ``max_tries``).
         """
 
-    @abstractmethod
     def collect(
         self, queues: Sequence[str], limit: int, lease: float, token: str
     ) -> list[Reserved]:
         """Take jobs whose lease expired (their worker died) under a new lease."""
+        taken: list[Reserved] = []
+        for queue in queues:
+            taken += self.collect_from(queue, limit, lease, token)
+        return taken
+
+    @abstractmethod
+    def collect_from(self, queue: str, limit: int, lease: float, token: str) -> list[Reserved]:
+        """Take expired jobs of one queue; collection counts no new attempt."""
 
     @abstractmethod
     def size(self, queue: str) -> QueueSize:

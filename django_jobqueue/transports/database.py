@@ -79,34 +79,16 @@ class DatabaseTransport(Transport):
             else:
                 self._retrying(lambda sql=sql, params=params: self._execute(sql, params))
 
-    def reserve(
-        self, queues: Sequence[str], count: int, lease: float, token: str
-    ) -> list[Reserved]:
-        taken: list[Reserved] = []
+    def reserve_from(self, queue: str, count: int, lease: float, token: str) -> list[Reserved]:
         where = "reserved_until IS NULL AND available_at <= {now}"
         order = "ORDER BY priority DESC, available_at, id"
-        for queue in queues:
-            wanted = count - len(taken)
-            if wanted <= 0:
-                break
-            rows = self._retrying(
-                lambda q=queue, n=wanted: self._claim(q, where, order, n, lease, token, 1)
-            )
-            taken += [self._reserved(row, token) for row in rows]
-        return taken
+        rows = self._retrying(lambda: self._claim(queue, where, order, count, lease, token, 1))
+        return [self._reserved(row, token) for row in rows]
 
-    def collect(
-        self, queues: Sequence[str], limit: int, lease: float, token: str
-    ) -> list[Reserved]:
-        taken: list[Reserved] = []
-        for queue in queues:
-            rows = self._retrying(
-                lambda q=queue: self._claim(
-                    q, "reserved_until < {now}", "ORDER BY reserved_until", limit, lease, token, 0
-                )
-            )
-            taken += [self._reserved(row, token) for row in rows]
-        return taken
+    def collect_from(self, queue: str, limit: int, lease: float, token: str) -> list[Reserved]:
+        where, order = "reserved_until < {now}", "ORDER BY reserved_until"
+        rows = self._retrying(lambda: self._claim(queue, where, order, limit, lease, token, 0))
+        return [self._reserved(row, token) for row in rows]
 
     def _claim(
         self, queue: str, where: str, order: str, limit: int, lease: float, token: str, inc: int

@@ -74,21 +74,18 @@ class MemoryTransport(Transport):
                     self._make_ready(entry)
             self._store.cond.notify_all()
 
-    def reserve(
-        self, queues: Sequence[str], count: int, lease: float, token: str
-    ) -> list[Reserved]:
+    def reserve_from(self, queue: str, count: int, lease: float, token: str) -> list[Reserved]:
         now = time.monotonic()
         taken: list[Reserved] = []
         with self._store.lock:
             self._promote_due(now)
-            for queue in queues:
-                heap = self._store.ready.get(queue, [])
-                while heap and len(taken) < count:
-                    _, _, item_id = heapq.heappop(heap)
-                    entry = self._store.entries.get(item_id)
-                    if entry is None or entry.lease_until is not None or entry.available_at:
-                        continue
-                    taken.append(self._lease(entry, now, lease, token))
+            heap = self._store.ready.get(queue, [])
+            while heap and len(taken) < count:
+                _, _, item_id = heapq.heappop(heap)
+                entry = self._store.entries.get(item_id)
+                if entry is None or entry.lease_until is not None or entry.available_at:
+                    continue
+                taken.append(self._lease(entry, now, lease, token))
         return taken
 
     def _lease(self, entry: _Entry, now: float, lease: float, token: str) -> Reserved:
@@ -142,15 +139,13 @@ class MemoryTransport(Transport):
             self._store.cond.notify_all()
             return True
 
-    def collect(
-        self, queues: Sequence[str], limit: int, lease: float, token: str
-    ) -> list[Reserved]:
+    def collect_from(self, queue: str, limit: int, lease: float, token: str) -> list[Reserved]:
         now = time.monotonic()
         with self._store.lock:
             expired = [
                 e
                 for e in self._store.entries.values()
-                if e.queue in queues and e.lease_until is not None and e.lease_until <= now
+                if e.queue == queue and e.lease_until is not None and e.lease_until <= now
             ][:limit]
             # Collection takes over the lease without counting a new attempt.
             result = []

@@ -89,25 +89,13 @@ class RedisTransport(Transport):
                     args += [item.id, item.payload, int(max(item.delay, 0) * 1000), item.priority]
                 self._call("PUSH", queue, args)
 
-    def reserve(
-        self, queues: Sequence[str], count: int, lease: float, token: str
-    ) -> list[Reserved]:
-        taken: list[Reserved] = []
-        for queue in queues:
-            if len(taken) >= count:
-                break
-            flat = self._call("RESERVE", queue, [count - len(taken), int(lease * 1000), token])
-            taken += _unflatten(queue, flat, token)
-        return taken
+    def reserve_from(self, queue: str, count: int, lease: float, token: str) -> list[Reserved]:
+        flat = self._call("RESERVE", queue, [count, int(lease * 1000), token])
+        return _unflatten(queue, flat, token)
 
-    def collect(
-        self, queues: Sequence[str], limit: int, lease: float, token: str
-    ) -> list[Reserved]:
-        taken: list[Reserved] = []
-        for queue in queues:
-            flat = self._call("COLLECT", queue, [limit, int(lease * 1000), token])
-            taken += _unflatten(queue, flat, token)
-        return taken
+    def collect_from(self, queue: str, limit: int, lease: float, token: str) -> list[Reserved]:
+        flat = self._call("COLLECT", queue, [limit, int(lease * 1000), token])
+        return _unflatten(queue, flat, token)
 
     def renew(self, jobs: Sequence[Reserved], lease: float) -> list[Reserved]:
         lost: list[Reserved] = []
