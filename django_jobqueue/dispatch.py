@@ -47,6 +47,8 @@ def _prepare(
     connection = connection or cls.connection or jobqueue_settings.DEFAULT_CONNECTION
     queue = queue or cls.queue or jobqueue_settings.DEFAULT_QUEUE
     jobqueue_settings.connection(connection)  # unknown names raise now, not in a worker
+    if cls.max_tries is not None and (not isinstance(cls.max_tries, int) or cls.max_tries < 1):
+        raise PayloadError(f"{cls.__name__}.max_tries must be an integer >= 1")
     body = payload_codec.new_payload(
         job=cls.name,
         data={"args": job._jq_args, "kwargs": job._jq_kwargs},

@@ -78,6 +78,11 @@ class Job:
         instance._jq_kwargs = kwargs
         return instance
 
+    def __init__(self, **kwargs: Any) -> None:
+        """Without an ``__init__`` of its own, a job keeps keyword arguments as attributes."""
+        for key, value in kwargs.items():
+            setattr(self, key, value)
+
     def handle(self) -> Any:
         """Do the work. May be ``async def``. Raise to fail this attempt."""
         raise NotImplementedError(f"{type(self).__name__} must implement handle()")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from .conf import jobqueue_settings
 from .transports import Reserved, get_transport
-from .worker.execute import job_timeout, run_attempt, run_failed_hook
+from .worker.execute import run_attempt, run_failed_hook
 from .worker.handlers import build_chain
 from .worker.outcome import Bookkeeper
 
@@ -76,7 +76,6 @@ def _run_one(job: Reserved, books: Bookkeeper, chain: list, loop, result: WorkRe
         "id": job.id, "queue": job.queue, "payload": job.payload,
         "attempts": job.attempts, "worker": "inline",
     }
-    message["timeout"] = job_timeout(message, None)
     outcome, pending = run_attempt(message, chain, loop)
     if outcome["status"] == "ok":
         books.transport.ack(job)

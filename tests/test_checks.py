@@ -52,3 +52,10 @@ def test_database_without_skip_locked_is_an_error(monkeypatch):
     features = connections["mysql"].features
     monkeypatch.setattr(type(features), "has_select_for_update_skip_locked", False)
     assert "django_jobqueue.E005" in ids()
+
+
+def test_bad_redis_url_is_a_check_error_not_a_crash():
+    found = ids(CONNECTIONS={"default": {
+        "TRANSPORT": "django_jobqueue.transports.redis.RedisTransport",
+        "OPTIONS": {"URL": "bogus://x"}}})
+    assert "django_jobqueue.E006" in found

@@ -232,3 +232,11 @@ def test_redis_store_supports_list_retry_and_forget(redis_client):
         assert service.fallback_count("default") == 0
         [job] = get_transport("memory").reserve(["default"], 1, 30, "t")
         assert job.id == new_id and json.loads(job.payload)["retry_of"] == first.uuid
+
+
+@pytest.mark.parametrize("store", STORES, indirect=True)
+def test_prune_without_limits_refuses(store):
+    service.record(make())
+    with pytest.raises(ValueError, match="needs older_than"):
+        service.prune()
+    assert service.prune(everything=True) == 1

@@ -158,3 +158,48 @@ def test_retry_from_failed_store_runs_again_with_fresh_attempts():
     assert retried.uuid == new_id and retried.attempts == 3
     assert json.loads(retried.payload)["retry_of"] == row.uuid
     assert len(ledger.events("ran")) == 6
+
+
+def test_class_timeout_applies_in_process():
+    jobs.Sleeper(3).dispatch()  # Sleeper.timeout = 1
+    assert work().failed == 1
+    assert FailedJob.objects.get().exception_class == "django_jobqueue.exceptions.JobTimeout"
+
+
+def test_unknown_class_row_names_the_class():
+    get_transport().push(PushItem("bad0002", "default", '{"job": "shop.Gone", "data": {}}'))
+    work()
+    assert FailedJob.objects.get().job_class == "shop.Gone"
+
+
+def test_dont_retry_keeps_the_real_cause_in_the_text():
+    jobs.Unrecoverable("c", how="raise").dispatch()
+    work()
+    text = FailedJob.objects.get().exception
+    assert text.startswith("django_jobqueue.exceptions.DontRetry: not worth retrying")
+    assert "Caused by:\nValueError: bad input" in text
+
+
+def test_payload_error_raised_by_job_code_is_retried():
+    from django_jobqueue import Job, PayloadError
+
+    class DispatchesBadly(Job):
+        max_tries = 2
+
+        def handle(self):
+            raise PayloadError("from inside handle")
+
+    DispatchesBadly().dispatch()
+    assert (work().retried, FailedJob.objects.get().attempts) == (1, 2)
+
+
+def test_default_constructor_keeps_keyword_arguments():
+    from django_jobqueue import Job
+
+    class Keeps(Job):
+        def handle(self):
+            ledger.write("ran", job="Keeps", value=self.order_id)
+
+    Keeps(order_id=42).dispatch()
+    work()
+    assert ledger.events("ran")[0]["value"] == 42

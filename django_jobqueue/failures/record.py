@@ -46,13 +46,36 @@ def cap(text: str, limit: int | None = None) -> str:
 def exception_text(
     exc: BaseException, tb: TracebackType | None = None, message: str | None = None
 ) -> str:
-    """``Class: message`` then the traceback: the layout of the ``exception`` column."""
+    """``Class: message`` then the traceback: the layout of the ``exception`` column.
+
+    Causes (``raise ... from``) and contexts follow, so ``raise DontRetry(...) from err``
+    keeps ``err`` in the stored text.
+    """
     head = f"{class_path(type(exc))}: {message if message is not None else safe_message(exc)}"
-    tb = tb or exc.__traceback__
-    frames = "".join(tb_module.format_tb(tb)) if tb else ""
-    if frames:
-        head += "\n\nTraceback (most recent call last):\n" + frames
-    return cap(head)
+    parts = [head + _frames(tb or exc.__traceback__)]
+    seen = {id(exc)}
+    link = _next_in_chain(exc)
+    while link is not None and id(link[1]) not in seen and len(seen) < 10:
+        label, earlier = link
+        seen.add(id(earlier))
+        parts.append(f"{label}\n{class_path(type(earlier))}: {safe_message(earlier)}"
+                     + _frames(earlier.__traceback__))
+        link = _next_in_chain(earlier)
+    return cap("\n\n".join(parts))
+
+
+def _frames(tb: TracebackType | None) -> str:
+    if tb is None:
+        return ""
+    return "\n\nTraceback (most recent call last):\n" + "".join(tb_module.format_tb(tb))
+
+
+def _next_in_chain(exc: BaseException) -> tuple[str, BaseException] | None:
+    if exc.__cause__ is not None:
+        return "Caused by:", exc.__cause__
+    if exc.__context__ is not None and not exc.__suppress_context__:
+        return "While handling:", exc.__context__
+    return None
 
 
 def error_entry(

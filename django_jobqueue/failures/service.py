@@ -193,16 +193,26 @@ def prune(
     keep: int | None = None,
     batch_size: int = 1000,
     progress: Callable[[int], None] | None = None,
+    everything: bool = False,
     **criteria: Any,
 ) -> int:
     """Delete failed jobs (older than ``older_than``, matching ``criteria``, beyond the newest
-    ``keep``) in batches; the Redis fallback is pruned by age too. Returns rows deleted."""
+    ``keep``) in batches; returns rows deleted. The Redis store is pruned by age too (when
+    no criterion other than ``queue`` narrows the prune, since it can only filter by those).
+
+    With no limit at all, nothing is deleted unless ``everything=True`` says so.
+    """
+    narrowed = {k: v for k, v in criteria.items() if v is not None}
+    if older_than is None and keep is None and not narrowed and not everything:
+        raise ValueError("prune() needs older_than, keep or a filter (or everything=True)")
     before = timezone.now() - older_than if older_than is not None else None
     deleted = database_store().prune(
         before=before, keep=keep, batch_size=batch_size, progress=progress, **criteria
     )
     fallback = redis_store()
-    if fallback is not None and before is not None:
+    if fallback is not None and before is not None and keep is None and set(narrowed) <= {
+        "queue"
+    }:
         try:
             deleted += fallback.prune(before, queue=criteria.get("queue"))
         except TransportError as exc:

@@ -25,9 +25,12 @@ _PUSH_CHUNK = 500
 def redis_client(options: dict[str, Any]) -> Any:
     """A redis-py client from ``{"ALIAS": ...}`` (django-redis) or ``{"URL": ...}``."""
     if options.get("URL"):
-        import redis
+        try:
+            import redis
 
-        return redis.Redis.from_url(options["URL"])
+            return redis.Redis.from_url(options["URL"])
+        except (ImportError, ValueError) as exc:
+            raise ConfigurationError(f"bad redis URL {options['URL']!r}: {exc}") from exc
     alias = options.get("ALIAS", "default")
     try:
         from django_redis import get_redis_connection

@@ -2,7 +2,8 @@
 
 The steps: rebuild the job from its payload through the registry, run ``handle()`` under its
 timeout, and on an exception run the handler chain and let the retry policy decide. The result
-is a plain dict the supervisor turns into bookkeeping; user code never runs in the supervisor.
+is a plain dict the supervisor turns into bookkeeping; job code never runs in the supervisor
+(only the work-horse-killed handler does, as in RQ, since it is about a horse that is gone).
 """
 
 from __future__ import annotations
@@ -84,13 +85,18 @@ def call_with_timeout(
 def rebuild(raw: str) -> tuple[dict[str, Any], Job]:
     """The payload and a fresh job instance; :class:`PayloadError` when that is impossible."""
     body = payload_codec.loads(raw)
+    return body, build(body)
+
+
+def build(body: dict[str, Any]) -> Job:
+    """A job instance from a parsed payload, through the registry only."""
     cls = resolve(body["job"])
     args, kwargs = payload_codec.decode_data(body)
     try:
         job = cls(*args, **kwargs)
     except TypeError as exc:
         raise PayloadError(f"arguments no longer fit {cls.name}: {exc}") from exc
-    return body, job
+    return job
 
 
 def run_attempt(
@@ -104,7 +110,9 @@ def run_attempt(
     body: dict[str, Any] | None = None
     job: Job | None = None
     try:
-        body, job = rebuild(message["payload"])
+        # Parsed apart from rebuilding, so a row for an unknown class still names it.
+        body = payload_codec.loads(message["payload"])
+        job = build(body)
         job.attempt, job.job_id = attempt, job_id
         result = call_with_timeout(job.handle, job_timeout(message, body), loop)
     except Exception as exc:
@@ -128,6 +136,7 @@ def _failure(
     text = safe_message(exc)
     entry = error_entry(exc, attempt, message.get("worker", ""), text)
     cls = type(job) if job is not None else None
+    # A job that cannot be rebuilt will not rebuild next time either: no retries.
     decision = policy_decision(body, cls, attempt, exc)
     result = {
         "status": "retry" if decision.retry else "failed",
@@ -159,7 +168,7 @@ def policy_decision(
     body: dict[str, Any] | None, cls: type[Job] | None, attempt: int, exc: BaseException
 ) -> Any:
     """The retry policy applied to a job's payload and class."""
-    if body is None or cls is None or isinstance(exc, PayloadError):
+    if body is None or cls is None:
         return decide(attempts=attempt, max_tries=1, retry_after=0, unrecoverable=True)
     max_tries = int(body.get("max_tries") or cls.max_tries or jobqueue_settings.DEFAULT_MAX_TRIES)
     retry_after = cls.retry_after

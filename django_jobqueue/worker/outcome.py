@@ -71,6 +71,11 @@ class Bookkeeper:
         """Apply a horse's result (not ``ok``: those are acked in batches by the caller)."""
         if result["status"] == "retry":
             self.retry(job, float(result["delay"]), result["payload"])
+            logger.info(
+                "job will retry: job=%s id=%s attempt=%d error=%s retry_in=%.1fs",
+                result["job_class"], job.id, job.attempts, result["exception_class"],
+                float(result["delay"]),
+            )
             return None
         return self.fail(job, result)
 
