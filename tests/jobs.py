@@ -210,7 +210,17 @@ class BadException(Job):
     def handle(self):
         if self.kind == "unprintable":
             raise UnprintableError()
+        if self.kind == "hostile":
+            try:
+                raise ValueError("inner\nFORGED: cause line")
+            except ValueError as err:
+                raise RuntimeError(HOSTILE_MESSAGE) from err
         raise RuntimeError("x" * (50 * 1024 * 1024))
+
+
+HOSTILE_MESSAGE = (
+    "first line\r\nFORGED: job ok\x1b[31mred\x1b[0m <script>alert(1)</script>\x9b2J\u2028end"
+)
 
 
 class HookRaises(Job):
@@ -242,3 +252,13 @@ class Renamed(Job):
 
     def handle(self):
         ledger.write("ran", job="Renamed", value=self.value)
+
+
+class Noop(Job):
+    """Does nothing: for measuring the worker's own cost per job."""
+
+    def __init__(self, n=0):
+        self.n = n
+
+    def handle(self):
+        return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -138,6 +139,25 @@ def test_claims_are_exclusive_under_concurrency(clean_connection):
         thread.join(60)
     assert len(seen) == 200 and len(set(seen)) == 200
     assert transport.size("default").total == 0
+
+
+def test_ack_and_reserve_removes_the_finished_and_takes_the_next(clean_connection):
+    transport = get_transport(clean_connection)
+    first, second, third, elsewhere = item(), item(), item(), item("other")
+    transport.push_many([first, elsewhere])
+    done = transport.reserve(["default", "other"], 2, 30, "t1")
+    transport.push_many([second, third])
+    taken = transport.ack_and_reserve(done, ["default"], 1, 30, "t2")
+    assert [job.id for job in taken] == [second.id]
+    assert taken[0].attempts == 1
+    sizes = transport.size("default"), transport.size("other")
+    assert (sizes[0].ready, sizes[0].reserved, sizes[1].total) == (1, 1, 0)
+    # A stale reservation is not removed, whatever queue it is on.
+    stale = dataclasses.replace(taken[0], token="nobody")
+    again = transport.ack_and_reserve([stale], ["default"], 5, 30, "t3")
+    assert [job.id for job in again] == [third.id]
+    assert transport.size("default").reserved == 2
+    assert transport.ack(taken[0]) is True
 
 
 def test_push_many_and_clear(clean_connection):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import traceback as tb_module
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from types import TracebackType
 from typing import Any
@@ -44,21 +45,24 @@ def cap(text: str, limit: int | None = None) -> str:
 
 
 def exception_text(
-    exc: BaseException, tb: TracebackType | None = None, message: str | None = None
+    exc: BaseException,
+    tb: TracebackType | None = None,
+    message: str | None = None,
+    describe: Callable[[BaseException], str] = safe_message,
 ) -> str:
     """``Class: message`` then the traceback: the layout of the ``exception`` column.
 
     Causes (``raise ... from``) and contexts follow, so ``raise DontRetry(...) from err``
-    keeps ``err`` in the stored text.
+    keeps ``err`` in the stored text. ``describe`` renders each exception's message.
     """
-    head = f"{class_path(type(exc))}: {message if message is not None else safe_message(exc)}"
+    head = f"{class_path(type(exc))}: {message if message is not None else describe(exc)}"
     parts = [head + _frames(tb or exc.__traceback__)]
     seen = {id(exc)}
     link = _next_in_chain(exc)
     while link is not None and id(link[1]) not in seen and len(seen) < 10:
         label, earlier = link
         seen.add(id(earlier))
-        parts.append(f"{label}\n{class_path(type(earlier))}: {safe_message(earlier)}"
+        parts.append(f"{label}\n{class_path(type(earlier))}: {describe(earlier)}"
                      + _frames(earlier.__traceback__))
         link = _next_in_chain(earlier)
     return cap("\n\n".join(parts))

@@ -91,6 +91,18 @@ class Transport(ABC):
             taken += self.reserve_from(queue, wanted, lease, token)
         return taken
 
+    def ack_and_reserve(
+        self, acks: Sequence[Reserved], queues: Sequence[str], count: int, lease: float,
+        token: str,
+    ) -> list[Reserved]:
+        """Remove finished jobs, then reserve more: one round trip where the store allows.
+
+        A busy worker calls this once per batch instead of ``ack_many`` and ``reserve``.
+        If it raises, none of ``acks`` may be assumed removed: the caller keeps them.
+        """
+        self.ack_many(acks)
+        return self.reserve(queues, count, lease, token)
+
     @abstractmethod
     def reserve_from(self, queue: str, count: int, lease: float, token: str) -> list[Reserved]:
         """Take up to ``count`` ready jobs of one queue; each reserve counts an attempt."""

@@ -80,10 +80,32 @@ class DatabaseTransport(Transport):
                 self._retrying(lambda sql=sql, params=params: self._execute(sql, params))
 
     def reserve_from(self, queue: str, count: int, lease: float, token: str) -> list[Reserved]:
+        rows = self._retrying(lambda: self._claim_ready(queue, count, lease, token))
+        return [self._reserved(row, token) for row in rows]
+
+    def ack_and_reserve(
+        self, acks: Sequence[Reserved], queues: Sequence[str], count: int, lease: float,
+        token: str,
+    ) -> list[Reserved]:
+        # One transaction (one commit, one fsync) for the finished batch and the next one.
+        def exchange() -> list[tuple[Any, ...]]:
+            with transaction.atomic(using=self.alias):
+                self._delete(acks)
+                rows: list[tuple[Any, ...]] = []
+                for queue in queues:
+                    if len(rows) >= count:
+                        break
+                    rows += self._claim_ready(queue, count - len(rows), lease, token)
+                return rows
+
+        return [self._reserved(row, token) for row in self._retrying(exchange)]
+
+    def _claim_ready(
+        self, queue: str, count: int, lease: float, token: str
+    ) -> list[tuple[Any, ...]]:
         where = "reserved_until IS NULL AND available_at <= {now}"
         order = "ORDER BY priority DESC, available_at, id"
-        rows = self._retrying(lambda: self._claim(queue, where, order, count, lease, token, 1))
-        return [self._reserved(row, token) for row in rows]
+        return self._claim(queue, where, order, count, lease, token, 1)
 
     def collect_from(self, queue: str, limit: int, lease: float, token: str) -> list[Reserved]:
         where, order = "reserved_until < {now}", "ORDER BY reserved_until"
@@ -113,7 +135,7 @@ class DatabaseTransport(Transport):
     ) -> list[tuple[Any, ...]]:
         # MariaDB has no UPDATE ... RETURNING: lock the rows, then mark them, in one
         # short transaction.
-        with transaction.atomic(using=self.alias):
+        with transaction.atomic(using=self.alias, savepoint=False):
             rows = self._fetch(
                 f"SELECT {_COLUMNS} FROM {TABLE} WHERE queue = %s AND {where} {order}"
                 " LIMIT %s FOR UPDATE SKIP LOCKED",
@@ -158,10 +180,14 @@ class DatabaseTransport(Transport):
         return bool(self._retrying(lambda: self._execute(sql, [job.receipt, job.token])))
 
     def ack_many(self, jobs: Sequence[Reserved]) -> None:
+        if jobs:
+            self._retrying(lambda: self._delete(jobs))
+
+    def _delete(self, jobs: Sequence[Reserved]) -> None:
         for token, group in _by_token(jobs).items():
             ids = [job.receipt for job in group]
             sql = f"DELETE FROM {TABLE} WHERE id IN ({placeholders(len(ids))}) AND reserved_by = %s"
-            self._retrying(lambda sql=sql, ids=ids, token=token: self._execute(sql, [*ids, token]))
+            self._execute(sql, [*ids, token])
 
     def release(
         self, job: Reserved, delay: float, payload: str | None = None, undo_attempt: bool = False

@@ -93,8 +93,23 @@ class RedisTransport(Transport):
                 self._call("PUSH", queue, args)
 
     def reserve_from(self, queue: str, count: int, lease: float, token: str) -> list[Reserved]:
-        flat = self._call("RESERVE", queue, [count, int(lease * 1000), token])
+        return self._reserve(queue, count, lease, token, ())
+
+    def _reserve(
+        self, queue: str, count: int, lease: float, token: str, acks: Sequence[Reserved]
+    ) -> list[Reserved]:
+        flat = self._call("RESERVE", queue, [count, int(lease * 1000), token, *_pairs(acks)])
         return _unflatten(queue, flat, token)
+
+    def ack_and_reserve(
+        self, acks: Sequence[Reserved], queues: Sequence[str], count: int, lease: float,
+        token: str,
+    ) -> list[Reserved]:
+        # The first queue's acks ride along with its reserve: one round trip per job batch.
+        first = queues[0]
+        self.ack_many([job for job in acks if job.queue != first])
+        taken = self._reserve(first, count, lease, token, [j for j in acks if j.queue == first])
+        return taken + self.reserve(queues[1:], count - len(taken), lease, token)
 
     def collect_from(self, queue: str, limit: int, lease: float, token: str) -> list[Reserved]:
         flat = self._call("COLLECT", queue, [limit, int(lease * 1000), token])
@@ -109,11 +124,14 @@ class RedisTransport(Transport):
         return lost
 
     def ack(self, job: Reserved) -> bool:
-        return bool(self._call("ACK", job.queue, [job.token, job.id]))
+        return bool(self._call("ACK", job.queue, _pairs([job])))
 
     def ack_many(self, jobs: Sequence[Reserved]) -> None:
-        for (queue, token), group in _grouped(jobs).items():
-            self._call("ACK", queue, [token, *(job.id for job in group)])
+        by_queue: dict[str, list[Reserved]] = {}
+        for job in jobs:
+            by_queue.setdefault(job.queue, []).append(job)
+        for queue, group in by_queue.items():
+            self._call("ACK", queue, _pairs(group))
 
     def release(
         self, job: Reserved, delay: float, payload: str | None = None, undo_attempt: bool = False
@@ -171,6 +189,10 @@ def _unflatten(queue: str, flat: Sequence[Any], token: str) -> list[Reserved]:
         job_id = _text(flat[i])
         result.append(Reserved(job_id, queue, _text(flat[i + 1]), int(flat[i + 2]), job_id, token))
     return result
+
+
+def _pairs(jobs: Sequence[Reserved]) -> list[str]:
+    return [part for job in jobs for part in (job.id, job.token)]
 
 
 def _grouped(jobs: Sequence[Reserved]) -> dict[tuple[str, str], list[Reserved]]:

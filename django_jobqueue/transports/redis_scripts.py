@@ -36,6 +36,17 @@ local function promote(limit)
 end
 """
 
+# Removes a finished job if ``token`` still holds it (a stale reservation removes nothing).
+_REMOVE = """
+local function remove(id, token)
+  if redis.call('HGET', meta, 't:' .. id) ~= token then return 0 end
+  redis.call('ZREM', reserved, id)
+  redis.call('HDEL', jobs, id)
+  redis.call('HDEL', meta, 'a:' .. id, 't:' .. id, 'p:' .. id)
+  return 1
+end
+"""
+
 # ARGV: n, then n groups of (id, payload, delay_ms, priority)
 PUSH = (
     _PRELUDE
@@ -52,17 +63,21 @@ for i = 0, n - 1 do
     redis.call('ZADD', ready, rank(id), id)
   end
 end
-redis.call('RPUSH', notify, 1)
+-- One wake-up per job (capped) so several idle workers all wake for a bulk push.
+for _ = 1, math.min(n, 64) do redis.call('RPUSH', notify, 1) end
 redis.call('LTRIM', notify, -1000, -1)
 return n
 """
 )
 
-# ARGV: count, lease_ms, token, attempts increment (1 for reserve)
+# ARGV: count, lease_ms, token, then (id, token) pairs of finished jobs to remove first, so a
+# busy worker acks and reserves in one round trip.
 RESERVE = (
     _PRELUDE
+    + _REMOVE
     + """
 local count, lease, token = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+for i = 4, #ARGV, 2 do remove(ARGV[i], ARGV[i + 1]) end
 promote(1000)
 local popped = redis.call('ZPOPMIN', ready, count)
 local out = {}
@@ -78,6 +93,10 @@ for i = 1, #popped, 2 do
     table.insert(out, attempts)
   end
 end
+-- Nothing left to take: drop wake-ups queued while workers were busy, so an idle worker
+-- blocks at once instead of spinning through stale ones. Atomic with the pop, so a push
+-- after this script still leaves its own wake-up.
+if #popped < count * 2 then redis.call('DEL', notify) end
 return out
 """
 )
@@ -123,21 +142,13 @@ return lost
 """
 )
 
-# ARGV: token, ids... -> number removed
+# ARGV: (id, token) pairs -> number removed
 ACK = (
     _PRELUDE
+    + _REMOVE
     + """
-local token = ARGV[1]
 local removed = 0
-for i = 2, #ARGV do
-  local id = ARGV[i]
-  if redis.call('HGET', meta, 't:' .. id) == token then
-    redis.call('ZREM', reserved, id)
-    redis.call('HDEL', jobs, id)
-    redis.call('HDEL', meta, 'a:' .. id, 't:' .. id, 'p:' .. id)
-    removed = removed + 1
-  end
-end
+for i = 1, #ARGV, 2 do removed = removed + remove(ARGV[i], ARGV[i + 1]) end
 return removed
 """
 )

@@ -24,6 +24,7 @@ from ..conf import jobqueue_settings
 from ..exceptions import AbandonedJobError, JobTimeout, PayloadError, WorkHorseKilled
 from ..failures.record import class_path, error_entry, exception_text, safe_message
 from ..jobs import Job, resolve
+from ..logutil import exception_for_log, printable
 from ..retry import decide, is_unrecoverable
 from .handlers import ExceptionHandler, run_chain
 
@@ -181,8 +182,11 @@ def policy_decision(
             retry_after=retry_after,
             unrecoverable=is_unrecoverable(exc, cls.dont_retry),
         )
-    except Exception:
-        logger.exception("retry_after of %s raised; retrying without delay", cls.name)
+    except Exception as error:
+        logger.error(
+            "retry_after raised, retrying without delay: job=%s error=%s", cls.name,
+            exception_for_log(error),
+        )
         return decide(attempts=attempt, max_tries=max_tries, retry_after=0)
 
 
@@ -207,8 +211,11 @@ def run_failed_hook(
     if job is not None:
         try:
             call_with_timeout(lambda: job.failed(pending.exception), pending.timeout, loop)
-        except Exception:
-            logger.exception("failed() hook raised: job=%s id=%s", job.name, pending.job_id)
+        except Exception as error:
+            logger.error(
+                "failed() hook raised: job=%s id=%s error=%s", job.name,
+                printable(pending.job_id), exception_for_log(error),
+            )
     signals.job_failed.send_robust(
         sender=type(job) if job is not None else Job,
         job=job,

@@ -16,6 +16,7 @@ from django.utils.module_loading import import_string
 
 from ..conf import jobqueue_settings
 from ..exceptions import ConfigurationError
+from ..logutil import exception_for_log, printable
 
 logger = logging.getLogger("django_jobqueue.worker")
 
@@ -26,14 +27,14 @@ WorkHorseKilledHandler = Callable[[Any, int, int, Any], Any]
 def log_exception(
     job: Any, exc_type: type[BaseException], exc_value: BaseException, tb: TracebackType | None
 ) -> None:
-    """The default handler: one log line with the traceback."""
+    """The default handler: one log line with the traceback (control characters escaped)."""
     logger.error(
-        "job raised: job=%s id=%s attempt=%s error=%s",
+        "job raised: job=%s id=%s attempt=%s error=%s\n%s",
         type(job).__name__ if job is not None else "?",
-        getattr(job, "job_id", "?"),
+        printable(getattr(job, "job_id", "?")),
         getattr(job, "attempt", "?"),
         exc_type.__name__,
-        exc_info=(exc_type, exc_value, tb),
+        exception_for_log(exc_value, tb),
     )
 
 
@@ -72,8 +73,8 @@ def run_chain(
         try:
             if handler(job, type(exc), exc, tb) is False:
                 return
-        except Exception:
-            logger.exception("exception handler %r raised", handler)
+        except Exception as error:
+            logger.error("exception handler %r raised: %s", handler, exception_for_log(error))
 
 
 def killed_handler(path: str | None = None) -> WorkHorseKilledHandler | None:

@@ -34,14 +34,30 @@ _PR_SET_PDEATHSIG = 1
 _inherited: list[Any] = []
 
 
+_PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
 def resident_kb(pid: int | str = "self") -> int:
     """Current resident memory of a process in KiB (0 if it cannot be read)."""
     try:
-        with open(f"/proc/{pid}/statm") as fh:
-            pages = int(fh.read().split()[1])
+        with open(f"/proc/{pid}/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * _PAGE_KB
     except (OSError, ValueError, IndexError):
         return 0
-    return pages * (os.sysconf("SC_PAGE_SIZE") // 1024)
+
+
+class _OwnResidentMemory:
+    """This process's resident memory, read after every job: the file stays open and is
+    re-read with ``pread``, which costs one system call instead of open, read and close."""
+
+    def __init__(self) -> None:
+        self.fd = os.open("/proc/self/statm", os.O_RDONLY)
+
+    def kb(self) -> int:
+        try:
+            return int(os.pread(self.fd, 128, 0).split()[1]) * _PAGE_KB
+        except (OSError, ValueError, IndexError):
+            return 0
 
 
 class Horse:
@@ -135,6 +151,7 @@ def _child_main(conn: Connection, config: dict[str, Any]) -> int:
     chain = build_chain(config["exception_handlers"], config["disable_default"])
     loop = asyncio.new_event_loop()
     max_jobs, max_kb = config["max_jobs"], config["max_memory_mb"] * 1024
+    memory = _OwnResidentMemory()
     done = 0
 
     def send(message: dict[str, Any]) -> None:
@@ -155,7 +172,7 @@ def _child_main(conn: Connection, config: dict[str, Any]) -> int:
             continue
         result, pending = run_attempt(message, chain, loop)
         done += 1
-        rss = resident_kb()
+        rss = memory.kb()
         # A timed-out coroutine may leave the event loop unusable: start afresh.
         recycle = done >= max_jobs or rss > max_kb or result.get("exception_class", "").endswith(
             "JobTimeout"

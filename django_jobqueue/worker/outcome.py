@@ -16,6 +16,7 @@ from ..exceptions import PayloadError
 from ..failures import service
 from ..failures.record import FailureRecord, error_entry
 from ..jobs import Job, resolve
+from ..logutil import printable
 from ..transports import Reserved, Transport
 from .execute import SYSTEM_EXCEPTIONS, policy_decision, with_error
 
@@ -54,8 +55,8 @@ class Bookkeeper:
             _lease_lost(job, "remove")
         logger.warning(
             "job failed for good: job=%s id=%s attempts=%d error=%s store=%s failed_id=%s",
-            record.job_class, job.id, job.attempts, record.exception_class,
-            recorded.store, recorded.id,
+            printable(record.job_class), printable(job.id), job.attempts,
+            printable(record.exception_class), recorded.store, recorded.id,
         )
         return {
             "store": recorded.store,
@@ -73,8 +74,8 @@ class Bookkeeper:
             self.retry(job, float(result["delay"]), result["payload"])
             logger.info(
                 "job will retry: job=%s id=%s attempt=%d error=%s retry_in=%.1fs",
-                result["job_class"], job.id, job.attempts, result["exception_class"],
-                float(result["delay"]),
+                printable(result["job_class"]), printable(job.id), job.attempts,
+                printable(result["exception_class"]), float(result["delay"]),
             )
             return None
         return self.fail(job, result)
@@ -98,7 +99,7 @@ class Bookkeeper:
             self.retry(job, decision.delay, payload)
             logger.warning(
                 "job attempt failed: job=%s id=%s attempt=%d error=%s retry_in=%.1fs",
-                cls.name if cls else "?", job.id, job.attempts, kind, decision.delay,
+                cls.name if cls else "?", printable(job.id), job.attempts, kind, decision.delay,
             )
             return hook
         result = {
@@ -135,5 +136,5 @@ def _errors_of(payload: str, last: dict[str, Any]) -> list[dict[str, Any]]:
 def _lease_lost(job: Reserved, action: str) -> None:
     logger.warning(
         "lease lost before %s: id=%s queue=%s (another worker took the job; it may run twice)",
-        action, job.id, job.queue,
+        action, printable(job.id), job.queue,
     )
