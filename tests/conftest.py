@@ -75,7 +75,18 @@ TRANSPORT_PARAMS = [
     pytest.param("default", id="sqlite", marks=_SQLITE_DB),
     pytest.param("mysql", id="mariadb", marks=_MARIADB_DB),
     pytest.param("redis", id="redis"),
+    pytest.param("redis-cluster", id="redis-cluster"),
 ]
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real three-node Redis Cluster for this test session (started on first use)."""
+    from tests import redis_cluster as cluster
+
+    nodes = cluster.start(tmp_path_factory.mktemp("redis-cluster"))
+    yield cluster.url()
+    cluster.stop(nodes)
 
 
 @pytest.fixture
@@ -91,6 +102,8 @@ def clean_connection(
     test databases in TRANSPORT_PARAMS)."""
     if connection_name.startswith("redis"):
         request.getfixturevalue("redis_client")
+    if connection_name == "redis-cluster":
+        request.getfixturevalue("redis_cluster")
     transport = transports.get_transport(connection_name)
     for queue in ("default", "high", "low", "other"):
         transport.clear(queue)

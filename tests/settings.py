@@ -12,6 +12,7 @@ import json
 import os
 from pathlib import Path
 
+from tests import redis_cluster
 from tests.servers import ensure_servers
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -19,6 +20,7 @@ STATE_DIR = Path(os.environ.get("JQ_TEST_SERVER_DIR") or BASE_DIR / ".test-serve
 STATE_DIR.mkdir(parents=True, exist_ok=True)
 SERVERS = ensure_servers()
 REDIS_URL = SERVERS["REDIS_URL"]
+REDIS_CLUSTER_URL = redis_cluster.url()
 _USE_TEST_DB = os.environ.get("JQ_TESTING_DB") == "1"
 
 SECRET_KEY = "tests-only-not-secret"
@@ -99,6 +101,11 @@ JOBQUEUE: dict = {
             "OPTIONS": {"URL": REDIS_URL},
         },
         "memory": {"TRANSPORT": "django_jobqueue.transports.memory.MemoryTransport"},
+        # Started only by tests that ask for the ``redis_cluster`` fixture.
+        "redis-cluster": {
+            "TRANSPORT": "django_jobqueue.transports.redis.RedisTransport",
+            "OPTIONS": {"URL": REDIS_CLUSTER_URL, "CLUSTER": True},
+        },
     },
     "FAILED_REDIS": {"URL": REDIS_URL},
     "REDIS_PREFIX": "jqtest",

@@ -23,14 +23,10 @@ _PUSH_CHUNK = 500
 
 
 def redis_client(options: dict[str, Any]) -> Any:
-    """A redis-py client from ``{"ALIAS": ...}`` (django-redis) or ``{"URL": ...}``."""
+    """A redis-py client from ``{"ALIAS": ...}`` (django-redis) or ``{"URL": ...}``
+    (``"CLUSTER": True`` with a URL: a Redis Cluster client seeded from that node)."""
     if options.get("URL"):
-        try:
-            import redis
-
-            return redis.Redis.from_url(options["URL"])
-        except (ImportError, ValueError) as exc:
-            raise ConfigurationError(f"bad redis URL {options['URL']!r}: {exc}") from exc
+        return _client_from_url(options["URL"], bool(options.get("CLUSTER")))
     alias = options.get("ALIAS", "default")
     try:
         from django_redis import get_redis_connection
@@ -40,6 +36,24 @@ def redis_client(options: dict[str, Any]) -> Any:
         return get_redis_connection(alias)
     except Exception as exc:
         raise ConfigurationError(f"no usable django-redis cache alias {alias!r}: {exc}") from exc
+
+
+def _client_from_url(url: str, cluster: bool) -> Any:
+    try:
+        import redis
+        import redis.cluster
+    except ImportError as exc:
+        raise ConfigurationError("the redis transport needs redis-py installed") from exc
+    try:
+        if cluster:
+            # Connects at once to learn the slot map: a cluster that is down is a store
+            # outage (retried by workers), not a configuration error.
+            return redis.cluster.RedisCluster.from_url(url)
+        return redis.Redis.from_url(url)
+    except ValueError as exc:
+        raise ConfigurationError(f"bad redis URL {url!r}: {exc}") from exc
+    except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:
+        raise TransportError(f"redis cluster at {url!r}: {exc}") from exc
 
 
 class RedisTransport(Transport):
@@ -53,6 +67,7 @@ class RedisTransport(Transport):
         self.prefix: str = options.get("PREFIX") or jobqueue_settings.REDIS_PREFIX
         self._client: Any = None
         self._scripts: dict[str, Any] = {}
+        self._turn = 0
 
     @property
     def client(self) -> Any:
@@ -158,6 +173,11 @@ class RedisTransport(Transport):
         if timeout < 0.01:
             return
         notify_keys = [self.keys(queue)[-1] for queue in queues]
+        if len(notify_keys) > 1 and _is_cluster(self.client):
+            # A Cluster refuses a BLPOP across slots: wait on one queue per call, in turn.
+            # The other queues are then picked up within one wait, not at once.
+            self._turn = (self._turn + 1) % len(notify_keys)
+            notify_keys, timeout = [notify_keys[self._turn]], timeout / len(notify_keys)
         try:
             self.client.blpop(notify_keys, timeout=timeout)
         except Exception as exc:
@@ -171,6 +191,8 @@ class RedisTransport(Transport):
         except ConfigurationError as exc:
             return [checks.Error(f"jobqueue connection {self.name!r}: {exc}",
                                  id="django_jobqueue.E006")]
+        except TransportError:  # unreachable is not misconfigured
+            return []
         return []
 
     def close(self) -> None:
@@ -202,9 +224,19 @@ def _grouped(jobs: Sequence[Reserved]) -> dict[tuple[str, str], list[Reserved]]:
     return groups
 
 
+def _is_cluster(client: Any) -> bool:
+    try:
+        from redis.cluster import RedisCluster
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(client, RedisCluster)
+
+
 def _is_connection_error(exc: BaseException) -> bool:
     try:
         import redis
     except ImportError:  # pragma: no cover
         return False
-    return isinstance(exc, (redis.ConnectionError, redis.TimeoutError))
+    return isinstance(
+        exc, (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterError)
+    )
