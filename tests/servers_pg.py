@@ -32,8 +32,10 @@ PG_USER = PG_PASSWORD = PG_DATABASE = "jobqueue"
 PG_SUPERUSER = "postgres"
 SERVER_ACCOUNT = "postgres"  # the system user that runs the server when we are root
 PG_DEADLINE = 30.0
-# Durability is worthless for throwaway data.
+# Durability is worthless for throwaway data. Deadlocks are looked for after 1 s by default,
+# too slow for the deadlock tests, and only a superuser may change it.
 _SETTINGS = ["fsync=off", "synchronous_commit=off", "full_page_writes=off", "max_connections=200"]
+_SETTINGS += ["deadlock_timeout=100ms"]
 
 
 def facts() -> dict[str, str]:
