@@ -24,7 +24,15 @@ T = TypeVar("T")
 # MySQL/MariaDB: deadlock, lock wait timeout; PostgreSQL: deadlock, serialization failure.
 _CONFLICT_CODES = {1213, 1205, "40P01", "40001"}
 # MySQL/MariaDB: server gone away, lost connection, connection killed, idle timeout.
-_GONE_CODES = {2006, 2013, 1927, 4031, 2002, 2003}
+# PostgreSQL: session terminated (pg_terminate_backend, shutdown, crash), server starting,
+# idle-session timeout; any other SQLSTATE of class 08 (connection exception) counts too.
+_GONE_CODES = {2006, 2013, 1927, 4031, 2002, 2003, "57P01", "57P02", "57P03", "57P05"}
+# What the drivers say when a dead connection is used again: libpq, psycopg2, psycopg 3.
+_GONE_MESSAGES = (
+    "server closed the connection",
+    "connection already closed",
+    "the connection is closed",
+)
 
 
 def now_sql(vendor: str) -> str:
@@ -57,10 +65,10 @@ def is_disconnect(exc: BaseException) -> bool:
     if isinstance(exc, InterfaceError):
         return True
     code = _error_code(exc)
-    if code in _GONE_CODES:
+    if code in _GONE_CODES or (isinstance(code, str) and code.startswith("08")):
         return True
     text = str(exc).lower()
-    return "server closed the connection" in text or "connection already closed" in text
+    return any(message in text for message in _GONE_MESSAGES)
 
 
 def run_with_retry(alias: str, operation: Callable[[], T], attempts: int = 6) -> T:

@@ -68,12 +68,14 @@ def jobqueue(**overrides: Any) -> override_settings:
 
 _SQLITE_DB = pytest.mark.django_db(transaction=True, databases=["default"])
 _MARIADB_DB = pytest.mark.django_db(transaction=True, databases=["default", "mysql"])
+_POSTGRES_DB = pytest.mark.django_db(transaction=True, databases=["default", "postgres"])
 
 # One parameter per transport, each with the real databases it needs.
 TRANSPORT_PARAMS = [
     pytest.param("memory", id="memory"),
     pytest.param("default", id="sqlite", marks=_SQLITE_DB),
     pytest.param("mysql", id="mariadb", marks=_MARIADB_DB),
+    pytest.param("postgres", id="postgresql", marks=_POSTGRES_DB),
     pytest.param("redis", id="redis"),
     pytest.param("redis-cluster", id="redis-cluster"),
 ]

@@ -1,4 +1,5 @@
-"""Real redis-server and MariaDB for the tests: ``python -m tests.servers start|stop|status``.
+"""Real redis-server, MariaDB and PostgreSQL (``tests.servers_pg``) for the tests:
+``python -m tests.servers start|stop|status``.
 
 ``tests/settings.py`` calls :func:`ensure_servers` on import, in pytest and in every worker
 subprocess. The first caller does the work and publishes the result in ``JQ_TEST_SERVERS``,
@@ -8,7 +9,6 @@ which children inherit, so they return at once without touching network or disk.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -17,17 +17,25 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from tests import servers_pg
+from tests.servers_base import (
+    binary,
+    failure,
+    locked,
+    pid_alive,
+    read_pid,
+    say,
+    stop_process,
+    wait_for,
+)
+
 ENV_VAR = "JQ_TEST_SERVERS"
 MYSQL_USER = MYSQL_PASSWORD = MYSQL_DATABASE = "jobqueue"
-REDIS_DEADLINE, MYSQL_DEADLINE, STOP_DEADLINE = 10.0, 60.0, 60.0
-HINT = "run scripts/test, or apt-get install redis-server mariadb-server"
-
-Probe = Callable[[], bool]
+REDIS_DEADLINE, MYSQL_DEADLINE = 10.0, 60.0
 _REPO = Path(__file__).resolve().parent.parent
 
 
@@ -46,58 +54,8 @@ def _facts() -> dict[str, str]:
         "MYSQL_PASSWORD": MYSQL_PASSWORD,
         # Only meaningful when we started the server; a reused one has its own socket.
         "MYSQL_SOCKET": str(_state_dir() / "mariadb" / "mysqld.sock"),
+        **servers_pg.facts(),
     }
-
-
-def _failure(problem: str, log: Path) -> RuntimeError:
-    return RuntimeError(f"{problem}; see {log}. If the server is not installed, {HINT}.")
-
-
-def _binary(name: str) -> str:
-    # Non-root shells often lack the sbin directories where mariadbd lives.
-    path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
-    if found := shutil.which(name, path=path):
-        return found
-    raise RuntimeError(f"{name} not found on PATH; {HINT}.")
-
-
-def _read_pid(pidfile: Path) -> int | None:
-    try:
-        return int(pidfile.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _pid_alive(pid: int, name: str) -> bool:
-    # Reap it if it is our child. Orphans can linger as zombies too when a container's
-    # PID 1 never reaps, hence the state check below.
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    comm, _, rest = stat.partition("(")[2].rpartition(")")
-    # Matching the name guards against a stale pidfile whose pid was recycled.
-    return name.startswith(comm) and rest.split()[0] not in ("Z", "X")
-
-
-def _wait_for(ready: Probe, alive: Probe, seconds: float, what: str, log: Path) -> None:
-    deadline = time.monotonic() + seconds
-    while not ready():
-        if not alive():
-            raise _failure(f"{what} exited before it answered", log)
-        if time.monotonic() > deadline:
-            raise _failure(f"{what} did not answer within {seconds:.0f} s", log)
-        time.sleep(0.05)
-
-
-@contextlib.contextmanager
-def _locked(state: Path) -> Iterator[None]:
-    state.mkdir(parents=True, exist_ok=True)
-    with (state / "lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
-        yield
 
 
 def _redis_command(port: int, command: bytes) -> bytes:
@@ -118,18 +76,18 @@ def _start_redis(port: int, home: Path) -> None:
     home.mkdir(parents=True, exist_ok=True)
     log, pidfile = home / "redis.log", home / "redis.pid"
     pidfile.unlink(missing_ok=True)  # so a stale pid cannot pass the liveness check below
-    args = [_binary("redis-server"), "--port", str(port), "--bind", "127.0.0.1"]
+    args = [binary("redis-server"), "--port", str(port), "--bind", "127.0.0.1"]
     args += ["--daemonize", "yes", "--dir", str(home), "--pidfile", str(pidfile)]
     args += ["--logfile", str(log), "--save", "", "--appendonly", "no"]
     done = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, check=False)
     if done.returncode != 0:
-        raise _failure(f"redis-server failed: {done.stderr.decode(errors='replace')}", log)
+        raise failure(f"redis-server failed: {done.stderr.decode(errors='replace')}", log)
 
     def alive() -> bool:
-        pid = _read_pid(pidfile)  # written a moment after the daemonising parent exits
-        return pid is None or _pid_alive(pid, "redis-server")
+        pid = read_pid(pidfile)  # written a moment after the daemonising parent exits
+        return pid is None or pid_alive(pid, "redis-server")
 
-    _wait_for(partial(_redis_answers, port), alive, REDIS_DEADLINE, "redis-server", log)
+    wait_for(partial(_redis_answers, port), alive, REDIS_DEADLINE, "redis-server", log)
 
 
 def _mysql_answers(**kwargs: Any) -> bool:
@@ -152,18 +110,18 @@ def _init_datadir(home: Path) -> None:
         return
     shutil.rmtree(data, ignore_errors=True)  # leftovers of an interrupted earlier attempt
     data.mkdir(parents=True)
-    args = [_binary("mariadb-install-db"), "--no-defaults", "--user=root", f"--datadir={data}"]
+    args = [binary("mariadb-install-db"), "--no-defaults", "--user=root", f"--datadir={data}"]
     # "normal" gives root@localhost an empty password, so the bootstrap needs no sudo.
     args += ["--auth-root-authentication-method=normal", "--skip-test-db", "--skip-log-bin"]
     with log.open("wb") as out:
         done = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=out, stderr=out, check=False)
     if done.returncode != 0:
-        raise _failure("mariadb-install-db failed", log)
+        raise failure("mariadb-install-db failed", log)
     marker.touch()
 
 
 def _spawn_mariadbd(port: int, home: Path) -> int:
-    args = [_binary("mariadbd"), "--no-defaults", "--user=root", f"--datadir={home / 'data'}"]
+    args = [binary("mariadbd"), "--no-defaults", "--user=root", f"--datadir={home / 'data'}"]
     args += [f"--port={port}", "--bind-address=127.0.0.1", f"--socket={home / 'mysqld.sock'}"]
     args += [f"--pid-file={home / 'mariadbd.pid'}", "--max-connections=500"]
     # Durability is worthless for throwaway data; a fixed charset and IP-only grants keep
@@ -202,56 +160,50 @@ def _bootstrap_mariadb(sock: Path) -> None:
 def _start_mariadb(port: int, home: Path) -> None:
     home.mkdir(parents=True, exist_ok=True)
     sock, log, pidfile = home / "mysqld.sock", home / "mariadbd.log", home / "mariadbd.pid"
-    pid = _read_pid(pidfile)
+    pid = read_pid(pidfile)
     # A live one is ours but unusable as the test user (an interrupted bootstrap, say);
     # a second mariadbd on the same datadir would only die on InnoDB's lock.
-    if pid is None or not _pid_alive(pid, "mariadbd"):
+    if pid is None or not pid_alive(pid, "mariadbd"):
         pidfile.unlink(missing_ok=True)
         _init_datadir(home)
         pid = _spawn_mariadbd(port, home)
     root_answers = partial(_mysql_answers, unix_socket=str(sock), user="root")
-    _wait_for(root_answers, partial(_pid_alive, pid, "mariadbd"), MYSQL_DEADLINE, "mariadbd", log)
+    wait_for(root_answers, partial(pid_alive, pid, "mariadbd"), MYSQL_DEADLINE, "mariadbd", log)
     _bootstrap_mariadb(sock)
     if not _test_user_answers(port):
-        raise _failure(f"mariadbd runs but {MYSQL_USER} cannot log in on 127.0.0.1:{port}", log)
-
-
-def _say(what: str, since: float) -> None:
-    print(f"tests.servers: {what} in {time.monotonic() - since:.2f} s", file=sys.stderr)
+        raise failure(f"mariadbd runs but {MYSQL_USER} cannot log in on 127.0.0.1:{port}", log)
 
 
 def ensure_servers() -> dict[str, str]:
-    """Start whatever is missing of redis-server and MariaDB; return how to reach them."""
+    """Start whatever is missing of redis-server, MariaDB and PostgreSQL; return how to reach
+    them."""
     if cached := os.environ.get(ENV_VAR):
         return dict(json.loads(cached))
     facts = _facts()
     redis_port, mysql_port = int(facts["REDIS_PORT"]), int(facts["MYSQL_PORT"])
-    if not (_redis_answers(redis_port) and _test_user_answers(mysql_port)):
+    pg_port = int(facts["PG_PORT"])
+    if not (
+        _redis_answers(redis_port)
+        and _test_user_answers(mysql_port)
+        and servers_pg.answers(pg_port)
+    ):
         state = _state_dir()
-        with _locked(state):
+        with locked(state):
             # Check again under the lock: another process may just have started them.
             if not _redis_answers(redis_port):
                 since = time.monotonic()
                 _start_redis(redis_port, state / "redis")
-                _say(f"started redis-server on 127.0.0.1:{redis_port}", since)
+                say(f"started redis-server on 127.0.0.1:{redis_port}", since)
             if not _test_user_answers(mysql_port):
                 since = time.monotonic()
                 _start_mariadb(mysql_port, state / "mariadb")
-                _say(f"started mariadbd on 127.0.0.1:{mysql_port}", since)
+                say(f"started mariadbd on 127.0.0.1:{mysql_port}", since)
+            if not servers_pg.answers(pg_port):
+                since = time.monotonic()
+                servers_pg.start(pg_port, state / "postgres")
+                say(f"started postgres on 127.0.0.1:{pg_port}", since)
     os.environ[ENV_VAR] = json.dumps(facts)
     return facts
-
-
-def _stop(pidfile: Path, name: str, request: Callable[[int], object], log: Path) -> None:
-    pid = _read_pid(pidfile)
-    if pid is None or not _pid_alive(pid, name):
-        return
-    request(pid)
-    deadline = time.monotonic() + STOP_DEADLINE
-    while _pid_alive(pid, name):
-        if time.monotonic() > deadline:
-            raise _failure(f"{name} (pid {pid}) did not stop within {STOP_DEADLINE:.0f} s", log)
-        time.sleep(0.05)
 
 
 def stop_servers() -> None:
@@ -266,10 +218,11 @@ def stop_servers() -> None:
     def terminate(pid: int) -> None:
         os.kill(pid, signal.SIGTERM)  # mariadbd's clean shutdown
 
-    with _locked(state):
+    with locked(state):
         redis, maria = state / "redis", state / "mariadb"
-        _stop(redis / "redis.pid", "redis-server", shutdown_redis, redis / "redis.log")
-        _stop(maria / "mariadbd.pid", "mariadbd", terminate, maria / "mariadbd.log")
+        stop_process(redis / "redis.pid", "redis-server", shutdown_redis, redis / "redis.log")
+        stop_process(maria / "mariadbd.pid", "mariadbd", terminate, maria / "mariadbd.log")
+        servers_pg.stop(state / "postgres")
 
 
 def main(argv: list[str]) -> int:
@@ -277,16 +230,18 @@ def main(argv: list[str]) -> int:
     if command == "start":
         os.environ.pop(ENV_VAR, None)  # one inherited from a shell would skip every check
         print(json.dumps(ensure_servers(), indent=2))
-        _say("ready", since)
+        say("ready", since)
     elif command == "stop":
         stop_servers()
-        _say("stopped", since)
+        say("stopped", since)
     elif command == "status":
         facts = _facts()
         redis_up = _redis_answers(int(facts["REDIS_PORT"]))
         mysql_up = _test_user_answers(int(facts["MYSQL_PORT"]))
-        print(json.dumps({**facts, "redis_answers": redis_up, "mysql_answers": mysql_up}, indent=2))
-        return 0 if redis_up and mysql_up else 1
+        pg_up = servers_pg.answers(int(facts["PG_PORT"]))
+        answers = {"redis_answers": redis_up, "mysql_answers": mysql_up, "pg_answers": pg_up}
+        print(json.dumps({**facts, **answers}, indent=2))
+        return 0 if redis_up and mysql_up and pg_up else 1
     else:
         print("usage: python -m tests.servers start|stop|status", file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-"""Settings for the test suite: SQLite (default), a real MariaDB and a real Redis.
+"""Settings for the test suite: SQLite (default), a real MariaDB, PostgreSQL and Redis.
 
 The servers are started by ``tests.servers`` on 127.0.0.1 when this module is imported (once;
 worker subprocesses reuse them through the ``JQ_TEST_SERVERS`` environment variable).
@@ -42,6 +42,7 @@ INSTALLED_APPS = [
 
 _SQLITE_TEST = str(STATE_DIR / "test_default.sqlite3")
 _MYSQL_TEST = "test_jobqueue"
+_PG_TEST = "test_jobqueue"
 
 DATABASES = {
     "default": {
@@ -63,6 +64,15 @@ DATABASES = {
         "NAME": _MYSQL_TEST if _USE_TEST_DB else "jobqueue",
         "TEST": {"NAME": _MYSQL_TEST, "CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
         "OPTIONS": {"charset": "utf8mb4"},
+    },
+    "postgres": {
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": SERVERS["PG_HOST"],
+        "PORT": SERVERS["PG_PORT"],
+        "USER": SERVERS["PG_USER"],
+        "PASSWORD": SERVERS["PG_PASSWORD"],
+        "NAME": _PG_TEST if _USE_TEST_DB else "jobqueue",
+        "TEST": {"NAME": _PG_TEST},
     },
     # A database that is down: for failed-store fallback tests.
     "broken": {
@@ -92,6 +102,7 @@ JOBQUEUE: dict = {
     "CONNECTIONS": {
         "default": {"TRANSPORT": _DB, "OPTIONS": {"DATABASE": "default"}},
         "mysql": {"TRANSPORT": _DB, "OPTIONS": {"DATABASE": "mysql"}},
+        "postgres": {"TRANSPORT": _DB, "OPTIONS": {"DATABASE": "postgres"}},
         "redis": {
             "TRANSPORT": "django_jobqueue.transports.redis.RedisTransport",
             "OPTIONS": {"ALIAS": "redis"},

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connections
 
 from django_jobqueue.checks import check_settings
+from django_jobqueue.transports import get_transport
 from tests.conftest import jobqueue
 
 
@@ -45,12 +47,26 @@ def test_mistakes_are_errors(overrides, expected):
     assert expected in ids(**overrides)
 
 
-@pytest.mark.django_db(databases=["default", "mysql"])
-def test_database_without_skip_locked_is_an_error(monkeypatch):
-    from django.db import connections
+SKIP_LOCKED_SERVERS = pytest.mark.parametrize("alias", ["mysql", "postgres"],
+                                              ids=["mariadb", "postgresql"])
 
-    features = connections["mysql"].features
-    monkeypatch.setattr(type(features), "has_select_for_update_skip_locked", False)
+
+@pytest.mark.django_db(databases=["default", "mysql", "postgres"])
+@SKIP_LOCKED_SERVERS
+def test_database_servers_with_skip_locked_pass(alias):
+    # Connected first: an unreachable server is not reported, so the check would pass anyway.
+    connections[alias].ensure_connection()
+    assert connections[alias].features.has_select_for_update_skip_locked
+    assert get_transport(alias).check() == []
+
+
+@pytest.mark.django_db(databases=["default", "mysql", "postgres"])
+@SKIP_LOCKED_SERVERS
+def test_database_without_skip_locked_is_an_error(alias, monkeypatch):
+    # On the instance: MySQL's value is a cached_property, which shadows the class once read.
+    monkeypatch.setattr(connections[alias].features, "has_select_for_update_skip_locked", False)
+    [error] = get_transport(alias).check()
+    assert error.id == "django_jobqueue.E005" and f"database {alias!r}" in error.msg
     assert "django_jobqueue.E005" in ids()
 
 

@@ -1,4 +1,4 @@
-"""The failed-jobs service on SQLite and MariaDB, and the Redis fallback."""
+"""The failed-jobs service on SQLite, MariaDB and PostgreSQL, and the Redis fallback."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ STORES = [
                  marks=pytest.mark.django_db(transaction=True, databases=["default"])),
     pytest.param("mysql", id="mariadb",
                  marks=pytest.mark.django_db(transaction=True, databases=["default", "mysql"])),
+    pytest.param("postgres", id="postgresql",
+                 marks=pytest.mark.django_db(transaction=True, databases=["default", "postgres"])),
 ]
 
 

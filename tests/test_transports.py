@@ -1,4 +1,4 @@
-"""The transport contract, run against memory, SQLite, MariaDB and Redis."""
+"""The transport contract, run against memory, SQLite, MariaDB, PostgreSQL and Redis."""
 
 from __future__ import annotations
 

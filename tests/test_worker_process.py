@@ -15,19 +15,20 @@ from tests.conftest import wait_until
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.django_db(transaction=True, databases=["default", "mysql"]),
+    pytest.mark.django_db(transaction=True, databases=["default", "mysql", "postgres"]),
 ]
 
 CONNECTIONS = [
     pytest.param("default", id="sqlite"),
     pytest.param("mysql", id="mariadb"),
+    pytest.param("postgres", id="postgresql"),
     pytest.param("redis", id="redis"),
 ]
 
 
 @pytest.fixture
 def empty_queues(redis_client):
-    for name in ("default", "mysql", "redis"):
+    for name in ("default", "mysql", "postgres", "redis"):
         get_transport(name).clear("default")
 
 
