@@ -200,7 +200,7 @@ def ensure_servers() -> dict[str, str]:
                 say(f"started mariadbd on 127.0.0.1:{mysql_port}", since)
             if not servers_pg.answers(pg_port):
                 since = time.monotonic()
-                servers_pg.start(pg_port, state / "postgres")
+                servers_pg.start(pg_port, servers_pg.home_for(state))
                 say(f"started postgres on 127.0.0.1:{pg_port}", since)
     os.environ[ENV_VAR] = json.dumps(facts)
     return facts
@@ -222,7 +222,7 @@ def stop_servers() -> None:
         redis, maria = state / "redis", state / "mariadb"
         stop_process(redis / "redis.pid", "redis-server", shutdown_redis, redis / "redis.log")
         stop_process(maria / "mariadbd.pid", "mariadbd", terminate, maria / "mariadbd.log")
-        servers_pg.stop(state / "postgres")
+        servers_pg.stop(servers_pg.home_for(state))
 
 
 def main(argv: list[str]) -> int:

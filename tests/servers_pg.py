@@ -8,6 +8,7 @@ Unix socket (whose path could exceed the 107-byte limit in a deep checkout).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pwd
 import re
@@ -15,6 +16,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import tempfile
 from functools import partial
 from pathlib import Path
 
@@ -143,6 +145,26 @@ def _bootstrap(port: int) -> None:
         if not conn.execute(query, [PG_DATABASE]).fetchone():
             database = sql.Identifier(PG_DATABASE)
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(database, user))
+
+
+def home_for(state: Path) -> Path:
+    """Where the server's files live: under ``state`` when the server user can reach it.
+
+    As root the server runs as ``postgres``, which cannot enter a checkout under a private
+    directory such as ``/root`` (mode 700); the files then go to a directory in the temp dir
+    named after the state dir, so every checkout still gets its own server.
+    """
+    home = state / "postgres"
+    if os.geteuid() != 0 or _server_user_can_enter(state):
+        return home
+    digest = hashlib.sha1(str(state).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"jobqueue-test-postgres-{digest}"
+
+
+def _server_user_can_enter(path: Path) -> bool:
+    probe = [*_as_server_user(), "test", "-x", str(path)]
+    return subprocess.run(probe, stdin=subprocess.DEVNULL, capture_output=True,
+                          check=False).returncode == 0
 
 
 def start(port: int, home: Path) -> None:
