@@ -130,8 +130,10 @@ class DatabaseFailedJobStore:
         row = next(iter(boundary), None)
         if row is None:
             return None
-        older = Q(failed_at__lt=row["failed_at"]) | Q(
-            failed_at=row["failed_at"], pk__lte=row["pk"]
+        # At or before the boundary row, in (failed_at, id) order: a range on failed_at
+        # (which the index serves) minus the boundary's later ties.
+        older = Q(failed_at__lte=row["failed_at"]) & ~Q(
+            failed_at=row["failed_at"], pk__gt=row["pk"]
         )
         return queryset.filter(older)
 

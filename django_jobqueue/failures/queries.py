@@ -104,6 +104,8 @@ def lineage(raw_payload: str) -> list[LineageStep]:
     steps: list[LineageStep] = []
     seen: set[str] = set()
     previous = _retry_of(raw_payload)
+    if redis_is_primary():  # no table to follow the chain through
+        return [LineageStep(previous, None)] if previous else []
     while previous and previous not in seen and len(steps) < _LINEAGE_LIMIT:
         seen.add(previous)
         row = database_store().filter().filter(uuid=previous).only("pk", "payload").first()
@@ -120,9 +122,13 @@ def _retry_of(raw: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def fingerprint_count(fingerprint: str) -> int:
-    """How many rows share a fingerprint."""
-    return database_store().count(fingerprint=fingerprint) if fingerprint else 0
+def fingerprint_count(fingerprint: str, redis: bool = False) -> int:
+    """How many failed jobs share a fingerprint: table rows, or (``redis``) Redis entries."""
+    if not fingerprint:
+        return 0
+    if redis:
+        return len(fallback_matching(fingerprint=fingerprint))
+    return database_store().count(fingerprint=fingerprint)
 
 
 def window_count(since: dt.datetime, queue: str | None = None) -> int:

@@ -84,7 +84,7 @@ def retry(pk: int) -> str:
 
 
 def _retry_row(row: Any) -> str:
-    store = database_store()
+    store, pk = database_store(), row.pk
     if get_transport(_connection_of(row.payload, row.connection)).uses_database(store.alias):
         # Same database: the push and the delete commit together.
         with transaction.atomic(using=store.alias):
@@ -94,8 +94,7 @@ def _retry_row(row: Any) -> str:
         # Push first: a crash in between runs the job again rather than losing it.
         new_id = push_again(row.payload, row.uuid, row.connection, row.queue)
         row.delete()
-    logger.info("failed job retried: failed_id=%s job=%s new_id=%s", row.pk, row.job_class,
-                new_id)
+    logger.info("failed job retried: failed_id=%s job=%s new_id=%s", pk, row.job_class, new_id)
     return new_id
 
 
