@@ -20,6 +20,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     errors += _check_numbers()
     errors += _check_connections()
     errors += _check_failed_store()
+    errors += _check_fingerprint_handler()
     return errors
 
 
@@ -84,4 +85,23 @@ def _check_failed_store() -> list[checks.CheckMessage]:
                                " JOBQUEUE['FAILED_REDIS'] = {'ALIAS': ...} or {'URL': ...}.", 11)]
         except ConfigurationError as exc:
             return [_error(str(exc), 11)]
+    return []
+
+
+def _check_fingerprint_handler() -> list[checks.CheckMessage]:
+    from django.utils.module_loading import import_string
+
+    path = jobqueue_settings.NEW_FINGERPRINT_HANDLER
+    if path is None:
+        return []
+    if not isinstance(path, str):
+        return [_error("JOBQUEUE['NEW_FINGERPRINT_HANDLER'] must be a dotted path or None,"
+                       f" not {path!r}.", 12)]
+    try:
+        function = import_string(path)
+    except ImportError as exc:
+        return [_error(f"JOBQUEUE['NEW_FINGERPRINT_HANDLER'] {path!r} cannot be imported:"
+                       f" {exc}", 12)]
+    if not callable(function):
+        return [_error(f"JOBQUEUE['NEW_FINGERPRINT_HANDLER'] {path!r} is not callable.", 12)]
     return []

@@ -34,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_PREFIX": "jobqueue",
     "MAX_EXCEPTION_CHARS": 64 * 1024,
     "MAX_ERRORS_KEPT": 25,
+    # Dotted path of a callable(record) called once when a failure fingerprint is new.
+    "NEW_FINGERPRINT_HANDLER": None,
     # Worker.
     "LEASE": 30.0,
     "HEARTBEAT": 5.0,

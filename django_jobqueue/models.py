@@ -3,7 +3,9 @@
 ``queue_failed_jobs`` keeps the columns of the seed guide (``id, connection, queue, payload,
 exception, failed_at`` with an index on ``queue``) so its SQL runs unchanged, and adds what
 makes failures searchable: job uuid (unique), job class, exception class, attempts, every
-attempt's error, and for killed work horses the exit status and peak memory.
+attempt's error, for killed work horses the exit status and peak memory, and a fingerprint
+that groups failures of one kind. ``queue_failed_fingerprints`` remembers which fingerprints
+were seen already (for ``NEW_FINGERPRINT_HANDLER``).
 """
 
 from __future__ import annotations
@@ -62,6 +64,11 @@ class FailedJob(models.Model):
     exit_code = models.IntegerField(null=True, blank=True)
     term_signal = models.IntegerField(null=True, blank=True)
     max_rss_kb = models.BigIntegerField(null=True, blank=True)
+    fingerprint = models.CharField(
+        max_length=40, blank=True, default="",
+        help_text="Groups failures of one kind: exception class, normalised message and the"
+        " innermost application frame.",
+    )
 
     class Meta:
         db_table = "queue_failed_jobs"
@@ -77,7 +84,25 @@ class FailedJob(models.Model):
             models.Index(fields=["job_class", "failed_at"], name="qfj_class_failed_idx"),
             models.Index(fields=["exception_class", "failed_at"], name="qfj_exc_failed_idx"),
             models.Index(fields=["connection", "failed_at"], name="qfj_conn_failed_idx"),
+            models.Index(fields=["fingerprint", "failed_at"], name="qfj_fp_failed_idx"),
         ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.job_class} on {self.queue}: {self.exception_class}"
+
+
+class FailureFingerprint(models.Model):
+    """A fingerprint seen at least once: the unique row that makes "first seen" race-free."""
+
+    fingerprint = models.CharField(max_length=40, unique=True)
+    exception_class = models.CharField(max_length=255)
+    first_seen_at = models.DateTimeField()
+    first_job_uuid = models.CharField("first job id", max_length=32)
+
+    class Meta:
+        db_table = "queue_failed_fingerprints"
+        verbose_name = "failure fingerprint"
+        verbose_name_plural = "failure fingerprints"
+
+    def __str__(self) -> str:
+        return f"{self.fingerprint[:12]} {self.exception_class}"

@@ -12,7 +12,8 @@ job_failed = Signal()
 
 kwargs: ``job`` (the instance, or ``None`` if it could not be rebuilt), ``job_id``,
 ``exception``, ``failed_job`` (a dict: ``store`` ("database" or "redis"), ``id``, ``uuid``,
-``queue``, ``connection``, ``exception_class``, ``attempts``).
+``queue``, ``connection``, ``exception_class``, ``attempts``, ``fingerprint`` and
+``new_fingerprint``, True for the first failure of its kind).
 """
 
 job_retrying = Signal()

@@ -92,6 +92,15 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
+def store(request: pytest.FixtureRequest) -> Iterator[str]:
+    """``FAILED_DATABASE`` set to the parametrised alias (see ``tests.factories.STORES``),
+    jobs pushed to the memory connection, which starts empty."""
+    with jobqueue(FAILED_DATABASE=request.param, DEFAULT_CONNECTION="memory"):
+        transports.get_transport("memory").clear("default")
+        yield request.param
+
+
+@pytest.fixture
 def connection_name(request: pytest.FixtureRequest) -> str:
     return request.param
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, Min, Q, QuerySet
-from django.db.models.functions import TruncHour
+from django.db.models.functions import TruncDate, TruncHour
 
 from ..dbutil import run_with_retry
 from .record import FailureRecord
+
+_TOP_FINGERPRINTS = 10
 
 
 def _model() -> Any:
@@ -21,7 +24,12 @@ def _model() -> Any:
 
 
 class DatabaseFailedJobStore:
-    """``record / get / filter / forget / prune / count / stats`` on the ``FailedJob`` model."""
+    """``record / get / filter / forget / prune / count / stats`` on the ``FailedJob`` model.
+
+    Filter criteria (all optional): ``queue``, ``connection``, ``job_class``,
+    ``exception_class``, ``fingerprint``, ``since`` (failed at or after), ``before`` (failed
+    before) and ``ids`` (primary keys).
+    """
 
     def __init__(self, alias: str) -> None:
         self.alias = alias
@@ -74,24 +82,45 @@ class DatabaseFailedJobStore:
         keep: int | None = None,
         batch_size: int = 1000,
         progress: Callable[[int], None] | None = None,
+        dry_run: bool = False,
         **criteria: Any,
-    ) -> int:
-        """Delete matching rows in batches of ``batch_size`` ids; return how many went."""
+    ) -> dict[str, int]:
+        """Delete matching rows (failed before ``before``, beyond the newest ``keep``) in
+        batches of ``batch_size`` ids; return how many went, by queue.
+
+        Each batch is one short ``SELECT`` of ids in ``(failed_at, id)`` order, which an
+        index serves for every filter (``failed_at`` alone, or ``queue`` / ``job_class`` /
+        ``exception_class`` / ``connection`` / ``fingerprint`` with ``failed_at``), then one
+        ``DELETE ... WHERE id IN (...)``: no statement scans or locks more than a batch.
+        With ``dry_run`` nothing is deleted and the counts are of what would be.
+        """
+        queryset = self._prunable(before, keep, criteria)
+        if queryset is None:
+            return {}
+        if dry_run:
+            grouped = queryset.order_by().values("queue").annotate(n=Count("pk"))
+            return {row["queue"]: row["n"] for row in grouped}
+        deleted: Counter[str] = Counter()
+        while True:
+            batch = list(queryset.order_by("failed_at", "pk").values_list("pk", "queue")
+                         [:batch_size])
+            if not batch:
+                return dict(deleted)
+            ids = [pk for pk, _ in batch]
+            run_with_retry(self.alias, lambda ids=ids: self.queryset().filter(pk__in=ids).delete())
+            # Counted from the selected rows: a row another process deleted meanwhile (a
+            # retry) is gone all the same.
+            deleted.update(queue for _, queue in batch)
+            if progress:
+                progress(deleted.total())
+
+    def _prunable(
+        self, before: dt.datetime | None, keep: int | None, criteria: dict[str, Any]
+    ) -> QuerySet[Any] | None:
         queryset = self.filter(before=before, **criteria)
         if keep is not None:
-            queryset = self._older_than_newest(queryset, keep)
-            if queryset is None:
-                return 0
-        deleted = 0
-        while True:
-            ids = list(queryset.order_by().values_list("pk", flat=True)[:batch_size])
-            if not ids:
-                return deleted
-            deleted += run_with_retry(
-                self.alias, lambda ids=ids: self.queryset().filter(pk__in=ids).delete()[0]
-            )
-            if progress:
-                progress(deleted)
+            return self._older_than_newest(queryset, keep)
+        return queryset
 
     @staticmethod
     def _older_than_newest(queryset: QuerySet[Any], keep: int) -> QuerySet[Any] | None:
@@ -101,33 +130,46 @@ class DatabaseFailedJobStore:
         row = next(iter(boundary), None)
         if row is None:
             return None
-        older = Q(failed_at__lt=row["failed_at"]) | Q(
-            failed_at=row["failed_at"], pk__lte=row["pk"]
+        # At or before the boundary row, in (failed_at, id) order: a range on failed_at
+        # (which the index serves) minus the boundary's later ties.
+        older = Q(failed_at__lte=row["failed_at"]) & ~Q(
+            failed_at=row["failed_at"], pk__gt=row["pk"]
         )
         return queryset.filter(older)
 
-    def stats(self, since: dt.datetime | None = None) -> dict[str, Any]:
-        """Counts by queue, by exception class, by job class and by hour."""
+    def stats(
+        self, since: dt.datetime | None = None, hours_since: dt.datetime | None = None
+    ) -> dict[str, Any]:
+        """Counts by queue, exception class, job class and fingerprint (each with first and
+        last failure and the number of distinct days), and by hour (from ``hours_since``
+        when given, else from ``since``)."""
         queryset = self.filter(since=since)
 
-        def grouped(field: str) -> list[dict[str, Any]]:
-            return list(
-                queryset.values(field)
-                .annotate(count=Count("pk"), first=Min("failed_at"), last=Max("failed_at"))
+        def grouped(field: str, rows: QuerySet[Any]) -> QuerySet[Any]:
+            return (
+                rows.values(field)
+                .annotate(count=Count("pk"), first=Min("failed_at"), last=Max("failed_at"),
+                          days=Count(TruncDate("failed_at"), distinct=True))
                 .order_by("-count", field)
             )
 
+        window = [moment for moment in (since, hours_since) if moment is not None]
+        by_hour = self.filter(since=max(window, default=None))
         hours = (
-            queryset.annotate(hour=TruncHour("failed_at"))
+            by_hour.annotate(hour=TruncHour("failed_at"))
             .values("hour")
             .annotate(count=Count("pk"))
             .order_by("hour")
         )
+        fingerprints = grouped("fingerprint", queryset.exclude(fingerprint="")).annotate(
+            exception_class=Min("exception_class"), message=Min("message")
+        )[:_TOP_FINGERPRINTS]
         return {
             "total": queryset.count(),
-            "by_queue": grouped("queue"),
-            "by_exception_class": grouped("exception_class"),
-            "by_job_class": grouped("job_class"),
+            "by_queue": list(grouped("queue", queryset)),
+            "by_exception_class": list(grouped("exception_class", queryset)),
+            "by_job_class": list(grouped("job_class", queryset)),
+            "by_fingerprint": list(fingerprints),
             "by_hour": list(hours),
         }
 
@@ -138,6 +180,7 @@ def _criteria(
     connection: str | None = None,
     job_class: str | None = None,
     exception_class: str | None = None,
+    fingerprint: str | None = None,
     since: dt.datetime | None = None,
     before: dt.datetime | None = None,
     ids: Iterable[int] | None = None,
@@ -148,6 +191,7 @@ def _criteria(
         ("connection", connection),
         ("job_class", job_class),
         ("exception_class", exception_class),
+        ("fingerprint", fingerprint),
         ("failed_at__gte", since),
         ("failed_at__lt", before),
     ):
@@ -175,4 +219,5 @@ def _fields(record: FailureRecord) -> dict[str, Any]:
         "exit_code": record.exit_code,
         "term_signal": record.term_signal,
         "max_rss_kb": record.max_rss_kb,
+        "fingerprint": record.fingerprint,
     }

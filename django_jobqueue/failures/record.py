@@ -114,6 +114,8 @@ class FailureRecord:
     exit_code: int | None = None
     term_signal: int | None = None
     max_rss_kb: int | None = None
+    #: See :mod:`django_jobqueue.failures.fingerprint`; set when the failure is recorded.
+    fingerprint: str = ""
 
     def to_json_dict(self) -> dict[str, Any]:
         data = asdict(self)

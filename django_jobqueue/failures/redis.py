@@ -106,13 +106,52 @@ class RedisFailedJobStore:
                 return bool(self._guard(lambda raw=raw: self.client.lrem(self.key(queue), 1, raw)))
         return False
 
+    @property
+    def fingerprints_key(self) -> str:
+        return f"{self.prefix}:queue:failed-fingerprints"
+
+    def claim_fingerprint(self, fingerprint: str) -> bool:
+        """True for the one caller that adds ``fingerprint`` to the set first (``SADD``)."""
+        return bool(self._guard(lambda: self.client.sadd(self.fingerprints_key, fingerprint)))
+
+    def raw_entries(self, queue: str) -> list[tuple[bytes, FailureRecord]]:
+        """``(stored JSON, record)`` pairs of one queue, newest first; unreadable ones left out."""
+        raw = self._guard(lambda: self.client.lrange(self.key(queue), 0, -1))
+        return [(entry, record) for entry in raw if (record := _parse(entry)) is not None]
+
+    def remove(self, queue: str, raw: bytes) -> bool:
+        """Delete one entry given its stored JSON (from :meth:`raw_entries`)."""
+        return bool(self._guard(lambda: self.client.lrem(self.key(queue), 1, raw)))
+
     def prune(self, before: dt.datetime, queue: str | None = None) -> int:
+        return sum(self.prune_by_queue(before, queue).values())
+
+    def prune_by_queue(
+        self, before: dt.datetime, queue: str | None = None, dry_run: bool = False
+    ) -> dict[str, int]:
+        """Remove entries that failed before ``before`` (oldest end first); with ``dry_run``
+        only count them. Returns counts by queue (queues with none are left out)."""
         cutoff = before.isoformat()
-        queues = [queue] if queue else self.queues()
-        return sum(
-            int(self._guard(lambda q=q: self._prune_old(keys=[self.key(q)], args=[cutoff])))
-            for q in queues
-        )
+        counts = {}
+        for q in [queue] if queue else self.queues():
+            if dry_run:
+                n = self._count_old(self.key(q), cutoff)
+            else:
+                n = int(self._guard(lambda q=q: self._prune_old(keys=[self.key(q)],
+                                                                args=[cutoff])))
+            if n:
+                counts[q] = n
+        return counts
+
+    def _count_old(self, key: str, cutoff: str) -> int:
+        # What _PRUNE_OLD would pop: entries from the tail until one is at or after cutoff.
+        count = 0
+        for raw in reversed(self._guard(lambda: self.client.lrange(key, 0, -1))):
+            record = _parse(raw)
+            if record is not None and record.failed_at.isoformat() >= cutoff:
+                break
+            count += 1
+        return count
 
     def drain_into(
         self, sink: Callable[[list[FailureRecord]], Any], batch: int = 500, lock_ms: int = 30000

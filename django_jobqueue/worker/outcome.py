@@ -66,6 +66,8 @@ class Bookkeeper:
             "connection": self.transport.name,
             "exception_class": record.exception_class,
             "attempts": job.attempts,
+            "fingerprint": recorded.fingerprint,
+            "new_fingerprint": recorded.new_fingerprint,
         }
 
     def settle(self, job: Reserved, result: dict[str, Any]) -> dict[str, Any] | None:

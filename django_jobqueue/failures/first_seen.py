@@ -1,0 +1,82 @@
+"""First sightings of a fingerprint, and the ``NEW_FINGERPRINT_HANDLER`` call.
+
+Race-free across workers and machines: a fingerprint is "new" for exactly the one process
+whose insert of the unique ``queue_failed_fingerprints`` row succeeds (``get_or_create``:
+a concurrent loser hits the unique constraint and reads the winner's row instead), or,
+with ``FAILED_STORE = "redis"``, whose ``SADD`` to the fingerprint set returns 1. Counting
+rows of the failed table instead ("is this the first row with that fingerprint?") would
+race (two workers both see one row, or both see two) and would fire again after a prune.
+
+Only the primary store decides: a failure sent to the Redis fallback while the database is
+down is claimed when the mover puts it in the table, so it is announced once, not twice.
+The handler is called at most once per fingerprint (a crash between the claim and the call
+loses that call); it runs in the process that records the failure (a worker's supervisor),
+so it should be quick, e.g. dispatch a job that does the slow part.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.db import DatabaseError
+from django.utils.module_loading import import_string
+
+from ..conf import jobqueue_settings
+from ..exceptions import TransportError
+from .record import FailureRecord
+
+logger = logging.getLogger(__name__)
+
+
+def claim_in_database(alias: str, record: FailureRecord) -> bool:
+    """True if ``record.fingerprint`` had never been seen by database ``alias``."""
+    from ..models import FailureFingerprint
+
+    _, created = FailureFingerprint.objects.using(alias).get_or_create(
+        fingerprint=record.fingerprint,
+        defaults={
+            "exception_class": record.exception_class[:255],
+            "first_seen_at": record.failed_at,
+            "first_job_uuid": record.uuid,
+        },
+    )
+    return created
+
+
+def announce(record: FailureRecord, claim: Callable[[FailureRecord], bool]) -> bool:
+    """Claim ``record``'s fingerprint; if it is new, call the handler. Returns "new".
+
+    Neither a failing claim nor a failing handler changes anything else: both are logged.
+    """
+    if not record.fingerprint:
+        return False
+    try:
+        new = claim(record)
+    except (DatabaseError, TransportError) as exc:
+        logger.warning("cannot claim fingerprint: fingerprint=%s id=%s error=%s",
+                       record.fingerprint, record.uuid, exc)
+        return False
+    if new:
+        logger.info("new failure fingerprint: fingerprint=%s job=%s error=%s id=%s",
+                     record.fingerprint, record.job_class, record.exception_class, record.uuid)
+        _call_handler(record)
+    return new
+
+
+def handler() -> Callable[[FailureRecord], Any] | None:
+    """The configured ``NEW_FINGERPRINT_HANDLER`` (imported on each call, so tests can
+    override the setting); ``None`` when unset."""
+    path = jobqueue_settings.NEW_FINGERPRINT_HANDLER
+    return import_string(path) if path else None
+
+
+def _call_handler(record: FailureRecord) -> None:
+    try:
+        function = handler()
+        if function is not None:
+            function(record)
+    except Exception:
+        logger.exception("NEW_FINGERPRINT_HANDLER failed: fingerprint=%s id=%s",
+                         record.fingerprint, record.uuid)

@@ -1,0 +1,61 @@
+"""The failed-job stores this process uses: the table, and the Redis list when configured."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..conf import jobqueue_settings
+from ..exceptions import TransportError
+from .database import DatabaseFailedJobStore
+from .redis import RedisFailedJobStore
+
+# One client per process and configuration: building one per failure would leak pools.
+_redis_stores: dict[tuple[int, str, str], RedisFailedJobStore] = {}
+
+
+def database_store() -> DatabaseFailedJobStore:
+    """The ``queue_failed_jobs`` store on ``FAILED_DATABASE``."""
+    return DatabaseFailedJobStore(jobqueue_settings.FAILED_DATABASE)
+
+
+def redis_store() -> RedisFailedJobStore | None:
+    """The Redis store from ``FAILED_REDIS``, else from the first redis connection, else None."""
+    options = jobqueue_settings.FAILED_REDIS or _redis_connection_options()
+    if not options:
+        return None
+    prefix = options.get("PREFIX") or jobqueue_settings.REDIS_PREFIX
+    key = (os.getpid(), repr(sorted(options.items())), prefix)
+    store = _redis_stores.get(key)
+    if store is None:
+        from ..transports.redis import redis_client
+
+        store = _redis_stores[key] = RedisFailedJobStore(redis_client(options), prefix)
+    return store
+
+
+def fallback() -> RedisFailedJobStore:
+    """The Redis store; :class:`TransportError` when none is configured."""
+    store = redis_store()
+    if store is None:
+        raise TransportError("no Redis failed-job store is configured (FAILED_REDIS)")
+    return store
+
+
+def redis_is_primary() -> bool:
+    """``FAILED_STORE = "redis"``: the Redis list is the only store."""
+    return jobqueue_settings.FAILED_STORE == "redis"
+
+
+def reset() -> None:
+    """Forget cached Redis clients (after settings change, in tests)."""
+    _redis_stores.clear()
+
+
+def _redis_connection_options() -> dict[str, Any] | None:
+    from ..conf import REDIS_TRANSPORT
+
+    for config in jobqueue_settings.CONNECTIONS.values():
+        if config.get("TRANSPORT") == REDIS_TRANSPORT:
+            return dict(config.get("OPTIONS") or {})
+    return None

@@ -1,0 +1,170 @@
+"""What the failed-job commands share: argument types, filters, progress, safe output.
+
+Argument types raise ``argparse.ArgumentTypeError``, which Django turns into a
+``CommandError`` (``call_command``) or a usage message with exit code 2 (the shell), before
+anything is read or changed. Checks that involve several arguments use :func:`usage_error`,
+which keeps that exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import re
+from typing import Any, TextIO
+
+from django.core.management.base import CommandError, CommandParser
+from django.utils import timezone
+
+_SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+FILTERS = ("queue", "connection", "job_class", "exception_class", "fingerprint", "since",
+           "until")
+
+
+def plural(n: int, noun: str) -> str:
+    """``1 failed job``, ``2 failed jobs``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def usage_error(message: str) -> CommandError:
+    """A ``CommandError`` for arguments that do not make sense together (exit code 2)."""
+    return CommandError(message, returncode=2)
+
+
+def duration(text: str) -> dt.timedelta:
+    """``30s``, ``30m``, ``2h``, ``7d``, ``1w`` as a timedelta (argparse type)."""
+    match = _SPAN.match(text)
+    if not match or float(match[1]) <= 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration: use a number and a unit, e.g. 30m, 2h, 7d")
+    try:
+        span = dt.timedelta(**{_UNITS[match[2]]: float(match[1])})
+        timezone.now() - span  # a span reaching before year 1 is no use either
+    except OverflowError:
+        raise argparse.ArgumentTypeError(f"{text!r} is too long a time") from None
+    return span
+
+
+def moment(text: str) -> dt.datetime:
+    """An ISO date or datetime (naive ones are in the current time zone), or a duration
+    meaning "that long ago" (``2h``, ``30m``, ``7d``) (argparse type)."""
+    if _SPAN.match(text):
+        return timezone.now() - duration(text)
+    try:
+        value = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither an ISO datetime (2025-01-31T14:00) nor a time ago (2h, 30m,"
+            " 7d)") from None
+    return timezone.make_aware(value) if timezone.is_naive(value) else value
+
+
+def positive_int(text: str) -> int:
+    """An integer of at least 1 (argparse type)."""
+    return _bounded(text, int, 1)
+
+
+def count(text: str) -> int:
+    """An integer of at least 0 (argparse type)."""
+    return _bounded(text, int, 0)
+
+
+def positive_number(text: str) -> float:
+    """A number above 0 (argparse type)."""
+    value = _bounded(text, float, 0)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
+    return value
+
+
+def _bounded(text: str, kind: type, minimum: float) -> Any:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+    if not math.isfinite(value) or value < minimum:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number of at least {minimum}")
+    return value
+
+
+def add_filters(parser: CommandParser, *names: str) -> None:
+    """Add the filter options ``names`` (all of :data:`FILTERS` when none are given)."""
+    helps = {
+        "queue": ("Q", "Only failed jobs of queue Q."),
+        "connection": ("NAME", "Only failed jobs queued on connection NAME."),
+        "job_class": ("C", "Only jobs of this job class (registry name, e.g. shop.jobs.Send)."),
+        "exception_class": ("C", "Only failures with this exception class path (e.g. "
+                                 "ValueError, shop.jobs.CardDeclined)."),
+        "fingerprint": ("F", "Only failures with this fingerprint (40 hex digits)."),
+        "since": ("T", "Only jobs that failed at or after T: an ISO datetime or a time ago "
+                       "(2h, 30m, 7d)."),
+        "until": ("T", "Only jobs that failed before T: an ISO datetime or a time ago."),
+    }
+    for name in names or FILTERS:
+        metavar, text = helps[name]
+        kind = moment if name in {"since", "until"} else str
+        parser.add_argument(f"--{name.replace('_', '-')}", metavar=metavar, type=kind,
+                            help=text)
+
+
+def criteria(options: dict[str, Any]) -> dict[str, Any]:
+    """The service's filter keywords from parsed options (``--until`` is ``before``)."""
+    found = {name: options.get(name) for name in FILTERS}
+    found["before"] = found.pop("until")
+    return {name: value for name, value in found.items() if value is not None}
+
+
+class Progress:
+    """A running count on a terminal (rewritten in place), or one line per step with
+    ``-v 2``; silent otherwise, so cron mail holds only the summary."""
+
+    def __init__(self, out: Any, verbosity: int, label: str) -> None:
+        self.out, self.label = out, label
+        self.tty = bool(out.isatty())
+        self.enabled = self.tty or verbosity >= 2
+        self.shown = False
+
+    def __call__(self, done: int) -> None:
+        if not self.enabled:
+            return
+        if self.tty:
+            self.out.write(f"\r{self.label}: {done}", ending="")
+            self.out.flush()
+        else:
+            self.out.write(f"{self.label}: {done}")
+        self.shown = True
+
+    def finish(self) -> None:
+        """End the in-place line before the summary."""
+        if self.tty and self.shown:
+            self.out.write("")
+
+
+def one_line(value: Any, width: int | None = None) -> str:
+    """Stored text made safe for a terminal on one line: control characters (escape
+    sequences, newlines) shown as ``\\xNN``, then cut to ``width``."""
+    text = _CONTROL_OR_NEWLINE.sub(lambda m: f"\\x{ord(m[0]):02x}", str(value))
+    if width is not None and len(text) > width:
+        return text[: width - 1] + "…"
+    return text
+
+
+def block(value: Any) -> str:
+    """Stored multi-line text made safe for a terminal (newlines and tabs kept)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", str(value))
+
+
+def json_line(value: Any, out: TextIO | Any) -> None:
+    """Write ``value`` as one line of JSON (datetimes as ISO text)."""
+    out.write(json.dumps(value, default=_json_default, sort_keys=True))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

@@ -1,0 +1,80 @@
+"""``manage.py failed_jobs``: list failed jobs, or ``failed_jobs show ID`` for one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from ...exceptions import FailedJobNotFound
+from ...failures import service
+from .. import cli, render
+
+
+class Command(BaseCommand):
+    help = (
+        "List failed jobs, newest first (filters narrow the list), like Laravel's "
+        "queue:failed. 'failed_jobs show ID' prints everything about one: payload, exception "
+        "and traceback, every attempt's error, how a killed work horse died, retry lineage "
+        "and fingerprint."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        # "show ID" is a positional pair, not an argparse sub-command: a sub-parser would not
+        # accept Django's global options (--settings, -v) after the ID.
+        parser.add_argument("action", nargs="*", metavar="show ID",
+                            help="Show everything about one failed job: ID is a failed-job "
+                            "id, or a job id (32 hex digits) looked up in the table, then in "
+                            "the Redis store.")
+        cli.add_filters(parser)
+        parser.add_argument("--limit", type=cli.positive_int, default=50, metavar="N",
+                            help="Show at most N failed jobs (default 50).")
+        parser.add_argument("--json", action="store_true",
+                            help="One JSON object per line (per failed job) instead of text.")
+        parser.add_argument("--fallback", action="store_true",
+                            help="List the Redis store's entries instead of table rows (the "
+                            "default with FAILED_STORE = 'redis').")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        action = options["action"]
+        if not action:
+            self._list(options)
+            return
+        if len(action) != 2 or action[0] != "show":
+            raise cli.usage_error(f"unknown action {' '.join(action)!r}: use 'show ID', or "
+                                  "no argument to list")
+        if cli.criteria(options):
+            raise cli.usage_error("'show ID' takes no filters")
+        self._show(action[1], options["json"])
+
+    def _list(self, options: dict[str, Any]) -> None:
+        filters, limit = cli.criteria(options), options["limit"]
+        if options["fallback"] or service.redis_is_primary():
+            found = service.fallback_matching(**filters)
+            items, total = found[:limit], len(found)
+        else:
+            items, total = service.recent(limit, **filters), None
+        if options["json"]:
+            for item in items:
+                cli.json_line(render.summary(item), self.stdout)
+            return
+        if not items:
+            self.stdout.write("No failed jobs.")
+            return
+        self.stdout.write(render.list_rows(items))
+        total = service.count(**filters) if total is None else total
+        if total > len(items):
+            self.stdout.write(f"Showing the newest {len(items)} of {total} (see --limit).")
+
+    def _show(self, ref: str, as_json: bool) -> None:
+        try:
+            item = service.find(ref)
+        except FailedJobNotFound as exc:
+            raise CommandError(str(exc)) from None
+        lineage = service.lineage(item.payload)
+        in_redis = getattr(item, "pk", None) is None
+        same = service.fingerprint_count(item.fingerprint, redis=in_redis)
+        if as_json:
+            cli.json_line(render.details(item, lineage, same), self.stdout)
+        else:
+            self.stdout.write(render.show(item, lineage, same))

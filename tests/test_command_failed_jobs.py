@@ -1,0 +1,137 @@
+"""``manage.py failed_jobs`` and ``failed_jobs show ID``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from django_jobqueue.failures import service
+from django_jobqueue.failures.record import exception_text
+from tests.conftest import jobqueue
+from tests.factories import STORES, command, make, mysql_down, refused
+
+
+def charge_card(order_id):
+    raise ValueError(f"card for order {order_id} declined")
+
+
+def killed_retry(previous_uuid):
+    """A failure like a killed work horse's, of a job that was a retry of another."""
+    record = make(exc="django_jobqueue.exceptions.WorkHorseKilled",
+                  message="work horse pid 41 was killed by signal 9 (SIGKILL)")
+    record.payload = json.dumps({**json.loads(record.payload), "retry_of": previous_uuid})
+    record.exit_code, record.term_signal, record.max_rss_kb = -9, 9, 524288
+    record.attempts = 2
+    record.errors = [
+        {"attempt": 1, "exception_class": "ValueError", "message": "first", "at": "t1",
+         "worker": "w1"},
+        {"attempt": 2, "exception_class": "django_jobqueue.exceptions.WorkHorseKilled",
+         "message": "killed", "at": "t2", "worker": "w2"},
+    ]
+    return record
+
+
+@pytest.mark.parametrize("store", STORES, indirect=True)
+def test_list_is_a_table_newest_first_with_filters_and_limit(store):
+    ids = [service.record(make(queue="q", exc="KeyError", age_hours=age)).id
+           for age in (3, 1, 2)]
+    service.record(make(queue="other", exc="OSError"))
+    out, _ = command("failed_jobs", "--queue", "q", "--limit", "2")
+    lines = out.splitlines()
+    assert lines[0].split() == ["ID", "Failed", "at", "Connection", "Queue", "Job",
+                                "Exception", "Tries", "Message"]
+    assert [int(line.split()[0]) for line in lines[1:3]] == [ids[1], ids[2]]
+    assert "KeyError" in lines[1] and "it broke" in lines[1]
+    assert lines[3] == "Showing the newest 2 of 3 (see --limit)."
+    out, _ = command("failed_jobs", "--exception-class", "Nope")
+    assert out == "No failed jobs.\n"
+
+
+@pytest.mark.django_db(transaction=True, databases=["default"])
+def test_json_lines():
+    first, second = make(queue="a"), make(queue="b", exc="KeyError")
+    pks = [service.record(first).id, service.record(second).id]
+    out, _ = command("failed_jobs", "--json", "--since", "1h")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [row["id"] for row in rows] == pks[::-1]
+    assert rows[0]["uuid"] == second.uuid and rows[0]["exception_class"] == "KeyError"
+    assert rows[0]["store"] == "database" and len(rows[0]["fingerprint"]) == 40
+
+
+@pytest.mark.django_db(transaction=True, databases=["default"])
+def test_terminal_control_characters_are_escaped():
+    service.record(make(message="evil \x1b[2J\x1b[31mred\rover"))
+    out, _ = command("failed_jobs")
+    assert "\x1b" not in out and "\r" not in out
+    assert "evil \\x1b[2J\\x1b[31mred\\x0dover" in out
+
+
+@pytest.mark.parametrize("store", STORES, indirect=True)
+def test_show_prints_everything(store):
+    earlier = make()
+    earlier_id = service.record(earlier).id
+    record = killed_retry(earlier.uuid)
+    pk = service.record(record).id
+    out, _ = command("failed_jobs", "show", str(pk))
+    assert out.startswith(f"Failed job #{pk}\n  Job id:")
+    for expected in (
+        f"Job id:      {record.uuid}",
+        "Work horse:  exit code -9, signal 9 (SIGKILL), max RSS 524288 KiB",
+        f"Retry of:    {earlier.uuid} (failed job #{earlier_id})",
+        f"Fingerprint: {record.fingerprint} (shared by 1 failed job)",
+        "Exception:\n  django_jobqueue.exceptions.WorkHorseKilled: work horse pid 41",
+        "Errors of each attempt (2):\n  #1 t1 ValueError: first (worker w1)\n"
+        "  #2 t2 django_jobqueue.exceptions.WorkHorseKilled: killed (worker w2)",
+        '"retry_of": "' + earlier.uuid + '"',
+        'Payload:\n  {\n    "connection": "memory",',
+    ):
+        assert expected in out
+    same, _ = command("failed_jobs", "show", record.uuid)
+    assert same == out
+
+
+@pytest.mark.django_db(transaction=True, databases=["default"])
+def test_show_json_and_real_traceback():
+    record = make(exc="ValueError", message="card for order 7 declined")
+    try:
+        charge_card(7)
+    except ValueError as exc:
+        record.exception = exception_text(exc)
+    pk = service.record(record).id
+    out, _ = command("failed_jobs", "show", str(pk), "--json")
+    data = json.loads(out)
+    assert data["id"] == pk and data["payload"]["job"] == "tests.jobs.Record"
+    assert 'raise ValueError(f"card for order {order_id} declined")' in data["exception"]
+    assert data["retry_of"] == [] and data["same_fingerprint"] == 1
+    assert data["exit_code"] is None and data["errors"] == []
+
+
+@pytest.mark.django_db(transaction=True, databases=["default"])
+@pytest.mark.parametrize(("args", "match"), [
+    (["show", "12345"], "no failed job with id 12345"),
+    (["show", "f" * 32], "no failed job with job id"),
+    (["show", "bogus"], "neither a failed-job id nor a job id"),
+    (["shoe", "1"], "unknown action 'shoe 1'"),
+    (["show"], "unknown action"),
+    (["show", "1", "--queue", "q"], "takes no filters"),
+    (["--limit", "0"], "at least 1"),
+])
+def test_bad_arguments_are_clear_errors(args, match):
+    refused("failed_jobs", *args, match=match)
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "mysql"])
+def test_fallback_entries_can_be_listed_and_shown(redis_client):
+    with mysql_down():
+        record = make(queue="emails")
+        service.record(record)
+    with jobqueue(FAILED_DATABASE="mysql"):
+        out, _ = command("failed_jobs")
+        assert out == "No failed jobs.\n"
+        out, _ = command("failed_jobs", "--fallback")
+        row = out.splitlines()[1].split()
+        assert row[0] == "redis" and row[3:5] == ["memory", "emails"]
+        out, _ = command("failed_jobs", "show", record.uuid)
+    assert out.startswith("Failed job (Redis store)\n")
+    assert "(shared by 1 failed job)" in out

@@ -1,0 +1,116 @@
+"""``failed_jobs_stats``, ``check_failed_jobs`` and ``queue_status``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from django_jobqueue import dispatch
+from django_jobqueue.failures import service
+from django_jobqueue.transports import get_transport
+from tests import jobs
+from tests.conftest import jobqueue
+from tests.factories import STORES, command, failing_command, make, mysql_down, refused
+
+
+@pytest.fixture
+def pattern(store):
+    """Two queues, two exception classes, one failure 30 hours old."""
+    for queue, exc, hours in [("a", "KeyError", 0), ("a", "KeyError", 1), ("b", "OSError", 30)]:
+        service.record(make(queue=queue, exc=exc, age_hours=hours))
+    return store
+
+
+@pytest.mark.parametrize("store", STORES, indirect=True)
+def test_stats_text(pattern):
+    out, _ = command("failed_jobs_stats")
+    assert out.startswith("Failed jobs (all time): 3\nWaiting in the Redis fallback: 0\n")
+    queue_section = out.split("By queue:\n")[1].split("\n\n")[0].splitlines()
+    assert [line.split()[:3] for line in queue_section[1:]] == [["a", "2", "1"],
+                                                               ["b", "1", "1"]]
+    hours = out.split("Per hour (last 24 h):\n")[1].splitlines()[1:]
+    assert sum(int(line.split()[-1]) for line in hours) == 2
+    assert "Top fingerprints:" in out and "By exception class:" in out
+
+
+@pytest.mark.parametrize("store", STORES, indirect=True)
+def test_stats_json_since(pattern):
+    out, _ = command("failed_jobs_stats", "--since", "2h", "--json")
+    data = json.loads(out)
+    assert data["total"] == 2 and data["since"] is not None
+    assert [(g["exception_class"], g["count"]) for g in data["by_exception_class"]] == [
+        ("KeyError", 2)]
+    assert data["by_job_class"][0]["job_class"] == "tests.jobs.Record"
+
+
+@pytest.mark.parametrize("store", STORES, indirect=True)
+def test_check_ok_and_alert(pattern):
+    out, _ = command("check_failed_jobs", "--threshold", "2", "--window", "1h")
+    assert out == "OK: 1 failed job in the last 1h (threshold 2)\n"
+    out = failing_command("check_failed_jobs", "--threshold", "1", "--window", "2d")
+    assert out == "ALERT: 3 failed jobs in the last 2d (threshold 1)\n"
+    out, _ = command("check_failed_jobs", "--threshold", "0", "--window", "2d", "--queue", "c")
+    assert out == "OK: 0 failed jobs in the last 2d on queue c (threshold 0)\n"
+
+
+@pytest.mark.django_db(transaction=True, databases=["default"])
+@pytest.mark.parametrize(("args", "match"), [
+    ([], "--threshold"),
+    (["--threshold", "-1"], "at least 0"),
+    (["--threshold", "1", "--window", "1"], "not a duration"),
+    (["--threshold", "1", "--window", "0h"], "not a duration"),
+])
+def test_check_bad_arguments(args, match):
+    refused("check_failed_jobs", *args, match=match)
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "mysql"])
+def test_check_counts_failures_hidden_in_the_fallback(redis_client):
+    with mysql_down():
+        service.record(make())
+    with jobqueue(FAILED_DATABASE="mysql"):
+        out = failing_command("check_failed_jobs", "--threshold", "0")
+    assert out.startswith("ALERT: 1 failed job in the last 1h")
+
+
+@pytest.mark.django_db(transaction=True, databases=["default"])
+def test_queue_status_counts_ready_delayed_and_reserved(redis_client):
+    for connection in ("default", "redis"):
+        transport = get_transport(connection)
+        for queue in ("default", "mail"):
+            transport.clear(queue)
+        dispatch(jobs.Record(1), connection=connection)
+        dispatch(jobs.Record(2), connection=connection)
+        dispatch(jobs.Record(3), connection=connection, delay=300)
+        transport.reserve(["default"], 1, 30, "t")
+    service.record(make(queue="mail"))  # a queue seen in failed jobs is listed
+    out, _ = command("queue_status", "--connection", "default", "--connection", "redis")
+    assert out.splitlines() == [
+        "connection  queue    ready  delayed  reserved",
+        "default     default      1        1         1",
+        "default     mail         0        0         0",
+        "redis       default      1        1         1",
+        "redis       mail         0        0         0",
+    ]
+    out, _ = command("queue_status", "--json", "--connection", "redis", "--queue", "default")
+    assert [json.loads(line) for line in out.splitlines()] == [
+        {"connection": "redis", "queue": "default", "ready": 1, "delayed": 1, "reserved": 1,
+         "error": ""}]
+    for connection in ("default", "redis"):
+        get_transport(connection).clear("default")
+
+
+@pytest.mark.django_db(transaction=True, databases=["default"])
+def test_queue_status_defaults_and_errors():
+    with jobqueue(CONNECTIONS={
+        "default": {"TRANSPORT": "django_jobqueue.transports.database.DatabaseTransport"},
+        "memory": {"TRANSPORT": "django_jobqueue.transports.memory.MemoryTransport"},
+        "down": {"TRANSPORT": "django_jobqueue.transports.redis.RedisTransport",
+                 "OPTIONS": {"URL": "redis://127.0.0.1:9/0"}},
+    }, DEFAULT_QUEUE="main"):
+        out, _ = command("queue_status", "--queue", "main")
+        refused("queue_status", "--connection", "nope", match="Unknown jobqueue connection")
+    lines = out.splitlines()
+    assert [line.split()[:2] for line in lines[1:]] == [["default", "main"], ["down", "main"]]
+    assert "unavailable: redis" in lines[2]
