@@ -114,3 +114,33 @@ def test_queue_status_defaults_and_errors():
     lines = out.splitlines()
     assert [line.split()[:2] for line in lines[1:]] == [["default", "main"], ["down", "main"]]
     assert "unavailable: redis" in lines[2]
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "mysql"])
+@pytest.mark.parametrize("args", [
+    ["failed_jobs"], ["failed_jobs_stats"], ["check_failed_jobs", "--threshold", "1"],
+    ["retry_failed_jobs", "--all"], ["prune_failed_jobs", "--days", "1"],
+])
+def test_a_store_that_is_down_is_a_one_line_error(args):
+    dead_redis = {"URL": "redis://127.0.0.1:9/0"}
+    with mysql_down(), jobqueue(FAILED_DATABASE="mysql", FAILED_REDIS=dead_redis):
+        error = refused(*args, match="TransportError|OperationalError")
+    assert error.returncode == 1
+
+
+@pytest.mark.django_db(transaction=True, databases=["default"])
+def test_fallback_listing_without_redis_is_a_clear_error():
+    with jobqueue(FAILED_REDIS={}, CONNECTIONS={
+            "default": {"TRANSPORT": "django_jobqueue.transports.database.DatabaseTransport"}}):
+        refused("failed_jobs", "--fallback", match="no Redis failed-job store is configured")
+
+
+@pytest.mark.django_db(transaction=True, databases=["default"])
+def test_redis_store_prunes_only_by_age_and_queue(redis_client):
+    with jobqueue(FAILED_STORE="redis"):
+        service.record(make())
+        refused("prune_failed_jobs", "--exception-class", "KeyError",
+                match="only be pruned by age and queue")
+        out, _ = command("prune_failed_jobs", "--queue", "default")
+    assert out.splitlines() == ["Deleted 1 failed job:", "  queue    table  redis",
+                                "  default      0      1"]

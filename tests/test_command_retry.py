@@ -60,14 +60,15 @@ def old_fingerprint(alias):
     return FailedJob.objects.using(alias).get().fingerprint
 
 
-@pytest.mark.django_db(transaction=True, databases=["default"])
-def test_dry_run_changes_nothing():
-    with jobqueue(DEFAULT_CONNECTION="memory"):
-        get_transport("memory").clear("default")
-        service.record(make())
-        out, _ = command("retry_failed_jobs", "--all", "--dry-run")
-        assert out == "Would retry 1 failed job (default 1).\n"
-        assert FailedJob.objects.count() == 1 and pushed() == []
+SQLITE = [STORES[0]]
+
+
+@pytest.mark.parametrize("store", SQLITE, indirect=True)
+def test_dry_run_changes_nothing(store):
+    service.record(make())
+    out, _ = command("retry_failed_jobs", "--all", "--dry-run")
+    assert out == "Would retry 1 failed job (default 1).\n"
+    assert FailedJob.objects.count() == 1 and pushed() == []
 
 
 @pytest.mark.django_db(transaction=True, databases=["default"])
@@ -87,25 +88,21 @@ def test_bad_arguments_change_nothing(args, match):
     assert FailedJob.objects.count() == 1
 
 
-@pytest.mark.django_db(transaction=True, databases=["default"])
-def test_rate_paces_the_retries():
-    with jobqueue(DEFAULT_CONNECTION="memory"):
-        get_transport("memory").clear("default")
-        for _ in range(5):
-            service.record(make())
-        started = time.monotonic()
-        out, _ = command("retry_failed_jobs", "--all", "--rate", "50")
-        assert time.monotonic() - started >= 0.08  # four gaps of 1/50 s at least
-        assert out.startswith("Retried 5 failed jobs") and len(pushed()) == 5
+@pytest.mark.parametrize("store", SQLITE, indirect=True)
+def test_rate_paces_the_retries(store):
+    for _ in range(5):
+        service.record(make())
+    started = time.monotonic()
+    out, _ = command("retry_failed_jobs", "--all", "--rate", "50")
+    assert time.monotonic() - started >= 0.08  # four gaps of 1/50 s at least
+    assert out.startswith("Retried 5 failed jobs") and len(pushed()) == 5
 
 
-@pytest.mark.django_db(transaction=True, databases=["default"])
-def test_progress_lines_with_verbosity_2():
-    with jobqueue(DEFAULT_CONNECTION="memory"):
-        get_transport("memory").clear("default")
-        for _ in range(3):
-            service.record(make())
-        out, _ = command("retry_failed_jobs", "--all", verbosity=2)
+@pytest.mark.parametrize("store", SQLITE, indirect=True)
+def test_progress_lines_with_verbosity_2(store):
+    for _ in range(3):
+        service.record(make())
+    out, _ = command("retry_failed_jobs", "--all", verbosity=2)
     assert out.splitlines() == ["done: 1", "done: 2", "done: 3",
                                 "Retried 3 failed jobs (default 3)."]
 

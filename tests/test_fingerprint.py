@@ -129,10 +129,17 @@ def test_chained_causes_do_not_choose_the_frame():
     assert application_frame(text).function == "outer"
 
 
-def test_no_traceback_still_fingerprints():
+def test_without_an_application_frame_the_job_class_stands_in():
     killed = "work horse pid 123 was killed by signal 9 (SIGKILL)"
     other = "work horse pid 4567 was killed by signal 9 (SIGKILL)"
-    assert fingerprint("WorkHorseKilled", killed) == fingerprint("WorkHorseKilled", other)
+    assert fingerprint("WorkHorseKilled", killed, "", "shop.jobs.A") == fingerprint(
+        "WorkHorseKilled", other, "", "shop.jobs.A")
+    assert fingerprint("WorkHorseKilled", killed, "", "shop.jobs.A") != fingerprint(
+        "WorkHorseKilled", killed, "", "shop.jobs.B")
+    # With an application frame, the frame says where, whichever job ran it.
+    text = text_of(lookup_user, 1)
+    assert fingerprint("LookupError", "m", text, "shop.jobs.A") == fingerprint(
+        "LookupError", "m", text, "shop.jobs.B")
 
 
 def test_old_redis_entries_without_fingerprint_still_load():
@@ -212,16 +219,17 @@ def test_redis_primary_claims_with_a_set(redis_client):
 
 @pytest.mark.django_db(transaction=True, databases=["default"])
 def test_migration_backfills_old_rows():
-    service.record(make(exc="KeyError"))
-    service.record(make(exc="KeyError"))
+    recorded = {service.record(make(exc=exc)).fingerprint for exc in ("KeyError", "KeyError",
+                                                                          "OSError")}
     FailedJob.objects.update(fingerprint="")
     FailureFingerprint.objects.all().delete()
     migration = importlib.import_module("django_jobqueue.migrations.0002_fingerprints")
     editor = type("Editor", (), {"connection": connections["default"]})()
     migration.backfill(apps, editor)
-    prints = set(FailedJob.objects.values_list("fingerprint", flat=True))
-    assert len(prints) == 1 and len(prints.pop()) == 40
-    assert FailureFingerprint.objects.count() == 1
+    # The same fingerprints as recording computes, and all of them count as seen.
+    assert set(FailedJob.objects.values_list("fingerprint", flat=True)) == recorded
+    assert set(FailureFingerprint.objects.values_list("fingerprint", flat=True)) == recorded
+    assert len(recorded) == 2
 
 
 @pytest.mark.parametrize("path", ["no.such.handler", "tests.test_fingerprint.seen", 42])

@@ -102,3 +102,14 @@ def test_stats_from_the_redis_store(redis_client):
         ("KeyError", 2), ("OSError", 1)]
     assert sum(hour["count"] for hour in result["by_hour"]) == 2
     assert result["by_fingerprint"][0]["count"] == 2
+
+
+def test_unknown_criteria_are_refused():
+    from django_jobqueue.failures.criteria import as_q, matches
+
+    with pytest.raises(TypeError, match="unknown failed-job criteria: color"):
+        as_q(color="red")
+    with pytest.raises(TypeError, match="no ids"):
+        matches(make(), ids=[1])
+    assert matches(make(queue="q"), queue="q", since=timezone.now() - dt.timedelta(hours=1))
+    assert not matches(make(queue="q"), queue="q", before=timezone.now() - dt.timedelta(hours=1))

@@ -12,6 +12,7 @@ from django.db.models import Count, Max, Min, Q, QuerySet
 from django.db.models.functions import TruncDate, TruncHour
 
 from ..dbutil import run_with_retry
+from .criteria import as_q
 from .record import FailureRecord
 
 _TOP_FINGERPRINTS = 10
@@ -67,7 +68,7 @@ class DatabaseFailedJobStore:
         return self.queryset().get(pk=pk)
 
     def filter(self, **criteria: Any) -> QuerySet[Any]:
-        return self.queryset().filter(_criteria(**criteria))
+        return self.queryset().filter(as_q(**criteria))
 
     def forget(self, pk: int) -> bool:
         return bool(self.queryset().filter(pk=pk).delete()[0])
@@ -172,34 +173,6 @@ class DatabaseFailedJobStore:
             "by_fingerprint": list(fingerprints),
             "by_hour": list(hours),
         }
-
-
-def _criteria(
-    *,
-    queue: str | None = None,
-    connection: str | None = None,
-    job_class: str | None = None,
-    exception_class: str | None = None,
-    fingerprint: str | None = None,
-    since: dt.datetime | None = None,
-    before: dt.datetime | None = None,
-    ids: Iterable[int] | None = None,
-) -> Q:
-    q = Q()
-    for field, value in (
-        ("queue", queue),
-        ("connection", connection),
-        ("job_class", job_class),
-        ("exception_class", exception_class),
-        ("fingerprint", fingerprint),
-        ("failed_at__gte", since),
-        ("failed_at__lt", before),
-    ):
-        if value is not None:
-            q &= Q(**{field: value})
-    if ids is not None:
-        q &= Q(pk__in=list(ids))
-    return q
 
 
 def _fields(record: FailureRecord) -> dict[str, Any]:

@@ -9,7 +9,8 @@ A fingerprint is the SHA-1 of three parts:
    library, not ``site-packages``/``dist-packages``, not django-jobqueue itself), parsed
    from the stored traceback text: its file (last two path parts, so that two deployments
    in different directories agree), function and source line. The line *number* is left
-   out: an edit further up the file should not make every failure look new.
+   out: an edit further up the file should not make every failure look new. A failure
+   with no application frame (a timeout, a killed work horse) uses its job class instead.
 
 Pure functions of stored text: a record can be fingerprinted again at any time (the
 migration that added the column does so for older rows).
@@ -104,10 +105,18 @@ def application_frame(exception_text: str) -> Frame | None:
     return None
 
 
-def fingerprint(exception_class: str, message: str, exception_text: str = "") -> str:
-    """The 40-hex fingerprint of a failure (see the module docstring)."""
+def fingerprint(
+    exception_class: str, message: str, exception_text: str = "", job_class: str = ""
+) -> str:
+    """The 40-hex fingerprint of a failure (see the module docstring).
+
+    Without an application frame (timeouts, killed work horses, abandoned jobs: their
+    traceback, if any, is django-jobqueue's own) the job class stands in for the frame, so
+    that one job's timeouts are not grouped with every other job's.
+    """
     frame = application_frame(exception_text)
-    parts = [exception_class, normalise_message(message), frame.key() if frame else ""]
+    parts = [exception_class, normalise_message(message),
+             frame.key() if frame else f"job:{job_class}"]
     return hashlib.sha1("\n".join(parts).encode(), usedforsecurity=False).hexdigest()
 
 
@@ -115,5 +124,6 @@ def fill_fingerprint(record: FailureRecord) -> FailureRecord:
     """Set ``record.fingerprint`` if it has none (records made before fingerprints existed
     and fresh ones alike); returns the record."""
     if not record.fingerprint:
-        record.fingerprint = fingerprint(record.exception_class, record.message, record.exception)
+        record.fingerprint = fingerprint(
+            record.exception_class, record.message, record.exception, record.job_class)
     return record

@@ -59,6 +59,9 @@ def prune_report(
         raise ValueError("keep must be 0 or more")
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
+    redis_can = keep is None and set(narrowed) <= {"queue"}
+    if redis_is_primary() and not redis_can:
+        raise ValueError("the Redis store can only be pruned by age and queue")
     before = timezone.now() - older_than if older_than is not None else None
     report = PruneReport(dry_run=dry_run)
     if not redis_is_primary():
@@ -67,7 +70,7 @@ def prune_report(
             dry_run=dry_run, **narrowed,
         )
     fallback = redis_store()
-    if fallback is not None and keep is None and set(narrowed) <= {"queue"}:
+    if fallback is not None and redis_can:
         try:
             report.fallback = fallback.prune_by_queue(
                 before or _END_OF_TIME, queue=narrowed.get("queue"), dry_run=dry_run

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from .. import payload as payload_codec
 from ..exceptions import FailedJobNotFound, PayloadError, TransportError
+from .criteria import matches
 from .fingerprint import fill_fingerprint
 from .record import FailureRecord
 from .stores import database_store, fallback, redis_is_primary, redis_store
@@ -65,28 +66,6 @@ def find(ref: str | int) -> Any:
 def recent(limit: int = 50, **criteria: Any) -> list[Any]:
     """The newest ``limit`` rows matching ``criteria`` (served by the ``failed_at`` indexes)."""
     return list(database_store().filter(**criteria).order_by("-failed_at", "-pk")[:limit])
-
-
-def matches(
-    record: FailureRecord,
-    *,
-    queue: str | None = None,
-    connection: str | None = None,
-    job_class: str | None = None,
-    exception_class: str | None = None,
-    fingerprint: str | None = None,
-    since: dt.datetime | None = None,
-    before: dt.datetime | None = None,
-) -> bool:
-    """Whether a Redis-stored record matches the criteria the table is filtered by."""
-    fill_fingerprint(record)
-    wanted = {"queue": queue, "connection": connection, "job_class": job_class,
-              "exception_class": exception_class, "fingerprint": fingerprint}
-    if any(value is not None and getattr(record, name) != value
-           for name, value in wanted.items()):
-        return False
-    return (since is None or record.failed_at >= since) and (
-        before is None or record.failed_at < before)
 
 
 def fallback_matching(limit: int | None = None, **criteria: Any) -> list[FailureRecord]:

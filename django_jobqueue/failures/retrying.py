@@ -25,7 +25,8 @@ from .. import payload as payload_codec
 from ..exceptions import FailedJobNotFound, JobQueueError, PayloadError
 from ..jobs import resolve
 from ..transports import PushItem, get_transport
-from .queries import get, matches
+from .criteria import matches
+from .queries import get
 from .record import FailureRecord
 from .redis import RedisFailedJobStore
 from .stores import database_store, fallback

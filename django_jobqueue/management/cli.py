@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from django.core.management.base import CommandError, CommandParser
+from django.db import DatabaseError
 from django.utils import timezone
+
+from ..exceptions import JobQueueError
 
 _SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -29,6 +34,20 @@ FILTERS = ("queue", "connection", "job_class", "exception_class", "fingerprint",
 def plural(n: int, noun: str) -> str:
     """``1 failed job``, ``2 failed jobs``."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def store_errors(handle: Callable[..., None]) -> Callable[..., None]:
+    """Decorate ``Command.handle``: a store that does not answer (or is not configured) is a
+    one-line ``CommandError`` (exit code 1), not a traceback."""
+
+    @functools.wraps(handle)
+    def wrapper(*args: Any, **options: Any) -> None:
+        try:
+            handle(*args, **options)
+        except (JobQueueError, DatabaseError) as exc:
+            raise CommandError(f"{type(exc).__name__}: {exc}") from exc
+
+    return wrapper
 
 
 def usage_error(message: str) -> CommandError:

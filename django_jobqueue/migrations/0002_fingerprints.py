@@ -17,13 +17,15 @@ def backfill(apps, schema_editor):
     while True:
         rows = list(
             failed.filter(pk__gt=last).order_by("pk")
-            .only("pk", "uuid", "exception_class", "message", "exception", "failed_at")[:BATCH]
+            .only("pk", "uuid", "job_class", "exception_class", "message", "exception",
+                  "failed_at")[:BATCH]
         )
         if not rows:
             return
         first = {}
         for row in rows:
-            row.fingerprint = fingerprint(row.exception_class, row.message, row.exception)
+            row.fingerprint = fingerprint(
+                row.exception_class, row.message, row.exception, row.job_class)
             first.setdefault(row.fingerprint, row)
         failed.bulk_update(rows, ["fingerprint"])
         seen.objects.using(alias).bulk_create(

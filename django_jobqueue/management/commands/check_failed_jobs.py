@@ -27,6 +27,7 @@ class Command(BaseCommand):
                             help="How far back to count: 30m, 1h, 1d, ... (default 1h).")
         cli.add_filters(parser, "queue")
 
+    @cli.store_errors
     def handle(self, *args: Any, **options: Any) -> None:
         window_text = _span_text(options["window"].total_seconds())
         failed = service.window_count(timezone.now() - options["window"], options["queue"])

@@ -35,6 +35,7 @@ class Command(BaseCommand):
                             help="List the Redis store's entries instead of table rows (the "
                             "default with FAILED_STORE = 'redis').")
 
+    @cli.store_errors
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
         if not action:

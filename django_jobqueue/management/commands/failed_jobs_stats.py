@@ -25,6 +25,7 @@ class Command(BaseCommand):
                             "(2h, 7d). Default: all.")
         parser.add_argument("--json", action="store_true", help="Print one JSON object.")
 
+    @cli.store_errors
     def handle(self, *args: Any, **options: Any) -> None:
         since = options["since"]
         result = service.stats(since=since,

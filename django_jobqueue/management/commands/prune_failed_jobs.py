@@ -38,6 +38,7 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=cli.positive_int, default=1000, metavar="N",
                             help="Rows deleted per statement (default 1000).")
 
+    @cli.store_errors
     def handle(self, *args: Any, **options: Any) -> None:
         older_than = _age(options)
         filters = cli.criteria(options)
@@ -48,11 +49,14 @@ class Command(BaseCommand):
                 "refusing to delete every failed job: give --days, --hours, --queue, "
                 "--exception-class or --keep, or --all to really delete them all")
         progress = cli.Progress(self.stdout, options["verbosity"], "deleted")
-        report = service.prune_report(
-            older_than=older_than, keep=options["keep"], batch_size=options["batch_size"],
-            progress=progress, everything=options["everything"], dry_run=options["dry_run"],
-            **filters,
-        )
+        try:
+            report = service.prune_report(
+                older_than=older_than, keep=options["keep"], batch_size=options["batch_size"],
+                progress=progress, everything=options["everything"],
+                dry_run=options["dry_run"], **filters,
+            )
+        except ValueError as exc:  # limits the store cannot apply
+            raise cli.usage_error(str(exc)) from None
         progress.finish()
         self._report(report)
 

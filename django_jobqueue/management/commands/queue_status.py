@@ -28,6 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true",
                             help="One JSON object per queue and connection, one per line.")
 
+    @cli.store_errors
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             rows = queue_status(options["connection"], options["queue"])

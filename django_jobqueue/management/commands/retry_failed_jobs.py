@@ -41,6 +41,7 @@ class Command(BaseCommand):
                             help="Retry entries of the Redis store instead of table rows "
                             "(the default with FAILED_STORE = 'redis').")
 
+    @cli.store_errors
     def handle(self, *args: Any, **options: Any) -> None:
         filters = cli.criteria(options)
         if not options["ids"] and not filters and not options["everything"]:

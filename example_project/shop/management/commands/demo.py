@@ -248,16 +248,21 @@ class Command(BaseCommand):
   The exception column starts with "ExceptionClass: message", then the traceback;
   job_class, exception_class, attempts and errors (one entry per attempt) are columns too.
 
-* Retry one from Python: it is pushed again with fresh attempts and its row is deleted.
-    $ {python} {manage} shell -c "{retry}"
+* Or with the commands (docs/commands.md):
+    $ {python} {manage} failed_jobs
+    $ {python} {manage} failed_jobs show {example_id}
+    $ {python} {manage} failed_jobs_stats
+
+* Retry one: it is pushed again with fresh attempts and its row is deleted.
+    $ {python} {manage} retry_failed_jobs {example_id}
     $ {python} {manage} runworker {" ".join(QUEUES)} --burst
   (The demo's failures are built to happen again; a real retry follows a fix.)
+  From Python: {retry}
   The same service has get(id), filter(...), count(...), stats(), forget(id), retry_many(ids)
   and prune(older_than=..., keep=..., queue=...): see README.md and docs/failures.md.
 
 * Run it again: ./scripts/demo (or {python} {manage} demo) starts from a clean slate.
-* Coming: a Django admin page for failed jobs (filter, inspect, retry, purge) and
-  management commands for cron.""")
+* Coming: a Django admin page for failed jobs (filter, inspect, retry, purge).""")
 
     # -- output --------------------------------------------------------------------------
     def heading(self, text: str) -> None:
