@@ -25,6 +25,7 @@ from django.utils.module_loading import import_string
 
 from ..conf import jobqueue_settings
 from ..exceptions import TransportError
+from ..logutil import exception_for_log, printable
 from .record import FailureRecord
 
 logger = logging.getLogger(__name__)
@@ -56,11 +57,12 @@ def announce(record: FailureRecord, claim: Callable[[FailureRecord], bool]) -> b
         new = claim(record)
     except (DatabaseError, TransportError) as exc:
         logger.warning("cannot claim fingerprint: fingerprint=%s id=%s error=%s",
-                       record.fingerprint, record.uuid, exc)
+                       record.fingerprint, printable(record.uuid), exc)
         return False
     if new:
         logger.info("new failure fingerprint: fingerprint=%s job=%s error=%s id=%s",
-                     record.fingerprint, record.job_class, record.exception_class, record.uuid)
+                     record.fingerprint, printable(record.job_class),
+                     printable(record.exception_class), printable(record.uuid))
         _call_handler(record)
     return new
 
@@ -77,6 +79,6 @@ def _call_handler(record: FailureRecord) -> None:
         function = handler()
         if function is not None:
             function(record)
-    except Exception:
-        logger.exception("NEW_FINGERPRINT_HANDLER failed: fingerprint=%s id=%s",
-                         record.fingerprint, record.uuid)
+    except Exception as error:
+        logger.error("NEW_FINGERPRINT_HANDLER failed: fingerprint=%s id=%s error=%s",
+                     record.fingerprint, printable(record.uuid), exception_for_log(error))

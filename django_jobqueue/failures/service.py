@@ -21,6 +21,7 @@ from functools import partial
 from typing import Any
 
 from ..exceptions import TransportError
+from ..logutil import printable
 from .fingerprint import fill_fingerprint
 from .first_seen import announce, claim_in_database
 from .pruning import PruneReport, prune, prune_report
@@ -88,7 +89,7 @@ def record(failure: FailureRecord) -> Recorded:
         except TransportError as exc:
             logger.warning(
                 "failed-job table unavailable, using the redis fallback: job=%s id=%s error=%s",
-                failure.job_class, failure.uuid, exc,
+                printable(failure.job_class), printable(failure.uuid), exc,
             )
         else:
             new = announce(failure, partial(claim_in_database, store.alias))
