@@ -30,6 +30,9 @@ DEFAULTS: dict[str, Any] = {
     # Failed-job store and its Redis fallback.
     "FAILED_STORE": "database",  # "database" or "redis"
     "FAILED_DATABASE": "default",
+    # After the table fails to answer, send failures to the fallback for this many seconds
+    # before trying it again (0: try it for every failure).
+    "FAILED_DATABASE_RETRY_INTERVAL": 5.0,
     "FAILED_REDIS": {},  # {"ALIAS": django-redis alias} or {"URL": "redis://..."}; {} = none
     "REDIS_PREFIX": "jobqueue",
     "MAX_EXCEPTION_CHARS": 64 * 1024,

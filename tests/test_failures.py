@@ -11,9 +11,11 @@ from django.utils import timezone
 
 from django_jobqueue import TransportError, UnknownJobClass
 from django_jobqueue.failures import service
+from django_jobqueue.failures.database import DatabaseFailedJobStore
+from django_jobqueue.failures.stores import table_outage
 from django_jobqueue.models import FailedJob
 from django_jobqueue.transports import get_transport
-from tests.conftest import jobqueue
+from tests.conftest import jobqueue, wait_until
 from tests.factories import STORES, make, mysql_down
 
 
@@ -109,6 +111,30 @@ def test_database_down_falls_back_to_redis_then_moves_back(redis_client):
     assert sorted(FailedJob.objects.values_list("uuid", flat=True)) == sorted(
         r.uuid for r in records
     )
+
+
+@BOTH_DBS
+def test_an_outage_costs_one_try_of_the_table_not_one_per_failure(redis_client, monkeypatch):
+    tries = []
+    original = DatabaseFailedJobStore.record
+
+    def counted(self, record, *args, **kwargs):
+        tries.append(record.uuid)
+        return original(self, record, *args, **kwargs)
+
+    monkeypatch.setattr(DatabaseFailedJobStore, "record", counted)
+    with jobqueue(FAILED_DATABASE_RETRY_INTERVAL=0.5), mysql_down():
+        for _ in range(10):
+            assert service.record(make()).store == "redis"
+        assert len(tries) == 1
+        # Once the interval is over, the table is tried again.
+        wait_until(lambda: not table_outage.skipping("mysql"), timeout=5)
+        assert service.record(make()).store == "redis"
+        assert len(tries) == 2
+    with jobqueue(FAILED_DATABASE="mysql"):
+        wait_until(lambda: not table_outage.skipping("mysql"), timeout=5)
+        assert service.record(make()).store == "database"  # back, and used at once
+    assert redis_client.llen("jqtest:queue:failed:default") == 11
 
 
 @BOTH_DBS

@@ -48,7 +48,14 @@ from .retrying import (
     retry_many,
     retry_matching,
 )
-from .stores import database_store, fallback, redis_is_primary, redis_store, reset
+from .stores import (
+    database_store,
+    fallback,
+    redis_is_primary,
+    redis_store,
+    reset,
+    table_outage,
+)
 
 __all__ = [
     "FailureRecord", "LineageStep", "PruneReport", "Recorded", "RetryReport", "count",
@@ -84,16 +91,19 @@ def record(failure: FailureRecord) -> Recorded:
     fill_fingerprint(failure)
     if not redis_is_primary():
         store = database_store()
-        try:
-            pk = store.record(failure)
-        except TransportError as exc:
-            logger.warning(
-                "failed-job table unavailable, using the redis fallback: job=%s id=%s error=%s",
-                printable(failure.job_class), printable(failure.uuid), exc,
-            )
-        else:
-            new = announce(failure, partial(claim_in_database, store.alias))
-            return Recorded("database", pk, failure.fingerprint, new)
+        if not table_outage.skipping(store.alias):
+            try:
+                pk = store.record(failure)
+            except TransportError as exc:
+                table_outage.failed(store.alias)
+                logger.warning(
+                    "failed-job table unavailable, using the redis fallback: job=%s id=%s"
+                    " error=%s", printable(failure.job_class), printable(failure.uuid), exc,
+                )
+            else:
+                table_outage.answered(store.alias)
+                new = announce(failure, partial(claim_in_database, store.alias))
+                return Recorded("database", pk, failure.fingerprint, new)
     redis = redis_store()
     if redis is None:
         raise TransportError("the failed-job table is unavailable and no redis fallback is set")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from ..conf import jobqueue_settings
@@ -42,14 +43,42 @@ def fallback() -> RedisFailedJobStore:
     return store
 
 
+class _TableOutage:
+    """Remembers, per process, that the failed-job table just failed to answer.
+
+    Each write to a table that is down costs a connection attempt and a retry; a worker
+    recording a burst of failures during an outage would pay that for every one of them,
+    holding up its supervisor. For ``FAILED_DATABASE_RETRY_INTERVAL`` seconds after a
+    failure, failures go straight to the Redis fallback (or stay in flight without one);
+    then the table is tried again. The mover brings fallback entries back afterwards.
+    """
+
+    def __init__(self) -> None:
+        self.until: dict[str, float] = {}
+
+    def skipping(self, alias: str) -> bool:
+        return time.monotonic() < self.until.get(alias, 0.0)
+
+    def failed(self, alias: str) -> None:
+        interval = float(jobqueue_settings.FAILED_DATABASE_RETRY_INTERVAL or 0)
+        self.until[alias] = time.monotonic() + interval
+
+    def answered(self, alias: str) -> None:
+        self.until.pop(alias, None)
+
+
+table_outage = _TableOutage()
+
+
 def redis_is_primary() -> bool:
     """``FAILED_STORE = "redis"``: the Redis list is the only store."""
     return jobqueue_settings.FAILED_STORE == "redis"
 
 
 def reset() -> None:
-    """Forget cached Redis clients (after settings change, in tests)."""
+    """Forget cached Redis clients and remembered outages (after settings change, in tests)."""
     _redis_stores.clear()
+    table_outage.until.clear()
 
 
 def _redis_connection_options() -> dict[str, Any] | None:
