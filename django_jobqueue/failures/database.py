@@ -52,7 +52,7 @@ class DatabaseFailedJobStore:
                 return existing[0]
             raise
 
-    def record_many(self, records: Iterable[FailureRecord]) -> int:
+    def record_many(self, records: Iterable[FailureRecord], attempts: int = 6) -> int:
         """Insert records, skipping uuids already stored (the fallback mover)."""
         rows = [_model()(**_fields(record)) for record in records]
         if not rows:
@@ -62,7 +62,7 @@ class DatabaseFailedJobStore:
             self.queryset().bulk_create(rows, ignore_conflicts=True)
             return len(rows)
 
-        return run_with_retry(self.alias, insert)
+        return run_with_retry(self.alias, insert, attempts=attempts)
 
     def get(self, pk: int) -> Any:
         return self.queryset().get(pk=pk)

@@ -179,7 +179,9 @@ def move_fallback(batch: int = 500) -> int:
     store = database_store()
 
     def sink(records: list[FailureRecord]) -> None:
-        store.record_many([fill_fingerprint(r) for r in records])
+        # Two tries, as for one failure: a database still down is tried again at the next
+        # maintenance round, rather than holding the supervisor in backoff sleeps.
+        store.record_many([fill_fingerprint(r) for r in records], attempts=2)
         for r in records:
             announce(r, partial(claim_in_database, store.alias))
 
