@@ -27,6 +27,7 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=20000)
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--prefetch", type=int, default=None)
     args = parser.parse_args()
 
     import django
@@ -52,6 +53,8 @@ def main() -> int:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "django", "runworker", "--connection", args.connection,
            "--concurrency", str(args.concurrency), "-v", "0"]
+    if args.prefetch is not None:
+        cmd += ["--prefetch", str(args.prefetch)]
     workers = [subprocess.Popen(cmd, env=env, cwd=REPO) for _ in range(args.workers)]
     try:
         total = args.jobs
@@ -62,8 +65,10 @@ def main() -> int:
         while (size := transport.size("default").total) and time.perf_counter() < deadline:
             time.sleep(0.01)
         elapsed = time.perf_counter() - began
+        done = total - size
         print(f"drain: {args.connection} workers={args.workers} concurrency={args.concurrency}"
-              f" {total - size:,} jobs in {elapsed:.2f}s = {(total - size) / elapsed:,.0f} jobs/s")
+              f" prefetch={args.prefetch} {done:,} jobs in {elapsed:.2f}s"
+              f" = {done / elapsed:,.0f} jobs/s")
     finally:
         for worker in workers:
             worker.terminate()

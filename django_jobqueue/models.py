@@ -28,6 +28,9 @@ class QueuedJob(models.Model):
     available_at = models.FloatField()
     reserved_until = models.FloatField(null=True, blank=True)
     reserved_by = models.CharField(max_length=64, null=True, blank=True)
+    # False while a reserved job waits in a worker's prefetch buffer: if that worker dies,
+    # the job goes back to the queue without losing an attempt.
+    started = models.BooleanField(default=False, db_default=False)
     created_at = models.FloatField()
 
     class Meta:

@@ -141,23 +141,52 @@ def test_claims_are_exclusive_under_concurrency(clean_connection):
     assert transport.size("default").total == 0
 
 
-def test_ack_and_reserve_removes_the_finished_and_takes_the_next(clean_connection):
+def test_exchange_removes_the_finished_and_takes_the_next(clean_connection):
     transport = get_transport(clean_connection)
     first, second, third, elsewhere = item(), item(), item(), item("other")
     transport.push_many([first, elsewhere])
     done = transport.reserve(["default", "other"], 2, 30, "t1")
     transport.push_many([second, third])
-    taken = transport.ack_and_reserve(done, ["default"], 1, 30, "t2")
+    taken = transport.exchange(done, [], ["default"], 1, 0, 30, "t2")
     assert [job.id for job in taken] == [second.id]
     assert taken[0].attempts == 1
     sizes = transport.size("default"), transport.size("other")
     assert (sizes[0].ready, sizes[0].reserved, sizes[1].total) == (1, 1, 0)
     # A stale reservation is not removed, whatever queue it is on.
     stale = dataclasses.replace(taken[0], token="nobody")
-    again = transport.ack_and_reserve([stale], ["default"], 5, 30, "t3")
+    again = transport.exchange([stale], [], ["default"], 5, 0, 30, "t3")
     assert [job.id for job in again] == [third.id]
     assert transport.size("default").reserved == 2
-    assert transport.ack(taken[0]) is True
+    # Settling alone (no queues) reserves nothing.
+    assert transport.exchange([taken[0], *again], [], [], 0, 0, 30, "") == []
+    assert transport.size("default").total == 0
+
+
+def test_prefetched_jobs_of_a_dead_worker_go_back_uncharged(clean_connection):
+    transport = get_transport(clean_connection)
+    running, ahead, marked = item(), item(), item()
+    transport.push_many([running, ahead, marked])
+    taken = transport.exchange([], [], ["default"], 1, 2, 0.3, "dead")
+    assert [job.id for job in taken] == [running.id, ahead.id, marked.id]
+    transport.exchange([], [taken[2]], [], 0, 0, 0.3, "")  # the third began running
+    time.sleep(0.4)  # let the leases lapse (the store's clock decides)
+    collected = transport.collect(["default"], 10, 30, "new")
+    # Started jobs are taken over as abandoned; the prefetched one is back in the queue with
+    # its attempt taken back.
+    assert sorted(job.id for job in collected) == sorted([running.id, marked.id])
+    assert all(job.attempts == 1 for job in collected)
+    assert transport.size("default").ready == 1
+    [again] = transport.reserve(["default"], 5, 30, "next")
+    assert (again.id, again.attempts) == (ahead.id, 1)
+
+
+def test_a_handed_back_prefetched_job_keeps_its_attempts(clean_connection):
+    transport = get_transport(clean_connection)
+    transport.push(item())
+    [ahead] = transport.exchange([], [], ["default"], 0, 1, 30, "t1")
+    assert transport.release(ahead, 0, undo_attempt=True)
+    [again] = transport.reserve(["default"], 1, 30, "t2")
+    assert (again.id, again.attempts) == (ahead.id, 1)
 
 
 def test_push_many_and_clear(clean_connection):

@@ -82,7 +82,8 @@ class Transport(ABC):
     def reserve(
         self, queues: Sequence[str], count: int, lease: float, token: str
     ) -> list[Reserved]:
-        """Take up to ``count`` ready jobs (queues in order of preference) under a lease."""
+        """Take up to ``count`` ready jobs (queues in order of preference) under a lease, to
+        run now (they are marked started)."""
         taken: list[Reserved] = []
         for queue in queues:
             wanted = count - len(taken)
@@ -91,21 +92,47 @@ class Transport(ABC):
             taken += self.reserve_from(queue, wanted, lease, token)
         return taken
 
-    def ack_and_reserve(
-        self, acks: Sequence[Reserved], queues: Sequence[str], count: int, lease: float,
+    def exchange(
+        self,
+        acks: Sequence[Reserved],
+        started: Sequence[Reserved],
+        queues: Sequence[str],
+        run: int,
+        prefetch: int,
+        lease: float,
         token: str,
     ) -> list[Reserved]:
-        """Remove finished jobs, then reserve more: one round trip where the store allows.
+        """Settle a batch and take the next, in one round trip where the store allows.
 
-        A busy worker calls this once per batch instead of ``ack_many`` and ``reserve``.
-        If it raises, none of ``acks`` may be assumed removed: the caller keeps them.
+        Removes ``acks`` (finished jobs), marks ``started`` (prefetched jobs that began
+        running), then reserves up to ``run + prefetch`` jobs: the first ``run`` are marked
+        started, the rest are prefetched. If it raises, the caller keeps ``acks`` and
+        ``started`` and sends them again (both are idempotent).
         """
         self.ack_many(acks)
-        return self.reserve(queues, count, lease, token)
+        self.mark_started(started)
+        taken: list[Reserved] = []
+        for queue in queues:
+            wanted = run + prefetch - len(taken)
+            if wanted <= 0:
+                break
+            taken += self.reserve_from(queue, wanted, lease, token, run=max(run - len(taken), 0))
+        return taken
 
     @abstractmethod
-    def reserve_from(self, queue: str, count: int, lease: float, token: str) -> list[Reserved]:
-        """Take up to ``count`` ready jobs of one queue; each reserve counts an attempt."""
+    def reserve_from(
+        self, queue: str, count: int, lease: float, token: str, run: int | None = None
+    ) -> list[Reserved]:
+        """Take up to ``count`` ready jobs of one queue; each reserve counts an attempt.
+
+        The first ``run`` jobs (all when ``None``) are marked started. A job whose lease
+        expires before it is marked started goes back to the queue with that attempt taken
+        back (see :meth:`collect_from`): a worker that dies with prefetched jobs costs them
+        nothing but a delay.
+        """
+
+    def mark_started(self, jobs: Sequence[Reserved]) -> None:  # noqa: B027 -- optional
+        """Mark prefetched jobs as running (stores without marks treat every job so)."""
 
     @abstractmethod
     def renew(self, jobs: Sequence[Reserved], lease: float) -> list[Reserved]:
@@ -145,7 +172,9 @@ class Transport(ABC):
 
     @abstractmethod
     def collect_from(self, queue: str, limit: int, lease: float, token: str) -> list[Reserved]:
-        """Take expired jobs of one queue; collection counts no new attempt."""
+        """Take over expired jobs of one queue that had started (their attempt was abandoned;
+        collection counts no new attempt). Expired jobs that never started go back to the
+        queue with their attempt taken back, and are not returned."""
 
     @abstractmethod
     def size(self, queue: str) -> QueueSize:

@@ -79,47 +79,89 @@ class DatabaseTransport(Transport):
             else:
                 self._retrying(lambda sql=sql, params=params: self._execute(sql, params))
 
-    def reserve_from(self, queue: str, count: int, lease: float, token: str) -> list[Reserved]:
-        rows = self._retrying(lambda: self._claim_ready(queue, count, lease, token))
+    def reserve_from(
+        self, queue: str, count: int, lease: float, token: str, run: int | None = None
+    ) -> list[Reserved]:
+        run = count if run is None else run
+        rows = self._retrying(lambda: self._claim_ready(queue, count, run, lease, token))
         return [self._reserved(row, token) for row in rows]
 
-    def ack_and_reserve(
-        self, acks: Sequence[Reserved], queues: Sequence[str], count: int, lease: float,
+    def exchange(
+        self,
+        acks: Sequence[Reserved],
+        started: Sequence[Reserved],
+        queues: Sequence[str],
+        run: int,
+        prefetch: int,
+        lease: float,
         token: str,
     ) -> list[Reserved]:
-        # One transaction (one commit, one fsync) for the finished batch and the next one.
-        def exchange() -> list[tuple[Any, ...]]:
+        # One transaction (one commit) settles the finished batch and claims the next.
+        def settle_and_claim() -> list[tuple[Any, ...]]:
             with transaction.atomic(using=self.alias):
                 self._delete(acks)
+                self._mark(started)
                 rows: list[tuple[Any, ...]] = []
                 for queue in queues:
-                    if len(rows) >= count:
+                    wanted = run + prefetch - len(rows)
+                    if wanted <= 0:
                         break
-                    rows += self._claim_ready(queue, count - len(rows), lease, token)
+                    rows += self._claim_ready(queue, wanted, max(run - len(rows), 0), lease,
+                                              token)
                 return rows
 
-        return [self._reserved(row, token) for row in self._retrying(exchange)]
+        return [self._reserved(row, token) for row in self._retrying(settle_and_claim)]
+
+    def mark_started(self, jobs: Sequence[Reserved]) -> None:
+        if jobs:
+            self._retrying(lambda: self._mark(jobs))
+
+    def _mark(self, jobs: Sequence[Reserved]) -> None:
+        for token, group in _by_token(jobs).items():
+            ids = [job.receipt for job in group]
+            self._execute(
+                f"UPDATE {TABLE} SET started = TRUE"
+                f" WHERE id IN ({placeholders(len(ids))}) AND reserved_by = %s",
+                [*ids, token],
+            )
 
     def _claim_ready(
-        self, queue: str, count: int, lease: float, token: str
+        self, queue: str, count: int, run: int, lease: float, token: str
     ) -> list[tuple[Any, ...]]:
         where = "reserved_until IS NULL AND available_at <= {now}"
         order = "ORDER BY priority DESC, available_at, id"
-        return self._claim(queue, where, order, count, lease, token, 1)
+        rows = self._claim(queue, where, order, min(run, count), lease, token, 1, "TRUE")
+        if count > len(rows) and len(rows) == min(run, count):
+            rows += self._claim(queue, where, order, count - len(rows), lease, token, 1, "FALSE")
+        return rows
 
     def collect_from(self, queue: str, limit: int, lease: float, token: str) -> list[Reserved]:
-        where, order = "reserved_until < {now}", "ORDER BY reserved_until"
-        rows = self._retrying(lambda: self._claim(queue, where, order, limit, lease, token, 0))
-        return [self._reserved(row, token) for row in rows]
+        def collect() -> list[tuple[Any, ...]]:
+            # Prefetched jobs that never started go back uncharged; started ones are taken
+            # over (their attempt was abandoned).
+            self._execute(
+                f"UPDATE {TABLE} SET reserved_until = NULL, reserved_by = NULL,"
+                " attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END"
+                f" WHERE queue = %s AND reserved_until < {self._now} AND started = FALSE",
+                [queue],
+            )
+            where = "reserved_until < {now} AND started = TRUE"
+            return self._claim(queue, where, "ORDER BY reserved_until", limit, lease, token, 0,
+                               "TRUE")
+
+        return [self._reserved(row, token) for row in self._retrying(collect)]
 
     def _claim(
-        self, queue: str, where: str, order: str, limit: int, lease: float, token: str, inc: int
+        self, queue: str, where: str, order: str, limit: int, lease: float, token: str, inc: int,
+        started: str,
     ) -> list[tuple[Any, ...]]:
+        if limit <= 0:
+            return []
         where = where.format(now=self._now)
         select = f"SELECT id FROM {TABLE} WHERE queue = %s AND {where} {order} LIMIT %s"
         update = (
             f"UPDATE {TABLE} SET reserved_until = {self._now} + %s, reserved_by = %s,"
-            f" attempts = attempts + %s"
+            f" attempts = attempts + %s, started = {started}"
         )
         if self._vendor == "mysql":
             return self._claim_two_step(queue, where, order, limit, update, (lease, token, inc))
@@ -193,7 +235,7 @@ class DatabaseTransport(Transport):
         self, job: Reserved, delay: float, payload: str | None = None, undo_attempt: bool = False
     ) -> bool:
         sql = (
-            f"UPDATE {TABLE} SET reserved_until = NULL, reserved_by = NULL,"
+            f"UPDATE {TABLE} SET reserved_until = NULL, reserved_by = NULL, started = FALSE,"
             f" available_at = {self._now} + %s, payload = COALESCE(%s, payload),"
             " attempts = CASE WHEN attempts > 0 THEN attempts - %s ELSE 0 END"
             " WHERE id = %s AND reserved_by = %s"

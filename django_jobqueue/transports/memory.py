@@ -30,6 +30,7 @@ class _Entry:
     available_at: float = 0.0
     lease_until: float | None = None
     token: str | None = None
+    started: bool = False
 
 
 class _Store:
@@ -74,8 +75,11 @@ class MemoryTransport(Transport):
                     self._make_ready(entry)
             self._store.cond.notify_all()
 
-    def reserve_from(self, queue: str, count: int, lease: float, token: str) -> list[Reserved]:
+    def reserve_from(
+        self, queue: str, count: int, lease: float, token: str, run: int | None = None
+    ) -> list[Reserved]:
         now = time.monotonic()
+        run = count if run is None else run
         taken: list[Reserved] = []
         with self._store.lock:
             self._promote_due(now)
@@ -85,8 +89,16 @@ class MemoryTransport(Transport):
                 entry = self._store.entries.get(item_id)
                 if entry is None or entry.lease_until is not None or entry.available_at:
                     continue
+                entry.started = len(taken) < run
                 taken.append(self._lease(entry, now, lease, token))
         return taken
+
+    def mark_started(self, jobs: Sequence[Reserved]) -> None:
+        with self._store.lock:
+            for job in jobs:
+                entry = self._owned(job)
+                if entry is not None:
+                    entry.started = True
 
     def _lease(self, entry: _Entry, now: float, lease: float, token: str) -> Reserved:
         entry.attempts += 1
@@ -129,6 +141,7 @@ class MemoryTransport(Transport):
             if undo_attempt:
                 entry.attempts = max(entry.attempts - 1, 0)
             entry.lease_until = entry.token = None
+            entry.started = False
             if payload is not None:
                 entry.payload = payload
             if delay > 0:
@@ -147,9 +160,15 @@ class MemoryTransport(Transport):
                 for e in self._store.entries.values()
                 if e.queue == queue and e.lease_until is not None and e.lease_until <= now
             ][:limit]
-            # Collection takes over the lease without counting a new attempt.
+            # Collection takes over the lease without counting a new attempt; a prefetched
+            # job that never started goes back with its attempt taken back.
             result = []
             for entry in expired:
+                if not entry.started:
+                    entry.attempts = max(entry.attempts - 1, 0)
+                    entry.lease_until = entry.token = None
+                    self._make_ready(entry)
+                    continue
                 entry.lease_until, entry.token = now + lease, token
                 result.append(
                     Reserved(

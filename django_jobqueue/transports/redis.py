@@ -107,24 +107,45 @@ class RedisTransport(Transport):
                     args += [item.id, item.payload, int(max(item.delay, 0) * 1000), item.priority]
                 self._call("PUSH", queue, args)
 
-    def reserve_from(self, queue: str, count: int, lease: float, token: str) -> list[Reserved]:
-        return self._reserve(queue, count, lease, token, ())
+    def reserve_from(
+        self, queue: str, count: int, lease: float, token: str, run: int | None = None
+    ) -> list[Reserved]:
+        return self._reserve(queue, count, count if run is None else run, lease, token)
 
     def _reserve(
-        self, queue: str, count: int, lease: float, token: str, acks: Sequence[Reserved]
+        self, queue: str, count: int, run: int, lease: float, token: str,
+        acks: Sequence[Reserved] = (), started: Sequence[Reserved] = (),
     ) -> list[Reserved]:
-        flat = self._call("RESERVE", queue, [count, int(lease * 1000), token, *_pairs(acks)])
-        return _unflatten(queue, flat, token)
+        args = [count, int(lease * 1000), token, run, len(acks), *_pairs(acks), *_pairs(started)]
+        return _unflatten(queue, self._call("RESERVE", queue, args), token)
 
-    def ack_and_reserve(
-        self, acks: Sequence[Reserved], queues: Sequence[str], count: int, lease: float,
+    def exchange(
+        self,
+        acks: Sequence[Reserved],
+        started: Sequence[Reserved],
+        queues: Sequence[str],
+        run: int,
+        prefetch: int,
+        lease: float,
         token: str,
     ) -> list[Reserved]:
-        # The first queue's acks ride along with its reserve: one round trip per job batch.
-        first = queues[0]
-        self.ack_many([job for job in acks if job.queue != first])
-        taken = self._reserve(first, count, lease, token, [j for j in acks if j.queue == first])
-        return taken + self.reserve(queues[1:], count - len(taken), lease, token)
+        # Each queue's acks and marks ride along with that queue's reserve; a queue that is
+        # not asked for jobs (the first ones filled the batch) gets them with count 0.
+        acks_of, started_of = _by_queue(acks), _by_queue(started)
+        taken: list[Reserved] = []
+        for queue in dict.fromkeys([*queues, *acks_of, *started_of]):
+            wanted = max(run + prefetch - len(taken), 0) if queue in queues else 0
+            if not (wanted or queue in acks_of or queue in started_of):
+                continue
+            taken += self._reserve(
+                queue, wanted, max(run - len(taken), 0), lease, token,
+                acks_of.get(queue, ()), started_of.get(queue, ()),
+            )
+        return taken
+
+    def mark_started(self, jobs: Sequence[Reserved]) -> None:
+        for queue, group in _by_queue(jobs).items():
+            self._reserve(queue, 0, 0, 0, "", (), group)
 
     def collect_from(self, queue: str, limit: int, lease: float, token: str) -> list[Reserved]:
         flat = self._call("COLLECT", queue, [limit, int(lease * 1000), token])
@@ -142,10 +163,7 @@ class RedisTransport(Transport):
         return bool(self._call("ACK", job.queue, _pairs([job])))
 
     def ack_many(self, jobs: Sequence[Reserved]) -> None:
-        by_queue: dict[str, list[Reserved]] = {}
-        for job in jobs:
-            by_queue.setdefault(job.queue, []).append(job)
-        for queue, group in by_queue.items():
+        for queue, group in _by_queue(jobs).items():
             self._call("ACK", queue, _pairs(group))
 
     def release(
@@ -215,6 +233,13 @@ def _unflatten(queue: str, flat: Sequence[Any], token: str) -> list[Reserved]:
 
 def _pairs(jobs: Sequence[Reserved]) -> list[str]:
     return [part for job in jobs for part in (job.id, job.token)]
+
+
+def _by_queue(jobs: Sequence[Reserved]) -> dict[str, list[Reserved]]:
+    groups: dict[str, list[Reserved]] = {}
+    for job in jobs:
+        groups.setdefault(job.queue, []).append(job)
+    return groups
 
 
 def _grouped(jobs: Sequence[Reserved]) -> dict[tuple[str, str], list[Reserved]]:

@@ -6,7 +6,8 @@ Keys of one queue (all share the hash tag ``{prefix:queue}``, so one Cluster slo
 - ``ready``: sorted set id -> priority rank and arrival sequence (ZPOPMIN takes the next)
 - ``delayed``: sorted set id -> due time (ms)
 - ``reserved``: sorted set id -> lease expiry (ms)
-- ``meta``: hash ``a:<id>`` attempts, ``t:<id>`` reservation token, ``p:<id>`` priority
+- ``meta``: hash ``a:<id>`` attempts, ``t:<id>`` reservation token, ``p:<id>`` priority,
+  ``s:<id>`` set once the job has started running (a prefetched job has not)
 - ``seq``: arrival counter; ``notify``: list that wakes an idle worker blocked in BLPOP
 
 Times come from Redis ``TIME``. Every operation is O(log n) in the queue's size.
@@ -36,14 +37,23 @@ local function promote(limit)
 end
 """
 
-# Removes a finished job if ``token`` still holds it (a stale reservation removes nothing).
+# Removes a finished job, or marks a job started, if ``token`` still holds it (a stale
+# reservation changes nothing).
 _REMOVE = """
 local function remove(id, token)
   if redis.call('HGET', meta, 't:' .. id) ~= token then return 0 end
   redis.call('ZREM', reserved, id)
   redis.call('HDEL', jobs, id)
-  redis.call('HDEL', meta, 'a:' .. id, 't:' .. id, 'p:' .. id)
+  redis.call('HDEL', meta, 'a:' .. id, 't:' .. id, 'p:' .. id, 's:' .. id)
   return 1
+end
+local function mark_started(id, token)
+  if redis.call('HGET', meta, 't:' .. id) == token then redis.call('HSET', meta, 's:' .. id, 1) end
+end
+local function make_ready(id)
+  redis.call('ZADD', ready, rank(id), id)
+  redis.call('RPUSH', notify, 1)
+  redis.call('LTRIM', notify, -1000, -1)
 end
 """
 
@@ -70,14 +80,19 @@ return n
 """
 )
 
-# ARGV: count, lease_ms, token, then (id, token) pairs of finished jobs to remove first, so a
-# busy worker acks and reserves in one round trip.
+# ARGV: count, lease_ms, token, run, n_acks, then n_acks (id, token) pairs of finished jobs
+# to remove, then (id, token) pairs of prefetched jobs that started since: a busy worker
+# settles a batch and takes the next in one round trip. The first ``run`` jobs taken start
+# at once and are marked started; the rest are prefetched.
 RESERVE = (
     _PRELUDE
     + _REMOVE
     + """
-local count, lease, token = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
-for i = 4, #ARGV, 2 do remove(ARGV[i], ARGV[i + 1]) end
+local count, lease, token, run = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local acks_end = 5 + tonumber(ARGV[5]) * 2
+for i = 6, acks_end, 2 do remove(ARGV[i], ARGV[i + 1]) end
+for i = acks_end + 1, #ARGV, 2 do mark_started(ARGV[i], ARGV[i + 1]) end
+if count == 0 then return {} end
 promote(1000)
 local popped = redis.call('ZPOPMIN', ready, count)
 local out = {}
@@ -87,6 +102,11 @@ for i = 1, #popped, 2 do
   if payload then
     redis.call('ZADD', reserved, now + lease, id)
     redis.call('HSET', meta, 't:' .. id, token)
+    if #out < run * 3 then
+      redis.call('HSET', meta, 's:' .. id, 1)
+    else
+      redis.call('HDEL', meta, 's:' .. id)
+    end
     local attempts = redis.call('HINCRBY', meta, 'a:' .. id, 1)
     table.insert(out, id)
     table.insert(out, payload)
@@ -101,16 +121,21 @@ return out
 """
 )
 
-# ARGV: limit, lease_ms, token -- jobs whose lease ran out, taken over without a new attempt
+# ARGV: limit, lease_ms, token -- jobs whose lease ran out. A started one is taken over
+# without a new attempt (its attempt was abandoned); a prefetched one that never started goes
+# back to the queue with its attempt taken back, as if it had never been reserved.
 COLLECT = (
     _PRELUDE
+    + _REMOVE
     + """
 local limit, lease, token = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local expired = redis.call('ZRANGEBYSCORE', reserved, '-inf', now, 'LIMIT', 0, limit)
 local out = {}
 for _, id in ipairs(expired) do
   local payload = redis.call('HGET', jobs, id)
-  if payload then
+  if not payload then
+    redis.call('ZREM', reserved, id)
+  elseif redis.call('HGET', meta, 's:' .. id) then
     redis.call('ZADD', reserved, now + lease, id)
     redis.call('HSET', meta, 't:' .. id, token)
     table.insert(out, id)
@@ -118,6 +143,9 @@ for _, id in ipairs(expired) do
     table.insert(out, tonumber(redis.call('HGET', meta, 'a:' .. id) or '1'))
   else
     redis.call('ZREM', reserved, id)
+    redis.call('HDEL', meta, 't:' .. id)
+    redis.call('HINCRBY', meta, 'a:' .. id, -1)
+    make_ready(id)
   end
 end
 return out
@@ -156,19 +184,18 @@ return removed
 # ARGV: id, token, delay_ms, payload ('' keeps the stored one), undo_attempt (0/1)
 RELEASE = (
     _PRELUDE
+    + _REMOVE
     + """
 local id, token, delay, payload = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 if redis.call('HGET', meta, 't:' .. id) ~= token then return 0 end
 if ARGV[5] == '1' then redis.call('HINCRBY', meta, 'a:' .. id, -1) end
 redis.call('ZREM', reserved, id)
-redis.call('HDEL', meta, 't:' .. id)
+redis.call('HDEL', meta, 't:' .. id, 's:' .. id)
 if payload ~= '' then redis.call('HSET', jobs, id, payload) end
 if delay > 0 then
   redis.call('ZADD', delayed, now + delay, id)
 else
-  redis.call('ZADD', ready, rank(id), id)
-  redis.call('RPUSH', notify, 1)
-  redis.call('LTRIM', notify, -1000, -1)
+  make_ready(id)
 end
 return 1
 """

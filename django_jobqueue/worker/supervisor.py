@@ -27,6 +27,7 @@ from ..exceptions import ConfigurationError, TransportError
 from ..failures import service
 from ..logutil import exception_for_log, printable
 from ..transports import Reserved, get_transport
+from .batch import Batch
 from .execute import rebuild
 from .handlers import build_chain, killed_handler
 from .horse import Horse, resident_kb
@@ -72,7 +73,7 @@ class Supervisor:
         self.slots = [Slot() for _ in range(self.options.concurrency)]
         self.hooks: deque[dict[str, Any]] = deque()
         self.deferred: list[Callable[[], None]] = []
-        self.acks: list[Reserved] = []
+        self.batch = Batch(self.options.prefetch or 0, float(jobqueue_settings.PREFETCH_HOLD))
         self.stopping = self.force = False
         self.stop_deadline: float | None = None
         self.started = time.monotonic()
@@ -118,11 +119,12 @@ class Supervisor:
     def _turn(self) -> None:
         for step in (
             self._assign_work,
+            self._settle_batch,
             self._wait_and_read,
             self._enforce_limits,
-            self._flush_acks,
             self._retry_deferred,
             self._heartbeat,
+            self._hand_back_stale_prefetch,
             self._maintenance,
         ):
             try:
@@ -155,7 +157,7 @@ class Supervisor:
 
     def _all_idle(self) -> bool:
         busy = any(slot.phase != IDLE for slot in self.slots)
-        return not busy and not self.hooks and not self.deferred and not self.acks
+        return not busy and not self.hooks and not self.deferred and self.batch.empty
 
     def _queues_drained(self) -> bool:
         # Burst mode waits for delayed jobs (retries in backoff) too; reserved jobs of
@@ -168,25 +170,37 @@ class Supervisor:
         idle = self._idle_slots()
         while idle and self.hooks:
             self._send_hook(idle.pop(0), self.hooks.popleft())
-        wanted = self._wanted(len(idle))
-        if wanted <= 0:
+        if self.stopping:
+            self._hand_back_prefetched()
+            return
+        while idle and (job := self.batch.next_ahead(time.monotonic())) is not None:
+            self._start(idle.pop(0), job)
+        run = self._wanted(len(idle))
+        prefetch = self.batch.wanted(run, self.queue_empty, self._room() - run)
+        if run + prefetch <= 0:
             return
         token = f"{self.name[:50]}:{next(self._tokens)}"
-        jobs = self.transport.ack_and_reserve(
-            self.acks, self.queues, wanted, jobqueue_settings.LEASE, token
+        jobs = self.transport.exchange(
+            self.batch.acks, self.batch.unmarked, self.queues, run, prefetch,
+            jobqueue_settings.LEASE, token,
         )
-        self.acks.clear()
-        self.queue_empty = len(jobs) < wanted
-        for slot, job in zip(idle, jobs, strict=False):
+        self.batch.sent()
+        self.queue_empty = len(jobs) < run + prefetch
+        for slot, job in zip(idle, jobs[:run], strict=False):
             self._start(slot, job)
+        self.batch.keep_ahead(jobs[run:], time.monotonic())
 
     def _wanted(self, idle: int) -> int:
         """How many jobs to reserve for ``idle`` free horses now."""
         if self.stopping or time.monotonic() < self.reserve_after:
             return 0
-        if self.options.max_jobs is not None:
-            return min(idle, self.options.max_jobs - self.jobs_started)
-        return idle
+        return min(idle, self._room())
+
+    def _room(self) -> int:
+        """Jobs this worker may still take (``--max-jobs``), prefetched ones counted."""
+        if self.options.max_jobs is None:
+            return 1 << 30
+        return self.options.max_jobs - self.jobs_started - len(self.batch.ahead)
 
     def _idle_slots(self) -> list[Slot]:
         idle = []
@@ -247,7 +261,7 @@ class Supervisor:
         now = time.monotonic()
         busy = any(slot.phase != IDLE for slot in self.slots)
         has_idle = any(s.phase == IDLE for s in self.slots)
-        limit = min(self.next_heartbeat, self.next_maintenance) - now
+        limit = min(self.next_heartbeat, self.next_maintenance, *self._batch_deadlines()) - now
         deadlines = [s.deadline - now for s in self.slots if s.deadline and s.phase != IDLE]
         if deadlines:
             limit = min(limit, *deadlines)
@@ -259,11 +273,17 @@ class Supervisor:
             return max(min(limit, self.reserve_after - now), 0.0)
         if not self.queue_empty:
             return 0.0
-        if not busy and not self.hooks and self.transport.blocking_wait:
+        if not busy and not self.hooks and self.transport.blocking_wait and self.batch.empty:
             return None
         sleep = float(self.options.sleep or 1.0)
         poll = min(self.transport.poll_interval, sleep) if busy else sleep
         return max(min(limit, poll), 0.0)
+
+    def _batch_deadlines(self) -> list[float]:
+        """When owed acks and marks are due, and when prefetched jobs go stale."""
+        settle = self.batch.settle_at()
+        stale = self.batch.stale_at()
+        return [t for t in (settle, stale) if t is not None]
 
     def _drain_wakeup(self) -> None:
         try:
@@ -288,8 +308,9 @@ class Supervisor:
         assert slot.horse is not None and slot.job is not None
         if result.get("recycle"):
             slot.horse.exiting = True
+        self.batch.paused = False  # a horse is free: prefetching may resume
         if result["status"] == "ok":
-            self.acks.append(slot.job)
+            self.batch.ack(slot.job, time.monotonic())
             slot.phase, slot.job, slot.deadline = IDLE, None, None
             return
         slot.result, slot.phase, slot.deadline = result, RECORDING, None
@@ -387,18 +408,28 @@ class Supervisor:
                     )
                     slot.horse.kill()
 
-    def _flush_acks(self, force: bool = False) -> None:
-        if not self.acks:
+    def _settle_batch(self, force: bool = False) -> None:
+        """Send the acks and start marks that no reservation carried in time."""
+        due = self.batch.settle_at()
+        if due is None or not (force or time.monotonic() >= due):
             return
-        # When a freed horse will ask for work next turn, its ack rides along with that
-        # reserve (ack_and_reserve): one round trip instead of two.
-        free = sum(
-            1 for s in self.slots
-            if s.phase == IDLE and s.horse is not None and not s.horse.exiting
+        self.transport.exchange(
+            self.batch.acks, self.batch.unmarked, (), 0, 0, jobqueue_settings.LEASE, ""
         )
-        if force or self.queue_empty or self._wanted(free - len(self.hooks)) <= 0:
-            self.transport.ack_many(self.acks)
-            self.acks.clear()
+        self.batch.sent()
+
+    def _hand_back_stale_prefetch(self) -> None:
+        if self.batch.stale(time.monotonic()):
+            self.batch.paused = True
+            self._hand_back_prefetched()
+
+    def _hand_back_prefetched(self) -> None:
+        for job in self.batch.take_ahead():
+            try:
+                self.transport.release(job, 0, undo_attempt=True)
+            except TransportError as exc:
+                # Not lost: its lease expires and collection puts it back uncharged.
+                logger.warning("could not hand back prefetched id=%s: %s", printable(job.id), exc)
 
     def _retry_deferred(self) -> None:
         now = time.monotonic()
@@ -418,7 +449,7 @@ class Supervisor:
             return
         self.next_heartbeat = now + jobqueue_settings.HEARTBEAT
         held = [s.job for s in self.slots if s.job is not None and s.phase in (RUNNING, RECORDING)]
-        held += self.acks
+        held += self.batch.held()
         if held:
             for job in self.transport.renew(held, jobqueue_settings.LEASE):
                 logger.warning(
@@ -451,7 +482,8 @@ class Supervisor:
                 slot.horse.kill()
             if slot.phase == RUNNING and slot.job is not None:
                 self._hand_back(slot.job)
-        self._guarded(lambda: self._flush_acks(force=True))
+        self._guarded(self._hand_back_prefetched)
+        self._guarded(lambda: self._settle_batch(force=True))
         self._guarded(self._retry_deferred)
         for slot in self.slots:
             if slot.phase == RECORDING and slot.job is not None:

@@ -58,6 +58,11 @@ class Command(BaseCommand):
                             "memory (the attempt fails with WorkHorseKilled).")
         parser.add_argument("--horse-max-jobs", type=int, help="Recycle a horse after this "
                             "many jobs.")
+        parser.add_argument("--prefetch", type=int, help="Jobs reserved ahead of the horses, "
+                            "so a horse that finishes starts the next without waiting for the "
+                            "store (default: PREFETCH, else four per horse; 0 turns it off). "
+                            "Prefetched jobs of a worker that dies go back to the queue "
+                            "without losing an attempt.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         self._configure_logging(options["verbosity"])
