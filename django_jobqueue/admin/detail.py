@@ -12,7 +12,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from ..failures import service
 from ..management.render import death
@@ -64,7 +64,7 @@ class FailedJobDetail:
         if not steps:
             return "not a retry"
         return format_html_join(
-            format_html("<br>"), "retried from job {} ({})",
+            mark_safe("<br>"), "retried from job {} ({})",
             ((step.uuid, _row_link(step.failed_id)) for step in steps),
         )
 
