@@ -59,11 +59,7 @@ def purge_old(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Any]) ->
     days = form.cleaned_data["days"] if form.is_valid() else form.initial["days"]
     older = queryset.filter(failed_at__lt=timezone.now() - dt.timedelta(days=days))
     if request.POST.get("post") == "yes" and form.is_valid():
-        deleted = sum(service.forget_many(service.iter_queryset_ids(older)).values())
-        text = f"Purged {plural(deleted)} older than {days} days ({_scope(request)})."
-        modeladmin.message_user(request, text, messages.SUCCESS)
-        log_summary(request, DELETION, text)
-        return None
+        return _delete(modeladmin, request, older, f"Purged {{}} older than {days} days")
     return _confirm(modeladmin, request, "purge_old", older.count(), form,
                     f"Purge failed jobs older than {days} days")
 
@@ -73,13 +69,18 @@ def delete_selected(modeladmin: Any, request: HttpRequest, queryset: QuerySet[An
     """Django's own ``delete_selected`` lists every object first; this one shows a count
     and deletes in batches."""
     if request.POST.get("post") == "yes":
-        deleted = sum(service.forget_many(service.iter_queryset_ids(queryset)).values())
-        text = f"Deleted {plural(deleted)} ({_scope(request)})."
-        modeladmin.message_user(request, text, messages.SUCCESS)
-        log_summary(request, DELETION, text)
-        return None
+        return _delete(modeladmin, request, queryset, "Deleted {}")
     return _confirm(modeladmin, request, "delete_selected", queryset.count(), None,
                     "Delete failed jobs")
+
+
+def _delete(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Any],
+            summary: str) -> None:
+    """Delete ``queryset``'s rows in batches; report ``summary`` with the count filled in."""
+    deleted = sum(service.forget_many(service.iter_queryset_ids(queryset)).values())
+    text = f"{summary.format(plural(deleted))} ({_scope(request)})."
+    modeladmin.message_user(request, text, messages.SUCCESS)
+    log_summary(request, DELETION, text)
 
 
 def _across(request: HttpRequest) -> bool:
