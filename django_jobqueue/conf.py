@@ -39,6 +39,10 @@ DEFAULTS: dict[str, Any] = {
     "MAX_ERRORS_KEPT": 25,
     # Dotted path of a callable(record) called once when a failure fingerprint is new.
     "NEW_FINGERPRINT_HANDLER": None,
+    # Admin and ``failed_jobs show``: days the "Purge old" action offers by default, and
+    # the payload keys whose values are masked (a regex, searched case-insensitively).
+    "FAILED_RETENTION_DAYS": 30,
+    "SENSITIVE_KEYS": r"API|TOKEN|KEY|SECRET|PASS|SIGNATURE|AUTH",
     # Worker.
     "LEASE": 30.0,
     "HEARTBEAT": 5.0,

@@ -81,6 +81,7 @@ class FailedJob(models.Model):
         permissions = [
             ("retry_failedjob", "Can retry failed jobs"),
             ("purge_failedjob", "Can purge old failed jobs"),
+            ("view_raw_payload_failedjob", "Can view unmasked failed-job payloads"),
         ]
         indexes = [
             models.Index(fields=["queue", "failed_at"], name="qfj_queue_failed_idx"),

@@ -262,3 +262,17 @@ class Noop(Job):
 
     def handle(self):
         return None
+
+
+class Charge(Job):
+    """A job with secrets in its arguments: for the masking tests."""
+
+    sensitive_fields = ("card_number",)
+
+    def __init__(self, card_number, amount, api_key=None):
+        self.card_number = card_number
+        self.amount = amount
+        self.api_key = api_key
+
+    def handle(self):
+        return None

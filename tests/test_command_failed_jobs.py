@@ -84,7 +84,7 @@ def test_show_prints_everything(store):
         "Errors of each attempt (2):\n  #1 t1 ValueError: first (worker w1)\n"
         "  #2 t2 django_jobqueue.exceptions.WorkHorseKilled: killed (worker w2)",
         '"retry_of": "' + earlier.uuid + '"',
-        'Payload:\n  {\n    "connection": "memory",',
+        'Payload (secrets masked):\n  {\n    "connection": "memory",',
     ):
         assert expected in out
     same, _ = command("failed_jobs", "show", record.uuid)

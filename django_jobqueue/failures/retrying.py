@@ -172,10 +172,17 @@ def iter_ids(batch_size: int = 500, upto: int | None = None, **criteria: Any) ->
     primary key, so rows deleted or kept meanwhile do not shift the walk). Only rows up to
     ``upto`` (default: the highest id when the walk starts) are visited, so failures
     recorded while it runs, retried jobs failing again included, are not picked up."""
-    store = database_store()
+    return iter_queryset_ids(database_store().filter(**criteria), batch_size, upto)
+
+
+def iter_queryset_ids(
+    queryset: Any, batch_size: int = 500, upto: int | None = None
+) -> Iterator[int]:
+    """:func:`iter_ids` for any queryset of failed jobs (the admin's filtered changelist):
+    ids oldest first, ``batch_size`` at a time, up to the highest id when the walk starts."""
     if upto is None:
-        upto = store.queryset().aggregate(top=Max("pk"))["top"] or 0
-    queryset = store.filter(**criteria).filter(pk__lte=upto).order_by("pk")
+        upto = queryset.order_by().aggregate(top=Max("pk"))["top"] or 0
+    queryset = queryset.filter(pk__lte=upto).order_by("pk")
     last = 0
     while True:
         batch = list(queryset.filter(pk__gt=last).values_list("pk", flat=True)[:batch_size])

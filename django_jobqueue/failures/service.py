@@ -2,7 +2,9 @@
 
 Verbs: ``record`` (database first, Redis fallback), ``get``, ``find``, ``filter``, ``count``,
 ``recent``, ``retry``, ``retry_many``, ``retry_matching``, ``forget``, ``prune``,
-``prune_report``, ``stats``, ``window_count``, ``move_fallback``. Nothing else in the app
+``prune_report``, ``stats``, ``window_count``, ``move_fallback``, and for the admin
+``forget_many``, ``iter_queryset_ids``, ``distinct_values``, ``count_estimate``,
+``per_day`` and ``groups``. Nothing else in the app
 writes failed-job rows or fallback keys. The work is split by concern: ``queries``
 (read-only), ``retrying``, ``pruning``, ``first_seen`` (new fingerprints) and ``stores``;
 this module is the one place callers import.
@@ -16,12 +18,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
+from itertools import islice
 from typing import Any
 
 from ..exceptions import TransportError
 from ..logutil import printable
+from .browsing import count_estimate, distinct_values, groups, per_day
 from .fingerprint import fill_fingerprint
 from .first_seen import announce, claim_in_database
 from .pruning import PruneReport, prune, prune_report
@@ -41,6 +47,7 @@ from .record import FailureRecord
 from .retrying import (
     RetryReport,
     iter_ids,
+    iter_queryset_ids,
     paced,
     retry,
     retry_fallback,
@@ -59,9 +66,11 @@ from .stores import (
 
 __all__ = [
     "FailureRecord", "LineageStep", "PruneReport", "Recorded", "RetryReport", "count",
-    "database_store", "fallback_count", "fallback_entries", "fallback_matching", "filter",
-    "find", "fingerprint_count", "forget", "forget_fallback", "get", "iter_ids", "lineage",
-    "move_fallback", "paced", "prune", "prune_report", "queues_seen", "recent", "record",
+    "count_estimate", "database_store", "distinct_values", "fallback_count",
+    "fallback_entries", "fallback_matching", "filter", "find", "fingerprint_count", "forget",
+    "forget_fallback", "forget_many", "get", "groups", "iter_ids", "iter_queryset_ids",
+    "lineage", "move_fallback", "paced", "per_day", "prune", "prune_report", "queues_seen",
+    "recent", "record",
     "records_stats", "redis_store", "reset", "retry", "retry_fallback",
     "retry_fallback_matching", "retry_many", "retry_matching", "stats", "window_count",
 ]
@@ -127,6 +136,21 @@ def count(**criteria: Any) -> int:
 def forget(pk: int) -> bool:
     """Delete failed job ``pk``; False if it was not there."""
     return database_store().forget(pk)
+
+
+def forget_many(ids: Iterable[int], batch_size: int = 500) -> dict[str, int]:
+    """Delete the failed jobs ``ids`` (any iterable, read ``batch_size`` at a time, so a
+    generator of 100,000 ids is never held whole); return how many went, by queue."""
+    deleted: Counter[str] = Counter()
+    for chunk in _chunks(ids, batch_size):
+        deleted.update(database_store().prune(ids=chunk, batch_size=batch_size))
+    return dict(deleted)
+
+
+def _chunks(items: Iterable[int], size: int) -> Iterator[list[int]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
 
 
 def stats(

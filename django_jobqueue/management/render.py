@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import signal
 from collections.abc import Sequence
 from typing import Any
 
 from django.utils import timezone
 
+from ..masking import masked_payload, masked_payload_text
 from .cli import block, one_line, plural
 
 FIELDS = ("uuid", "connection", "queue", "job_class", "exception_class", "message",
@@ -84,10 +84,8 @@ def death(item: Any) -> str | None:
 def details(item: Any, lineage: Sequence[Any], same: int) -> dict[str, Any]:
     """Everything about one failed job, for ``failed_jobs show --json``."""
     data = summary(item)
-    try:
-        data["payload"] = json.loads(item.payload)
-    except ValueError:
-        data["payload"] = item.payload
+    masked = masked_payload(item.payload)
+    data["payload"] = masked if masked is not None else masked_payload_text(item.payload)
     data.update(
         exception=item.exception, errors=item.errors, exit_code=item.exit_code,
         term_signal=item.term_signal, max_rss_kb=item.max_rss_kb,
@@ -123,15 +121,8 @@ def show(item: Any, lineage: Sequence[Any], same: int) -> str:
             "  #{} {} {}: {} (worker {})".format(*(one_line(error.get(key, "-"), 200) for key in
                                                    ("attempt", "at", "exception_class",
                                                     "message", "worker"))))
-    lines += ["", "Payload:", indent(block(_pretty(item.payload)))]
+    lines += ["", "Payload (secrets masked):", indent(block(masked_payload_text(item.payload)))]
     return "\n".join(lines)
-
-
-def _pretty(raw: str) -> str:
-    try:
-        return json.dumps(json.loads(raw), indent=2, sort_keys=True)
-    except ValueError:
-        return raw
 
 
 def indent(text: str) -> str:

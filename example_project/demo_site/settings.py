@@ -3,6 +3,7 @@
 Run ``python example_project/manage.py demo`` from the repository root (or ``./scripts/demo``).
 """
 
+import importlib.util
 import logging
 import traceback
 from pathlib import Path
@@ -19,6 +20,10 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.staticfiles",
+    # The admin's failed-at range filter (pip install -e ".[admin]"); without it the admin
+    # falls back to Django's own date filter.
+    *(["rangefilter"] if importlib.util.find_spec("rangefilter") else []),
     "django_jobqueue",
     "shop",  # its jobs.py is discovered by django_jobqueue at startup
 ]

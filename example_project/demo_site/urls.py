@@ -1,4 +1,5 @@
-"""URLs of the example project: only Django's admin for now."""
+"""URLs of the example project: Django's admin, with the failed-job pages at
+/admin/django_jobqueue/failedjob/."""
 
 from django.contrib import admin
 from django.urls import path

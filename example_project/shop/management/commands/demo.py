@@ -262,7 +262,10 @@ class Command(BaseCommand):
   and prune(older_than=..., keep=..., queue=...): see README.md and docs/failures.md.
 
 * Run it again: ./scripts/demo (or {python} {manage} demo) starts from a clean slate.
-* Coming: a Django admin page for failed jobs (filter, inspect, retry, purge).""")
+* The Django admin shows them too (filter, inspect, retry, purge, overview, groups):
+    $ {python} {manage} createsuperuser
+    $ {python} {manage} runserver
+  then open http://127.0.0.1:8000/admin/django_jobqueue/failedjob/ (docs/admin.md).""")
 
     # -- output --------------------------------------------------------------------------
     def heading(self, text: str) -> None:

@@ -1,0 +1,156 @@
+"""``FailedJobAdmin``: the changelist (columns, filters, search, cheap counts), read-only
+detail page, permissions, and the URLs of the admin's own pages."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import partial, update_wrapper
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path
+from django.views.decorators.http import require_POST
+
+from ..failures import service
+from . import views
+from .actions import delete_selected, purge_old, retry_selected
+from .detail import FailedJobDetail
+from .filters import FingerprintFilter, failed_at_filter, values_filter
+from .paginator import EstimatedCountPaginator
+
+_JOB_ID = re.compile(r"^[0-9a-fA-F]{8}-?(?:[0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
+# Columns the changelist never shows: not read for a page of rows.
+_HEAVY = ("payload", "exception", "errors")
+PERMISSION = "django_jobqueue.{}_failedjob"
+
+
+class FailedJobChangeList(ChangeList):
+    def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> Any:
+        return super().get_queryset(request, exclude_parameters).defer(*_HEAVY)
+
+
+class FailedJobAdmin(FailedJobDetail, admin.ModelAdmin):
+    """Failed jobs: browse, filter, inspect, retry, purge. Read-only: no add, no edit."""
+
+    list_display = ("id", "job_class", "queue", "connection", "exception_summary",
+                    "attempts", "failed_at")
+    list_display_links = ("id", "job_class")
+    list_filter = (
+        values_filter("queue", "queue"), values_filter("connection", "connection"),
+        values_filter("job_class", "job class"),
+        values_filter("exception_class", "exception class"),
+        FingerprintFilter, failed_at_filter(),
+    )
+    # Only columns an index can sort: no filesort of a million rows by a text column.
+    sortable_by = ("id", "failed_at")
+    ordering = ("-failed_at", "-id")
+    search_fields = ("job_class", "exception_class")  # shows the box; see get_search_results
+    search_help_text = ("A failed-job id, a job id, or the start of a job class or "
+                        "exception class (e.g. shop.jobs).")
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # a COUNT per filter choice on every page load
+    paginator = EstimatedCountPaginator
+    list_per_page = 50
+    actions = (retry_selected, purge_old, delete_selected)
+    readonly_fields = ("id", "uuid", "job_class", "queue", "connection", "attempts",
+                       "failed_at", "worker", "exception_summary", "exception_text",
+                       "attempt_errors", "work_horse", "retry_lineage", "fingerprint_link",
+                       "payload_masked")
+    fieldsets = (
+        (None, {"fields": ("id", "uuid", "job_class", "queue", "connection", "attempts",
+                           "failed_at", "worker")}),
+        ("Exception", {"fields": ("exception_summary", "exception_text")}),
+        ("Attempts", {"fields": ("attempt_errors", "work_horse")}),
+        ("Retries and kind", {"fields": ("retry_lineage", "fingerprint_link")}),
+        ("Payload", {"fields": ("payload_masked",)}),
+    )
+    change_list_template = "admin/django_jobqueue/failedjob/change_list.html"
+    change_form_template = "admin/django_jobqueue/failedjob/change_form.html"
+
+    # -- data ---------------------------------------------------------------------------
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        """The failed-job table on ``FAILED_DATABASE``, newest first."""
+        return service.filter().order_by(*self.ordering)
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return FailedJobChangeList
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        """Exact id, exact job id, or a class-name prefix: each an index lookup, never a
+        ``LIKE '%...%'`` over the table."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if term.isdigit():
+            return queryset.filter(pk=int(term)), False
+        if _JOB_ID.match(term):
+            return queryset.filter(uuid=term.replace("-", "").lower()), False
+        prefix = Q(job_class__startswith=term) | Q(exception_class__startswith=term)
+        return queryset.filter(prefix), False
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        service.forget(obj.pk)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        service.forget_many(service.iter_queryset_ids(queryset))
+
+    # -- permissions ----------------------------------------------------------------------
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # read-only: the detail page is a view, retries are their own button
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(PERMISSION.format("retry"))
+
+    def has_purge_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(PERMISSION.format("purge"))
+
+    def has_raw_payload_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(PERMISSION.format("view_raw_payload"))
+
+    # -- pages ----------------------------------------------------------------------------
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        extra = {"can_retry": self.has_retry_permission(request),
+                 "can_view_raw": self.has_raw_payload_permission(request),
+                 **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, extra)
+
+    def get_urls(self) -> list[URLPattern]:
+        name = "django_jobqueue_failedjob_"
+        own = [
+            path("overview/", self._wrap(views.overview), name=name + "overview"),
+            path("groups/", self._wrap(views.groups), name=name + "groups"),
+            path("groups/<str:fingerprint>/retry/", self._wrap(views.retry_group, post=True),
+                 name=name + "retry_group"),
+            path("groups/<str:fingerprint>/purge/", self._wrap(views.purge_group, post=True),
+                 name=name + "purge_group"),
+            path("queues/", self._wrap(views.queues), name=name + "queues"),
+            path("<int:pk>/retry/", self._wrap(views.retry_one, post=True), name=name + "retry"),
+            path("<int:pk>/raw-payload/", self._wrap(views.raw_payload),
+                 name=name + "raw_payload"),
+        ]
+        # Before the model admin's own: its "<path:object_id>/" would match these.
+        return own + super().get_urls()
+
+    def _wrap(self, view: Callable[..., HttpResponse], post: bool = False
+              ) -> Callable[..., HttpResponse]:
+        """``view(self, request, ...)`` as an admin view; ``post``: POST only."""
+        bound = partial(view, self)
+
+        def call(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            return bound(request, *args, **kwargs)
+
+        return update_wrapper(self.admin_site.admin_view(require_POST(call) if post else call),
+                              view)

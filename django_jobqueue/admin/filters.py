@@ -1,0 +1,57 @@
+"""Changelist filters whose choices are cheap to compute on a big table."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from ..failures import service
+
+CHOICES_LIMIT = 100
+
+
+class ValuesFilter(admin.SimpleListFilter):
+    """Exact match on an indexed column; the choices are its first ``CHOICES_LIMIT``
+    distinct values, read from the column's index (a value past the cap still filters when
+    given in the URL, e.g. from a link on the overview page)."""
+
+    field: ClassVar[str] = ""
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(value, value) for value in service.distinct_values(self.field, CHOICES_LIMIT)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        return queryset.filter(**{self.field: value}) if value is not None else queryset
+
+
+def values_filter(field: str, title: str) -> type[ValuesFilter]:
+    """A :class:`ValuesFilter` on ``field`` with ``field`` as its URL parameter."""
+    name = "".join(part.title() for part in field.split("_")) + "Filter"
+    return type(name, (ValuesFilter,), {"field": field, "title": title, "parameter_name": field})
+
+
+class FingerprintFilter(ValuesFilter):
+    """Reached from the groups page and the detail page: lists only the fingerprint in use
+    (a table can hold thousands), so it is hidden until one is chosen."""
+
+    field = "fingerprint"
+    title = "fingerprint"
+    parameter_name = "fingerprint"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        value = self.value()
+        return [(value, value[:12])] if value else []
+
+
+def failed_at_filter() -> Any:
+    """A date-time range filter on ``failed_at`` (django-admin-rangefilter), or Django's
+    own date filter where that package is not installed."""
+    try:
+        from rangefilter.filters import DateTimeRangeFilterBuilder
+    except ImportError:  # the "admin" extra is optional
+        return "failed_at"
+    return ("failed_at", DateTimeRangeFilterBuilder(title="failed at"))

@@ -1,0 +1,149 @@
+"""The failed-job admin's own pages: failure overview, fingerprint groups, queue sizes, and
+the POST endpoints behind the detail page's and the groups page's buttons.
+
+Each view is wrapped by ``admin_site.admin_view`` (login, staff, CSRF, no caching; and
+``require_POST`` for the buttons) in :meth:`FailedJobAdmin.get_urls`, and checks its own
+permission here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.admin.models import CHANGE, DELETION
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import urlencode
+
+from .. import status
+from ..exceptions import JobQueueError
+from ..failures import service
+from .actions import plural, report_retry
+from .audit import log_summary
+from .charts import bar_chart
+
+TOP = 10
+GROUPS_SHOWN = 100
+TEMPLATES = "admin/django_jobqueue/failedjob/"
+
+
+def _context(modeladmin: Any, request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
+    return {**modeladmin.admin_site.each_context(request), "title": title,
+            "opts": modeladmin.model._meta, **extra}
+
+
+def _require(allowed: bool) -> None:
+    if not allowed:
+        raise PermissionDenied
+
+
+def overview(modeladmin: Any, request: HttpRequest) -> TemplateResponse:
+    """Failures by queue, job class and exception class (last 30 days, top 10 each), per
+    hour for 24 hours and per day for 30 days, with first and last seen."""
+    _require(modeladmin.has_view_permission(request))
+    now = timezone.localtime()
+    this_hour = now.replace(minute=0, second=0, microsecond=0)
+    first_hour, first_day = this_hour - dt.timedelta(hours=23), now.date() - dt.timedelta(days=29)
+    since = timezone.make_aware(dt.datetime.combine(first_day, dt.time.min))
+    result = service.stats(since=since, hours_since=first_hour)
+    hours = {timezone.localtime(row["hour"]).replace(tzinfo=None): row["count"]
+             for row in result["by_hour"]}
+    days = {row["day"]: row["count"] for row in service.per_day(since)}
+    hour_points = [(f"{h:%H}h", hours.get(h.replace(tzinfo=None), 0)) for h in
+                   (first_hour + dt.timedelta(hours=i) for i in range(24))]
+    day_points = [(f"{d:%m-%d}", days.get(d, 0)) for d in
+                  (first_day + dt.timedelta(days=i) for i in range(30))]
+    groups = result["by_queue"]
+    context = _context(
+        modeladmin, request, "Failure overview",
+        total=result["total"], fallback=result.get("fallback"),
+        first_seen=min((g["first"] for g in groups), default=None),
+        last_seen=max((g["last"] for g in groups), default=None),
+        tables=[(heading, _linked(result[f"by_{field}"][:TOP], field)) for heading, field in
+                (("Queue", "queue"), ("Job class", "job_class"),
+                 ("Exception class", "exception_class"))],
+        hour_chart=bar_chart("Failures per hour, last 24 hours", hour_points, label_every=3),
+        day_chart=bar_chart("Failures per day, last 30 days", day_points, label_every=5),
+    )
+    return TemplateResponse(request, TEMPLATES + "overview.html", context)
+
+
+def _linked(groups: list[dict[str, Any]], field: str) -> list[dict[str, Any]]:
+    """Stats groups with their value under ``value`` and a link to the filtered changelist."""
+    base = reverse("admin:django_jobqueue_failedjob_changelist")
+    return [{**group, "value": group[field], "url": f"{base}?{urlencode({field: group[field]})}"}
+            for group in groups]
+
+
+def groups(modeladmin: Any, request: HttpRequest) -> TemplateResponse:
+    """The largest fingerprint groups, each with retry and purge buttons."""
+    _require(modeladmin.has_view_permission(request))
+    context = _context(
+        modeladmin, request, "Failures grouped by fingerprint",
+        groups=service.groups(GROUPS_SHOWN), limit=GROUPS_SHOWN,
+        can_retry=modeladmin.has_retry_permission(request),
+        can_purge=modeladmin.has_purge_permission(request),
+    )
+    return TemplateResponse(request, TEMPLATES + "groups.html", context)
+
+
+def queues(modeladmin: Any, request: HttpRequest) -> TemplateResponse:
+    """Ready, delayed and reserved jobs per connection and queue."""
+    _require(modeladmin.has_view_permission(request))
+    try:
+        rows, error = status.queue_status(), ""
+    except JobQueueError as exc:  # a misconfigured connection: say so, do not crash
+        rows, error = [], str(exc)
+    context = _context(modeladmin, request, "Queues", rows=rows, error=error)
+    return TemplateResponse(request, TEMPLATES + "queues.html", context)
+
+
+def retry_one(modeladmin: Any, request: HttpRequest, pk: int) -> HttpResponse:
+    """The detail page's Retry button."""
+    _require(modeladmin.has_retry_permission(request))
+    obj = get_object_or_404(modeladmin.get_queryset(request), pk=pk)
+    try:
+        new_id = service.retry(obj.pk)
+    except JobQueueError as exc:
+        modeladmin.message_user(request, f"Failed job #{obj.pk} was kept: {exc}",
+                                messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:django_jobqueue_failedjob_change",
+                                            args=[obj.pk]))
+    text = f"Retried failed job #{obj.pk} as job {new_id}."
+    modeladmin.message_user(request, text, messages.SUCCESS)
+    log_summary(request, CHANGE, text, obj=obj)
+    return HttpResponseRedirect(reverse("admin:django_jobqueue_failedjob_changelist"))
+
+
+def raw_payload(modeladmin: Any, request: HttpRequest, pk: int) -> HttpResponse:
+    """The stored payload, unmasked, as plain text (its own permission)."""
+    _require(modeladmin.has_raw_payload_permission(request))
+    obj = get_object_or_404(modeladmin.get_queryset(request), pk=pk)
+    response = HttpResponse(obj.payload, content_type="text/plain; charset=utf-8")
+    response["X-Content-Type-Options"] = "nosniff"  # never sniffed into HTML
+    return response
+
+
+def retry_group(modeladmin: Any, request: HttpRequest, fingerprint: str) -> HttpResponse:
+    """Retry every failed job of a fingerprint group, oldest first, in batches."""
+    _require(modeladmin.has_retry_permission(request))
+    report = service.retry_matching(fingerprint=fingerprint)
+    report_retry(modeladmin, request, report, f"group {fingerprint[:12]}")
+    return HttpResponseRedirect(reverse("admin:django_jobqueue_failedjob_groups"))
+
+
+def purge_group(modeladmin: Any, request: HttpRequest, fingerprint: str) -> HttpResponse:
+    """Delete every failed job of a fingerprint group, in batches."""
+    _require(modeladmin.has_purge_permission(request))
+    deleted = service.prune(fingerprint=fingerprint)
+    text = f"Purged {plural(deleted)} (group {fingerprint[:12]})."
+    modeladmin.message_user(request, text, messages.SUCCESS)
+    if deleted:
+        log_summary(request, DELETION, text)
+    return HttpResponseRedirect(reverse("admin:django_jobqueue_failedjob_groups"))

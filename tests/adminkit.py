@@ -1,0 +1,73 @@
+"""Users, failed jobs and requests for the admin tests."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.contrib.auth.models import Permission, User
+from django.test import Client
+from django.urls import reverse
+
+from django_jobqueue.failures import service
+from tests.factories import make
+
+# The queue page asks every shared connection for its sizes: only the test's own databases.
+LOCAL_CONNECTIONS = {
+    "default": {"TRANSPORT": "django_jobqueue.transports.database.DatabaseTransport",
+                "OPTIONS": {"DATABASE": "default"}},
+    "memory": {"TRANSPORT": "django_jobqueue.transports.memory.MemoryTransport"},
+}
+
+PERMS = {
+    "anonymous": None,
+    "non_staff": [],
+    "staff_no_perms": [],
+    "view_only": ["view_failedjob"],
+    "retry_only": ["view_failedjob", "retry_failedjob"],
+    "purge_only": ["view_failedjob", "purge_failedjob"],
+    "superuser": [],
+}
+USERS = list(PERMS)
+
+
+def user(kind: str, **extra: Any) -> User | None:
+    """A user of ``kind`` (see ``PERMS``); ``None`` for anonymous."""
+    if kind == "anonymous":
+        return None
+    account = User.objects.create_user(
+        username=kind, password="pw", is_staff=kind != "non_staff",
+        is_superuser=kind == "superuser", **extra)
+    codes = PERMS[kind] or []
+    account.user_permissions.set(Permission.objects.filter(
+        content_type__app_label="django_jobqueue", codename__in=codes))
+    return account
+
+
+def client_for(kind: str, **options: Any) -> Client:
+    client = Client(**options)
+    account = user(kind)
+    if account is not None:
+        client.force_login(account)
+    return client
+
+
+def failed(**options: Any) -> Any:
+    """A failed-job row recorded through the service (``tests.factories.make`` options)."""
+    return service.get(service.record(make(**options)).id)
+
+
+def url(name: str, *args: Any) -> str:
+    return reverse(f"admin:django_jobqueue_failedjob_{name}", args=args)
+
+
+def action_post(action: str, *pks: int, across: bool = False, **extra: Any) -> dict[str, Any]:
+    """The POST of a changelist action (as sent from a confirmation page: no ``index``)."""
+    return {"action": action, "_selected_action": [str(pk) for pk in pks],
+            "select_across": "1" if across else "0", **extra}
+
+
+def csrf_token(html: str) -> str:
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)

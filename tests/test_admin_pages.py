@@ -1,0 +1,153 @@
+"""The detail page, the overview, fingerprint groups and queue pages of the admin: content,
+escaping of user data, masking of secrets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from django_jobqueue.failures import service
+from django_jobqueue.masking import MASK
+from tests.adminkit import LOCAL_CONNECTIONS, client_for, failed, url
+from tests.conftest import jobqueue
+from tests.factories import STORES, command, make
+
+SCRIPT = "<script>alert(1)</script>"
+ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+pytestmark = pytest.mark.parametrize("store", STORES[:1], indirect=True)
+
+
+@pytest.fixture
+def local():
+    with jobqueue(CONNECTIONS=LOCAL_CONNECTIONS, DEFAULT_CONNECTION="memory"):
+        yield
+
+
+def charge_payload(**extra):
+    return json.dumps({
+        "v": 1, "id": "0" * 32, "job": "tests.jobs.Charge", "queue": "default",
+        "connection": "memory", "errors": [],
+        "data": {"args": ["4111111111111111", 10],
+                 "kwargs": {"api_key": "k-123", "note": {"Authorization": "Bearer t"}}},
+        **extra,
+    })
+
+
+def killed(previous_uuid):
+    record = make(exc="django_jobqueue.exceptions.WorkHorseKilled", message="pid 41 killed")
+    record.payload = json.dumps({**json.loads(record.payload), "retry_of": previous_uuid})
+    record.exit_code, record.term_signal, record.max_rss_kb = -9, 9, 524288
+    record.errors = [{"attempt": 1, "exception_class": "ValueError", "message": "first",
+                      "at": "t1", "worker": "w1"}]
+    return record
+
+
+def test_detail_shows_everything_read_only(store, local):
+    earlier = make()
+    earlier_id = service.record(earlier).id
+    pk = service.record(killed(earlier.uuid)).id
+    row = service.get(pk)
+    html = client_for("view_only").get(url("change", pk)).content.decode()
+    for expected in (
+        "exit code -9, signal 9 (SIGKILL), max RSS 524288 KiB",
+        f"retried from job {earlier.uuid} (<a href=\"{url('change', earlier_id)}\">"
+        f"failed job #{earlier_id}</a>)",
+        f"<code>{row.fingerprint}</code>", "1 failed jobs like this",
+        "<td>ValueError</td><td>first</td><td>w1</td>",
+        "django_jobqueue.exceptions.WorkHorseKilled: pid 41 killed",
+        "&quot;retry_of&quot;",
+    ):
+        assert expected in html
+    assert 'name="_save"' not in html and "Retry this job" not in html  # view-only
+    assert "Raw payload" not in html
+
+
+def test_script_in_payload_and_exception_is_escaped(store, local):
+    record = make(exc=SCRIPT, message=SCRIPT, job=SCRIPT, queue=SCRIPT)
+    record.payload = json.dumps({"v": 1, "job": SCRIPT, "data": {"args": [SCRIPT]}})
+    record.errors = [{"attempt": 1, "exception_class": SCRIPT, "message": SCRIPT}]
+    pk = service.record(record).id
+    client = client_for("superuser")
+    pages = [client.get(url("change", pk)), client.get(url("changelist")),
+             client.get(url("overview")), client.get(url("groups")),
+             client.get(url("queues"))]
+    for response in pages:
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert SCRIPT not in html
+    assert ESCAPED in pages[0].content.decode()
+    assert ESCAPED in pages[1].content.decode()
+    assert ESCAPED in pages[2].content.decode()
+
+
+def test_payload_secrets_are_masked_unless_raw_permission(store, local):
+    pk = service.record(make(payload=charge_payload())).id
+    html = client_for("view_only").get(url("change", pk)).content.decode()
+    assert "4111111111111111" not in html and "k-123" not in html and "Bearer t" not in html
+    assert html.count(MASK) == 3
+    assert "10" in html  # amount is not secret
+    superuser = client_for("superuser")
+    detail = superuser.get(url("change", pk)).content.decode()
+    assert "Raw payload (unmasked)" in detail and "4111111111111111" not in detail
+    raw = superuser.get(url("raw_payload", pk))
+    assert raw["Content-Type"].startswith("text/plain") and b"4111111111111111" in raw.content
+
+
+def test_failed_jobs_show_masks_too(store):
+    pk = service.record(make(payload=charge_payload())).id
+    out, _ = command("failed_jobs", "show", str(pk))
+    assert "4111111111111111" not in out and "k-123" not in out and MASK in out
+    as_json, _ = command("failed_jobs", "show", str(pk), "--json")
+    assert json.loads(as_json)["payload"]["data"]["args"] == [MASK, 10]
+
+
+def test_detail_retry_button(store, local):
+    row = failed()
+    client = client_for("retry_only")
+    assert "Retry this job" in client.get(url("change", row.pk)).content.decode()
+    done = client.post(url("retry", row.pk), follow=True)
+    message = next(str(m) for m in done.context["messages"])
+    assert message.startswith(f"Retried failed job #{row.pk} as job ")
+    assert service.count() == 0
+
+
+def test_overview_counts_and_charts(store, local):
+    for age in (0, 0, 3, 24 * 5):
+        failed(queue="emails", exc="KeyError", age_hours=age)
+    failed(queue="bulk", job="tests.jobs.Noop", age_hours=24 * 40)  # outside 30 days
+    client = client_for("view_only")
+    html = client.get(url("overview")).content.decode()
+    assert "Last 30 days: <strong>4</strong> failed jobs" in html
+    assert html.count('class="jq-chart"') == 2 and html.count('class="bar"') == 24 + 30
+    assert '<a href="/admin/django_jobqueue/failedjob/?queue=emails">emails</a></td><td>4' in html
+    assert "bulk" not in html
+    changelist = client.get(url("changelist")).content.decode()
+    assert url("overview") in changelist and url("groups") in changelist
+
+
+def test_groups_retry_and_purge_a_group(store, local):
+    same = [failed(message=f"order {n} not found") for n in (1, 2, 3)]
+    other = failed(exc="KeyError")
+    client = client_for("superuser")
+    html = client.get(url("groups")).content.decode()
+    assert f'id="fp-{same[0].fingerprint}"' in html and "<td>3</td>" in html
+    assert "Retry this group" in html and "Purge this group" in html
+    assert "Retry this group" not in client_for("view_only").get(url("groups")).content.decode()
+    done = client.post(url("retry_group", same[0].fingerprint), follow=True)
+    assert [str(m) for m in done.context["messages"]] == [
+        f"Retried 3 failed jobs (group {same[0].fingerprint[:12]})."]
+    assert service.count() == 1
+    client.post(url("purge_group", other.fingerprint))
+    assert service.count() == 0
+
+
+def test_queues_page(store, local):
+    from tests.jobs import Record
+
+    with jobqueue(CONNECTIONS=LOCAL_CONNECTIONS, DEFAULT_CONNECTION="default"):
+        Record(1).dispatch()
+        html = client_for("view_only").get(url("queues")).content.decode()
+    assert "<tr><td>default</td><td>default</td>" in html
+    assert "<td>1</td><td>0</td><td>0</td>" in html
+    assert "not tracked yet" in html

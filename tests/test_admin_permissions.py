@@ -1,0 +1,71 @@
+"""Who may do what in the failed-job admin: one matrix of users by pages and actions, with
+forged POSTs of actions a user may not run changing nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from django_jobqueue.failures import service
+from tests.adminkit import LOCAL_CONNECTIONS, USERS, action_post, client_for, failed, url
+from tests.conftest import jobqueue
+from tests.factories import STORES
+
+VIEWERS = {"view_only", "retry_only", "purge_only", "superuser"}
+RETRIERS = {"retry_only", "superuser"}
+PURGERS = {"purge_only", "superuser"}
+
+# name: (method, url builder, data builder, who may, changes the table)
+ENDPOINTS = {
+    "changelist": ("get", lambda o: url("changelist"), None, VIEWERS, False),
+    "detail": ("get", lambda o: url("change", o.pk), None, VIEWERS, False),
+    "overview": ("get", lambda o: url("overview"), None, VIEWERS, False),
+    "groups": ("get", lambda o: url("groups"), None, VIEWERS, False),
+    "queues": ("get", lambda o: url("queues"), None, VIEWERS, False),
+    "raw_payload": ("get", lambda o: url("raw_payload", o.pk), None, {"superuser"}, False),
+    "action_retry": ("post", lambda o: url("changelist"),
+                     lambda o: action_post("retry_selected", o.pk, index="0"), RETRIERS, True),
+    "action_purge": ("post", lambda o: url("changelist"),
+                     lambda o: action_post("purge_old", o.pk, post="yes", days="30"),
+                     PURGERS, True),
+    "action_delete": ("post", lambda o: url("changelist"),
+                      lambda o: action_post("delete_selected", o.pk, post="yes"),
+                      {"superuser"}, True),
+    "detail_retry": ("post", lambda o: url("retry", o.pk), lambda o: {}, RETRIERS, True),
+    "group_retry": ("post", lambda o: url("retry_group", o.fingerprint), lambda o: {},
+                    RETRIERS, True),
+    "group_purge": ("post", lambda o: url("purge_group", o.fingerprint), lambda o: {},
+                    PURGERS, True),
+}
+
+
+@pytest.mark.parametrize("store", STORES[:1], indirect=True)
+@pytest.mark.parametrize("endpoint", list(ENDPOINTS))
+@pytest.mark.parametrize("kind", USERS)
+def test_permission_matrix(store, kind, endpoint):
+    method, make_url, make_data, allowed_users, mutates = ENDPOINTS[endpoint]
+    row = failed(age_hours=40 * 24)  # older than the 30-day purge default
+    client = client_for(kind)
+    with jobqueue(CONNECTIONS=LOCAL_CONNECTIONS, DEFAULT_CONNECTION="memory"):
+        if method == "get":
+            response = client.get(make_url(row))
+        else:
+            response = client.post(make_url(row), make_data(row))
+    allowed = kind in allowed_users
+    remaining = service.count()
+
+    if kind in ("anonymous", "non_staff"):
+        assert response.status_code == 302
+        assert "/admin/login/" in response["Location"]
+    elif not allowed:
+        # Pages and buttons refuse (403); the changelist ignores a forged action it does not
+        # offer this user and shows the list again (200) or sends back to it (302).
+        if endpoint.startswith("action_") and kind in VIEWERS:
+            assert response.status_code in (200, 302)
+        else:
+            assert response.status_code == 403
+    elif method == "get":
+        assert response.status_code == 200
+    else:
+        assert response.status_code == 302
+        assert "/admin/login/" not in response["Location"]
+    assert remaining == (0 if allowed and mutates else 1)
