@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('django_jobqueue', '0002_fingerprints'),
+        ('django_jobqueue', '0003_raw_payload_permission'),
     ]
 
     operations = [
