@@ -17,6 +17,7 @@ from django.db import DEFAULT_DB_ALIAS, transaction
 from . import payload as payload_codec
 from .conf import jobqueue_settings
 from .exceptions import PayloadError
+from .retry import retry_after_to_json
 from .transports import PushItem, Transport, get_transport
 
 if TYPE_CHECKING:
@@ -47,16 +48,24 @@ def _prepare(
     connection = connection or cls.connection or jobqueue_settings.DEFAULT_CONNECTION
     queue = queue or cls.queue or jobqueue_settings.DEFAULT_QUEUE
     jobqueue_settings.connection(connection)  # unknown names raise now, not in a worker
-    if cls.max_tries is not None and (not isinstance(cls.max_tries, int) or cls.max_tries < 1):
+    overrides = job.dispatch_overrides()
+    max_tries = overrides.get("max_tries") or cls.max_tries
+    if max_tries is not None and (not isinstance(max_tries, int) or max_tries < 1):
         raise PayloadError(f"{cls.__name__}.max_tries must be an integer >= 1")
     body = payload_codec.new_payload(
         job=cls.name,
         data={"args": job._jq_args, "kwargs": job._jq_kwargs},
         queue=queue,
         connection=connection,
-        max_tries=cls.max_tries or jobqueue_settings.DEFAULT_MAX_TRIES,
-        timeout=cls.timeout,
+        max_tries=max_tries or jobqueue_settings.DEFAULT_MAX_TRIES,
+        timeout=overrides.get("timeout") or cls.timeout,
+        job_id=overrides.get("id"),
     )
+    if overrides.get("retry_after") is not None:
+        try:
+            body["retry_after"] = retry_after_to_json(overrides["retry_after"])
+        except (TypeError, ValueError) as exc:
+            raise PayloadError(str(exc)) from None
     text = payload_codec.dumps(body, jobqueue_settings.MAX_PAYLOAD_BYTES)
     item = PushItem(body["id"], queue, text, max(float(delay or 0), 0.0), priority)
     return connection, item, Dispatched(body["id"], cls.name, queue, connection, item.delay)

@@ -41,8 +41,8 @@ class Job:
       that has jobs in flight.
     - ``abstract = True``: a base class for other jobs, not registered itself.
 
-    While ``handle()`` runs, ``self.attempt`` is the attempt number (1 for the first run) and
-    ``self.job_id`` the job's id.
+    While ``handle()`` runs, ``self.attempt`` is the attempt number (1 for the first run),
+    ``self.job_id`` the job's id and ``self.worker`` the name of the worker running it.
     """
 
     name: ClassVar[str] = ""
@@ -57,6 +57,7 @@ class Job:
 
     attempt: int = 0
     job_id: str = ""
+    worker: str = ""
 
     _jq_args: tuple[Any, ...]
     _jq_kwargs: dict[str, Any]
@@ -86,6 +87,16 @@ class Job:
     def handle(self) -> Any:
         """Do the work. May be ``async def``. Raise to fail this attempt."""
         raise NotImplementedError(f"{type(self).__name__} must implement handle()")
+
+    def dispatch_overrides(self) -> dict[str, Any]:
+        """Per-instance payload settings that win over the class attributes at dispatch.
+
+        Keys, each optional: ``id`` (the job id to use), ``max_tries``, ``timeout`` and
+        ``retry_after`` (a number, a list, or an ``ExponentialBackoff``: JSON-able ones only,
+        since they travel in the payload). Empty by default; the Django Tasks bridge uses
+        it to give one job class a policy per task.
+        """
+        return {}
 
     def failed(self, exception: BaseException) -> Any:
         """Called once when the job fails for good. May be ``async def``."""

@@ -1,4 +1,5 @@
-"""Tables: ``queue_jobs`` (the database transport) and ``queue_failed_jobs`` (failed jobs).
+"""Tables: ``queue_jobs`` (the database transport), ``queue_failed_jobs`` (failed jobs) and
+``queue_task_results`` (results of Django Tasks run through django-jobqueue).
 
 ``queue_failed_jobs`` keeps the columns of the seed guide (``id, connection, queue, payload,
 exception, failed_at`` with an index on ``queue``) so its SQL runs unchanged, and adds what
@@ -110,3 +111,50 @@ class FailureFingerprint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.fingerprint[:12]} {self.exception_class}"
+
+
+class TaskResultRecord(models.Model):
+    """The result of a Django Tasks task run by django-jobqueue (``queue_task_results``).
+
+    ``id`` is the ``TaskResult`` id, which is also the id of the job that first ran it.
+    Written at enqueue (READY) and by the work horse at each attempt's start and end; pruned
+    by ``manage.py prune_task_results``.
+    """
+
+    class Status(models.TextChoices):
+        # The same values as django.tasks.TaskResultStatus, declared here so that this
+        # module does not import the Tasks framework.
+        READY = "READY", "Ready"
+        RUNNING = "RUNNING", "Running"
+        FAILED = "FAILED", "Failed"
+        SUCCESSFUL = "SUCCESSFUL", "Successful"
+
+    id = models.CharField("result id", max_length=64, primary_key=True)
+    backend = models.CharField(max_length=255)
+    task_path = models.CharField(max_length=255)
+    queue = models.CharField(max_length=255)
+    priority = models.SmallIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.READY)
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    run_after = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_attempted_at = models.DateTimeField(null=True, blank=True)
+    return_value = models.JSONField(null=True, blank=True)
+    errors = models.JSONField(default=list, blank=True)
+    worker_ids = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        db_table = "queue_task_results"
+        verbose_name = "task result"
+        verbose_name_plural = "task results"
+        indexes = [
+            # Pruning deletes finished results by age.
+            models.Index(fields=["finished_at"], name="qtr_finished_idx"),
+            models.Index(fields=["task_path", "status"], name="qtr_task_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_path} {self.id}: {self.status}"

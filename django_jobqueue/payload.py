@@ -1,7 +1,8 @@
 """Payloads: the versioned JSON document that travels through a transport.
 
 A payload holds ``{"v", "id", "job", "data": {"args", "kwargs"}, "queue", "connection",
-"max_tries", "timeout", "dispatched_at", "errors", "retry_of"}``. Arguments must be JSON;
+"max_tries", "timeout", "dispatched_at", "errors", "retry_of"}`` and, when a job sets its own
+policy per instance, ``"retry_after"`` (see ``Job.dispatch_overrides``). Arguments must be JSON;
 ``datetime``, ``date``, ``time``, ``UUID`` and ``Decimal`` values are encoded as tagged
 objects and come back as the same type. Model instances are refused at dispatch: pass the
 primary key and load the row in ``handle()``, so the job sees current data.
@@ -136,11 +137,12 @@ def new_payload(
     max_tries: int,
     timeout: float | None,
     retry_of: str | None = None,
+    job_id: str | None = None,
 ) -> dict[str, Any]:
-    """A fresh payload with a new id."""
+    """A fresh payload, with a new id unless ``job_id`` is given."""
     return {
         "v": VERSION,
-        "id": uuid.uuid4().hex,
+        "id": job_id or uuid.uuid4().hex,
         "job": job,
         "data": data,
         "queue": queue,

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from .exceptions import DontRetry
 
@@ -51,6 +52,34 @@ class ExponentialBackoff:
             spread = delay * self.jitter
             delay = delay - spread + (rng or random).random() * spread
         return delay
+
+
+def retry_after_to_json(value: RetryAfter) -> Any:
+    """``retry_after`` as it travels in a payload: a number, a list, or an exponential
+    backoff as ``{"backoff": "exponential", ...}``. Other callables cannot travel."""
+    if isinstance(value, ExponentialBackoff):
+        return {"backoff": "exponential", **asdict(value)}
+    if isinstance(value, bool) or callable(value):
+        raise ValueError(f"retry_after {value!r} cannot be stored in a payload")
+    if isinstance(value, (list, tuple)):
+        return [float(v) for v in value]
+    return float(value)
+
+
+def retry_after_from_json(value: Any) -> RetryAfter:
+    """The inverse of :func:`retry_after_to_json`; ``ValueError`` for anything else."""
+    if isinstance(value, dict) and value.get("backoff") == "exponential":
+        fields = {k: float(value[k]) for k in ("base", "factor", "cap", "jitter") if k in value}
+        return ExponentialBackoff(**fields)
+    if isinstance(value, list) and all(_is_number(v) for v in value):
+        return [float(v) for v in value]
+    if _is_number(value):
+        return float(value)
+    raise ValueError(f"not a stored retry_after: {value!r}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)

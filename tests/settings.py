@@ -12,6 +12,8 @@ import json
 import os
 from pathlib import Path
 
+import django
+
 from tests import redis_cluster
 from tests.servers import ensure_servers
 
@@ -41,6 +43,8 @@ INSTALLED_APPS = [
     "django_jobqueue",
     "tests",
 ]
+if django.VERSION < (6, 0):
+    INSTALLED_APPS.append("django_tasks")  # the backport's checks and signals
 
 _SQLITE_TEST = str(STATE_DIR / "test_default.sqlite3")
 _MYSQL_TEST = "test_jobqueue"
@@ -129,6 +133,22 @@ JOBQUEUE: dict = {
     "SLEEP": 0.2,
 }
 JOBQUEUE.update(json.loads(os.environ.get("JQ_SETTINGS_JSON") or "{}"))
+
+_TASKS_BACKEND = "django_jobqueue.tasks.JobQueueBackend"
+_TASK_QUEUES = ["default", "high", "low"]
+TASKS = {
+    "default": {"BACKEND": _TASKS_BACKEND, "QUEUES": _TASK_QUEUES,
+                "OPTIONS": {"CONNECTION": "memory"}},
+    "database": {"BACKEND": _TASKS_BACKEND, "QUEUES": _TASK_QUEUES,
+                 "OPTIONS": {"CONNECTION": "default"}},
+    "redis": {"BACKEND": _TASKS_BACKEND, "QUEUES": _TASK_QUEUES,
+              "OPTIONS": {"CONNECTION": "redis"}},
+    "immediate": {
+        "BACKEND": ("django.tasks" if django.VERSION >= (6, 0) else "django_tasks")
+        + ".backends.immediate.ImmediateBackend",
+        "QUEUES": _TASK_QUEUES,
+    },
+}
 
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",

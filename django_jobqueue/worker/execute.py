@@ -25,7 +25,7 @@ from ..exceptions import AbandonedJobError, JobTimeout, PayloadError, WorkHorseK
 from ..failures.record import class_path, error_entry, exception_text, safe_message
 from ..jobs import Job, resolve
 from ..logutil import exception_for_log, printable
-from ..retry import decide, is_unrecoverable
+from ..retry import decide, is_unrecoverable, retry_after_from_json
 from .handlers import ExceptionHandler, run_chain
 
 logger = logging.getLogger("django_jobqueue.worker")
@@ -114,7 +114,7 @@ def run_attempt(
         # Parsed apart from rebuilding, so a row for an unknown class still names it.
         body = payload_codec.loads(message["payload"])
         job = build(body)
-        job.attempt, job.job_id = attempt, job_id
+        job.attempt, job.job_id, job.worker = attempt, job_id, message.get("worker", "")
         result = call_with_timeout(job.handle, job_timeout(message, body), loop)
     except Exception as exc:
         tb = sys.exc_info()[2]
@@ -172,10 +172,12 @@ def policy_decision(
     if body is None or cls is None:
         return decide(attempts=attempt, max_tries=1, retry_after=0, unrecoverable=True)
     max_tries = int(body.get("max_tries") or cls.max_tries or jobqueue_settings.DEFAULT_MAX_TRIES)
-    retry_after = cls.retry_after
-    if retry_after is None:
-        retry_after = jobqueue_settings.DEFAULT_RETRY_AFTER
     try:
+        # A policy set per instance travels in the payload and wins over the class's.
+        stored = body.get("retry_after")
+        retry_after = cls.retry_after if stored is None else retry_after_from_json(stored)
+        if retry_after is None:
+            retry_after = jobqueue_settings.DEFAULT_RETRY_AFTER
         return decide(
             attempts=attempt,
             max_tries=max_tries,
@@ -237,6 +239,7 @@ def run_system_failure(
     try:
         _, job = rebuild(message["payload"])
         job.attempt, job.job_id = int(message["attempts"]), message["id"]
+        job.worker = message.get("worker", "")
     except PayloadError:
         pass
     run_chain(chain, job, exc, None)
