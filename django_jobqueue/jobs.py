@@ -84,6 +84,13 @@ class Job:
         for key, value in kwargs.items():
             setattr(self, key, value)
 
+    @classmethod
+    def label(cls, payload: dict[str, Any]) -> str:
+        """What failures of this job are filed under (the ``job_class`` column, the admin's
+        job class filter): the registry name. A job that runs other code names that code
+        (the Tasks backend's ``RunTask`` gives the task's path)."""
+        return cls.name
+
     def handle(self) -> Any:
         """Do the work. May be ``async def``. Raise to fail this attempt."""
         raise NotImplementedError(f"{type(self).__name__} must implement handle()")

@@ -276,3 +276,14 @@ class Charge(Job):
 
     def handle(self):
         return None
+
+
+class BadLabel(Job):
+    """Fails, and its label() hook is broken too."""
+
+    @classmethod
+    def label(cls, payload):
+        raise RuntimeError("broken label")
+
+    def handle(self):
+        raise ValueError("fails")

@@ -203,3 +203,9 @@ def test_default_constructor_keeps_keyword_arguments():
     Keeps(order_id=42).dispatch()
     work()
     assert ledger.events("ran")[0]["value"] == 42
+
+
+def test_a_broken_label_hook_files_the_failure_under_the_registry_name():
+    jobs.BadLabel().dispatch()
+    assert work().failed == 1
+    assert FailedJob.objects.get().job_class == "tests.jobs.BadLabel"

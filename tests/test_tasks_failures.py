@@ -37,6 +37,8 @@ def test_operator_retry_of_a_failed_task_updates_its_result(tmp_path):
     result.refresh()
     assert result.status == TaskResultStatus.FAILED
     row = FailedJob.objects.get(uuid=result.id)
+    # Filed under the task, not under the engine's RunTask job.
+    assert row.job_class == "tests.tasks.fails_while"
 
     flag.unlink()
     new_job_id = service.retry(row.pk)
@@ -57,6 +59,7 @@ def test_unknown_task_path_fails_at_once_without_importing_it():
     assert (outcome.failed, outcome.retried) == (1, 0)
     row = FailedJob.objects.get(uuid="f" * 32)
     assert row.exception_class == "django_jobqueue.tasks.job.UnknownTask"
+    assert row.job_class == "os.system"  # a label only: nothing was imported
     assert "'os.system'" in row.message
     stored = TaskResultRecord.objects.get(id="f" * 32)
     assert stored.status == "FAILED" and stored.worker_ids == ["inline"]

@@ -49,6 +49,13 @@ class RunTask(Job):
         self.priority = priority
         self.policy = policy or {}
 
+    @classmethod
+    def label(cls, payload: dict[str, Any]) -> str:
+        """Failed tasks are filed under the task's path, so the admin and the commands
+        filter and group them by task, not all under ``RunTask``."""
+        task = ((payload.get("data") or {}).get("kwargs") or {}).get("task")
+        return task if isinstance(task, str) and task else cls.name
+
     def dispatch_overrides(self) -> dict[str, Any]:
         """The first job id is the result id; the task's policy goes into the payload."""
         overrides: dict[str, Any] = {"id": self.result_id, **self.policy}

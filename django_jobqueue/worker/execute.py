@@ -147,7 +147,7 @@ def _failure(
         "exception": exception_text(exc, tb, text),
         "exception_class": entry["exception_class"],
         "message": text,
-        "job_class": cls.name if cls is not None else (body or {}).get("job", "?"),
+        "job_class": label_of(cls, body),
         "payload": with_error(message["payload"], body, entry),
     }
     if decision.retry:
@@ -157,6 +157,18 @@ def _failure(
         )
         return result, None
     return result, Pending(job, job_id, exc, job_timeout(message, body))
+
+
+def label_of(cls: type[Job] | None, body: dict[str, Any] | None) -> str:
+    """The ``job_class`` a failure is filed under; a broken label hook falls back to the
+    registry name, an unknown class to the name the payload gives."""
+    if cls is None or body is None:
+        return str((body or {}).get("job", "?"))
+    try:
+        return str(cls.label(body))[:255]
+    except Exception:
+        logger.exception("label() of %s raised; using its registry name", cls.name)
+        return cls.name
 
 
 def job_timeout(message: dict[str, Any], body: dict[str, Any] | None) -> float:

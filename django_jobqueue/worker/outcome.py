@@ -18,7 +18,7 @@ from ..failures.record import FailureRecord, error_entry
 from ..jobs import Job, resolve
 from ..logutil import printable
 from ..transports import Reserved, Transport
-from .execute import SYSTEM_EXCEPTIONS, policy_decision, with_error
+from .execute import SYSTEM_EXCEPTIONS, label_of, policy_decision, with_error
 
 logger = logging.getLogger("django_jobqueue.worker")
 
@@ -109,7 +109,7 @@ class Bookkeeper:
             "exception": f"django_jobqueue.exceptions.{kind}: {message}",
             "exception_class": f"django_jobqueue.exceptions.{kind}",
             "message": message,
-            "job_class": cls.name if cls else (body or {}).get("job", "?"),
+            "job_class": label_of(cls, body),
             "error": entry,
         }
         hook["failed_job"] = self.fail(job, result, **death)
