@@ -16,6 +16,7 @@ from django_jobqueue.failures import service
 from django_jobqueue.models import FailedJob, TaskResultRecord
 from django_jobqueue.tasks import JobQueueTask, RunTask, task_options
 from django_jobqueue.tasks.compat import TaskResultStatus, task_backends
+from django_jobqueue.tasks.compat import task as compat_task
 from django_jobqueue.testing import work
 from django_jobqueue.transports import get_transport
 from tests import ledger, tasks
@@ -100,6 +101,19 @@ def _payloads() -> list[dict]:
     """The queued payloads, oldest first (reserved: the test runs none of them)."""
     reserved = get_transport("memory").reserve(["default"], 10, 30.0, "test")
     return [json.loads(job.payload) for job in reserved]
+
+
+def test_task_decorator_keywords_reach_our_task_class():
+    # Django 6.1's @task and the backport pass unknown keywords to the backend's task_class.
+    with override_settings(TASKS={"default": {
+        "BACKEND": "django_jobqueue.tasks.JobQueueBackend",
+        "OPTIONS": {"CONNECTION": "memory"},
+    }}):
+        decorated = compat_task(max_tries=4, retry_after=[0, 5], timeout=7)(tasks.add.func)
+        assert isinstance(decorated, JobQueueTask)
+        decorated.enqueue(1, 2)
+        [payload] = _payloads()
+    assert (payload["max_tries"], payload["retry_after"], payload["timeout"]) == (4, [0, 5], 7)
 
 
 def test_bad_policy_raises_at_definition():
