@@ -143,6 +143,10 @@ TASKS = {
                  "OPTIONS": {"CONNECTION": "default"}},
     "redis": {"BACKEND": _TASKS_BACKEND, "QUEUES": _TASK_QUEUES,
               "OPTIONS": {"CONNECTION": "redis"}},
+    "mysql": {"BACKEND": _TASKS_BACKEND, "QUEUES": _TASK_QUEUES,
+              "OPTIONS": {"CONNECTION": "mysql", "RESULTS_DATABASE": "mysql"}},
+    "postgres": {"BACKEND": _TASKS_BACKEND, "QUEUES": _TASK_QUEUES,
+                 "OPTIONS": {"CONNECTION": "postgres", "RESULTS_DATABASE": "postgres"}},
     "immediate": {
         "BACKEND": ("django.tasks" if django.VERSION >= (6, 0) else "django_tasks")
         + ".backends.immediate.ImmediateBackend",

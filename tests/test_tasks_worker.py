@@ -19,13 +19,18 @@ pytestmark = [
     pytest.mark.django_db(transaction=True, databases=["default", "mysql", "postgres"]),
 ]
 
-BACKENDS = [pytest.param("database", id="sqlite"), pytest.param("redis", id="redis")]
+BACKENDS = [
+    pytest.param("database", id="sqlite"),
+    pytest.param("mysql", id="mariadb"),
+    pytest.param("postgres", id="postgresql"),
+    pytest.param("redis", id="redis"),
+]
 QUEUES = ("default", "high", "low")
 
 
 @pytest.fixture
 def empty_queues(redis_client):
-    for name in ("default", "redis"):
+    for name in ("default", "mysql", "postgres", "redis"):
         for queue in QUEUES:
             get_transport(name).clear(queue)
 
