@@ -142,6 +142,8 @@ def _finished_result(result_id: str, days_ago: float, status: str = "SUCCESSFUL"
     )
 
 
+# The command prunes the results database of every configured backend.
+@pytest.mark.django_db(transaction=True, databases=["default", "mysql", "postgres"])
 def test_prune_task_results_deletes_old_finished_results_only():
     _finished_result("old-ok", 10)
     _finished_result("old-failed", 9, "FAILED")
