@@ -1,0 +1,76 @@
+"""The worker registry with real ``runworker`` subprocesses on Redis and MariaDB: listed with
+its current job, gone after SIGTERM, expired and cleaned after SIGKILL."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from django_jobqueue.models import QueueWorker
+from django_jobqueue.transports import get_transport
+from tests import jobs, ledger
+from tests.conftest import wait_until
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True, databases=["default", "mysql"]),
+]
+
+CONNECTIONS = [pytest.param("mysql", id="mariadb"), pytest.param("redis", id="redis")]
+# Entries expire 3 heartbeats (1.5 s) after the last one.
+FAST = {"LEASE": 2.0, "HEARTBEAT": 0.5, "MAINTENANCE_INTERVAL": 0.5}
+
+
+@pytest.fixture
+def empty_queues(redis_client):
+    for name in ("mysql", "redis"):
+        get_transport(name).clear("default")
+
+
+def entry(conn, pid):
+    """The registry entry of the worker process ``pid``, if listed."""
+    return next((info for info in get_transport(conn).workers() if info.pid == pid), None)
+
+
+@pytest.mark.parametrize("conn", CONNECTIONS)
+def test_running_worker_is_listed_with_its_job_and_leaves_on_sigterm(
+    conn, start_worker, empty_queues
+):
+    job = jobs.LongJob(30, key="reg").dispatch(connection=conn)
+    worker = start_worker("--connection", conn, "--concurrency", "2", "default",
+                          "--shutdown-timeout", "0.5")
+    info = wait_until(lambda: (found := entry(conn, worker.pid)) and found.current and found,
+                      timeout=30)
+    assert (info.connection, info.queues, info.concurrency) == (conn, ("default",), 2)
+    [current] = info.current
+    assert (current.id, current.job_class) == (job.id, "tests.jobs.LongJob")
+    assert ledger.events("started") and info.heartbeat_age < 5
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(20) == 0, worker.output()
+    assert entry(conn, worker.pid) is None  # withdrawn at exit, not left to expire
+
+
+@pytest.mark.parametrize("conn", CONNECTIONS)
+def test_killed_worker_expires_and_is_cleaned_by_another(conn, start_worker, empty_queues):
+    dead = start_worker("--connection", conn, settings_overrides=FAST)
+    info = wait_until(lambda: entry(conn, dead.pid), timeout=30)
+    dead.signal(signal.SIGKILL)
+    dead.wait(5)
+    wait_until(lambda: entry(conn, dead.pid) is None, timeout=10)
+    # Not listed any more; the entry itself is deleted by a live worker's maintenance (the
+    # database) or registry call (Redis).
+    survivor = start_worker("--connection", conn, settings_overrides=FAST)
+    wait_until(lambda: entry(conn, survivor.pid), timeout=30)
+    wait_until(lambda: not _stored(conn, info.name), timeout=10)
+    survivor.signal(signal.SIGTERM)
+    assert survivor.wait(20) == 0, survivor.output()
+    assert get_transport(conn).workers() == []
+
+
+def _stored(conn: str, name: str) -> bool:
+    transport = get_transport(conn)
+    if conn == "redis":
+        registry = transport.registry_keys()[0]
+        return bool(transport.client.hexists(registry, f"i:{name}"))
+    return QueueWorker.objects.using("mysql").filter(connection=conn, name=name).exists()
