@@ -3,14 +3,19 @@ its current job, gone after SIGTERM, expired and cleaned after SIGKILL."""
 
 from __future__ import annotations
 
+import json
 import signal
+from typing import Any
 
 import pytest
+from django.conf import settings
 
 from django_jobqueue.models import QueueWorker
 from django_jobqueue.transports import get_transport
 from tests import jobs, ledger
-from tests.conftest import wait_until
+from tests.adminkit import client_for, url
+from tests.conftest import jobqueue, wait_until
+from tests.factories import command
 
 pytestmark = [
     pytest.mark.slow,
@@ -46,6 +51,11 @@ def test_running_worker_is_listed_with_its_job_and_leaves_on_sigterm(
     [current] = info.current
     assert (current.id, current.job_class) == (job.id, "tests.jobs.LongJob")
     assert ledger.events("started") and info.heartbeat_age < 5
+    shown = _shown(conn)
+    assert f"<td>{conn}</td><td>{info.name}</td>" in shown["page"]
+    assert f"tests.jobs.LongJob <code>{job.id}</code> running" in shown["page"]
+    [listed] = shown["json"]["workers"]
+    assert listed["pid"] == worker.pid and listed["current"][0]["id"] == job.id
     worker.signal(signal.SIGTERM)
     assert worker.wait(20) == 0, worker.output()
     assert entry(conn, worker.pid) is None  # withdrawn at exit, not left to expire
@@ -74,3 +84,12 @@ def _stored(conn: str, name: str) -> bool:
         registry = transport.registry_keys()[0]
         return bool(transport.client.hexists(registry, f"i:{name}"))
     return QueueWorker.objects.using("mysql").filter(connection=conn, name=name).exists()
+
+
+def _shown(conn: str) -> dict[str, Any]:
+    """The admin's queue page and ``queue_status --json``'s workers line for ``conn``."""
+    only = {conn: settings.JOBQUEUE["CONNECTIONS"][conn]}
+    with jobqueue(CONNECTIONS=only, DEFAULT_CONNECTION=conn):
+        page = client_for("view_only").get(url("queues")).content.decode()
+        out, _ = command("queue_status", "--json", "--queue", "default")
+    return {"page": page, "json": json.loads(out.splitlines()[-1])}

@@ -91,7 +91,7 @@ class WorkerInfo:
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: lists for tuples, current jobs as dicts."""
         data = asdict(self)
-        data["queues"] = list(self.queues)
+        data["queues"], data["current"] = list(self.queues), list(data["current"])
         return data
 
     @classmethod
