@@ -14,7 +14,7 @@ from django_jobqueue.models import QueueWorker
 from django_jobqueue.transports import get_transport
 from tests import jobs, ledger
 from tests.adminkit import client_for, url
-from tests.conftest import jobqueue, wait_until
+from tests.conftest import FAST_LEASE, MARIADB_AND_REDIS, jobqueue, wait_until
 from tests.factories import command
 
 pytestmark = [
@@ -22,15 +22,7 @@ pytestmark = [
     pytest.mark.django_db(transaction=True, databases=["default", "mysql"]),
 ]
 
-CONNECTIONS = [pytest.param("mysql", id="mariadb"), pytest.param("redis", id="redis")]
-# Entries expire 3 heartbeats (1.5 s) after the last one.
-FAST = {"LEASE": 2.0, "HEARTBEAT": 0.5, "MAINTENANCE_INTERVAL": 0.5}
-
-
-@pytest.fixture
-def empty_queues(redis_client):
-    for name in ("mysql", "redis"):
-        get_transport(name).clear("default")
+# With FAST_LEASE, registry entries expire 3 heartbeats (1.5 s) after the last one.
 
 
 def entry(conn, pid):
@@ -38,9 +30,9 @@ def entry(conn, pid):
     return next((info for info in get_transport(conn).workers() if info.pid == pid), None)
 
 
-@pytest.mark.parametrize("conn", CONNECTIONS)
+@pytest.mark.parametrize("conn", MARIADB_AND_REDIS)
 def test_running_worker_is_listed_with_its_job_and_leaves_on_sigterm(
-    conn, start_worker, empty_queues
+    conn, start_worker, clean_queues
 ):
     job = jobs.LongJob(30, key="reg").dispatch(connection=conn)
     worker = start_worker("--connection", conn, "--concurrency", "2", "default",
@@ -61,16 +53,16 @@ def test_running_worker_is_listed_with_its_job_and_leaves_on_sigterm(
     assert entry(conn, worker.pid) is None  # withdrawn at exit, not left to expire
 
 
-@pytest.mark.parametrize("conn", CONNECTIONS)
-def test_killed_worker_expires_and_is_cleaned_by_another(conn, start_worker, empty_queues):
-    dead = start_worker("--connection", conn, settings_overrides=FAST)
+@pytest.mark.parametrize("conn", MARIADB_AND_REDIS)
+def test_killed_worker_expires_and_is_cleaned_by_another(conn, start_worker, clean_queues):
+    dead = start_worker("--connection", conn, settings_overrides=FAST_LEASE)
     info = wait_until(lambda: entry(conn, dead.pid), timeout=30)
     dead.signal(signal.SIGKILL)
     dead.wait(5)
     wait_until(lambda: entry(conn, dead.pid) is None, timeout=10)
     # Not listed any more; the entry itself is deleted by a live worker's maintenance (the
     # database) or registry call (Redis).
-    survivor = start_worker("--connection", conn, settings_overrides=FAST)
+    survivor = start_worker("--connection", conn, settings_overrides=FAST_LEASE)
     wait_until(lambda: entry(conn, survivor.pid), timeout=30)
     wait_until(lambda: not _stored(conn, info.name), timeout=10)
     survivor.signal(signal.SIGTERM)
