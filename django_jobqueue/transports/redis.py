@@ -75,13 +75,15 @@ class RedisTransport(Transport):
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = redis_client(self.options)
+            # Scripts first: another thread that sees the client must find them too.
+            client = redis_client(self.options)
             self._scripts = {
-                name: self._client.register_script(getattr(lua, name))
+                name: client.register_script(getattr(lua, name))
                 for name in ("PUSH", "RESERVE", "COLLECT", "RENEW", "ACK", "RELEASE", "SIZE",
                              "NEXT_DUE", "OLDEST", "WORKER_REGISTER", "WORKER_UNREGISTER",
                              "WORKER_LIST", "WORKER_PRUNE")
             }
+            self._client = client
         return self._client
 
     def keys(self, queue: str) -> list[str]:
