@@ -1,5 +1,6 @@
-"""Tables: ``queue_jobs`` (the database transport), ``queue_failed_jobs`` (failed jobs) and
-``queue_task_results`` (results of Django Tasks run through django-jobqueue).
+"""Tables: ``queue_jobs`` and ``queue_workers`` (the database transport's jobs and worker
+registry), ``queue_failed_jobs`` (failed jobs) and ``queue_task_results`` (results of Django
+Tasks run through django-jobqueue).
 
 ``queue_failed_jobs`` keeps the columns of the seed guide (``id, connection, queue, payload,
 exception, failed_at`` with an index on ``queue``) so its SQL runs unchanged, and adds what
@@ -48,6 +49,37 @@ class QueuedJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.queue}:{self.uuid}"
+
+
+class QueueWorker(models.Model):
+    """A live worker in the database transport's worker registry (one row per supervisor).
+
+    Written by the worker at start and on each heartbeat, deleted on a clean exit; a row
+    past ``expires_at`` belongs to a worker that died and is deleted by any worker's
+    maintenance. Times are epoch seconds from the database's clock; ``info`` is the JSON of
+    :class:`django_jobqueue.transports.WorkerInfo`.
+    """
+
+    connection = models.CharField(max_length=255)
+    name = models.CharField(max_length=255)
+    info = models.TextField()
+    last_heartbeat = models.FloatField()
+    expires_at = models.FloatField()
+
+    class Meta:
+        db_table = "queue_workers"
+        verbose_name = "queue worker"
+        verbose_name_plural = "queue workers"
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "name"], name="queue_workers_name_uniq"),
+        ]
+        indexes = [
+            # Listing live workers and deleting dead ones both filter by expiry.
+            models.Index(fields=["connection", "expires_at"], name="queue_workers_expiry_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connection}:{self.name}"
 
 
 class FailedJob(models.Model):

@@ -1,4 +1,9 @@
-"""How many jobs wait, are delayed or run, per connection and queue (``queue_status``)."""
+"""What the queues hold and who works on them (``queue_status`` and the admin's queue page).
+
+Per connection and queue: ready, delayed and reserved counts and the oldest waiting job's
+age; per connection: the live workers from the worker registry, with their last heartbeat
+and current jobs.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from .conf import jobqueue_settings
 from .exceptions import JobQueueError
 from .failures import service
 from .jobs import registered
-from .transports import get_transport
+from .transports import WorkerInfo, get_transport
 
 
 @dataclass(frozen=True)
@@ -26,10 +31,28 @@ class QueueStatus:
     ready: int = 0
     delayed: int = 0
     reserved: int = 0
+    #: Seconds the longest-waiting ready job has waited; ``None``: none ready, or a
+    #: transport that does not report it.
+    oldest_age: float | None = None
     error: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class ConnectionWorkers:
+    """The live workers of one connection. ``tracked`` is False for a transport without a
+    worker registry; ``error`` is set when the store did not answer."""
+
+    connection: str
+    workers: tuple[WorkerInfo, ...] = ()
+    tracked: bool = True
+    error: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"connection": self.connection, "tracked": self.tracked, "error": self.error,
+                "workers": [info.as_dict() for info in self.workers]}
 
 
 def known_queues() -> list[str]:
@@ -61,8 +84,40 @@ def queue_status(
         for queue in wanted:
             try:
                 size = transport.size(queue)
+                oldest = transport.oldest_ready_age(queue)
             except JobQueueError as exc:
                 result.append(QueueStatus(name, queue, error=str(exc)))
                 continue
-            result.append(QueueStatus(name, queue, size.ready, size.delayed, size.reserved))
+            age = None if oldest is None else round(oldest, 3)
+            result.append(QueueStatus(name, queue, size.ready, size.delayed, size.reserved, age))
     return result
+
+
+def worker_status(connections: Sequence[str] | None = None) -> list[ConnectionWorkers]:
+    """Live workers of ``connections`` (default :func:`shared_connections`), by name."""
+    result = []
+    for name in list(connections) if connections else shared_connections():
+        transport = get_transport(name)
+        if not transport.keeps_worker_registry:
+            result.append(ConnectionWorkers(name, tracked=False))
+            continue
+        try:
+            result.append(ConnectionWorkers(name, tuple(transport.workers())))
+        except JobQueueError as exc:
+            result.append(ConnectionWorkers(name, error=str(exc)))
+    return result
+
+
+def format_age(seconds: float | None) -> str:
+    """A short duration for people: ``0.4s``, ``42s``, ``3m 05s``, ``2h 10m``, ``4d 01h``;
+    ``-`` for ``None``."""
+    if seconds is None:
+        return "-"
+    if seconds < 10:
+        return f"{max(seconds, 0.0):.1f}s"
+    whole = int(seconds)
+    for unit, size, small, small_size in (("d", 86400, "h", 3600), ("h", 3600, "m", 60),
+                                          ("m", 60, "s", 1)):
+        if whole >= size:
+            return f"{whole // size}{unit} {whole % size // small_size:02d}{small}"
+    return f"{whole}s"

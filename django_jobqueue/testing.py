@@ -91,4 +91,5 @@ def _run_one(job: Reserved, books: Bookkeeper, chain: list, loop, result: WorkRe
 
 
 def _any_delayed(transport, queues: Sequence[str]) -> bool:
-    return any(transport.size(queue).delayed for queue in queues)
+    # Ready counts too: a delayed job that fell due since the empty reserve is ready now.
+    return any(size.delayed or size.ready for size in map(transport.size, queues))

@@ -81,6 +81,18 @@ TRANSPORT_PARAMS = [
 ]
 
 
+# Real-worker tests that need one SQL server and Redis, with leases that expire in seconds.
+MARIADB_AND_REDIS = [pytest.param("mysql", id="mariadb"), pytest.param("redis", id="redis")]
+FAST_LEASE = {"LEASE": 2.0, "HEARTBEAT": 0.5, "MAINTENANCE_INTERVAL": 0.5}
+
+
+@pytest.fixture
+def clean_queues(redis_client: Any) -> None:
+    """The ``default`` queue of the ``mysql`` and ``redis`` connections, emptied."""
+    for name in ("mysql", "redis"):
+        transports.get_transport(name).clear("default")
+
+
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real three-node Redis Cluster for this test session (started on first use)."""

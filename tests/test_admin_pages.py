@@ -4,13 +4,16 @@ escaping of user data, masking of secrets."""
 from __future__ import annotations
 
 import json
+import re
+import time
 
 import pytest
 
 from django_jobqueue.failures import service
 from django_jobqueue.masking import MASK
+from django_jobqueue.transports import CurrentJob, WorkerInfo, get_transport
 from tests.adminkit import LOCAL_CONNECTIONS, client_for, failed, url
-from tests.conftest import jobqueue
+from tests.conftest import jobqueue, wait_until
 from tests.factories import STORES, command, make
 
 SCRIPT = "<script>alert(1)</script>"
@@ -147,7 +150,26 @@ def test_queues_page(store, local):
 
     with jobqueue(CONNECTIONS=LOCAL_CONNECTIONS, DEFAULT_CONNECTION="default"):
         Record(1).dispatch()
+        transport = get_transport("default")
+        wait_until(lambda: (transport.oldest_ready_age("default") or 0) >= 0.1, timeout=10)
         html = client_for("view_only").get(url("queues")).content.decode()
     assert "<tr><td>default</td><td>default</td>" in html
-    assert "<td>1</td><td>0</td><td>0</td>" in html
-    assert "not tracked yet" in html
+    assert re.search(r"<td>1</td><td>0</td><td>0</td><td>\d+\.\ds</td>", html), html
+    assert "No live workers." in html
+
+
+def test_queues_page_lists_live_workers_escaped(store, local):
+    now = time.time()
+    running = CurrentJob("c" * 32, SCRIPT, now - 75)
+    info = WorkerInfo(name=SCRIPT, host="web<1>", pid=77, connection="default",
+                      queues=("default", SCRIPT), concurrency=3, started_at=now - 3600,
+                      jobs_processed=12, current=(running,))
+    with jobqueue(CONNECTIONS=LOCAL_CONNECTIONS, DEFAULT_CONNECTION="default"):
+        get_transport("default").register_worker(info, 30)
+        html = client_for("view_only").get(url("queues")).content.decode()
+    assert SCRIPT not in html and "web<1>" not in html
+    row = html.split('<table id="jq-workers">')[1]
+    for expected in (f"<td>default</td><td>{ESCAPED}</td><td>web&lt;1&gt;</td><td>77</td>",
+                     f"<td>default, {ESCAPED}</td><td>3</td>", "s ago</td>", "<td>12</td>",
+                     f"{ESCAPED} <code>{'c' * 32}</code> running 1m 1"):
+        assert expected in row, row

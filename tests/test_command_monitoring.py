@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 
 import pytest
 
 from django_jobqueue import dispatch
 from django_jobqueue.failures import service
-from django_jobqueue.transports import get_transport
+from django_jobqueue.transports import CurrentJob, WorkerInfo, get_transport
 from tests import jobs
 from tests.conftest import jobqueue
 from tests.factories import STORES, command, failing_command, make, mysql_down, refused
@@ -85,18 +87,34 @@ def test_queue_status_counts_ready_delayed_and_reserved(redis_client):
         dispatch(jobs.Record(3), connection=connection, delay=300)
         transport.reserve(["default"], 1, 30, "t")
     service.record(make(queue="mail"))  # a queue seen in failed jobs is listed
+    running = CurrentJob("b" * 32, "tests.jobs.LongJob", time.time() - 3)
+    worker = WorkerInfo(name="box.42", host="box", pid=42, connection="redis",
+                        queues=("default", "mail"), concurrency=2, started_at=time.time(),
+                        jobs_processed=5, current=(running,))
+    get_transport("redis").register_worker(worker, 30)
     out, _ = command("queue_status", "--connection", "default", "--connection", "redis")
-    assert out.splitlines() == [
-        "connection  queue    ready  delayed  reserved",
-        "default     default      1        1         1",
-        "default     mail         0        0         0",
-        "redis       default      1        1         1",
-        "redis       mail         0        0         0",
-    ]
+    lines = out.splitlines()
+    assert lines[0] == "connection  queue    ready  delayed  reserved  oldest"
+    for line, expected in zip(lines[1:5], [r"default +default +1 +1 +1 +\d+\.\ds",
+                                           r"default +mail +0 +0 +0 +-",
+                                           r"redis +default +1 +1 +1 +\d+\.\ds",
+                                           r"redis +mail +0 +0 +0 +-"], strict=True):
+        assert re.fullmatch(expected, line), line
+    assert lines[6].split() == ["connection", "worker", "host", "pid", "queues", "horses",
+                                "heartbeat", "jobs", "running"]
+    assert re.fullmatch(rf"redis +box\.42 +box +42 +default,mail +2 +\d\.\ds ago +5 +"
+                        rf"tests\.jobs\.LongJob {'b' * 32} \(\d\.\ds\)", lines[7]), lines[7]
     out, _ = command("queue_status", "--json", "--connection", "redis", "--queue", "default")
-    assert [json.loads(line) for line in out.splitlines()] == [
-        {"connection": "redis", "queue": "default", "ready": 1, "delayed": 1, "reserved": 1,
-         "error": ""}]
+    queue, workers = (json.loads(line) for line in out.splitlines())
+    assert 0 <= queue.pop("oldest_age") < 60
+    assert queue == {"kind": "queue", "connection": "redis", "queue": "default", "ready": 1,
+                     "delayed": 1, "reserved": 1, "error": ""}
+    [listed] = workers.pop("workers")
+    assert workers == {"kind": "workers", "connection": "redis", "tracked": True, "error": ""}
+    assert 0 <= listed.pop("heartbeat_age") < 60 and listed.pop("last_heartbeat") > 0
+    expected = worker.as_dict()
+    del expected["heartbeat_age"], expected["last_heartbeat"]
+    assert listed == expected
     for connection in ("default", "redis"):
         get_transport(connection).clear("default")
 
@@ -112,8 +130,10 @@ def test_queue_status_defaults_and_errors():
         out, _ = command("queue_status", "--queue", "main")
         refused("queue_status", "--connection", "nope", match="Unknown jobqueue connection")
     lines = out.splitlines()
-    assert [line.split()[:2] for line in lines[1:]] == [["default", "main"], ["down", "main"]]
+    assert [line.split()[:2] for line in lines[1:3]] == [["default", "main"], ["down", "main"]]
     assert "unavailable: redis" in lines[2]
+    assert lines[4] == "No live workers."
+    assert lines[5].startswith("down: workers unavailable: redis")
 
 
 @pytest.mark.django_db(transaction=True, databases=["default", "mysql"])

@@ -90,5 +90,9 @@ def test_queue_status_json():
     status = run("queue_status", "--json", "--connection", "default", "--queue", "default")
     transport.clear("default")
     assert status.returncode == 0, status.stderr
-    assert json.loads(status.stdout) == {"connection": "default", "queue": "default",
-                                         "ready": 1, "delayed": 0, "reserved": 0, "error": ""}
+    queue, workers = (json.loads(line) for line in status.stdout.splitlines())
+    assert queue.pop("oldest_age") >= 0
+    assert queue == {"kind": "queue", "connection": "default", "queue": "default",
+                     "ready": 1, "delayed": 0, "reserved": 0, "error": ""}
+    assert workers == {"kind": "workers", "connection": "default", "tracked": True,
+                       "error": "", "workers": []}

@@ -9,20 +9,13 @@ import pytest
 
 from django_jobqueue.transports import get_transport
 from tests import jobs, ledger
-from tests.conftest import wait_until
+from tests.conftest import FAST_LEASE, MARIADB_AND_REDIS, wait_until
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.django_db(transaction=True, databases=["default", "mysql"]),
 ]
-CONNECTIONS = [pytest.param("mysql", id="mariadb"), pytest.param("redis", id="redis")]
-FAST_LEASE = {"LEASE": 2.0, "HEARTBEAT": 0.5, "MAINTENANCE_INTERVAL": 0.5}
-
-
-@pytest.fixture
-def queue(redis_client):
-    for name in ("mysql", "redis"):
-        get_transport(name).clear("default")
+CONNECTIONS = MARIADB_AND_REDIS
 
 
 def _records(conn: str, count: int) -> None:
@@ -39,7 +32,9 @@ def _record_attempts() -> dict[int, list[int]]:
 
 
 @pytest.mark.parametrize("conn", CONNECTIONS)
-def test_prefetched_jobs_of_a_killed_worker_run_elsewhere_uncharged(conn, start_worker, queue):
+def test_prefetched_jobs_of_a_killed_worker_run_elsewhere_uncharged(
+    conn, start_worker, clean_queues
+):
     jobs.LongJob(30, key="long", first_only=True).dispatch(connection=conn)
     _records(conn, 3)
     held = {**FAST_LEASE, "PREFETCH_HOLD": 60.0}
@@ -61,7 +56,7 @@ def test_prefetched_jobs_of_a_killed_worker_run_elsewhere_uncharged(conn, start_
     assert second.wait(10) == 0
 
 
-def test_prefetched_jobs_are_handed_back_when_no_horse_frees_up(start_worker, queue):
+def test_prefetched_jobs_are_handed_back_when_no_horse_frees_up(start_worker, clean_queues):
     jobs.LongJob(20, key="long").dispatch(connection="redis")
     _records("redis", 3)
     busy = start_worker("--connection", "redis", "--prefetch", "3",
@@ -78,7 +73,7 @@ def test_prefetched_jobs_are_handed_back_when_no_horse_frees_up(start_worker, qu
     assert other.wait(10) == 0
 
 
-def test_sigterm_hands_prefetched_jobs_back_at_once(start_worker, queue):
+def test_sigterm_hands_prefetched_jobs_back_at_once(start_worker, clean_queues):
     jobs.LongJob(3, key="long").dispatch(connection="redis")
     _records("redis", 3)
     worker = start_worker("--connection", "redis", "--prefetch", "3",

@@ -1,5 +1,5 @@
-"""The failed-job admin's own pages: failure overview, fingerprint groups, queue sizes, and
-the POST endpoints behind the detail page's and the groups page's buttons.
+"""The failed-job admin's own pages: failure overview, fingerprint groups, queues and live
+workers, and the POST endpoints behind the detail page's and the groups page's buttons.
 
 Each view is wrapped by ``admin_site.admin_view`` (login, staff, CSRF, no caching; and
 ``require_POST`` for the buttons) in :meth:`FailedJobAdmin.get_urls`, and checks its own
@@ -9,6 +9,7 @@ permission here.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 from django.contrib import messages
@@ -24,6 +25,7 @@ from django.utils.http import urlencode
 from .. import status
 from ..exceptions import JobQueueError
 from ..failures import service
+from ..transports import WorkerInfo
 from .actions import plural, report_retry
 from .audit import log_summary
 from .charts import bar_chart
@@ -94,14 +96,38 @@ def groups(modeladmin: Any, request: HttpRequest) -> TemplateResponse:
 
 
 def queues(modeladmin: Any, request: HttpRequest) -> TemplateResponse:
-    """Ready, delayed and reserved jobs per connection and queue."""
+    """Ready, delayed and reserved jobs and the oldest waiting job's age per connection and
+    queue; the live workers of each connection."""
     _require(modeladmin.has_view_permission(request))
     try:
-        rows, error = status.queue_status(), ""
+        rows, groups, error = status.queue_status(), status.worker_status(), ""
     except JobQueueError as exc:  # a misconfigured connection: say so, do not crash
-        rows, error = [], str(exc)
-    context = _context(modeladmin, request, "Queues", rows=rows, error=error)
+        rows, groups, error = [], [], str(exc)
+    now = time.time()
+    context = _context(
+        modeladmin, request, "Queues", error=error,
+        rows=[{"row": row, "oldest": status.format_age(row.oldest_age)} for row in rows],
+        workers=[_worker_row(group.connection, info, now)
+                 for group in groups for info in group.workers],
+        worker_notes=[(group.connection, group.error or "keeps no worker registry")
+                      for group in groups if group.error or not group.tracked],
+    )
     return TemplateResponse(request, TEMPLATES + "queues.html", context)
+
+
+def _worker_row(connection: str, info: WorkerInfo, now: float) -> dict[str, Any]:
+    """One worker for the template: its entry and ages as text (the template escapes)."""
+    return {
+        "connection": connection, "info": info, "queues": ", ".join(info.queues),
+        "heartbeat": f"{status.format_age(info.heartbeat_age)} ago",
+        "heartbeat_at": _at(info.last_heartbeat), "started_at": _at(info.started_at),
+        "current": [{"job": job, "running": status.format_age(now - job.started_at)}
+                    for job in info.current],
+    }
+
+
+def _at(epoch: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch, tz=dt.UTC)
 
 
 def retry_one(modeladmin: Any, request: HttpRequest, pk: int) -> HttpResponse:

@@ -9,9 +9,12 @@ from django.utils.module_loading import import_string
 
 from ..conf import jobqueue_settings
 from ..exceptions import ConfigurationError
-from .base import PushItem, QueueSize, Reserved, Transport
+from .base import CurrentJob, PushItem, QueueSize, Reserved, Transport, WorkerInfo
 
-__all__ = ["PushItem", "QueueSize", "Reserved", "Transport", "get_transport", "reset"]
+__all__ = [
+    "CurrentJob", "PushItem", "QueueSize", "Reserved", "Transport", "WorkerInfo",
+    "get_transport", "reset",
+]
 
 _lock = threading.Lock()
 _cache: dict[tuple[int, str], Transport] = {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
@@ -57,6 +57,58 @@ class QueueSize:
         return self.ready + self.delayed + self.reserved
 
 
+@dataclass(frozen=True)
+class CurrentJob:
+    """A job a work horse is running: its id, job class (the payload's ``"job"``) and when
+    it started (epoch seconds, the worker's clock)."""
+
+    id: str
+    job_class: str
+    started_at: float
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """One supervisor as the worker registry knows it.
+
+    ``started_at`` is the worker's clock; ``last_heartbeat`` (epoch seconds) and
+    ``heartbeat_age`` (seconds since) come from the store's clock and are filled in by
+    :meth:`Transport.workers`, whatever the registering worker sent.
+    """
+
+    name: str
+    host: str
+    pid: int
+    connection: str
+    queues: tuple[str, ...]
+    concurrency: int
+    started_at: float
+    jobs_processed: int = 0
+    current: tuple[CurrentJob, ...] = ()
+    last_heartbeat: float = 0.0
+    heartbeat_age: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: lists for tuples, current jobs as dicts."""
+        data = asdict(self)
+        data["queues"], data["current"] = list(self.queues), list(data["current"])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], **override: Any) -> WorkerInfo:
+        """Rebuild from :meth:`as_dict` output; unknown keys are ignored, missing ones take
+        their defaults (entries written by another version stay readable)."""
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in {**data, **override}.items() if key in known}
+        values["queues"] = tuple(values.get("queues") or ())
+        values["current"] = tuple(
+            CurrentJob(str(job.get("id", "")), str(job.get("job_class", "")),
+                       float(job.get("started_at") or 0.0))
+            for job in values.get("current") or () if isinstance(job, dict)
+        )
+        return cls(**values)
+
+
 class Transport(ABC):
     """Base class of transports. Subclasses are chosen by dotted path in ``CONNECTIONS``."""
 
@@ -66,6 +118,11 @@ class Transport(ABC):
     blocking_wait: bool = False
     #: Seconds an idle worker waits between polls when the transport cannot wake it up.
     poll_interval: float = 1.0
+    #: ``oldest_ready_age()`` answers (the default returns ``None``: "not known").
+    reports_oldest_age: bool = False
+    #: ``register_worker()`` stores entries that ``workers()`` lists (the defaults keep and
+    #: list nothing).
+    keeps_worker_registry: bool = False
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:
         self.name = name
@@ -179,6 +236,28 @@ class Transport(ABC):
     @abstractmethod
     def size(self, queue: str) -> QueueSize:
         """Counts of ready, delayed and reserved jobs in ``queue``."""
+
+    def oldest_ready_age(self, queue: str) -> float | None:
+        """Seconds (store clock) the longest-waiting ready job of ``queue`` has been ready:
+        since its push, its due time or its release. ``None`` when no job is ready, or when
+        the transport does not report it (``reports_oldest_age`` is False)."""
+        return None
+
+    # -- worker registry: one entry per live supervisor of this connection ----------------
+    def register_worker(self, info: WorkerInfo, ttl: float) -> None:  # noqa: B027 -- optional
+        """Create or replace ``info.name``'s entry; it counts as dead ``ttl`` seconds (store
+        clock) after this call unless registered again. Stamps ``last_heartbeat``."""
+
+    def unregister_worker(self, name: str) -> None:  # noqa: B027 -- optional
+        """Remove a worker's entry (a clean exit); unknown names are ignored."""
+
+    def workers(self) -> list[WorkerInfo]:
+        """Live entries of this connection (expired ones left out), sorted by name."""
+        return []
+
+    def prune_workers(self) -> int:
+        """Delete expired entries (workers that died without unregistering); how many."""
+        return 0
 
     @abstractmethod
     def clear(self, queue: str) -> int:

@@ -11,10 +11,10 @@ import itertools
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from .base import PushItem, QueueSize, Reserved, Transport
+from .base import PushItem, QueueSize, Reserved, Transport, WorkerInfo
 
 _stores: dict[str, _Store] = {}
 _stores_lock = threading.Lock()
@@ -31,6 +31,7 @@ class _Entry:
     lease_until: float | None = None
     token: str | None = None
     started: bool = False
+    ready_since: float = 0.0
 
 
 class _Store:
@@ -40,6 +41,8 @@ class _Store:
         self.ready: dict[str, list[tuple[int, int, str]]] = {}
         self.seq = itertools.count()
         self.cond = threading.Condition(self.lock)
+        # name -> (entry, expires at): the worker registry, wall-clock epoch seconds.
+        self.workers: dict[str, tuple[WorkerInfo, float]] = {}
 
 
 class MemoryTransport(Transport):
@@ -47,21 +50,24 @@ class MemoryTransport(Transport):
 
     shareable_between_processes = False
     poll_interval = 0.01
+    reports_oldest_age = True
+    keeps_worker_registry = True
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:
         super().__init__(name, options)
         with _stores_lock:
             self._store = _stores.setdefault(name, _Store())
 
-    def _make_ready(self, entry: _Entry) -> None:
+    def _make_ready(self, entry: _Entry, since: float | None = None) -> None:
+        entry.ready_since = time.monotonic() if since is None else since
         heap = self._store.ready.setdefault(entry.queue, [])
         heapq.heappush(heap, (-entry.priority, next(self._store.seq), entry.item_id))
 
     def _promote_due(self, now: float) -> None:
         for entry in self._store.entries.values():
             if entry.lease_until is None and entry.available_at and entry.available_at <= now:
-                entry.available_at = 0.0
-                self._make_ready(entry)
+                due, entry.available_at = entry.available_at, 0.0
+                self._make_ready(entry, since=due)
 
     def push_many(self, items: Sequence[PushItem]) -> None:
         now = time.monotonic()
@@ -191,6 +197,41 @@ class MemoryTransport(Transport):
                 else:
                     ready += 1
         return QueueSize(ready, delayed, reserved)
+
+    def oldest_ready_age(self, queue: str) -> float | None:
+        now = time.monotonic()
+        with self._store.lock:
+            since = [
+                entry.available_at or entry.ready_since
+                for entry in self._store.entries.values()
+                if entry.queue == queue and entry.lease_until is None
+                and (not entry.available_at or entry.available_at <= now)
+            ]
+        return max(now - min(since), 0.0) if since else None
+
+    def register_worker(self, info: WorkerInfo, ttl: float) -> None:
+        now = time.time()
+        with self._store.lock:
+            self._store.workers[info.name] = (replace(info, last_heartbeat=now), now + ttl)
+
+    def unregister_worker(self, name: str) -> None:
+        with self._store.lock:
+            self._store.workers.pop(name, None)
+
+    def workers(self) -> list[WorkerInfo]:
+        now = time.time()
+        with self._store.lock:
+            live = [info for info, expires in self._store.workers.values() if expires > now]
+        return sorted((replace(info, heartbeat_age=max(now - info.last_heartbeat, 0.0))
+                       for info in live), key=lambda info: info.name)
+
+    def prune_workers(self) -> int:
+        now = time.time()
+        with self._store.lock:
+            dead = [name for name, (_, expires) in self._store.workers.items() if expires <= now]
+            for name in dead:
+                del self._store.workers[name]
+        return len(dead)
 
     def clear(self, queue: str) -> int:
         with self._store.lock:

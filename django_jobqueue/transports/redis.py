@@ -9,6 +9,7 @@ wakes it at once without polling.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +18,7 @@ from django.core import checks
 from ..conf import jobqueue_settings
 from ..exceptions import ConfigurationError, TransportError
 from . import redis_scripts as lua
-from .base import PushItem, QueueSize, Reserved, Transport
+from .base import PushItem, QueueSize, Reserved, Transport, WorkerInfo
 
 _PUSH_CHUNK = 500
 
@@ -61,6 +62,8 @@ class RedisTransport(Transport):
 
     poll_interval = 0.1
     blocking_wait = True
+    reports_oldest_age = True
+    keeps_worker_registry = True
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:
         super().__init__(name, options)
@@ -72,12 +75,15 @@ class RedisTransport(Transport):
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = redis_client(self.options)
+            # Scripts first: another thread that sees the client must find them too.
+            client = redis_client(self.options)
             self._scripts = {
-                name: self._client.register_script(getattr(lua, name))
+                name: client.register_script(getattr(lua, name))
                 for name in ("PUSH", "RESERVE", "COLLECT", "RENEW", "ACK", "RELEASE", "SIZE",
-                             "NEXT_DUE")
+                             "NEXT_DUE", "OLDEST", "WORKER_REGISTER", "WORKER_UNREGISTER",
+                             "WORKER_LIST", "WORKER_PRUNE")
             }
+            self._client = client
         return self._client
 
     def keys(self, queue: str) -> list[str]:
@@ -85,10 +91,16 @@ class RedisTransport(Transport):
         tag = f"{{{self.prefix}:{queue}}}"
         return [f"{self.prefix}:{tag}:{part}" for part in lua.KEYS_ORDER]
 
-    def _call(self, script: str, queue: str, args: Sequence[Any]) -> Any:
+    def registry_keys(self) -> list[str]:
+        """The worker registry of this connection: a hash and its expiry index (one slot)."""
+        tag = f"{{{self.prefix}:workers:{self.name}}}"
+        return [f"{self.prefix}:{tag}:registry", f"{self.prefix}:{tag}:expiry"]
+
+    def _call(self, script: str, queue: str | None, args: Sequence[Any]) -> Any:
         client = self.client
+        keys = self.registry_keys() if queue is None else self.keys(queue)
         try:
-            return self._scripts[script](keys=self.keys(queue), args=list(args), client=client)
+            return self._scripts[script](keys=keys, args=list(args), client=client)
         except Exception as exc:
             if _is_connection_error(exc):
                 raise TransportError(f"redis ({self.name}): {exc}") from exc
@@ -175,6 +187,32 @@ class RedisTransport(Transport):
     def size(self, queue: str) -> QueueSize:
         ready, delayed, reserved = self._call("SIZE", queue, [])
         return QueueSize(int(ready), int(delayed), int(reserved))
+
+    def oldest_ready_age(self, queue: str) -> float | None:
+        age_ms = int(self._call("OLDEST", queue, []))
+        return None if age_ms < 0 else age_ms / 1000
+
+    def register_worker(self, info: WorkerInfo, ttl: float) -> None:
+        data = json.dumps(info.as_dict(), sort_keys=True)
+        self._call("WORKER_REGISTER", None, [info.name, data, max(int(ttl * 1000), 1)])
+
+    def unregister_worker(self, name: str) -> None:
+        self._call("WORKER_UNREGISTER", None, [name])
+
+    def workers(self) -> list[WorkerInfo]:
+        flat = self._call("WORKER_LIST", None, [])
+        now = int(flat[0]) / 1000
+        found = []
+        for i in range(1, len(flat), 2):
+            heartbeat = int(flat[i + 1]) / 1000
+            found.append(WorkerInfo.from_dict(
+                json.loads(_text(flat[i])), last_heartbeat=heartbeat,
+                heartbeat_age=max(now - heartbeat, 0.0),
+            ))
+        return sorted(found, key=lambda info: info.name)
+
+    def prune_workers(self) -> int:
+        return int(self._call("WORKER_PRUNE", None, []))
 
     def clear(self, queue: str) -> int:
         keys = self.keys(queue)

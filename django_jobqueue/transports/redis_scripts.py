@@ -9,17 +9,20 @@ Keys of one queue (all share the hash tag ``{prefix:queue}``, so one Cluster slo
 - ``meta``: hash ``a:<id>`` attempts, ``t:<id>`` reservation token, ``p:<id>`` priority,
   ``s:<id>`` set once the job has started running (a prefetched job has not)
 - ``seq``: arrival counter; ``notify``: list that wakes an idle worker blocked in BLPOP
+- ``since``: sorted set id -> when the job became ready (ms), kept beside ``ready`` (whose
+  order is priority, not time) so the oldest waiting job's age is one O(log n) read
 
 Times come from Redis ``TIME``. Every operation is O(log n) in the queue's size.
 """
 
 from __future__ import annotations
 
-KEYS_ORDER = ("jobs", "ready", "delayed", "reserved", "meta", "seq", "notify")
+# ``notify`` stays last: ``RedisTransport.wait`` blocks on ``keys(queue)[-1]``.
+KEYS_ORDER = ("jobs", "ready", "delayed", "reserved", "meta", "seq", "since", "notify")
 
 _PRELUDE = """
-local jobs, ready, delayed, reserved, meta, seq, notify =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local jobs, ready, delayed, reserved, meta, seq, since, notify =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local function rank(id)
@@ -28,12 +31,15 @@ local function rank(id)
   return (100 - p) * 17592186044416 + redis.call('INCR', seq)
 end
 local function promote(limit)
-  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, limit)
-  for _, id in ipairs(due) do
+  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)
+  for i = 1, #due, 2 do
+    local id = due[i]
     redis.call('ZREM', delayed, id)
     redis.call('ZADD', ready, rank(id), id)
+    -- Ready since it fell due, not since this promotion.
+    redis.call('ZADD', since, due[i + 1], id)
   end
-  return #due
+  return #due / 2
 end
 """
 
@@ -52,6 +58,7 @@ local function mark_started(id, token)
 end
 local function make_ready(id)
   redis.call('ZADD', ready, rank(id), id)
+  redis.call('ZADD', since, now, id)
   redis.call('RPUSH', notify, 1)
   redis.call('LTRIM', notify, -1000, -1)
 end
@@ -71,6 +78,7 @@ for i = 0, n - 1 do
     redis.call('ZADD', delayed, now + delay, id)
   else
     redis.call('ZADD', ready, rank(id), id)
+    redis.call('ZADD', since, now, id)
   end
 end
 -- One wake-up per job (capped) so several idle workers all wake for a bulk push.
@@ -98,6 +106,7 @@ local popped = redis.call('ZPOPMIN', ready, count)
 local out = {}
 for i = 1, #popped, 2 do
   local id = popped[i]
+  redis.call('ZREM', since, id)
   local payload = redis.call('HGET', jobs, id)
   if payload then
     redis.call('ZADD', reserved, now + lease, id)
@@ -219,3 +228,83 @@ if #first == 0 then return -1 end
 return math.max(tonumber(first[2]) - now, 0)
 """
 )
+
+# Milliseconds the longest-waiting ready job has waited (-1: none ready). A delayed job that
+# fell due but was not promoted yet (no reserve since) counts from its due time.
+OLDEST = (
+    _PRELUDE
+    + """
+local oldest = -1
+local first = redis.call('ZRANGE', since, 0, 0, 'WITHSCORES')
+if #first > 0 then oldest = tonumber(first[2]) end
+local due = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
+if #due > 0 and tonumber(due[2]) <= now and (oldest < 0 or tonumber(due[2]) < oldest) then
+  oldest = tonumber(due[2])
+end
+if oldest < 0 then return -1 end
+return math.max(now - oldest, 0)
+"""
+)
+
+# -- worker registry ---------------------------------------------------------------------
+# KEYS: ``registry`` (hash ``i:<name>`` -> worker JSON, ``h:<name>`` -> last heartbeat ms)
+# and ``expiry`` (sorted set name -> expiry ms), one pair per connection sharing a hash tag.
+# Both keys expire with their longest-lived entry, so a connection whose workers all died
+# leaves nothing behind; entries of dead workers among live ones are dropped by every call.
+_REGISTRY = """
+local registry, expiry = KEYS[1], KEYS[2]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function prune()
+  local dead = redis.call('ZRANGEBYSCORE', expiry, '-inf', now, 'LIMIT', 0, 1000)
+  for _, name in ipairs(dead) do
+    redis.call('HDEL', registry, 'i:' .. name, 'h:' .. name)
+    redis.call('ZREM', expiry, name)
+  end
+  return #dead
+end
+"""
+
+# ARGV: name, info JSON, ttl_ms
+WORKER_REGISTER = (
+    _REGISTRY
+    + """
+local name, ttl = ARGV[1], tonumber(ARGV[3])
+prune()
+redis.call('HSET', registry, 'i:' .. name, ARGV[2], 'h:' .. name, now)
+redis.call('ZADD', expiry, now + ttl, name)
+for _, key in ipairs(KEYS) do
+  if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+end
+return 1
+"""
+)
+
+# ARGV: name
+WORKER_UNREGISTER = (
+    _REGISTRY
+    + """
+redis.call('HDEL', registry, 'i:' .. ARGV[1], 'h:' .. ARGV[1])
+return redis.call('ZREM', expiry, ARGV[1])
+"""
+)
+
+# -> now_ms, then (info JSON, heartbeat ms) of each live worker
+WORKER_LIST = (
+    _REGISTRY
+    + """
+prune()
+local out = {now}
+for _, name in ipairs(redis.call('ZRANGE', expiry, 0, -1)) do
+  local entry = redis.call('HMGET', registry, 'i:' .. name, 'h:' .. name)
+  if entry[1] then
+    table.insert(out, entry[1])
+    table.insert(out, entry[2] or now)
+  end
+end
+return out
+"""
+)
+
+# -> how many dead entries were dropped
+WORKER_PRUNE = _REGISTRY + "\nreturn prune()\n"

@@ -33,6 +33,7 @@ from .handlers import build_chain, killed_handler
 from .horse import Horse, resident_kb
 from .options import WorkerOptions
 from .outcome import Bookkeeper
+from .registry import Presence
 
 logger = logging.getLogger("django_jobqueue.worker")
 
@@ -51,6 +52,7 @@ class Slot:
     kill_reason: tuple[str, str] | None = None
     result: dict[str, Any] | None = None
     retry_at: float = 0.0
+    started_at: float = 0.0  # wall clock, for the worker registry
 
 
 class Supervisor:
@@ -80,7 +82,9 @@ class Supervisor:
         self.jobs_started = 0
         self.reserve_after = 0.0
         self.queue_empty = False
-        self.next_heartbeat = self.started + jobqueue_settings.HEARTBEAT
+        self.presence = Presence(self.transport, self.name, self.queues, len(self.slots))
+        # The first heartbeat is at once: it puts this worker in the registry.
+        self.next_heartbeat = self.started
         self.next_maintenance = self.started + random.uniform(0, 1)
         self._tokens = itertools.count()
         self._wakeup_r, self._wakeup_w = os.pipe()
@@ -226,7 +230,7 @@ class Supervisor:
         timeout = _timeout_of(job.payload, float(self.options.timeout or 0))
         slot.phase, slot.job, slot.timeout = RUNNING, job, timeout
         slot.deadline = time.monotonic() + timeout + jobqueue_settings.TIMEOUT_GRACE
-        slot.kill_reason = None
+        slot.kill_reason, slot.started_at = None, time.time()
         self.jobs_started += 1
         slot.horse.send({
             "op": "run", "id": job.id, "queue": job.queue, "payload": job.payload,
@@ -450,11 +454,15 @@ class Supervisor:
         self.next_heartbeat = now + jobqueue_settings.HEARTBEAT
         held = [s.job for s in self.slots if s.job is not None and s.phase in (RUNNING, RECORDING)]
         held += self.batch.held()
-        if held:
-            for job in self.transport.renew(held, jobqueue_settings.LEASE):
-                logger.warning(
-                    "lease lost: id=%s queue=%s (it may run twice)", printable(job.id), job.queue
-                )
+        running = [(s.job, s.started_at) for s in self.slots if s.job and s.phase == RUNNING]
+        try:
+            if held:
+                for job in self.transport.renew(held, jobqueue_settings.LEASE):
+                    logger.warning("lease lost: id=%s queue=%s (it may run twice)",
+                                   printable(job.id), job.queue)
+        finally:
+            # Never raises; after the renewal, which matters more to the running jobs.
+            self.presence.publish(self.jobs_started - len(running), running)
 
     def _maintenance(self) -> None:
         now = time.monotonic()
@@ -462,6 +470,7 @@ class Supervisor:
             return
         interval = jobqueue_settings.MAINTENANCE_INTERVAL
         self.next_maintenance = now + interval * random.uniform(0.8, 1.2)
+        self.presence.prune()
         token = f"{self.name[:50]}:m{next(self._tokens)}"
         for job in self.transport.collect(self.queues, 100, jobqueue_settings.LEASE, token):
             logger.warning("abandoned job collected: id=%s queue=%s attempt=%d",
@@ -489,6 +498,7 @@ class Supervisor:
             if slot.phase == RECORDING and slot.job is not None:
                 self._hand_back(slot.job)
         self._stop_horses()
+        self.presence.withdraw()
         signal.set_wakeup_fd(-1)
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, signal.SIG_DFL)

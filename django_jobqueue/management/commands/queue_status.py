@@ -1,13 +1,16 @@
-"""``manage.py queue_status``: ready, delayed and reserved jobs per connection and queue."""
+"""``manage.py queue_status``: ready, delayed and reserved jobs and the oldest waiting job's
+age per connection and queue, then the live workers of each connection."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
 from ...exceptions import ConfigurationError
-from ...status import queue_status
+from ...status import ConnectionWorkers, QueueStatus, format_age, queue_status, worker_status
 from .. import cli
 from ..render import table
 
@@ -15,8 +18,10 @@ from ..render import table
 class Command(BaseCommand):
     help = (
         "Show how many jobs are ready, delayed (waiting for their time or a retry backoff) "
-        "and reserved (running) in each queue of each connection. Queues: DEFAULT_QUEUE, "
-        "those named by job classes and those seen in failed jobs, unless --queue is given."
+        "and reserved (running) in each queue of each connection, how long the oldest ready "
+        "job has waited, and the live workers with their last heartbeat and current jobs. "
+        "Queues: DEFAULT_QUEUE, those named by job classes and those seen in failed jobs, "
+        "unless --queue is given."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -26,19 +31,52 @@ class Command(BaseCommand):
         parser.add_argument("--queue", action="append", metavar="Q",
                             help="Only this queue (repeatable).")
         parser.add_argument("--json", action="store_true",
-                            help="One JSON object per queue and connection, one per line.")
+                            help='One JSON object per line: per queue and connection '
+                            '("kind": "queue"), then per connection its workers '
+                            '("kind": "workers").')
 
     @cli.store_errors
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             rows = queue_status(options["connection"], options["queue"])
+            workers = worker_status(options["connection"])
         except ConfigurationError as exc:
             raise cli.usage_error(str(exc)) from None
         if options["json"]:
             for row in rows:
-                cli.json_line(row.as_dict(), self.stdout)
+                cli.json_line({"kind": "queue", **row.as_dict()}, self.stdout)
+            for group in workers:
+                cli.json_line({"kind": "workers", **group.as_dict()}, self.stdout)
             return
-        self.stdout.write(table(
-            ["connection", "queue", "ready", "delayed", "reserved", ""],
-            [[r.connection, r.queue, r.ready, r.delayed, r.reserved, ""] if not r.error else
-             [r.connection, r.queue, "?", "?", "?", f"unavailable: {r.error}"] for r in rows]))
+        self.stdout.write(_queues_table(rows))
+        self.stdout.write("\n" + _workers_table(workers))
+
+
+def _queues_table(rows: Sequence[QueueStatus]) -> str:
+    return table(
+        ["connection", "queue", "ready", "delayed", "reserved", "oldest", ""],
+        [[r.connection, r.queue, r.ready, r.delayed, r.reserved, format_age(r.oldest_age), ""]
+         if not r.error else
+         [r.connection, r.queue, "?", "?", "?", "?", f"unavailable: {r.error}"] for r in rows])
+
+
+def _workers_table(groups: Sequence[ConnectionWorkers]) -> str:
+    now = time.time()
+    lines: list[list[Any]] = []
+    notes = []
+    for group in groups:
+        if group.error:
+            notes.append(f"{group.connection}: workers unavailable: {group.error}")
+        elif not group.tracked:
+            notes.append(f"{group.connection}: this transport keeps no worker registry")
+        for w in group.workers:
+            running = ", ".join(f"{job.job_class} {job.id} ({format_age(now - job.started_at)})"
+                                for job in w.current) or "-"
+            lines.append([group.connection, w.name, w.host, w.pid, ",".join(w.queues),
+                          w.concurrency, f"{format_age(w.heartbeat_age)} ago",
+                          w.jobs_processed, running])
+    if not lines:
+        return "\n".join(["No live workers.", *notes])
+    headers = ["connection", "worker", "host", "pid", "queues", "horses", "heartbeat", "jobs",
+               "running"]
+    return "\n".join([table(headers, lines), *notes])
