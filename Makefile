@@ -1,7 +1,7 @@
 # Thin aliases; scripts/test is the real entry point and works without make.
 PYTHON ?= .venv/bin/python
 
-.PHONY: test servers stop-servers lint demo
+.PHONY: test servers stop-servers lint demo bench-admin
 
 test:
 	scripts/test
@@ -17,3 +17,7 @@ lint:
 
 demo:
 	scripts/demo
+
+# The failed-job admin and prune at 1,000,000 rows on MariaDB (docs/performance.md).
+bench-admin:
+	$(PYTHON) bench/admin_at_scale.py $(BENCH_ARGS)

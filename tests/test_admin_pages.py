@@ -173,3 +173,26 @@ def test_queues_page_lists_live_workers_escaped(store, local):
                      f"<td>default, {ESCAPED}</td><td>3</td>", "s ago</td>", "<td>12</td>",
                      f"{ESCAPED} <code>{'c' * 32}</code> running 1m 1"):
         assert expected in row, row
+
+
+def test_big_table_overview_and_groups_use_a_short_lived_copy(store, local, monkeypatch):
+    from django_jobqueue.admin import summary
+
+    # The table counts as big: numbers are computed once a TTL, and the page says when.
+    monkeypatch.setattr(service, "table_rows_estimate", lambda: summary.LIVE_ROWS)
+    summary.forget()
+    try:
+        first = failed(message="order 1 not found")
+        client = client_for("superuser")
+        assert "Last 30 days: <strong>1</strong>" in client.get(url("overview")).content.decode()
+        assert "<td>1</td>" in client.get(url("groups")).content.decode()
+        failed(message="order 2 not found")
+        html = client.get(url("overview")).content.decode()
+        assert "Last 30 days: <strong>1</strong>" in html and "Counted at" in html
+        assert "<td>1</td>" in client.get(url("groups")).content.decode()
+        client.post(url("purge_group", first.fingerprint))  # forgets the copies
+        assert "No failed jobs." in client.get(url("groups")).content.decode()
+        monkeypatch.setattr(summary, "TTL", 0.0)
+        assert "Last 30 days: <strong>0</strong>" in client.get(url("overview")).content.decode()
+    finally:
+        summary.forget()

@@ -29,6 +29,8 @@ from ..transports import WorkerInfo
 from .actions import plural, report_retry
 from .audit import log_summary
 from .charts import bar_chart
+from .summary import forget as forget_summaries
+from .summary import summary
 
 TOP = 10
 GROUPS_SHOWN = 100
@@ -53,10 +55,12 @@ def overview(modeladmin: Any, request: HttpRequest) -> TemplateResponse:
     this_hour = now.replace(minute=0, second=0, microsecond=0)
     first_hour, first_day = this_hour - dt.timedelta(hours=23), now.date() - dt.timedelta(days=29)
     since = timezone.make_aware(dt.datetime.combine(first_day, dt.time.min))
-    result = service.stats(since=since, hours_since=first_hour)
+    (result, per_day), as_of = summary(
+        ("overview", since, first_hour),
+        lambda: (service.stats(since=since, hours_since=first_hour), service.per_day(since)))
     hours = {timezone.localtime(row["hour"]).replace(tzinfo=None): row["count"]
              for row in result["by_hour"]}
-    days = {row["day"]: row["count"] for row in service.per_day(since)}
+    days = {row["day"]: row["count"] for row in per_day}
     hour_points = [(f"{h:%H}h", hours.get(h.replace(tzinfo=None), 0)) for h in
                    (first_hour + dt.timedelta(hours=i) for i in range(24))]
     day_points = [(f"{d:%m-%d}", days.get(d, 0)) for d in
@@ -64,7 +68,7 @@ def overview(modeladmin: Any, request: HttpRequest) -> TemplateResponse:
     groups = result["by_queue"]
     context = _context(
         modeladmin, request, "Failure overview",
-        total=result["total"], fallback=result.get("fallback"),
+        total=result["total"], fallback=result.get("fallback"), as_of=as_of,
         first_seen=min((g["first"] for g in groups), default=None),
         last_seen=max((g["last"] for g in groups), default=None),
         tables=[(heading, _linked(result[f"by_{field}"][:TOP], field)) for heading, field in
@@ -86,9 +90,10 @@ def _linked(groups: list[dict[str, Any]], field: str) -> list[dict[str, Any]]:
 def groups(modeladmin: Any, request: HttpRequest) -> TemplateResponse:
     """The largest fingerprint groups, each with retry and purge buttons."""
     _require(modeladmin.has_view_permission(request))
+    found, as_of = summary(("groups", GROUPS_SHOWN), lambda: service.groups(GROUPS_SHOWN))
     context = _context(
         modeladmin, request, "Failures grouped by fingerprint",
-        groups=service.groups(GROUPS_SHOWN), limit=GROUPS_SHOWN,
+        groups=found, limit=GROUPS_SHOWN, as_of=as_of,
         can_retry=modeladmin.has_retry_permission(request),
         can_purge=modeladmin.has_purge_permission(request),
     )
@@ -160,6 +165,7 @@ def retry_group(modeladmin: Any, request: HttpRequest, fingerprint: str) -> Http
     """Retry every failed job of a fingerprint group, oldest first, in batches."""
     _require(modeladmin.has_retry_permission(request))
     report = service.retry_matching(fingerprint=fingerprint)
+    forget_summaries()  # the groups page shows the change at once, big table or not
     report_retry(modeladmin, request, report, f"group {fingerprint[:12]}")
     return HttpResponseRedirect(reverse("admin:django_jobqueue_failedjob_groups"))
 
@@ -168,6 +174,7 @@ def purge_group(modeladmin: Any, request: HttpRequest, fingerprint: str) -> Http
     """Delete every failed job of a fingerprint group, in batches."""
     _require(modeladmin.has_purge_permission(request))
     deleted = service.prune(fingerprint=fingerprint)
+    forget_summaries()
     text = f"Purged {plural(deleted)} (group {fingerprint[:12]})."
     modeladmin.message_user(request, text, messages.SUCCESS)
     if deleted:

@@ -47,6 +47,12 @@ def count_estimate(queryset: QuerySet[Any], exact_limit: int = EXACT_COUNT_LIMIT
     return queryset.order_by()[:CAPPED_COUNT_LIMIT].count()
 
 
+def table_rows_estimate() -> int | None:
+    """The database's own estimate of the failed-job table's rows (no count: one read of
+    its statistics); ``None`` where it keeps none (SQLite)."""
+    return _table_estimate(database_store().queryset())
+
+
 def _table_estimate(queryset: QuerySet[Any]) -> int | None:
     connection = connections[queryset.db]
     table = queryset.model._meta.db_table
@@ -73,4 +79,4 @@ def per_day(since: dt.datetime) -> list[dict[str, Any]]:
 def groups(limit: int = 100, **criteria: Any) -> list[dict[str, Any]]:
     """The ``limit`` largest fingerprint groups matching ``criteria``: fingerprint, count,
     first and last failure, days, exception class and a sample message."""
-    return list(fingerprint_groups(database_store().filter(**criteria))[:limit])
+    return fingerprint_groups(database_store().filter(**criteria), limit)

@@ -4,7 +4,7 @@ Verbs: ``record`` (database first, Redis fallback), ``get``, ``find``, ``filter`
 ``recent``, ``retry``, ``retry_many``, ``retry_matching``, ``forget``, ``prune``,
 ``prune_report``, ``stats``, ``window_count``, ``move_fallback``, and for the admin
 ``forget_many``, ``iter_queryset_ids``, ``distinct_values``, ``count_estimate``,
-``per_day`` and ``groups``. Nothing else in the app
+``table_rows_estimate``, ``per_day`` and ``groups``. Nothing else in the app
 writes failed-job rows or fallback keys. The work is split by concern: ``queries``
 (read-only), ``retrying``, ``pruning``, ``first_seen`` (new fingerprints) and ``stores``;
 this module is the one place callers import.
@@ -27,7 +27,7 @@ from typing import Any
 
 from ..exceptions import TransportError
 from ..logutil import printable
-from .browsing import count_estimate, distinct_values, groups, per_day
+from .browsing import count_estimate, distinct_values, groups, per_day, table_rows_estimate
 from .fingerprint import fill_fingerprint
 from .first_seen import announce, claim_in_database
 from .pruning import PruneReport, prune, prune_report
@@ -72,7 +72,8 @@ __all__ = [
     "lineage", "move_fallback", "paced", "per_day", "prune", "prune_report", "queues_seen",
     "recent", "record",
     "records_stats", "redis_store", "reset", "retry", "retry_fallback",
-    "retry_fallback_matching", "retry_many", "retry_matching", "stats", "window_count",
+    "retry_fallback_matching", "retry_many", "retry_matching", "stats", "table_rows_estimate",
+    "window_count",
 ]
 
 logger = logging.getLogger(__name__)
