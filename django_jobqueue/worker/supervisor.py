@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import logging
 import os
 import random
@@ -18,42 +17,34 @@ import signal
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_for_ready
 from typing import Any
 
 from ..conf import jobqueue_settings
 from ..exceptions import ConfigurationError, TransportError
 from ..failures import service
-from ..logutil import exception_for_log, printable
+from ..logutil import printable
 from ..transports import Reserved, get_transport
 from .batch import Batch
-from .execute import rebuild
 from .handlers import build_chain, killed_handler
-from .horse import Horse, resident_kb
+from .horse import Horse
 from .options import WorkerOptions
 from .outcome import Bookkeeper
 from .registry import Presence
+from .slots import (
+    HOOK,
+    IDLE,
+    RECORDING,
+    RUNNING,
+    Slot,
+    call_killed_handler,
+    death_details,
+    describe,
+    enforce_limits,
+    timeout_of,
+)
 
 logger = logging.getLogger("django_jobqueue.worker")
-
-IDLE, RUNNING, RECORDING, HOOK = "idle", "running", "recording", "hook"
-
-
-@dataclass
-class Slot:
-    """One work horse and what it is doing."""
-
-    horse: Horse | None = None
-    phase: str = IDLE
-    job: Reserved | None = None
-    timeout: float = 0.0
-    deadline: float | None = None
-    kill_reason: tuple[str, str] | None = None
-    result: dict[str, Any] | None = None
-    retry_at: float = 0.0
-    started_at: float = 0.0  # wall clock, for the worker registry
-
 
 class Supervisor:
     """Runs jobs from one connection's queues with ``concurrency`` work horses."""
@@ -227,7 +218,7 @@ class Supervisor:
 
     def _start(self, slot: Slot, job: Reserved) -> None:
         assert slot.horse is not None
-        timeout = _timeout_of(job.payload, float(self.options.timeout or 0))
+        timeout = timeout_of(job.payload, float(self.options.timeout or 0))
         slot.phase, slot.job, slot.timeout = RUNNING, job, timeout
         slot.deadline = time.monotonic() + timeout + jobqueue_settings.TIMEOUT_GRACE
         slot.kill_reason, slot.started_at = None, time.time()
@@ -345,28 +336,23 @@ class Supervisor:
             logger.warning("work horse pid=%d died in a failed() hook or handler", horse.pid)
             slot.phase = IDLE
         elif slot.phase == IDLE and not horse.exiting:
-            logger.warning("idle work horse pid=%d ended: %s", horse.pid, _describe(status))
+            logger.warning("idle work horse pid=%d ended: %s", horse.pid, describe(status))
         # RECORDING keeps its job and result: bookkeeping goes on without the horse.
 
     def _horse_killed(self, slot: Slot, pid: int, status: int, rusage: Any) -> None:
         job = slot.job
         assert job is not None
-        kind, message = slot.kill_reason or ("WorkHorseKilled", _describe(status, pid))
-        self._call_killed_handler(job, pid, status, rusage)
-        death = {
-            "exit_code": os.waitstatus_to_exitcode(status) if status else None,
-            "term_signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
-            "max_rss_kb": getattr(rusage, "ru_maxrss", None),
-        }
+        kind, message = slot.kill_reason or ("WorkHorseKilled", describe(status, pid))
+        call_killed_handler(self.killed_handler, job, pid, status, rusage)
         slot.phase, slot.job, slot.deadline = IDLE, None, None
-        self._system_failure(job, kind, message, death)
+        self._system_failure(job, kind, message, death_details(status, rusage))
 
     def _system_failure(
         self, job: Reserved, kind: str, message: str, death: dict[str, Any] | None = None
     ) -> None:
         def settle() -> None:
             hook = self.books.system_failure(job, kind, message, **(death or {}))
-            hook["timeout"] = _timeout_of(job.payload, float(self.options.timeout or 0))
+            hook["timeout"] = timeout_of(job.payload, float(self.options.timeout or 0))
             self.hooks.append(hook)
 
         try:
@@ -375,42 +361,8 @@ class Supervisor:
             logger.warning("cannot record outcome of id=%s yet: %s", printable(job.id), exc)
             self.deferred.append(settle)
 
-    def _call_killed_handler(self, job: Reserved, pid: int, status: int, rusage: Any) -> None:
-        if self.killed_handler is None:
-            return
-        try:
-            _, instance = rebuild(job.payload)
-            instance.attempt, instance.job_id = job.attempts, job.id
-        except Exception:
-            instance = None
-        try:
-            self.killed_handler(instance, pid, status, rusage)
-        except Exception as error:
-            logger.error("work-horse-killed handler raised: %s", exception_for_log(error))
-
     def _enforce_limits(self) -> None:
-        now = time.monotonic()
-        limit_kb = (self.options.memory_limit_mb or 0) * 1024
-        for slot in self.slots:
-            if slot.horse is None or slot.phase not in (RUNNING, HOOK):
-                continue
-            if slot.deadline is not None and now >= slot.deadline and slot.kill_reason is None:
-                grace = jobqueue_settings.TIMEOUT_GRACE
-                slot.kill_reason = (
-                    "JobTimeout",
-                    f"job exceeded its timeout of {slot.timeout:g}s and did not stop within"
-                    f" {grace:g}s: work horse killed",
-                )
-                slot.horse.kill()
-            elif limit_kb and slot.phase == RUNNING and slot.kill_reason is None:
-                rss = resident_kb(slot.horse.pid)
-                if rss > limit_kb:
-                    slot.kill_reason = (
-                        "WorkHorseKilled",
-                        f"work horse used {rss // 1024} MB, over the memory limit of"
-                        f" {self.options.memory_limit_mb:g} MB: killed",
-                    )
-                    slot.horse.kill()
+        enforce_limits(self.slots, self.options.memory_limit_mb, time.monotonic())
 
     def _settle_batch(self, force: bool = False) -> None:
         """Send the acks and start marks that no reservation carried in time."""
@@ -533,24 +485,3 @@ class Supervisor:
         except Exception as exc:
             logger.warning("during shutdown: %s", exc)
 
-
-def _timeout_of(raw: str, default: float) -> float:
-    try:
-        value = json.loads(raw).get("timeout")
-    except (ValueError, AttributeError):
-        value = None
-    try:
-        return float(value or default)
-    except (TypeError, ValueError):
-        return default
-
-
-def _describe(status: int, pid: int | None = None) -> str:
-    who = f"work horse pid {pid}" if pid else "work horse"
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else sig
-        return f"{who} was killed by signal {sig} ({name})"
-    if os.WIFEXITED(status):
-        return f"{who} exited unexpectedly with code {os.WEXITSTATUS(status)}"
-    return f"{who} ended (status {status})"
