@@ -87,10 +87,11 @@ FAST_LEASE = {"LEASE": 2.0, "HEARTBEAT": 0.5, "MAINTENANCE_INTERVAL": 0.5}
 
 
 @pytest.fixture
-def clean_queues(redis_client: Any) -> None:
-    """The ``default`` queue of the ``mysql`` and ``redis`` connections, emptied."""
-    for name in ("mysql", "redis"):
-        transports.get_transport(name).clear("default")
+def empty_queues(redis_client: Any) -> None:
+    """The queues real-worker tests use, emptied on every shared connection."""
+    for name in ("default", "mysql", "postgres", "redis"):
+        for queue in ("default", "high", "low"):
+            transports.get_transport(name).clear(queue)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ import pytest
 
 from django_jobqueue.models import FailedJob
 from django_jobqueue.tasks.compat import TaskResultStatus, task_backends
-from django_jobqueue.transports import get_transport
 from tests import ledger, tasks
 from tests.conftest import wait_until
 
@@ -25,14 +24,6 @@ BACKENDS = [
     pytest.param("postgres", id="postgresql"),
     pytest.param("redis", id="redis"),
 ]
-QUEUES = ("default", "high", "low")
-
-
-@pytest.fixture
-def empty_queues(redis_client):
-    for name in ("default", "mysql", "postgres", "redis"):
-        for queue in QUEUES:
-            get_transport(name).clear(queue)
 
 
 def finished(alias: str, result_id: str):

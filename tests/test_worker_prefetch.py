@@ -13,7 +13,7 @@ from tests.conftest import FAST_LEASE, MARIADB_AND_REDIS, wait_until
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.django_db(transaction=True, databases=["default", "mysql"]),
+    pytest.mark.django_db(transaction=True, databases=["default", "mysql", "postgres"]),
 ]
 CONNECTIONS = MARIADB_AND_REDIS
 
@@ -33,7 +33,7 @@ def _record_attempts() -> dict[int, list[int]]:
 
 @pytest.mark.parametrize("conn", CONNECTIONS)
 def test_prefetched_jobs_of_a_killed_worker_run_elsewhere_uncharged(
-    conn, start_worker, clean_queues
+    conn, start_worker, empty_queues
 ):
     jobs.LongJob(30, key="long", first_only=True).dispatch(connection=conn)
     _records(conn, 3)
@@ -56,7 +56,7 @@ def test_prefetched_jobs_of_a_killed_worker_run_elsewhere_uncharged(
     assert second.wait(10) == 0
 
 
-def test_prefetched_jobs_are_handed_back_when_no_horse_frees_up(start_worker, clean_queues):
+def test_prefetched_jobs_are_handed_back_when_no_horse_frees_up(start_worker, empty_queues):
     jobs.LongJob(20, key="long").dispatch(connection="redis")
     _records("redis", 3)
     busy = start_worker("--connection", "redis", "--prefetch", "3",
@@ -73,7 +73,7 @@ def test_prefetched_jobs_are_handed_back_when_no_horse_frees_up(start_worker, cl
     assert other.wait(10) == 0
 
 
-def test_sigterm_hands_prefetched_jobs_back_at_once(start_worker, clean_queues):
+def test_sigterm_hands_prefetched_jobs_back_at_once(start_worker, empty_queues):
     jobs.LongJob(3, key="long").dispatch(connection="redis")
     _records("redis", 3)
     worker = start_worker("--connection", "redis", "--prefetch", "3",

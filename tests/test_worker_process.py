@@ -26,11 +26,6 @@ CONNECTIONS = [
 ]
 
 
-@pytest.fixture
-def empty_queues(redis_client):
-    for name in ("default", "mysql", "postgres", "redis"):
-        get_transport(name).clear("default")
-
 
 @pytest.mark.parametrize("conn", CONNECTIONS)
 def test_burst_worker_runs_everything_and_records_failures(conn, start_worker, empty_queues):

@@ -19,7 +19,7 @@ from tests.factories import command
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.django_db(transaction=True, databases=["default", "mysql"]),
+    pytest.mark.django_db(transaction=True, databases=["default", "mysql", "postgres"]),
 ]
 
 # With FAST_LEASE, registry entries expire 3 heartbeats (1.5 s) after the last one.
@@ -32,7 +32,7 @@ def entry(conn, pid):
 
 @pytest.mark.parametrize("conn", MARIADB_AND_REDIS)
 def test_running_worker_is_listed_with_its_job_and_leaves_on_sigterm(
-    conn, start_worker, clean_queues
+    conn, start_worker, empty_queues
 ):
     job = jobs.LongJob(30, key="reg").dispatch(connection=conn)
     worker = start_worker("--connection", conn, "--concurrency", "2", "default",
@@ -54,7 +54,7 @@ def test_running_worker_is_listed_with_its_job_and_leaves_on_sigterm(
 
 
 @pytest.mark.parametrize("conn", MARIADB_AND_REDIS)
-def test_killed_worker_expires_and_is_cleaned_by_another(conn, start_worker, clean_queues):
+def test_killed_worker_expires_and_is_cleaned_by_another(conn, start_worker, empty_queues):
     dead = start_worker("--connection", conn, settings_overrides=FAST_LEASE)
     info = wait_until(lambda: entry(conn, dead.pid), timeout=30)
     dead.signal(signal.SIGKILL)

@@ -10,9 +10,9 @@ collects the job.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,26 @@ class WorkerInfo:
         return cls(**values)
 
 
+T = TypeVar("T")
+
+
+def fill_from_queues(
+    queues: Sequence[str], run: int, prefetch: int, take: Callable[[str, int, int], list[T]]
+) -> list[T]:
+    """Ask ``queues`` in order of preference for ``run + prefetch`` jobs in all.
+
+    ``take(queue, wanted, run_now)`` takes up to ``wanted`` jobs of one queue, the first
+    ``run_now`` of them to start at once (the ``run`` still missing from earlier queues).
+    """
+    taken: list[T] = []
+    for queue in queues:
+        wanted = run + prefetch - len(taken)
+        if wanted <= 0:
+            break
+        taken += take(queue, wanted, max(run - len(taken), 0))
+    return taken
+
+
 class Transport(ABC):
     """Base class of transports. Subclasses are chosen by dotted path in ``CONNECTIONS``."""
 
@@ -141,13 +161,10 @@ class Transport(ABC):
     ) -> list[Reserved]:
         """Take up to ``count`` ready jobs (queues in order of preference) under a lease, to
         run now (they are marked started)."""
-        taken: list[Reserved] = []
-        for queue in queues:
-            wanted = count - len(taken)
-            if wanted <= 0:
-                break
-            taken += self.reserve_from(queue, wanted, lease, token)
-        return taken
+        return fill_from_queues(
+            queues, count, 0, lambda queue, wanted, _: self.reserve_from(queue, wanted, lease,
+                                                                         token)
+        )
 
     def exchange(
         self,
@@ -168,13 +185,10 @@ class Transport(ABC):
         """
         self.ack_many(acks)
         self.mark_started(started)
-        taken: list[Reserved] = []
-        for queue in queues:
-            wanted = run + prefetch - len(taken)
-            if wanted <= 0:
-                break
-            taken += self.reserve_from(queue, wanted, lease, token, run=max(run - len(taken), 0))
-        return taken
+        return fill_from_queues(
+            queues, run, prefetch,
+            lambda queue, wanted, now: self.reserve_from(queue, wanted, lease, token, run=now),
+        )
 
     @abstractmethod
     def reserve_from(

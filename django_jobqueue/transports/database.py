@@ -18,7 +18,7 @@ from django.core import checks
 from django.db import connections, transaction
 
 from ..dbutil import now_sql, placeholders, run_with_retry
-from .base import PushItem, QueueSize, Reserved, Transport
+from .base import PushItem, QueueSize, Reserved, Transport, fill_from_queues
 from .database_workers import DatabaseWorkers
 
 TABLE = "queue_jobs"
@@ -103,14 +103,11 @@ class DatabaseTransport(DatabaseWorkers, Transport):
             with transaction.atomic(using=self.alias):
                 self._delete(acks)
                 self._mark(started)
-                rows: list[tuple[Any, ...]] = []
-                for queue in queues:
-                    wanted = run + prefetch - len(rows)
-                    if wanted <= 0:
-                        break
-                    rows += self._claim_ready(queue, wanted, max(run - len(rows), 0), lease,
-                                              token)
-                return rows
+                return fill_from_queues(
+                    queues, run, prefetch,
+                    lambda queue, wanted, now: self._claim_ready(queue, wanted, now, lease,
+                                                                 token),
+                )
 
         return [self._reserved(row, token) for row in self._retrying(settle_and_claim)]
 
