@@ -4,6 +4,12 @@ A horse is forked once and runs many jobs (recycled after ``HORSE_MAX_JOBS`` job
 ``HORSE_MAX_MEMORY_MB`` of resident memory). It talks to its supervisor over a socket pair in
 JSON messages; it never touches the transport or the failed-job store, so a horse that dies
 loses nothing the supervisor cannot settle.
+
+Jobs arrive in order and may arrive ahead of time (the supervisor keeps a short jobs' horse
+busy with a few queued in the socket); results go back in the same order, so the supervisor
+knows which job runs from the results it has read. Once the supervisor starts stopping, it
+sets a flag shared with every horse, and a horse then skips the jobs still queued for it
+(answering ``skipped``) instead of starting them.
 """
 
 from __future__ import annotations
@@ -13,17 +19,19 @@ import contextlib
 import ctypes
 import json
 import logging
+import mmap
 import os
 import signal
 import sys
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection
 from typing import Any
 
 from django.db import close_old_connections, connections
 
-from .execute import run_attempt, run_failed_hook, run_system_failure
+from .execute import Pending, run_attempt, run_failed_hook, run_system_failure
 from .handlers import build_chain
 
 logger = logging.getLogger("django_jobqueue.worker")
@@ -60,6 +68,20 @@ class _OwnResidentMemory:
             return 0
 
 
+class StopFlag:
+    """One byte shared by a supervisor and all its horses: set once the supervisor stops,
+    so horses skip the jobs queued for them. Created before the horses are forked."""
+
+    def __init__(self) -> None:
+        self._page = mmap.mmap(-1, 1)
+
+    def set(self) -> None:
+        self._page[0] = 1
+
+    def is_set(self) -> bool:
+        return self._page[0] == 1
+
+
 class Horse:
     """The supervisor's handle on one work horse."""
 
@@ -69,7 +91,9 @@ class Horse:
         self.exiting = False  # it announced it will exit (recycling)
 
     @classmethod
-    def spawn(cls, config: dict[str, Any], close_in_child: Iterable[int]) -> Horse:
+    def spawn(
+        cls, config: dict[str, Any], close_in_child: Iterable[int], stop: StopFlag
+    ) -> Horse:
         parent_end, child_end = Pipe(duplex=True)
         pid = os.fork()
         if pid == 0:  # pragma: no cover -- runs in the child; its exit status is tested
@@ -77,7 +101,7 @@ class Horse:
             try:
                 parent_end.close()
                 _close_fds(close_in_child)
-                code = _child_main(child_end, config)
+                code = _child_main(child_end, config, stop)
             except BaseException:
                 logger.exception("work horse crashed")
             finally:
@@ -146,25 +170,33 @@ def _prepare_child() -> None:
     _detach_inherited_connections()
 
 
-def _child_main(conn: Connection, config: dict[str, Any]) -> int:
+def _child_main(conn: Connection, config: dict[str, Any], stop: StopFlag) -> int:
     _prepare_child()
     chain = build_chain(config["exception_handlers"], config["disable_default"])
     loop = asyncio.new_event_loop()
     max_jobs, max_kb = config["max_jobs"], config["max_memory_mb"] * 1024
     memory = _OwnResidentMemory()
+    # Jobs that arrived while a failed job's hook was awaited: they run after the hook.
+    waiting: deque[dict[str, Any]] = deque()
     done = 0
 
     def send(message: dict[str, Any]) -> None:
         conn.send_bytes(json.dumps(message, separators=(",", ":")).encode())
 
+    def receive() -> dict[str, Any]:
+        return waiting.popleft() if waiting else json.loads(conn.recv_bytes())
+
     while True:
         try:
-            message = json.loads(conn.recv_bytes())
+            message = receive()
         except EOFError:
             return 0
         op = message["op"]
         if op == "stop":
             return 0
+        if op == "run" and stop.is_set():
+            send({"op": "skipped", "id": message["id"]})
+            continue
         close_old_connections()
         if op == "system":
             run_system_failure(message, chain, loop)
@@ -178,13 +210,30 @@ def _child_main(conn: Connection, config: dict[str, Any]) -> int:
             "JobTimeout"
         )
         send({**result, "op": "result", "id": message["id"], "rss_kb": rss, "recycle": recycle})
-        if pending is not None:
-            reply = json.loads(conn.recv_bytes())
-            if reply.get("op") == "stop":
-                return 0
-            if reply.get("op") == "hook":
-                run_failed_hook(pending, reply["failed_job"], loop)
-            send({"op": "hook_done"})
+        if pending is not None and not _await_hook(conn, pending, waiting, loop, send):
+            return 0
         close_old_connections()
         if recycle:
             return 0
+
+
+def _await_hook(
+    conn: Connection,
+    pending: Pending,
+    waiting: deque[dict[str, Any]],
+    loop: asyncio.AbstractEventLoop,
+    send: Callable[[dict[str, Any]], None],
+) -> bool:
+    """Wait for the supervisor to record a failure, then run its ``failed()`` hook. Jobs
+    queued meanwhile wait in ``waiting``. False when told to stop."""
+    while True:
+        reply = json.loads(conn.recv_bytes())
+        if reply.get("op") != "run":
+            break
+        waiting.append(reply)
+    if reply.get("op") == "stop":
+        return False
+    if reply.get("op") == "hook":
+        run_failed_hook(pending, reply["failed_job"], loop)
+    send({"op": "hook_done"})
+    return True

@@ -11,7 +11,8 @@ import json
 import logging
 import os
 import signal
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..conf import jobqueue_settings
@@ -24,6 +25,13 @@ from .horse import Horse, resident_kb
 logger = logging.getLogger("django_jobqueue.worker")
 
 IDLE, RUNNING, RECORDING, HOOK = "idle", "running", "recording", "hook"
+
+# A horse is handed jobs ahead of the one it runs only while its jobs are short: so many that
+# together they are expected to take at most this long (seconds). A job that turns out long
+# makes those queued behind it wait for it, so the budget stays small.
+INBOX_BUDGET = 0.02
+# Weight of the newest duration in a slot's running average.
+_NEWEST = 0.2
 
 
 @dataclass
@@ -39,6 +47,38 @@ class Slot:
     result: dict[str, Any] | None = None
     retry_at: float = 0.0
     started_at: float = 0.0  # wall clock, for the worker registry
+    began: float = 0.0  # monotonic, when the horse took up ``job``
+    # Sent to the horse after ``job``, not begun: (job, timeout) in the horse's order.
+    queued: deque[tuple[Reserved, float]] = field(default_factory=deque)
+    typical: float | None = None  # running average of this slot's job durations (s)
+
+    def inbox_room(self, cap: int) -> int:
+        """How many more jobs the horse may be handed ahead of the one it runs."""
+        if self.phase != RUNNING or self.horse is None or self.horse.exiting:
+            return 0
+        if self.typical is None:  # nothing known yet: a long first job must not hold others
+            return 0
+        depth = min(cap, int(INBOX_BUDGET / max(self.typical, 1e-6)))
+        return max(depth - len(self.queued), 0)
+
+    def begin(self, job: Reserved, timeout: float, now: float, wall: float) -> None:
+        """The horse takes up ``job`` (sent now, or queued and its predecessor finished)."""
+        self.phase, self.job, self.timeout = RUNNING, job, timeout
+        self.deadline = now + timeout + jobqueue_settings.TIMEOUT_GRACE
+        self.kill_reason, self.started_at, self.began = None, wall, now
+
+    def finished(self, now: float) -> None:
+        """The running job's result arrived: fold its duration into the average."""
+        took = now - self.began
+        self.typical = took if self.typical is None else (
+            (1 - _NEWEST) * self.typical + _NEWEST * took
+        )
+
+    def take_queued(self) -> list[Reserved]:
+        """The jobs handed ahead that the horse will not run (it died, exits or skips)."""
+        jobs = [job for job, _ in self.queued]
+        self.queued.clear()
+        return jobs
 
 
 def enforce_limits(slots: list[Slot], memory_limit_mb: float | None, now: float) -> None:

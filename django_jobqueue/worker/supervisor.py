@@ -27,7 +27,7 @@ from ..logutil import printable
 from ..transports import Reserved, get_transport
 from .batch import Batch
 from .handlers import build_chain, killed_handler
-from .horse import Horse
+from .horse import Horse, StopFlag
 from .options import WorkerOptions
 from .outcome import Bookkeeper
 from .registry import Presence
@@ -66,6 +66,9 @@ class Supervisor:
         self.slots = [Slot() for _ in range(self.options.concurrency)]
         self.hooks: deque[dict[str, Any]] = deque()
         self.deferred: list[Callable[[], None]] = []
+        # Retry outcomes the store did not take yet: (job, result, when to try again).
+        self.unsettled: list[tuple[Reserved, dict[str, Any], float]] = []
+        self.stop_flag = StopFlag()
         self.batch = Batch(self.options.prefetch or 0, float(jobqueue_settings.PREFETCH_HOLD))
         self.stopping = self.force = False
         self.stop_deadline: float | None = None
@@ -108,8 +111,12 @@ class Supervisor:
         if self.stopping:
             self.force = True
         else:
-            self.stopping = True
-            self.stop_deadline = time.monotonic() + float(self.options.shutdown_timeout or 0)
+            self._begin_stop(time.monotonic())
+
+    def _begin_stop(self, now: float) -> None:
+        self.stopping = True
+        self.stop_deadline = now + float(self.options.shutdown_timeout or 0)
+        self.stop_flag.set()  # horses skip the jobs queued for them
 
     def _turn(self) -> None:
         for step in (
@@ -144,7 +151,7 @@ class Supervisor:
             (limits.max_jobs is not None and self.jobs_started >= limits.max_jobs)
             or (limits.max_time is not None and now - self.started >= limits.max_time)
         ):
-            self.stopping, self.stop_deadline = True, now + float(limits.shutdown_timeout or 0)
+            self._begin_stop(now)
         idle = self._all_idle()
         if self.stopping:
             return idle
@@ -152,7 +159,8 @@ class Supervisor:
 
     def _all_idle(self) -> bool:
         busy = any(slot.phase != IDLE for slot in self.slots)
-        return not busy and not self.hooks and not self.deferred and self.batch.empty
+        owed = self.hooks or self.deferred or self.unsettled
+        return not busy and not owed and self.batch.empty
 
     def _queues_drained(self) -> bool:
         # Burst mode waits for delayed jobs (retries in backoff) too; reserved jobs of
@@ -170,8 +178,10 @@ class Supervisor:
             return
         while idle and (job := self.batch.next_ahead(time.monotonic())) is not None:
             self._start(idle.pop(0), job)
+        self._fill_inboxes()
         run = self._wanted(len(idle))
-        prefetch = self.batch.wanted(run, self.queue_empty, self._room() - run)
+        in_horses = sum(len(slot.queued) for slot in self.slots)
+        prefetch = self.batch.wanted(run, self.queue_empty, self._room() - run, in_horses)
         if run + prefetch <= 0:
             return
         token = f"{self.name[:50]}:{next(self._tokens)}"
@@ -184,6 +194,21 @@ class Supervisor:
         for slot, job in zip(idle, jobs[:run], strict=False):
             self._start(slot, job)
         self.batch.keep_ahead(jobs[run:], time.monotonic())
+        self._fill_inboxes()
+
+    def _fill_inboxes(self) -> None:
+        """Queue prefetched jobs in horses busy with short jobs, so each starts its next job
+        without waiting for this process (the horse's share of the prefetch at most)."""
+        share = self.batch.target // len(self.slots)
+        for slot in self.slots:
+            room = slot.inbox_room(share)
+            while room > 0 and (job := self.batch.take_ahead_one()) is not None:
+                timeout = timeout_of(job.payload, float(self.options.timeout or 0))
+                if not self._send_run(slot, job, timeout):
+                    self.batch.put_back([job], time.monotonic())
+                    break
+                slot.queued.append((job, timeout))
+                room -= 1
 
     def _wanted(self, idle: int) -> int:
         """How many jobs to reserve for ``idle`` free horses now."""
@@ -214,19 +239,49 @@ class Supervisor:
             "max_jobs": self.options.horse_max_jobs,
             "max_memory_mb": self.options.horse_max_memory_mb,
         }
-        return Horse.spawn(config, [*others, self._wakeup_r, self._wakeup_w])
+        return Horse.spawn(config, [*others, self._wakeup_r, self._wakeup_w], self.stop_flag)
 
     def _start(self, slot: Slot, job: Reserved) -> None:
-        assert slot.horse is not None
         timeout = timeout_of(job.payload, float(self.options.timeout or 0))
-        slot.phase, slot.job, slot.timeout = RUNNING, job, timeout
-        slot.deadline = time.monotonic() + timeout + jobqueue_settings.TIMEOUT_GRACE
-        slot.kill_reason, slot.started_at = None, time.time()
+        if self._send_run(slot, job, timeout):
+            slot.begin(job, timeout, time.monotonic(), time.time())
+        else:
+            self.batch.unmark(job)
+            self.batch.put_back([job], time.monotonic())
+
+    def _send_run(self, slot: Slot, job: Reserved, timeout: float) -> bool:
+        """Hand ``job`` to the slot's horse; False if the horse is gone (it is reaped when
+        its end of the socket is read)."""
+        assert slot.horse is not None
+        try:
+            slot.horse.send({
+                "op": "run", "id": job.id, "queue": job.queue, "payload": job.payload,
+                "attempts": job.attempts, "worker": self.name, "timeout": timeout,
+            })
+        except OSError:
+            slot.horse.exiting = True
+            return False
         self.jobs_started += 1
-        slot.horse.send({
-            "op": "run", "id": job.id, "queue": job.queue, "payload": job.payload,
-            "attempts": job.attempts, "worker": self.name, "timeout": timeout,
-        })
+        return True
+
+    def _next(self, slot: Slot, now: float) -> None:
+        """The horse is done with its job: it takes up the next one queued for it, if any."""
+        slot.result = None
+        if slot.queued and slot.horse is not None:
+            job, timeout = slot.queued.popleft()
+            self.batch.mark(job, now)
+            slot.begin(job, timeout, now, time.time())
+        else:
+            slot.phase, slot.job, slot.deadline = IDLE, None, None
+
+    def _return_queued(self, slot: Slot) -> None:
+        """Jobs queued in a horse that will not run them go back first in line."""
+        jobs = slot.take_queued()
+        if jobs:
+            logger.info("%d jobs queued in a work horse that will not run them: back in line",
+                        len(jobs))
+            self.jobs_started -= len(jobs)
+            self.batch.put_back(jobs, time.monotonic())
 
     def _send_hook(self, slot: Slot, hook: dict[str, Any]) -> None:
         assert slot.horse is not None
@@ -250,7 +305,14 @@ class Supervisor:
         for conn in ready:
             slot = conns.get(conn)  # type: ignore[call-overload]
             if slot is not None:
-                self._read(slot)
+                self._read_all(slot)
+
+    def _read_all(self, slot: Slot) -> None:
+        # A horse with queued jobs may have sent several results since the last turn.
+        for _ in range(64):
+            self._read(slot)
+            if slot.horse is None or not slot.horse.conn.poll():
+                return
 
     def _wait_timeout(self) -> float | None:
         now = time.monotonic()
@@ -294,22 +356,47 @@ class Supervisor:
         except (EOFError, OSError):
             self._horse_ended(slot)
             return
-        if message["op"] == "hook_done":
-            slot.phase, slot.job, slot.deadline = IDLE, None, None
-        elif message["op"] == "result":
+        op = message["op"]
+        if op == "hook_done":
+            self._next(slot, time.monotonic())
+        elif op == "result":
             self._on_result(slot, message)
+        elif op == "skipped":
+            self._on_skipped(slot)
 
     def _on_result(self, slot: Slot, result: dict[str, Any]) -> None:
         assert slot.horse is not None and slot.job is not None
+        now = time.monotonic()
+        slot.finished(now)
         if result.get("recycle"):
             slot.horse.exiting = True
+            self._return_queued(slot)
         self.batch.paused = False  # a horse is free: prefetching may resume
-        if result["status"] == "ok":
-            self.batch.ack(slot.job, time.monotonic())
-            slot.phase, slot.job, slot.deadline = IDLE, None, None
+        if result["status"] == "failed":
+            # The horse waits for the record before it runs the failed() hook.
+            slot.result, slot.phase, slot.deadline = result, RECORDING, None
+            self._settle(slot)
             return
-        slot.result, slot.phase, slot.deadline = result, RECORDING, None
-        self._settle(slot)
+        if result["status"] == "ok":
+            self.batch.ack(slot.job, now)
+        else:
+            self._settle_retry(slot.job, result)
+        self._next(slot, now)
+
+    def _on_skipped(self, slot: Slot) -> None:
+        """The horse did not start its job (the worker is stopping): hand it back."""
+        assert slot.job is not None
+        self.batch.unmark(slot.job)
+        self.jobs_started -= 1
+        self._hand_back(slot.job, "skipped: the worker is stopping")
+        self._next(slot, time.monotonic())
+
+    def _settle_retry(self, job: Reserved, result: dict[str, Any]) -> None:
+        try:
+            self.books.settle(job, result)
+        except TransportError as exc:
+            logger.warning("cannot record outcome of id=%s yet: %s", printable(job.id), exc)
+            self.unsettled.append((job, result, time.monotonic() + 2.0))
 
     def _settle(self, slot: Slot) -> None:
         assert slot.job is not None and slot.result is not None
@@ -324,12 +411,13 @@ class Supervisor:
             slot.phase, slot.job, slot.result = HOOK, None, None
             slot.deadline = time.monotonic() + slot.timeout + jobqueue_settings.TIMEOUT_GRACE
         else:
-            slot.phase, slot.job, slot.result = IDLE, None, None
+            self._next(slot, time.monotonic())
 
     def _horse_ended(self, slot: Slot) -> None:
         assert slot.horse is not None
         horse, slot.horse = slot.horse, None
         status, rusage = horse.reap()
+        self._return_queued(slot)  # results come in order: the queued ones never began
         if slot.phase == RUNNING and slot.job is not None:
             self._horse_killed(slot, horse.pid, status, rusage)
         elif slot.phase == HOOK:
@@ -387,8 +475,8 @@ class Supervisor:
                 # Not lost: its lease expires and collection puts it back uncharged.
                 logger.warning("could not hand back prefetched id=%s: %s", printable(job.id), exc)
 
-    def _retry_deferred(self) -> None:
-        now = time.monotonic()
+    def _retry_deferred(self, force: bool = False) -> None:
+        now = float("inf") if force else time.monotonic()
         for slot in self.slots:
             if slot.phase == RECORDING and now >= slot.retry_at:
                 self._settle(slot)
@@ -398,6 +486,12 @@ class Supervisor:
                 settle()
             except TransportError:
                 self.deferred.append(settle)
+        unsettled, self.unsettled = self.unsettled, []
+        for job, result, retry_at in unsettled:
+            if now >= retry_at:
+                self._settle_retry(job, result)
+            else:
+                self.unsettled.append((job, result, retry_at))
 
     def _heartbeat(self) -> None:
         now = time.monotonic()
@@ -405,6 +499,8 @@ class Supervisor:
             return
         self.next_heartbeat = now + jobqueue_settings.HEARTBEAT
         held = [s.job for s in self.slots if s.job is not None and s.phase in (RUNNING, RECORDING)]
+        held += [job for slot in self.slots for job, _ in slot.queued]
+        held += [job for job, _, _ in self.unsettled]
         held += self.batch.held()
         running = [(s.job, s.started_at) for s in self.slots if s.job and s.phase == RUNNING]
         try:
@@ -443,9 +539,10 @@ class Supervisor:
                 slot.horse.kill()
             if slot.phase == RUNNING and slot.job is not None:
                 self._hand_back(slot.job)
+            self._return_queued(slot)
         self._guarded(self._hand_back_prefetched)
         self._guarded(lambda: self._settle_batch(force=True))
-        self._guarded(self._retry_deferred)
+        self._guarded(lambda: self._retry_deferred(force=True))
         for slot in self.slots:
             if slot.phase == RECORDING and slot.job is not None:
                 self._hand_back(slot.job)
@@ -457,10 +554,10 @@ class Supervisor:
         os.close(self._wakeup_r)
         os.close(self._wakeup_w)
 
-    def _hand_back(self, job: Reserved) -> None:
+    def _hand_back(self, job: Reserved, why: str = "interrupted by shutdown") -> None:
         try:
             self.transport.release(job, 0, undo_attempt=True)
-            logger.warning("job interrupted by shutdown, released: id=%s", printable(job.id))
+            logger.warning("job %s, released: id=%s", why, printable(job.id))
         except TransportError as exc:
             logger.warning(
                 "could not release id=%s (its lease will expire): %s", printable(job.id), exc

@@ -1,0 +1,96 @@
+"""Jobs queued in a busy horse (a short jobs' horse is handed several ahead, see
+``worker/slots.py``): with real ``runworker`` subprocesses, whatever happens to the horse or
+the worker, a queued job that never began is never charged an attempt and never lost."""
+
+from __future__ import annotations
+
+import signal
+from collections import Counter
+
+import pytest
+
+from django_jobqueue.models import FailedJob
+from django_jobqueue.transports import get_transport
+from tests import jobs, ledger
+from tests.conftest import MARIADB_AND_REDIS, wait_until
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True, databases=["default", "mysql", "postgres"]),
+]
+RETURNED = "queued in a work horse that will not run them: back in line"
+
+
+def _records(conn: str, values: range) -> None:
+    for n in values:
+        jobs.Record(n).dispatch(connection=conn)
+
+
+def _record_runs() -> Counter[tuple[int, int]]:
+    """(value, attempt) of every Record run."""
+    return Counter(
+        (e["value"], e["attempt"]) for e in ledger.events("ran") if e["job"] == "Record"
+    )
+
+
+@pytest.mark.parametrize("conn", MARIADB_AND_REDIS)
+def test_jobs_queued_behind_a_killed_horse_run_once_uncharged(conn, start_worker, empty_queues):
+    _records(conn, range(40))
+    jobs.SelfDestruct("boom").dispatch(connection=conn)
+    _records(conn, range(40, 80))
+    worker = start_worker("--burst", "--connection", conn, "--prefetch", "16")
+    assert worker.wait(60) == 0, worker.output()
+    # The jobs queued behind the killer went back in line and ran once, as attempt 1.
+    assert RETURNED in worker.output()
+    assert _record_runs() == Counter((n, 1) for n in range(80))
+    assert [e["attempt"] for e in ledger.events("started")] == [1, 2]
+    row = FailedJob.objects.get()
+    assert row.exception_class == "django_jobqueue.exceptions.WorkHorseKilled"
+    assert len(ledger.events("failed_hook")) == 1
+
+
+def test_recycled_horses_leave_no_queued_job_behind(start_worker, empty_queues):
+    _records("redis", range(300))
+    worker = start_worker("--burst", "--connection", "redis", "--horse-max-jobs", "7")
+    assert worker.wait(60) == 0, worker.output()
+    assert _record_runs() == Counter((n, 1) for n in range(300))
+    assert len({e["pid"] for e in ledger.events("ran")}) >= 300 // 7
+    assert not FailedJob.objects.exists()
+    assert get_transport("redis").size("default").total == 0
+
+
+@pytest.mark.parametrize("conn", MARIADB_AND_REDIS)
+def test_jobs_queued_behind_a_failure_run_after_its_hook(conn, start_worker, empty_queues):
+    _records(conn, range(30))
+    jobs.Unrecoverable("bad").dispatch(connection=conn)
+    _records(conn, range(30, 60))
+    worker = start_worker("--burst", "--connection", conn)
+    assert worker.wait(60) == 0, worker.output()
+    assert _record_runs() == Counter((n, 1) for n in range(60))
+    assert [e["value"] for e in ledger.events("failed_hook")] == ["bad"]
+    assert FailedJob.objects.get().exception_class == "KeyError"
+    # One horse, in order: the hook ran before the jobs queued behind the failed job.
+    order = [(e["event"], e.get("value")) for e in ledger.read()]
+    hook = order.index(("failed_hook", "bad"))
+    assert ("ran", 30) in order[hook:]
+
+
+def test_sigterm_skips_the_jobs_queued_in_a_horse(start_worker, empty_queues):
+    _records("redis", range(30))
+    jobs.LongJob(2, key="long").dispatch(connection="redis")
+    _records("redis", range(30, 60))
+    worker = start_worker("--connection", "redis", "--prefetch", "16",
+                          settings_overrides={"PREFETCH_HOLD": 60.0})
+    wait_until(lambda: ledger.events("started"), timeout=30)
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(20) == 0, worker.output()
+    # The long job finished; those queued behind it were skipped and handed back.
+    assert [e["value"] for e in ledger.events("ran") if e["job"] == "LongJob"] == ["long"]
+    assert "skipped: the worker is stopping" in worker.output()
+    ran = _record_runs()
+    assert set(ran.values()) == {1} and all(attempt == 1 for _, attempt in ran)
+    left = get_transport("redis").size("default")
+    assert (left.reserved, left.ready) == (0, 60 - len(ran))
+    other = start_worker("--burst", "--connection", "redis")
+    assert other.wait(30) == 0, other.output()
+    assert _record_runs() == Counter((n, 1) for n in range(60))
