@@ -54,7 +54,7 @@ DEFAULTS: dict[str, Any] = {
     # long they may wait for a free horse before they are handed back to other workers.
     "PREFETCH": None,
     "PREFETCH_HOLD": 1.0,
-    "HORSE_MAX_JOBS": 1000,
+    "HORSE_MAX_JOBS": 10_000,
     "HORSE_MAX_MEMORY_MB": 512,
     "HORSE_MEMORY_LIMIT_MB": None,
     "EXCEPTION_HANDLERS": [],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -43,8 +44,16 @@ class DatabaseFailedJobStore:
         return run_with_retry(self.alias, lambda: self._insert(record), attempts=attempts)
 
     def _insert(self, record: FailureRecord) -> int:
+        # One INSERT commits on its own; a savepoint is needed only inside a caller's
+        # transaction, which a duplicate uuid would otherwise break. Outside one, skipping
+        # atomic() saves three round trips (autocommit off, COMMIT, autocommit on).
+        guard = (
+            transaction.atomic(using=self.alias)
+            if transaction.get_connection(self.alias).in_atomic_block
+            else contextlib.nullcontext()
+        )
         try:
-            with transaction.atomic(using=self.alias):
+            with guard:
                 return self.queryset().create(**_fields(record)).pk
         except IntegrityError:
             existing = self.queryset().filter(uuid=record.uuid).values_list("pk", flat=True)

@@ -18,10 +18,49 @@ a horse frees up.
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
+from typing import Any
 
 from ..transports import Reserved
 
 SETTLE_DELAY = 0.05
+
+
+@dataclass
+class Owed:
+    """An attempt's outcome the store has not taken yet: a retry to release, or a failure
+    to record (then its ``failed()`` hook runs in ``horse_pid``, which holds the exception)."""
+
+    job: Reserved
+    result: dict[str, Any]
+    horse_pid: int
+    due: float = 0.0
+
+
+class Outcomes:
+    """Retries and failures waiting for the store, oldest first. A store that is down
+    makes them wait (their leases are renewed meanwhile), never drops them."""
+
+    def __init__(self) -> None:
+        self.items: list[Owed] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def add(self, item: Owed) -> None:
+        self.items.append(item)
+
+    def take_due(self, now: float) -> list[Owed]:
+        due = [item for item in self.items if item.due <= now]
+        if due:
+            self.items = [item for item in self.items if item.due > now]
+        return due
+
+    def next_due(self) -> float | None:
+        return min((item.due for item in self.items), default=None)
+
+    def jobs(self) -> list[Reserved]:
+        return [item.job for item in self.items]
 
 
 class Batch:

@@ -5,11 +5,13 @@ A horse is forked once and runs many jobs (recycled after ``HORSE_MAX_JOBS`` job
 JSON messages; it never touches the transport or the failed-job store, so a horse that dies
 loses nothing the supervisor cannot settle.
 
-Jobs arrive in order and may arrive ahead of time (the supervisor keeps a short jobs' horse
-busy with a few queued in the socket); results go back in the same order, so the supervisor
-knows which job runs from the results it has read. Once the supervisor starts stopping, it
-sets a flag shared with every horse, and a horse then skips the jobs still queued for it
-(answering ``skipped``) instead of starting them.
+Work arrives in order and may arrive ahead of time (the supervisor keeps a short jobs' horse
+busy with a few jobs queued in the socket): jobs to run and ``failed()`` hooks to call. The
+horse answers each in the order it came, so the supervisor knows what runs from the answers
+it has read. A job that fails for good is answered at once; its ``failed()`` hook runs when
+the supervisor has recorded the failure and says so, while other jobs go on. Once the
+supervisor starts stopping, it sets a flag shared with every horse, and a horse then skips
+the jobs still queued for it (answering ``skipped``) instead of starting them.
 """
 
 from __future__ import annotations
@@ -23,15 +25,14 @@ import mmap
 import os
 import signal
 import sys
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection
 from typing import Any
 
 from django.db import close_old_connections, connections
 
-from .execute import Pending, run_attempt, run_failed_hook, run_system_failure
+from .execute import Pending, run_attempt, run_failed_hook, run_system_failure, stand_in
 from .handlers import build_chain
 
 logger = logging.getLogger("django_jobqueue.worker")
@@ -176,64 +177,48 @@ def _child_main(conn: Connection, config: dict[str, Any], stop: StopFlag) -> int
     loop = asyncio.new_event_loop()
     max_jobs, max_kb = config["max_jobs"], config["max_memory_mb"] * 1024
     memory = _OwnResidentMemory()
-    # Jobs that arrived while a failed job's hook was awaited: they run after the hook.
-    waiting: deque[dict[str, Any]] = deque()
-    done = 0
+    # Failed jobs whose failed() hook waits for the supervisor to record the failure; the
+    # horse runs other jobs meanwhile. The exception objects live here only.
+    pending: dict[str, Pending] = {}
+    done, recycle = 0, False
 
     def send(message: dict[str, Any]) -> None:
         conn.send_bytes(json.dumps(message, separators=(",", ":")).encode())
 
-    def receive() -> dict[str, Any]:
-        return waiting.popleft() if waiting else json.loads(conn.recv_bytes())
-
-    while True:
+    # A horse due for recycling stays until its failed jobs' hooks have run.
+    while not recycle or pending:
         try:
-            message = receive()
+            message = json.loads(conn.recv_bytes())
         except EOFError:
             return 0
         op = message["op"]
         if op == "stop":
             return 0
-        if op == "run" and stop.is_set():
-            send({"op": "skipped", "id": message["id"]})
-            continue
+        if op == "run":
+            if recycle:
+                continue  # the supervisor puts it back in line when it reads "recycle"
+            if stop.is_set():
+                send({"op": "skipped", "id": message["id"]})
+                continue
+            close_old_connections()
+            result, failure = run_attempt(message, chain, loop)
+            if failure is not None:
+                pending[message["id"]] = failure
+            done += 1
+            rss = memory.kb()
+            # A timed-out coroutine may leave the event loop unusable: start afresh.
+            recycle = done >= max_jobs or rss > max_kb or result.get(
+                "exception_class", ""
+            ).endswith("JobTimeout")
+            send({**result, "op": "result", "id": message["id"], "rss_kb": rss,
+                  "recycle": recycle})
+        else:
+            close_old_connections()
+            if op == "hook":
+                failure = pending.pop(message["id"], None) or stand_in(message)
+                run_failed_hook(failure, message["failed_job"], loop)
+            else:
+                run_system_failure(message, chain, loop)
+            send({"op": "hook_done", "id": message.get("id")})
         close_old_connections()
-        if op == "system":
-            run_system_failure(message, chain, loop)
-            send({"op": "hook_done"})
-            continue
-        result, pending = run_attempt(message, chain, loop)
-        done += 1
-        rss = memory.kb()
-        # A timed-out coroutine may leave the event loop unusable: start afresh.
-        recycle = done >= max_jobs or rss > max_kb or result.get("exception_class", "").endswith(
-            "JobTimeout"
-        )
-        send({**result, "op": "result", "id": message["id"], "rss_kb": rss, "recycle": recycle})
-        if pending is not None and not _await_hook(conn, pending, waiting, loop, send):
-            return 0
-        close_old_connections()
-        if recycle:
-            return 0
-
-
-def _await_hook(
-    conn: Connection,
-    pending: Pending,
-    waiting: deque[dict[str, Any]],
-    loop: asyncio.AbstractEventLoop,
-    send: Callable[[dict[str, Any]], None],
-) -> bool:
-    """Wait for the supervisor to record a failure, then run its ``failed()`` hook. Jobs
-    queued meanwhile wait in ``waiting``. False when told to stop."""
-    while True:
-        reply = json.loads(conn.recv_bytes())
-        if reply.get("op") != "run":
-            break
-        waiting.append(reply)
-    if reply.get("op") == "stop":
-        return False
-    if reply.get("op") == "hook":
-        run_failed_hook(pending, reply["failed_job"], loop)
-    send({"op": "hook_done"})
-    return True
+    return 0
