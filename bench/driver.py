@@ -109,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deadline", type=float, default=120.0)
     parser.add_argument("--workdir")
     args = parser.parse_args(argv)
+    if args.variant:
+        # Read at import by adapters whose settings depend on it (django-tasks-db's database).
+        os.environ["BENCH_VARIANT"] = args.variant
     try:
         mod = system_module(args.system)
         if args.op == "prepare":

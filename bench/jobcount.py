@@ -14,8 +14,9 @@ import os
 from pathlib import Path
 
 ENV_VAR = "BENCH_COUNT_DIR"
-#: ``started``: an attempt began; ``done``: an attempt succeeded.
-EVENTS = ("started", "done")
+#: ``started``: an attempt began; ``done``: an attempt succeeded; ``failed``: a system with
+#: no failed store of its own (Celery without a results backend) recorded a failure.
+EVENTS = ("started", "done", "failed")
 
 _fds: dict[str, int] = {}
 _pid = 0
