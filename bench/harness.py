@@ -5,6 +5,7 @@ Stdlib only: ``bench/driver.py`` uses it from our virtualenv and from the peers'
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -61,10 +62,8 @@ def kill_tree(roots: Sequence[int], grace: float = 3.0) -> None:
     pids = tree(roots)
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
         end = time.monotonic() + grace
         while time.monotonic() < end:
             pids = [p for p in tree(roots) + pids if _alive(p)]
@@ -150,6 +149,8 @@ def watch(
             time.sleep(poll)
         finished = time.monotonic()
         peak = max(peak, rss_kb(tree(roots)))
+        if began is not None and done < wanted:
+            done = completed()  # a gated count may not have been asked yet
     finally:
         kill_tree(roots)
         for p in procs:
