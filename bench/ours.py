@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings_ours")
+os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings_ours"
 
 import django
 

@@ -71,7 +71,10 @@ def annotate(rows: list[dict]) -> None:
             row["peer"] = peer["system"]
         transport = row["system"].split("/", 1)[1]
         limit = find(rows, "substrate", LIMIT_OF.get(transport, ""))
-        if limit and row["unit"] == "jobs/s":
+        # Only where the limit is the same work: a drain claims and deletes one job per
+        # job; a one-by-one enqueue to Redis is one round trip.
+        if limit and (row["measurement"].startswith("drain")
+                      or (row["measurement"] == "enqueue" and transport == "redis")):
             row["vs_limit"] = row["value"] / limit
 
 

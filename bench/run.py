@@ -16,6 +16,7 @@ targets; ``--json FILE`` appends one JSON line per row. See docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -36,7 +37,7 @@ PORTS = {"JQ_REDIS_PORT": "26379", "JQ_MYSQL_PORT": "23306", "JQ_PG_PORT": "2543
 for _name, _port in PORTS.items():
     os.environ.setdefault(_name, _port)
 
-from bench import driver, peers_venv, report  # noqa: E402
+from bench import driver, harness, peers_venv, report  # noqa: E402
 
 SYSTEMS = ("ours", "rq", "celery", "dramatiq", "huey", "tasks_db")
 MEASUREMENTS = ("enqueue", "drain", "fail", "retry", "substrate")
@@ -84,18 +85,30 @@ def run_driver(python: Path, system: str, args: list[str], timeout: float) -> di
     """One driver call in its own process group: past ``timeout`` the whole group (the
     driver and every worker it started) is killed and a timeout recorded."""
     cmd = [str(python), "-m", "bench.driver", system, *args]
+    # Each system module picks its own Django settings; this process's must not leak in.
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True, env=env)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
+        _kill(proc)
         return {"error": f"driver killed after {timeout:.0f} s", "timeout": True}
+    except BaseException:  # Ctrl-C: leave no worker behind
+        _kill(proc)
+        raise
     for line in reversed(out.splitlines()):
         if line.startswith(driver.PREFIX):
             return json.loads(line[len(driver.PREFIX):])
     return {"error": f"no result (exit {proc.returncode}): {err.strip()[-300:]}"}
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    # The tree first: RQ's work horses start sessions of their own, out of the group.
+    harness.kill_tree([proc.pid], grace=1.0)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
 
 
 class Bench:
@@ -179,7 +192,7 @@ class Bench:
 
 
 def _summary(result: dict) -> str:
-    if "error" in result:
+    if result.get("error"):
         return "ERROR " + result["error"]
     if "na" in result:
         return "n/a"
@@ -201,7 +214,7 @@ def _row(system: str, measurement: str, unit: str, results: list[dict]) -> dict:
         elif "na" in r:
             return {"system": system, "measurement": measurement, "value": None,
                     "unit": unit, "values": [], "na": True, "note": r["na"]}
-        elif "error" in r:
+        elif r.get("error"):
             notes.append(r["error"][:80])
         elif unit == "s":
             if r.get("timeout") or r["jobs"] < r["wanted"]:

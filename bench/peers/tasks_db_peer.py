@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.peers.tasks_db_settings")
+os.environ["DJANGO_SETTINGS_MODULE"] = "bench.peers.tasks_db_settings"
 
 import django
 
