@@ -136,16 +136,24 @@ def targets(rows: list[dict]) -> list[dict]:
     for n in ("1", "2"):
         checks.append((f"worker RSS ({n} process) <= Celery's",
                        ratio("ours/redis", f"rss-{n}", best(rows, f"rss-{n}", "celery")), 1.0))
-    return [{"target": name, "ratio": got, "wanted": want,
-             "status": "n/a" if got is None else ("PASS" if got >= want else "MISS")}
-            for name, got, want in checks]
+    out = [{"target": name, "ratio": got, "wanted": want, "at_most": False,
+            "status": "n/a" if got is None else ("PASS" if got >= want else "MISS")}
+           for name, got, want in checks]
+    for transport in ("redis", "mariadb"):
+        spread = find(rows, f"ours/{transport}", "scale-spread")
+        if spread is not None:  # only with --scale
+            out.append({"target": f"{transport} reserve+ack flat from smallest to largest"
+                        " queue (largest/smallest)", "ratio": spread, "wanted": 1.2,
+                        "at_most": True, "status": "PASS" if spread <= 1.2 else "MISS"})
+    return out
 
 
 def targets_text(results: list[dict]) -> str:
     lines = ["Targets (issue 5; ratio = how many times better ours is, in this run):"]
     for t in results:
         got = "-" if t["ratio"] is None else f"{t['ratio']:.2f}"
-        lines.append(f"  {t['status']:<4}  {got:>6} (want >= {t['wanted']:g})  {t['target']}")
+        want = f"want {'<=' if t['at_most'] else '>='} {t['wanted']:g}"
+        lines.append(f"  {t['status']:<4}  {got:>6} ({want})  {t['target']}")
     return "\n".join(lines)
 
 

@@ -134,17 +134,14 @@ class Bench:
         for system in self.systems:
             drains, fails, retries = VARIANTS[system]
             if "enqueue" in self.only:
-                plan.append((f"{system}/{drains[0]}" if system == "ours" else system,
-                             "enqueue", ["enqueue", "--n", str(self.sizes["enqueue"]),
-                                         "--variant", drains[0]]))
-                plan.append((f"{system}/{drains[0]}" if system == "ours" else system,
-                             "enqueue-bulk", ["enqueue", "--bulk", "--variant", drains[0],
-                                              "--n", str(self.sizes["enqueue"])]))
-                if system == "ours":  # ours also enqueues into each database transport
-                    for v in drains[1:]:
-                        for m, bulk in (("enqueue", []), ("enqueue-bulk", ["--bulk"])):
-                            plan.append((f"ours/{v}", m, ["enqueue", *bulk, "--variant", v,
-                                                          "--n", str(self.sizes["enqueue"])]))
+                # Where the variant is the store (ours, django-tasks-db), enqueue into each;
+                # a peer's worker kind does not change how it enqueues.
+                per_store = system in ("ours", "tasks_db")
+                for v in drains if per_store else drains[:1]:
+                    label = f"{system}/{v}" if per_store else system
+                    for m, bulk in (("enqueue", []), ("enqueue-bulk", ["--bulk"])):
+                        plan.append((label, m, ["enqueue", *bulk, "--variant", v,
+                                                "--n", str(self.sizes["enqueue"])]))
             for kind, variants, name in (("noop", drains, "drain"), ("fail", fails, "fail"),
                                          ("retry", retries, "retry")):
                 if name not in self.only:
