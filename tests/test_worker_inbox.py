@@ -124,3 +124,15 @@ def test_a_hook_that_kills_its_horse_is_called_once_more_at_most(
     assert len(ledger.events("failed_hook")) == hooks
     assert _record_runs() == Counter((n, 1) for n in range(5))
     assert FailedJob.objects.get().exception_class == "ValueError"
+
+
+@pytest.mark.parametrize("conn", MARIADB_AND_REDIS)
+def test_many_failures_at_once_are_each_recorded_and_hooked_once(conn, start_worker, empty_queues):
+    for n in range(200):
+        jobs.Unrecoverable(f"k{n}").dispatch(connection=conn)
+    worker = start_worker("--burst", "--connection", conn, "--concurrency", "2")
+    assert worker.wait(60) == 0, worker.output()
+    assert sorted(FailedJob.objects.values_list("attempts", flat=True)) == [1] * 200
+    hooks = Counter((e["value"], e["exc"]) for e in ledger.events("failed_hook"))
+    assert hooks == Counter((f"k{n}", "KeyError") for n in range(200))
+    assert get_transport(conn).size("default").total == 0

@@ -146,15 +146,33 @@ class Answers:
     def _settle_owed(self, force: bool = False) -> None:
         """Release retries and record failures; a failure's hook is queued once recorded."""
         now = time.monotonic()
-        for item in self.owed.take_due(float("inf") if force else now):
-            try:
-                if item.result["status"] == "retry":
-                    self.books.settle(item.job, item.result)
-                else:
-                    self._queue_hook(item, self.books.fail(item.job, item.result))
-            except TransportError as exc:
-                logger.warning("cannot record outcome of id=%s yet: %s",
-                               printable(item.job.id), exc)
+        due = self.owed.take_due(float("inf") if force else now)
+        failures = [item for item in due if item.result["status"] != "retry"]
+        for item in due:
+            if item.result["status"] == "retry":
+                self._settle_now([item], now, self._release_retry)
+        if failures:
+            self._settle_now(failures, now, self._record_failures)
+
+    def _release_retry(self, items: list[Owed]) -> None:
+        for item in items:
+            self.books.settle(item.job, item.result)
+
+    def _record_failures(self, failures: list[Owed]) -> None:
+        infos = self.books.fail_many([(item.job, item.result, {}) for item in failures])
+        for item, info in zip(failures, infos, strict=True):
+            self._queue_hook(item, info)
+
+    def _settle_now(
+        self, items: list[Owed], now: float, settle: Callable[[list[Owed]], None]
+    ) -> None:
+        """``settle(items)``; if the store does not answer, they wait and try again."""
+        try:
+            settle(items)
+        except TransportError as exc:
+            logger.warning("cannot record outcome of %d jobs yet (first id=%s): %s",
+                           len(items), printable(items[0].job.id), exc)
+            for item in items:
                 item.due = now + _RETRY_OWED
                 self.owed.add(item)
 
