@@ -50,7 +50,7 @@ DEFAULTS: dict[str, Any] = {
     "TIMEOUT_GRACE": 5.0,
     "SHUTDOWN_TIMEOUT": 30.0,
     "SLEEP": 1.0,
-    # Jobs a worker reserves ahead of its horses (None: 16 per horse; 0: none), and how
+    # Jobs a worker reserves ahead of its horses (None: 32 per horse; 0: none), and how
     # long they may wait for a free horse before they are handed back to other workers.
     "PREFETCH": None,
     "PREFETCH_HOLD": 1.0,

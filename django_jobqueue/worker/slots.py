@@ -31,6 +31,9 @@ IDLE, RUNNING, HOOK = "idle", "running", "hook"
 # together they are expected to take at most this long (seconds). A job that turns out long
 # makes those queued behind it wait for it, so the budget stays small.
 INBOX_BUDGET = 0.02
+# And never more than this many, whatever the prefetch: the rest wait in the supervisor,
+# where PREFETCH_HOLD can still hand them back.
+INBOX_MAX = 16
 # Weight of the newest duration in a slot's running average.
 _NEWEST = 0.2
 
@@ -86,7 +89,7 @@ class Slot:
             return 0
         if self.typical is None:  # nothing known yet: a long first job must not hold others
             return 0
-        depth = min(cap, int(INBOX_BUDGET / max(self.typical, 1e-6)))
+        depth = min(cap, INBOX_MAX, int(INBOX_BUDGET / max(self.typical, 1e-6)))
         return max(depth - self.queued_runs(), 0)
 
     def push(self, op: Op, now: float, wall: float) -> None:
