@@ -47,6 +47,9 @@ class Outcomes:
     def __bool__(self) -> bool:
         return bool(self.items)
 
+    def __len__(self) -> int:
+        return len(self.items)
+
     def add(self, item: Owed) -> None:
         self.items.append(item)
 

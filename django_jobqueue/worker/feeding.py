@@ -19,12 +19,14 @@ from ..conf import jobqueue_settings
 from ..exceptions import TransportError
 from ..logutil import printable
 from ..transports import Reserved, Transport
-from .batch import Batch
+from .batch import Batch, Outcomes
 from .horse import Horse, StopFlag
 from .options import WorkerOptions
 from .slots import IDLE, Op, Slot, timeout_of
 
 logger = logging.getLogger("django_jobqueue.worker")
+
+OWED_LIMIT = 100
 
 
 class Feeding:
@@ -36,6 +38,7 @@ class Feeding:
     transport: Transport
     slots: list[Slot]
     batch: Batch
+    owed: Outcomes
     stopping: bool
     stop_flag: StopFlag
     jobs_started: int
@@ -59,7 +62,9 @@ class Feeding:
         self._fill_inboxes()
         run = self._wanted(len(idle))
         in_horses = sum(slot.queued_runs() for slot in self.slots)
-        prefetch = self.batch.wanted(run, self.queue_empty, self._room() - run, in_horses)
+        prefetch = 0 if self._owing_too_much() else self.batch.wanted(
+            run, self.queue_empty, self._room() - run, in_horses
+        )
         if run + prefetch <= 0:
             return
         token = f"{self.name[:50]}:{next(self._tokens)}"
@@ -77,6 +82,8 @@ class Feeding:
     def _fill_inboxes(self) -> None:
         """Queue prefetched jobs in horses busy with short jobs, so each starts its next job
         without waiting for this process (the horse's share of the prefetch at most)."""
+        if self._owing_too_much():
+            return
         share = self.batch.target // len(self.slots)
         for slot in self.slots:
             room = slot.inbox_room(share)
@@ -110,9 +117,14 @@ class Feeding:
 
     def _wanted(self, idle: int) -> int:
         """How many jobs to reserve for ``idle`` free horses now."""
-        if self.stopping or time.monotonic() < self.reserve_after:
+        if self.stopping or time.monotonic() < self.reserve_after or self._owing_too_much():
             return 0
         return min(idle, self._room())
+
+    def _owing_too_much(self) -> bool:
+        # Outcomes the store does not take (both failed-job stores down) pile up while
+        # horses run more jobs; past this many, no new work until the store answers.
+        return len(self.owed) >= OWED_LIMIT
 
     def _room(self) -> int:
         """Jobs this worker may still take (``--max-jobs``), prefetched ones counted."""
