@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import math
 import uuid
 from typing import Any
 
@@ -111,12 +112,35 @@ def loads(raw: str | bytes) -> dict[str, Any]:
         raise
     except (TypeError, ValueError) as exc:
         raise PayloadError(f"payload is not JSON: {exc}") from None
+    except RecursionError:
+        raise PayloadError("payload is nested too deeply to parse") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("job"), str):
         raise PayloadError("payload is not a job payload (no 'job' name)")
     data = payload.get("data") or {}
     if not isinstance(data, dict):
         raise PayloadError("payload 'data' is not an object")
+    _check_policy(payload)
     return payload
+
+
+def _check_policy(payload: dict[str, Any]) -> None:
+    """Refuse policy fields that the worker could not apply (dispatch never writes them):
+    they fail the job at once with a clear error instead of crashing a work horse."""
+    max_tries = payload.get("max_tries")
+    if max_tries is not None and (type(max_tries) is not int or max_tries < 1):
+        raise PayloadError(f"payload 'max_tries' must be an integer >= 1, not {max_tries!r:.40}")
+    timeout = payload.get("timeout")
+    if timeout is not None and (
+        type(timeout) not in (int, float) or not 0 < timeout < math.inf
+    ):
+        raise PayloadError(f"payload 'timeout' must be a positive number, not {timeout!r:.40}")
+    if payload.get("retry_after") is not None:
+        from .retry import retry_after_from_json
+
+        try:
+            retry_after_from_json(payload["retry_after"])
+        except (TypeError, ValueError) as exc:
+            raise PayloadError(f"payload 'retry_after' is unusable: {exc}") from None
 
 
 def decode_data(payload: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:

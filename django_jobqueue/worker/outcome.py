@@ -130,7 +130,7 @@ def _class_of(raw: str) -> tuple[dict[str, Any] | None, type[Job] | None]:
 def _errors_of(payload: str, last: dict[str, Any]) -> list[dict[str, Any]]:
     try:
         errors = json.loads(payload).get("errors")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         errors = None
     return errors if isinstance(errors, list) and errors else [last]
 

@@ -97,12 +97,13 @@ def death_details(status: int, rusage: Any) -> dict[str, Any]:
 def timeout_of(raw: str, default: float) -> float:
     try:
         value = json.loads(raw).get("timeout")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         value = None
     try:
-        return float(value or default)
+        timeout = float(value or default)
     except (TypeError, ValueError):
         return default
+    return timeout if 0 < timeout < float("inf") else default
 
 
 def describe(status: int, pid: int | None = None) -> str:
