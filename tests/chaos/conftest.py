@@ -13,6 +13,21 @@ from tests.chaos.harness import Chaos
 
 
 @pytest.fixture
+def chaos_factory(tmp_path: Path, redis_client: Any) -> Iterator[Any]:
+    """For tests whose parameters are more than a connection: ``chaos_factory(name)``."""
+    made: list[Chaos] = []
+
+    def make(connection: str) -> Chaos:
+        made.append(Chaos(connection, tmp_path))
+        return made[-1]
+
+    yield make
+    for harness in made:
+        harness.close()
+        harness.transport.clear("chaos")
+
+
+@pytest.fixture
 def chaos(request: pytest.FixtureRequest, tmp_path: Path, redis_client: Any) -> Iterator[Chaos]:
     harness = Chaos(request.param, tmp_path)
     yield harness

@@ -97,6 +97,11 @@ class Chaos:
         self.workers.append(worker)
         return worker
 
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Wait until every live worker has logged that it started."""
+        wait_until(lambda: all("worker started" in w.output() for w in self.alive()),
+                   timeout=timeout, interval=0.1)
+
     def alive(self) -> list[WorkerProcess]:
         return [w for w in self.workers if w.proc.poll() is None]
 
@@ -158,6 +163,7 @@ class Chaos:
         events = self.events()
         attempts: dict[str, int] = {}
         ok = Counter()
+        ok_attempts: dict[str, list[int]] = {}
         hooks = Counter()
         started = set()
         finished = set()
@@ -170,6 +176,8 @@ class Chaos:
             elif e["event"] == "finish":
                 finished.add((key, e["attempt"]))
                 ok[key] += bool(e["ok"])
+                if e["ok"]:
+                    ok_attempts.setdefault(key, []).append(e["attempt"])
             elif e["event"] == "hook":
                 hooks[key] += 1
             elif e["event"] == "error" and e["exc"] in SYSTEM_ERRORS:
@@ -196,6 +204,9 @@ class Chaos:
         if max_tries is not None:
             figures["max_tries"] = max_tries
         figures["lost_ids"] = lost[:5]
+        # Attempt numbers of the runs of duplicated jobs: a repeated number is a rerun that
+        # was not charged as an attempt.
+        figures["duplicate_attempts"] = [a for a in ok_attempts.values() if len(a) > 1][:10]
         return figures
 
     def report(self, scenario: str, figures: dict[str, Any]) -> dict[str, Any]:

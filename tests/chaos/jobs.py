@@ -143,3 +143,15 @@ def record_killed(job: Any, retpid: int, ret_val: int, rusage: Any) -> None:
     """Work-horse-killed handler: the dead horse and its peak memory."""
     ledger.write("killed", id=getattr(job, "job_id", None), horse=retpid,
                  maxrss=getattr(rusage, "ru_maxrss", None), supervisor=os.getpid())
+
+
+class Witness(Policy):
+    """Dispatched in the same transaction as the auth Group ``name`` on database ``db``:
+    records whether that row was visible, i.e. whether the transaction had committed."""
+
+    def handle(self) -> None:
+        from django.contrib.auth.models import Group
+
+        seen = Group.objects.using(self.options["db"]).filter(name=self.options["name"]).exists()
+        mark(self, "start", seen=seen)
+        mark(self, "finish", ok=True)

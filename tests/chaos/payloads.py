@@ -100,5 +100,5 @@ def kinds(marker: str, big: int, raw_bytes: bool) -> list[tuple[str, Callable[[r
 
 def _deep(depth: int, closed: bool) -> str:
     """A payload whose argument is a list nested ``depth`` deep (cut off if not ``closed``)."""
-    head = '{"v": 1, "id": "x", "job": "%s", "data": {"args": [' % STEP
+    head = '{"v": 1, "id": "x", "job": "' + STEP + '", "data": {"args": ['
     return head + "[" * depth + ("]" * depth + "]}}" if closed else "")

@@ -15,8 +15,8 @@ from tests.chaos import audit
 if os.environ.get("JQ_CHAOS_AUDIT"):
     audit.install(os.environ["JQ_CHAOS_AUDIT"])
 
-from tests.settings import *  # noqa: E402, F403
-from tests.settings import DATABASES, INSTALLED_APPS  # noqa: E402
+from tests.settings import *  # noqa: F403
+from tests.settings import DATABASES, INSTALLED_APPS
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.chaos"]
 
