@@ -98,7 +98,7 @@ def record(failure: FailureRecord) -> Recorded:
     :class:`TransportError` when neither store answers; the caller then keeps the job in
     flight and tries again later.
     """
-    fill_fingerprint(failure)
+    fill_fingerprint(failure.make_storable())
     if not redis_is_primary():
         store = database_store()
         if not table_outage.skipping(store.alias):
