@@ -27,6 +27,11 @@ IMPORTABLE_NAMES = ["os.system", "subprocess.call", "builtins.eval", "builtins.e
                     "importlib.import_module", "pickle.loads"]
 NOT_JOBS = ["django_jobqueue.jobs.Job", "tests.chaos.jobs.Policy", "tests.chaos.jobs.mark",
             "tests.chaos.jobs.record_error", "tests.jobs.UnprintableError", "django_jobqueue"]
+# Policy fields dispatch never writes. "INF" becomes the JSON literal 1e400 (infinity).
+BAD_POLICIES = [{"max_tries": "abc"}, {"timeout": "abc"}, {"timeout": -5}, {"max_tries": 0},
+                {"max_tries": 1e300}, {"timeout": "INF"}, {"retry_after": "soon"},
+                {"retry_after": {"backoff": "exponential", "base": "nan"}},
+                {"max_tries": 3, "retry_after": ["INF"]}]
 CLEAR_ERRORS = {"django_jobqueue.exceptions.PayloadError",
                 "django_jobqueue.exceptions.UnknownJobClass"}
 
@@ -76,17 +81,11 @@ def kinds(marker: str, big: int, raw_bytes: bool) -> list[tuple[str, Callable[[r
             {"args": [], "kwargs": {}}, {"args": [1], "kwargs": {"value": 2}},
             {"args": [], "kwargs": {"value": 1, "zz": []}},
         ]))),
-        ("bad-policy", lambda r: _payload(STEP, {"args": [1], "kwargs": {"fail": True}},
-                                          **r.choice([{"max_tries": "abc"}, {"timeout": "abc"},
-                                                      {"timeout": -5}, {"max_tries": 0},
-                                                      {"retry_after": {"backoff": "exponential",
-                                                                       "base": "nan"}},
-                                                      {"retry_after": "soon"},
-                                                      {"max_tries": 3, "retry_after": [1e308,
-                                                                                       1e308]},
-                                                      {"max_tries": 1e300}]))),
+        ("bad-policy", lambda r: _payload(STEP, {"args": [1], "kwargs": {"fail": True}}, **r.choice(
+            BAD_POLICIES)).replace('"INF"', "1e400")),
         ("deep-nesting", lambda r: _deep(r.choice([2000, 100_000]), closed=r.random() < 0.5)),
         ("big-arguments", lambda r: _payload(STEP, {"args": ["x" * big, 2, 3]})),
+        ("surrogate-name", lambda r: _payload(r.choice(["\udcff", "shop.\ud800jobs"]))),
         ("random-text", lambda r: "".join(chr(r.randrange(0, 0x2FFF)) for _ in range(r.randrange(
             1, 200)))),
     ]

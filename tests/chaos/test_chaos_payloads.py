@@ -53,7 +53,7 @@ def test_malformed_payloads_fail_cleanly_and_import_nothing(chaos, tmp_path):
             chaos.transport.push(PushItem(job_id, QUEUE, raw))
 
     worker = chaos.worker("--burst", "--concurrency", "2")
-    code = worker.wait(size(240, 900))
+    code = worker.wait(size(120, 900))
     rows = {row["uuid"]: row for row in chaos.failed_rows()}
     figures = chaos.tally([*valid_ids, *bad])
     entries = audit.imported(str(imports))
