@@ -76,12 +76,35 @@ def _check_reserved_keys(value: Any) -> None:
             _check_reserved_keys(item)
 
 
-def dumps(payload: dict[str, Any], max_bytes: int | None = None) -> str:
-    """Serialise a payload, raising :class:`PayloadError` for arguments that are not JSON.
+def _too_deep(data: Any, limit: int) -> bool:
+    """True if the arguments in ``data`` nest lists and dicts deeper than ``limit``."""
+    args = data.get("args", ()) if isinstance(data, dict) else ()
+    kwargs = data.get("kwargs", {}) if isinstance(data, dict) else {}
+    stack = [(value, 0) for value in (*args, *kwargs.values())]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: Any = value.values()
+        elif isinstance(value, (list, tuple)):
+            children = value
+        else:
+            continue
+        if depth + 1 > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def dumps(payload: dict[str, Any], max_bytes: int | None = None,
+          max_depth: int | None = None) -> str:
+    """Serialise a payload, raising :class:`PayloadError` for arguments that are not JSON,
+    nested deeper than ``max_depth`` or bigger than ``max_bytes``.
 
     One ``json.dumps`` pass: special types go through the ``default`` hook, so plain data
     pays nothing extra.
     """
+    if max_depth is not None and _too_deep(payload.get("data"), max_depth):
+        raise PayloadError(f"job arguments nest deeper than MAX_PAYLOAD_DEPTH={max_depth}")
     try:
         text = json.dumps(
             payload, default=_encode_special, separators=(",", ":"), allow_nan=False
@@ -90,6 +113,8 @@ def dumps(payload: dict[str, Any], max_bytes: int | None = None) -> str:
         raise
     except (TypeError, ValueError) as exc:
         raise PayloadError(f"job arguments are not JSON: {exc}") from None
+    except RecursionError:
+        raise PayloadError("job arguments are nested too deeply (or refer to themselves)") from None
     if _TAG_MARKER in text:
         _check_reserved_keys(payload.get("data"))
     if max_bytes is not None and len(text) > max_bytes:
