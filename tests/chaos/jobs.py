@@ -155,3 +155,10 @@ class Witness(Policy):
         seen = Group.objects.using(self.options["db"]).filter(name=self.options["name"]).exists()
         mark(self, "start", seen=seen)
         mark(self, "finish", ok=True)
+
+
+class Leaky(Policy):
+    """Fails with secrets in its arguments (which must never reach a log line)."""
+
+    def handle(self) -> None:
+        raise ValueError("card declined")

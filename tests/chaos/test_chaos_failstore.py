@@ -23,7 +23,6 @@ from tests.chaos import jobs, servers
 from tests.chaos.harness import (
     FALLBACK_KEY,
     MARIADB_DB,
-    QUEUE,
     TRANSPORTS,
     dispatch_all,
     size,
