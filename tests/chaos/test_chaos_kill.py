@@ -84,9 +84,11 @@ def _uncharged_reruns(chaos, kills):
     gaps = []
     for starts in runs.values():
         for first in starts[:-1]:
-            hit = [k for k in kills if k["supervisor"] and first["pid"] in k["pids"]
-                   and k["t"] >= first["t"]]
-            gaps.append(round(hit[0]["t"] - first["t"], 3) if hit else None)
+            # A horse may read a job already sent to it just after its supervisor died and
+            # before PR_SET_PDEATHSIG's SIGKILL lands, so the start can follow the kill.
+            hit = [k for k in kills if k["supervisor"] and first["pid"] in k["pids"]]
+            gap = min((k["t"] - first["t"] for k in hit), key=abs, default=None)
+            gaps.append(None if gap is None else round(gap, 3))
     return gaps
 
 
@@ -127,6 +129,6 @@ def test_sigkill_loop_loses_nothing(chaos):
     assert_sound(figures, allow_duplicates=explained)
     # Each uncharged rerun was a supervisor killed moments after the run began (the 50 ms
     # settle window, plus scheduling on a loaded machine), never an unexplained repeat.
-    assert all(gap is not None and gap < 2.0 for gap in uncharged), uncharged
+    assert all(gap is not None and abs(gap) < 2.0 for gap in uncharged), uncharged
     assert figures["done"] + figures["failed"] == JOBS
     assert figures["kill_to_collection_p99"] is None or figures["kill_to_collection_p99"] <= 60

@@ -39,7 +39,7 @@ def test_malformed_payloads_fail_cleanly_and_import_nothing(chaos, tmp_path):
     valid_ids = []
     for i in range(max(VALID, BAD)):
         if i < VALID:  # valid jobs go through dispatch and its checks
-            valid_ids.append(jobs.Step(i).dispatch(connection=chaos.connection).id)
+            valid_ids.append(jobs.Step(i).dispatch(connection=chaos.connection, queue=QUEUE).id)
         if i < BAD:
             if i % 4 == 0:
                 kind, raw = "hypothesis-json", json.dumps(next(generated))
