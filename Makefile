@@ -1,7 +1,7 @@
 # Thin aliases; scripts/test is the real entry point and works without make.
 PYTHON ?= .venv/bin/python
 
-.PHONY: test servers stop-servers lint demo bench-admin chaos chaos-report
+.PHONY: test servers stop-servers lint demo bench bench-admin chaos chaos-report
 
 test:
 	scripts/test
@@ -31,3 +31,14 @@ chaos:
 
 chaos-report:
 	$(PYTHON) -m tests.chaos.report
+
+# Ours against rq, celery, dramatiq, huey and django-tasks-db on the same servers
+# (docs/performance.md). bench/run.py puts its servers on ports of their own (26379,
+# 23306, 25432, 27100 unless JQ_*_PORT say otherwise); a clean clone first gets .venv and
+# the Debian packages from scripts/test, on the same ports.
+bench:
+	@test -x $(PYTHON) || JQ_REDIS_PORT=$${JQ_REDIS_PORT:-26379} \
+		JQ_MYSQL_PORT=$${JQ_MYSQL_PORT:-23306} JQ_PG_PORT=$${JQ_PG_PORT:-25432} \
+		JQ_REDIS_CLUSTER_PORT=$${JQ_REDIS_CLUSTER_PORT:-27100} JQ_DJANGO_LINES=5.2 \
+		scripts/test --collect-only -q
+	$(PYTHON) bench/run.py $(BENCH_ARGS)

@@ -1,4 +1,4 @@
-"""Quick drain measurement of our own worker (the full side-by-side suite is issue 5's).
+"""Quick drain measurement of our own worker alone (the side-by-side suite is `bench/run.py`).
 
     .venv/bin/python bench/drain.py --connection redis --jobs 20000 --concurrency 1
 

@@ -52,11 +52,11 @@ DEFAULTS: dict[str, Any] = {
     "TIMEOUT_GRACE": 5.0,
     "SHUTDOWN_TIMEOUT": 30.0,
     "SLEEP": 1.0,
-    # Jobs a worker reserves ahead of its horses (None: four per horse; 0: none), and how
+    # Jobs a worker reserves ahead of its horses (None: 32 per horse; 0: none), and how
     # long they may wait for a free horse before they are handed back to other workers.
     "PREFETCH": None,
     "PREFETCH_HOLD": 1.0,
-    "HORSE_MAX_JOBS": 1000,
+    "HORSE_MAX_JOBS": 10_000,
     "HORSE_MAX_MEMORY_MB": 512,
     "HORSE_MEMORY_LIMIT_MB": None,
     "EXCEPTION_HANDLERS": [],

@@ -35,6 +35,17 @@ class AbandonedJobError(JobQueueError):
     """The job's lease expired: the worker running it died and another worker collected it."""
 
 
+class JobFailed(JobQueueError):
+    """Stands in for a job's own exception in ``failed()`` when the hook runs in another
+    work horse than the one that raised it (that horse died first). ``exception_class``
+    and ``message`` are the original's."""
+
+    def __init__(self, exception_class: str, message: str) -> None:
+        super().__init__(f"{exception_class}: {message}" if exception_class else message)
+        self.exception_class = exception_class
+        self.message = message
+
+
 class DontRetry(JobQueueError):
     """Raise (ideally ``from`` the real error) to fail a job at once, without retries."""
 

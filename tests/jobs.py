@@ -264,6 +264,53 @@ class Noop(Job):
         return None
 
 
+class NoopFails(Job):
+    """Raises at once, no retries: for measuring the failure path."""
+
+    max_tries = 1
+
+    def __init__(self, n=0):
+        self.n = n
+
+    def handle(self):
+        raise ValueError(f"failing on purpose: {self.n}")
+
+
+class FailsTwice(Job):
+    """Fails its first two attempts, then succeeds, retrying at once: the retry path."""
+
+    max_tries = 3
+    retry_after = 0
+
+    def __init__(self, n=0):
+        self.n = n
+
+    def handle(self):
+        if self.attempt <= 2:
+            raise ConnectionError(f"attempt {self.attempt} fails on purpose")
+
+
+class HookKillsHorse(Job):
+    """Fails for good; its failed() hook kills its own horse (``times`` times at most)."""
+
+    max_tries = 1
+
+    def __init__(self, key, times=1):
+        self.key = key
+        self.times = times
+
+    def handle(self):
+        raise ValueError(f"hook test {self.key}")
+
+    def failed(self, exception):
+        tries = [e for e in ledger.events("hook_started") if e["value"] == self.key]
+        ledger.write("hook_started", value=self.key, exc=type(exception).__name__)
+        if len(tries) < self.times:
+            os.kill(os.getpid(), signal.SIGKILL)
+        ledger.write("failed_hook", value=self.key, exc=type(exception).__name__,
+                     message=str(exception))
+
+
 class Charge(Job):
     """A job with secrets in its arguments: for the masking tests."""
 

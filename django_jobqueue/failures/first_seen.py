@@ -31,10 +31,21 @@ from .record import FailureRecord
 logger = logging.getLogger(__name__)
 
 
+# Fingerprints this process knows the table has, by database alias. A row, once there,
+# stays (pruning failures keeps it), so a known fingerprint is never new again and the
+# supervisor skips the lookup for every repeat of a failure it has seen. Bounded: cleared
+# when full, which only costs lookups.
+_known: dict[str, set[str]] = {}
+_KNOWN_MAX = 10_000
+
+
 def claim_in_database(alias: str, record: FailureRecord) -> bool:
     """True if ``record.fingerprint`` had never been seen by database ``alias``."""
     from ..models import FailureFingerprint
 
+    known = _known.setdefault(alias, set())
+    if record.fingerprint in known:
+        return False
     _, created = FailureFingerprint.objects.using(alias).get_or_create(
         fingerprint=record.fingerprint,
         defaults={
@@ -43,7 +54,15 @@ def claim_in_database(alias: str, record: FailureRecord) -> bool:
             "first_job_uuid": record.uuid,
         },
     )
+    if len(known) >= _KNOWN_MAX:
+        known.clear()
+    known.add(record.fingerprint)
     return created
+
+
+def forget_known() -> None:
+    """Drop the cache of known fingerprints (tests that empty the table call this)."""
+    _known.clear()
 
 
 def announce(record: FailureRecord, claim: Callable[[FailureRecord], bool]) -> bool:

@@ -70,7 +70,7 @@ __all__ = [
     "fallback_entries", "fallback_matching", "filter", "find", "fingerprint_count", "forget",
     "forget_fallback", "forget_many", "get", "groups", "iter_ids", "iter_queryset_ids",
     "lineage", "move_fallback", "paced", "per_day", "prune", "prune_report", "queues_seen",
-    "recent", "record",
+    "recent", "record", "record_all",
     "records_stats", "redis_store", "reset", "retry", "retry_fallback",
     "retry_fallback_matching", "retry_many", "retry_matching", "stats", "table_rows_estimate",
     "window_count",
@@ -122,6 +122,29 @@ def record(failure: FailureRecord) -> Recorded:
     new = redis_is_primary() and announce(failure, lambda r: redis.claim_fingerprint(
         r.fingerprint))
     return Recorded("redis", job_id, failure.fingerprint, new)
+
+
+def record_all(failures: list[FailureRecord]) -> list[Recorded]:
+    """Store several permanent failures (a busy worker's batch), in order: one INSERT when
+    the table takes them all, else each through :func:`record` (and so the fallback)."""
+    store = None if redis_is_primary() else database_store()
+    if len(failures) < 2 or store is None or table_outage.skipping(store.alias):
+        return [record(failure) for failure in failures]
+    for failure in failures:
+        fill_fingerprint(failure)
+    try:
+        ids = store.record_batch(failures)
+    except TransportError as exc:
+        logger.warning("failed-job table unavailable for %d failures: error=%s",
+                       len(failures), exc)
+        table_outage.failed(store.alias)
+        return [record(failure) for failure in failures]
+    table_outage.answered(store.alias)
+    claim = partial(claim_in_database, store.alias)
+    return [
+        Recorded("database", ids[failure.uuid], failure.fingerprint, announce(failure, claim))
+        for failure in failures
+    ]
 
 
 def filter(**criteria: Any) -> Any:

@@ -76,9 +76,13 @@ def redis_is_primary() -> bool:
 
 
 def reset() -> None:
-    """Forget cached Redis clients and remembered outages (after settings change, in tests)."""
+    """Forget cached Redis clients, remembered outages and known fingerprints (after a
+    settings change, in tests)."""
+    from .first_seen import forget_known
+
     _redis_stores.clear()
     table_outage.until.clear()
+    forget_known()
 
 
 def _redis_connection_options() -> dict[str, Any] | None:

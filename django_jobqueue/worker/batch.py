@@ -18,10 +18,52 @@ a horse frees up.
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
+from typing import Any
 
 from ..transports import Reserved
 
 SETTLE_DELAY = 0.05
+
+
+@dataclass
+class Owed:
+    """An attempt's outcome the store has not taken yet: a retry to release, or a failure
+    to record (then its ``failed()`` hook runs in ``horse_pid``, which holds the exception)."""
+
+    job: Reserved
+    result: dict[str, Any]
+    horse_pid: int
+    due: float = 0.0
+
+
+class Outcomes:
+    """Retries and failures waiting for the store, oldest first. A store that is down
+    makes them wait (their leases are renewed meanwhile), never drops them."""
+
+    def __init__(self) -> None:
+        self.items: list[Owed] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def add(self, item: Owed) -> None:
+        self.items.append(item)
+
+    def take_due(self, now: float) -> list[Owed]:
+        due = [item for item in self.items if item.due <= now]
+        if due:
+            self.items = [item for item in self.items if item.due > now]
+        return due
+
+    def next_due(self) -> float | None:
+        return min((item.due for item in self.items), default=None)
+
+    def jobs(self) -> list[Reserved]:
+        return [item.job for item in self.items]
 
 
 class Batch:
@@ -55,12 +97,28 @@ class Batch:
 
     def next_ahead(self, now: float) -> Reserved | None:
         """A prefetched job for a free horse (to be marked started), if one is held."""
-        if not self.ahead:
-            return None
-        _, job = self.ahead.popleft()
+        job = self.take_ahead_one()
+        if job is not None:
+            self.mark(job, now)
+        return job
+
+    def take_ahead_one(self) -> Reserved | None:
+        """A prefetched job to queue in a busy horse; it is marked when it begins."""
+        return self.ahead.popleft()[1] if self.ahead else None
+
+    def mark(self, job: Reserved, now: float) -> None:
+        """``job`` began running: owe the store its start mark."""
         self._owe(now)
         self.unmarked.append(job)
-        return job
+
+    def put_back(self, jobs: list[Reserved], now: float) -> None:
+        """Jobs a horse will not run after all go first in line again."""
+        self.ahead.extendleft((now, job) for job in reversed(jobs))
+
+    def unmark(self, job: Reserved) -> None:
+        """Drop an owed start mark (the job is handed back instead)."""
+        if job in self.unmarked:
+            self.unmarked.remove(job)
 
     def _owe(self, now: float) -> None:
         if self.owed_since is None:
@@ -73,17 +131,19 @@ class Batch:
     def keep_ahead(self, jobs: list[Reserved], now: float) -> None:
         self.ahead.extend((now, job) for job in jobs)
 
-    def wanted(self, run: int, queue_empty: bool, room: int) -> int:
-        """How many jobs to prefetch beside ``run`` jobs reserved for free horses.
+    def wanted(self, run: int, queue_empty: bool, room: int, in_horses: int = 0) -> int:
+        """How many jobs to prefetch beside ``run`` jobs reserved for free horses, with
+        ``in_horses`` prefetched jobs already queued in busy horses.
 
         A refill waits until half the target is used, so round trips carry several jobs;
         while the queue looked empty, only a free horse's request reserves anything.
         """
         if self.target == 0 or self.paused:
             return 0
-        if run == 0 and (queue_empty or len(self.ahead) > self.target // 2):
+        held = len(self.ahead) + in_horses
+        if run == 0 and (queue_empty or held > self.target // 2):
             return 0
-        return max(min(self.target - len(self.ahead), room), 0)
+        return max(min(self.target - held, room), 0)
 
     def stale_at(self) -> float | None:
         """When the oldest prefetched job will have waited ``hold`` seconds."""

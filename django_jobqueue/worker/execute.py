@@ -21,7 +21,7 @@ from typing import Any
 from .. import payload as payload_codec
 from .. import signals
 from ..conf import jobqueue_settings
-from ..exceptions import AbandonedJobError, JobTimeout, PayloadError, WorkHorseKilled
+from ..exceptions import AbandonedJobError, JobFailed, JobTimeout, PayloadError, WorkHorseKilled
 from ..failures.record import class_path, error_entry, exception_text, safe_message
 from ..jobs import Job, resolve
 from ..logutil import exception_for_log, printable
@@ -239,6 +239,21 @@ def run_failed_hook(
     )
 
 
+def stand_in(message: dict[str, Any]) -> Pending:
+    """What a ``failed()`` hook needs when the horse that ran the job is gone: the job
+    rebuilt from its payload and a :class:`JobFailed` carrying the original exception's
+    class and message (the exception itself lived in that horse)."""
+    exc = JobFailed(str(message.get("exception_class", "")), str(message.get("message", "")))
+    job: Job | None = None
+    try:
+        _, job = rebuild(message["payload"])
+        job.attempt, job.job_id = int(message["attempts"]), message["id"]
+        job.worker = message.get("worker", "")
+    except PayloadError:
+        pass
+    return Pending(job, message["id"], exc, job_timeout(message, None))
+
+
 def run_system_failure(
     message: dict[str, Any],
     chain: Sequence[ExceptionHandler],
@@ -274,4 +289,5 @@ __all__ = [
     "run_attempt",
     "run_failed_hook",
     "run_system_failure",
+    "stand_in",
 ]

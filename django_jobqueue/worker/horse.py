@@ -4,6 +4,14 @@ A horse is forked once and runs many jobs (recycled after ``HORSE_MAX_JOBS`` job
 ``HORSE_MAX_MEMORY_MB`` of resident memory). It talks to its supervisor over a socket pair in
 JSON messages; it never touches the transport or the failed-job store, so a horse that dies
 loses nothing the supervisor cannot settle.
+
+Work arrives in order and may arrive ahead of time (the supervisor keeps a short jobs' horse
+busy with a few jobs queued in the socket): jobs to run and ``failed()`` hooks to call. The
+horse answers each in the order it came, so the supervisor knows what runs from the answers
+it has read. A job that fails for good is answered at once; its ``failed()`` hook runs when
+the supervisor has recorded the failure and says so, while other jobs go on. Once the
+supervisor starts stopping, it sets a flag shared with every horse, and a horse then skips
+the jobs still queued for it (answering ``skipped``) instead of starting them.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import contextlib
 import ctypes
 import json
 import logging
+import mmap
 import os
 import signal
 import sys
@@ -23,7 +32,7 @@ from typing import Any
 
 from django.db import close_old_connections, connections
 
-from .execute import run_attempt, run_failed_hook, run_system_failure
+from .execute import Pending, run_attempt, run_failed_hook, run_system_failure, stand_in
 from .handlers import build_chain
 
 logger = logging.getLogger("django_jobqueue.worker")
@@ -60,6 +69,20 @@ class _OwnResidentMemory:
             return 0
 
 
+class StopFlag:
+    """One byte shared by a supervisor and all its horses: set once the supervisor stops,
+    so horses skip the jobs queued for them. Created before the horses are forked."""
+
+    def __init__(self) -> None:
+        self._page = mmap.mmap(-1, 1)
+
+    def set(self) -> None:
+        self._page[0] = 1
+
+    def is_set(self) -> bool:
+        return self._page[0] == 1
+
+
 class Horse:
     """The supervisor's handle on one work horse."""
 
@@ -69,7 +92,9 @@ class Horse:
         self.exiting = False  # it announced it will exit (recycling)
 
     @classmethod
-    def spawn(cls, config: dict[str, Any], close_in_child: Iterable[int]) -> Horse:
+    def spawn(
+        cls, config: dict[str, Any], close_in_child: Iterable[int], stop: StopFlag
+    ) -> Horse:
         parent_end, child_end = Pipe(duplex=True)
         pid = os.fork()
         if pid == 0:  # pragma: no cover -- runs in the child; its exit status is tested
@@ -77,7 +102,7 @@ class Horse:
             try:
                 parent_end.close()
                 _close_fds(close_in_child)
-                code = _child_main(child_end, config)
+                code = _child_main(child_end, config, stop)
             except BaseException:
                 logger.exception("work horse crashed")
             finally:
@@ -146,18 +171,22 @@ def _prepare_child() -> None:
     _detach_inherited_connections()
 
 
-def _child_main(conn: Connection, config: dict[str, Any]) -> int:
+def _child_main(conn: Connection, config: dict[str, Any], stop: StopFlag) -> int:
     _prepare_child()
     chain = build_chain(config["exception_handlers"], config["disable_default"])
     loop = asyncio.new_event_loop()
     max_jobs, max_kb = config["max_jobs"], config["max_memory_mb"] * 1024
     memory = _OwnResidentMemory()
-    done = 0
+    # Failed jobs whose failed() hook waits for the supervisor to record the failure; the
+    # horse runs other jobs meanwhile. The exception objects live here only.
+    pending: dict[str, Pending] = {}
+    done, recycle = 0, False
 
     def send(message: dict[str, Any]) -> None:
         conn.send_bytes(json.dumps(message, separators=(",", ":")).encode())
 
-    while True:
+    # A horse due for recycling stays until its failed jobs' hooks have run.
+    while not recycle or pending:
         try:
             message = json.loads(conn.recv_bytes())
         except EOFError:
@@ -165,26 +194,31 @@ def _child_main(conn: Connection, config: dict[str, Any]) -> int:
         op = message["op"]
         if op == "stop":
             return 0
+        if op == "run":
+            if recycle:
+                continue  # the supervisor puts it back in line when it reads "recycle"
+            if stop.is_set():
+                send({"op": "skipped", "id": message["id"]})
+                continue
+            close_old_connections()
+            result, failure = run_attempt(message, chain, loop)
+            if failure is not None:
+                pending[message["id"]] = failure
+            done += 1
+            rss = memory.kb()
+            # A timed-out coroutine may leave the event loop unusable: start afresh.
+            recycle = done >= max_jobs or rss > max_kb or result.get(
+                "exception_class", ""
+            ).endswith("JobTimeout")
+            send({**result, "op": "result", "id": message["id"], "rss_kb": rss,
+                  "recycle": recycle})
+        else:
+            close_old_connections()
+            if op == "hook":
+                failure = pending.pop(message["id"], None) or stand_in(message)
+                run_failed_hook(failure, message["failed_job"], loop)
+            else:
+                run_system_failure(message, chain, loop)
+            send({"op": "hook_done", "id": message.get("id")})
         close_old_connections()
-        if op == "system":
-            run_system_failure(message, chain, loop)
-            send({"op": "hook_done"})
-            continue
-        result, pending = run_attempt(message, chain, loop)
-        done += 1
-        rss = memory.kb()
-        # A timed-out coroutine may leave the event loop unusable: start afresh.
-        recycle = done >= max_jobs or rss > max_kb or result.get("exception_class", "").endswith(
-            "JobTimeout"
-        )
-        send({**result, "op": "result", "id": message["id"], "rss_kb": rss, "recycle": recycle})
-        if pending is not None:
-            reply = json.loads(conn.recv_bytes())
-            if reply.get("op") == "stop":
-                return 0
-            if reply.get("op") == "hook":
-                run_failed_hook(pending, reply["failed_job"], loop)
-            send({"op": "hook_done"})
-        close_old_connections()
-        if recycle:
-            return 0
+    return 0

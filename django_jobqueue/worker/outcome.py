@@ -36,7 +36,45 @@ class Bookkeeper:
 
     def fail(self, job: Reserved, result: dict[str, Any], **death: Any) -> dict[str, Any]:
         """Record a permanent failure, then remove the job. Returns the ``failed_job`` info."""
-        record = FailureRecord(
+        return self.fail_many([(job, result, death)])[0]
+
+    def fail_many(
+        self, failures: list[tuple[Reserved, dict[str, Any], dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        """:meth:`fail` for several jobs (a busy worker's batch): one write for the records
+        where the store can, then one removal per queue."""
+        records = [self._record(job, result, death) for job, result, death in failures]
+        recorded = service.record_all(records)
+        jobs = [job for job, _, _ in failures]
+        if len(jobs) == 1:
+            if not self.transport.ack(jobs[0]):
+                _lease_lost(jobs[0], "remove")
+        else:
+            self.transport.ack_many(jobs)
+        infos = []
+        for job, record, stored in zip(jobs, records, recorded, strict=True):
+            logger.warning(
+                "job failed for good: job=%s id=%s attempts=%d error=%s store=%s failed_id=%s",
+                printable(record.job_class), printable(job.id), job.attempts,
+                printable(record.exception_class), stored.store, stored.id,
+            )
+            infos.append({
+                "store": stored.store,
+                "id": stored.id,
+                "uuid": job.id,
+                "queue": job.queue,
+                "connection": self.transport.name,
+                "exception_class": record.exception_class,
+                "attempts": job.attempts,
+                "fingerprint": stored.fingerprint,
+                "new_fingerprint": stored.new_fingerprint,
+            })
+        return infos
+
+    def _record(
+        self, job: Reserved, result: dict[str, Any], death: dict[str, Any]
+    ) -> FailureRecord:
+        return FailureRecord(
             uuid=job.id,
             connection=self.transport.name,
             queue=job.queue,
@@ -50,25 +88,6 @@ class Bookkeeper:
             worker=self.worker,
             **death,
         )
-        recorded = service.record(record)
-        if not self.transport.ack(job):
-            _lease_lost(job, "remove")
-        logger.warning(
-            "job failed for good: job=%s id=%s attempts=%d error=%s store=%s failed_id=%s",
-            printable(record.job_class), printable(job.id), job.attempts,
-            printable(record.exception_class), recorded.store, recorded.id,
-        )
-        return {
-            "store": recorded.store,
-            "id": recorded.id,
-            "uuid": job.id,
-            "queue": job.queue,
-            "connection": self.transport.name,
-            "exception_class": record.exception_class,
-            "attempts": job.attempts,
-            "fingerprint": recorded.fingerprint,
-            "new_fingerprint": recorded.new_fingerprint,
-        }
 
     def settle(self, job: Reserved, result: dict[str, Any]) -> dict[str, Any] | None:
         """Apply a horse's result (not ``ok``: those are acked in batches by the caller)."""

@@ -7,11 +7,13 @@ status and rusage into the death details stored with the failure.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
 import signal
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..conf import jobqueue_settings
@@ -23,22 +25,113 @@ from .horse import Horse, resident_kb
 
 logger = logging.getLogger("django_jobqueue.worker")
 
-IDLE, RUNNING, RECORDING, HOOK = "idle", "running", "recording", "hook"
+IDLE, RUNNING, HOOK = "idle", "running", "hook"
+
+# A horse is handed jobs ahead of the one it runs only while its jobs are short: so many that
+# together they are expected to take at most this long (seconds). A job that turns out long
+# makes those queued behind it wait for it, so the budget stays small.
+INBOX_BUDGET = 0.02
+# And never more than this many, whatever the prefetch: the rest wait in the supervisor,
+# where PREFETCH_HOLD can still hand them back.
+INBOX_MAX = 16
+# Weight of the newest duration in a slot's running average.
+_NEWEST = 0.2
+
+
+@dataclass
+class Op:
+    """Something sent to a horse: a job to run, or a hook to call (a failed job's
+    ``failed()``, or the handlers and hooks of a failure the supervisor saw)."""
+
+    job: Reserved | None  # None for a hook
+    timeout: float
+    message: dict[str, Any] | None = None  # a hook's message, to send again if need be
 
 
 @dataclass
 class Slot:
-    """One work horse and what it is doing."""
+    """One work horse and what it was sent. A horse works through its ops in the order they
+    were sent and answers each in that order, so the first op is what it does now."""
 
     horse: Horse | None = None
-    phase: str = IDLE
-    job: Reserved | None = None
-    timeout: float = 0.0
-    deadline: float | None = None
+    ops: deque[Op] = field(default_factory=deque)
+    deadline: float | None = None  # for the first op: its timeout plus the grace
     kill_reason: tuple[str, str] | None = None
-    result: dict[str, Any] | None = None
-    retry_at: float = 0.0
     started_at: float = 0.0  # wall clock, for the worker registry
+    began: float = 0.0  # monotonic, when the horse took up the first op
+    typical: float | None = None  # running average of this slot's job durations (s)
+
+    @property
+    def phase(self) -> str:
+        if not self.ops:
+            return IDLE
+        return RUNNING if self.ops[0].job is not None else HOOK
+
+    @property
+    def job(self) -> Reserved | None:
+        """The job the horse runs now, if it runs one."""
+        return self.ops[0].job if self.ops else None
+
+    @property
+    def timeout(self) -> float:
+        return self.ops[0].timeout if self.ops else 0.0
+
+    def jobs(self) -> list[Reserved]:
+        """Every job sent to the horse and not answered, the running one first."""
+        return [op.job for op in self.ops if op.job is not None]
+
+    def queued_runs(self) -> int:
+        return sum(1 for op in itertools.islice(self.ops, 1, None) if op.job is not None)
+
+    def inbox_room(self, cap: int) -> int:
+        """How many more jobs the horse may be handed ahead of the one it runs."""
+        if self.phase != RUNNING or self.horse is None or self.horse.exiting:
+            return 0
+        if self.typical is None:  # nothing known yet: a long first job must not hold others
+            return 0
+        depth = min(cap, INBOX_MAX, int(INBOX_BUDGET / max(self.typical, 1e-6)))
+        return max(depth - self.queued_runs(), 0)
+
+    def push(self, op: Op, now: float, wall: float) -> None:
+        """``op`` was sent to the horse; a horse with nothing to do takes it up at once."""
+        self.ops.append(op)
+        if len(self.ops) == 1:
+            self._begin(now, wall)
+
+    def pop(self, now: float, wall: float, ran: bool = True) -> Op:
+        """The horse answered its first op (``ran``: a job that ran, not one it skipped);
+        returns it. The next op, if any, begins now."""
+        done = self.ops.popleft()
+        if done.job is not None and ran:
+            took = now - self.began
+            self.typical = took if self.typical is None else (
+                (1 - _NEWEST) * self.typical + _NEWEST * took
+            )
+        if self.ops:
+            self._begin(now, wall)
+        else:
+            self.deadline = None
+        return done
+
+    def _begin(self, now: float, wall: float) -> None:
+        self.deadline = now + self.ops[0].timeout + jobqueue_settings.TIMEOUT_GRACE
+        self.kill_reason, self.started_at, self.began = None, wall, now
+
+    def take_queued_runs(self) -> list[Reserved]:
+        """Remove the jobs queued behind the first op (the horse will not run them: it
+        died, exits or the worker stops) and return them; queued hooks stay."""
+        if len(self.ops) < 2:
+            return []
+        first, rest = self.ops[0], list(itertools.islice(self.ops, 1, None))
+        self.ops = deque([first, *(op for op in rest if op.job is None)])
+        return [op.job for op in rest if op.job is not None]
+
+    def take_all(self) -> tuple[Op | None, list[Op]]:
+        """Empty the slot (its horse is gone): the first op and the ones behind it."""
+        ops = list(self.ops)
+        self.ops.clear()
+        self.deadline = None
+        return (ops[0] if ops else None), ops[1:]
 
 
 def enforce_limits(slots: list[Slot], memory_limit_mb: float | None, now: float) -> None:

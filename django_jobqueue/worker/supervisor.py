@@ -1,9 +1,11 @@
 """The supervisor: reserves jobs, hands them to work horses, and settles every outcome.
 
-One loop, each turn a list of named steps: assign work, wait, read horse messages, enforce
-timeouts and memory limits, flush acks, retry deferred bookkeeping, heartbeat, maintenance.
-Every step catches its own errors, so a store that is down slows the worker but never stops
-it, and no job is dropped: a job leaves the store only once its outcome is recorded.
+One loop, each turn a list of named steps: assign work, wait and read the horses' answers,
+settle owed outcomes, enforce timeouts and memory limits, flush acks, retry deferred
+bookkeeping, heartbeat, maintenance. Every step catches its own errors, so a store that is
+down slows the worker but never stops it, and no job is dropped: a job leaves the store only
+once its outcome is recorded. Giving work is ``feeding.Feeding``; reading answers and
+settling outcomes is ``answers.Answers``.
 """
 
 from __future__ import annotations
@@ -17,36 +19,27 @@ import signal
 import time
 from collections import deque
 from collections.abc import Callable
-from multiprocessing.connection import wait as wait_for_ready
 from typing import Any
 
 from ..conf import jobqueue_settings
 from ..exceptions import ConfigurationError, TransportError
 from ..failures import service
 from ..logutil import printable
-from ..transports import Reserved, get_transport
-from .batch import Batch
+from ..transports import get_transport
+from .answers import Answers
+from .batch import Batch, Outcomes
+from .feeding import Feeding
 from .handlers import build_chain, killed_handler
-from .horse import Horse
+from .horse import StopFlag
 from .options import WorkerOptions
 from .outcome import Bookkeeper
 from .registry import Presence
-from .slots import (
-    HOOK,
-    IDLE,
-    RECORDING,
-    RUNNING,
-    Slot,
-    call_killed_handler,
-    death_details,
-    describe,
-    enforce_limits,
-    timeout_of,
-)
+from .slots import IDLE, RUNNING, Slot, enforce_limits
 
 logger = logging.getLogger("django_jobqueue.worker")
 
-class Supervisor:
+
+class Supervisor(Feeding, Answers):
     """Runs jobs from one connection's queues with ``concurrency`` work horses."""
 
     def __init__(self, options: WorkerOptions) -> None:
@@ -66,7 +59,9 @@ class Supervisor:
         self.slots = [Slot() for _ in range(self.options.concurrency)]
         self.hooks: deque[dict[str, Any]] = deque()
         self.deferred: list[Callable[[], None]] = []
+        self.owed = Outcomes()
         self.batch = Batch(self.options.prefetch or 0, float(jobqueue_settings.PREFETCH_HOLD))
+        self.stop_flag = StopFlag()
         self.stopping = self.force = False
         self.stop_deadline: float | None = None
         self.started = time.monotonic()
@@ -108,14 +103,19 @@ class Supervisor:
         if self.stopping:
             self.force = True
         else:
-            self.stopping = True
-            self.stop_deadline = time.monotonic() + float(self.options.shutdown_timeout or 0)
+            self._begin_stop(time.monotonic())
+
+    def _begin_stop(self, now: float) -> None:
+        self.stopping = True
+        self.stop_deadline = now + float(self.options.shutdown_timeout or 0)
+        self.stop_flag.set()  # horses skip the jobs queued for them
 
     def _turn(self) -> None:
         for step in (
             self._assign_work,
             self._settle_batch,
             self._wait_and_read,
+            self._settle_owed,
             self._enforce_limits,
             self._retry_deferred,
             self._heartbeat,
@@ -144,7 +144,7 @@ class Supervisor:
             (limits.max_jobs is not None and self.jobs_started >= limits.max_jobs)
             or (limits.max_time is not None and now - self.started >= limits.max_time)
         ):
-            self.stopping, self.stop_deadline = True, now + float(limits.shutdown_timeout or 0)
+            self._begin_stop(now)
         idle = self._all_idle()
         if self.stopping:
             return idle
@@ -152,7 +152,8 @@ class Supervisor:
 
     def _all_idle(self) -> bool:
         busy = any(slot.phase != IDLE for slot in self.slots)
-        return not busy and not self.hooks and not self.deferred and self.batch.empty
+        owed = self.hooks or self.deferred or self.owed
+        return not busy and not owed and self.batch.empty
 
     def _queues_drained(self) -> bool:
         # Burst mode waits for delayed jobs (retries in backoff) too; reserved jobs of
@@ -161,97 +162,6 @@ class Supervisor:
         return all(size.ready == 0 and size.delayed == 0 for size in sizes)
 
     # -- steps -----------------------------------------------------------------------------
-    def _assign_work(self) -> None:
-        idle = self._idle_slots()
-        while idle and self.hooks:
-            self._send_hook(idle.pop(0), self.hooks.popleft())
-        if self.stopping:
-            self._hand_back_prefetched()
-            return
-        while idle and (job := self.batch.next_ahead(time.monotonic())) is not None:
-            self._start(idle.pop(0), job)
-        run = self._wanted(len(idle))
-        prefetch = self.batch.wanted(run, self.queue_empty, self._room() - run)
-        if run + prefetch <= 0:
-            return
-        token = f"{self.name[:50]}:{next(self._tokens)}"
-        jobs = self.transport.exchange(
-            self.batch.acks, self.batch.unmarked, self.queues, run, prefetch,
-            jobqueue_settings.LEASE, token,
-        )
-        self.batch.sent()
-        self.queue_empty = len(jobs) < run + prefetch
-        for slot, job in zip(idle, jobs[:run], strict=False):
-            self._start(slot, job)
-        self.batch.keep_ahead(jobs[run:], time.monotonic())
-
-    def _wanted(self, idle: int) -> int:
-        """How many jobs to reserve for ``idle`` free horses now."""
-        if self.stopping or time.monotonic() < self.reserve_after:
-            return 0
-        return min(idle, self._room())
-
-    def _room(self) -> int:
-        """Jobs this worker may still take (``--max-jobs``), prefetched ones counted."""
-        if self.options.max_jobs is None:
-            return 1 << 30
-        return self.options.max_jobs - self.jobs_started - len(self.batch.ahead)
-
-    def _idle_slots(self) -> list[Slot]:
-        idle = []
-        for slot in self.slots:
-            if slot.phase == IDLE and slot.horse is None and not self.stopping:
-                slot.horse = self._spawn()
-            if slot.phase == IDLE and slot.horse is not None and not slot.horse.exiting:
-                idle.append(slot)
-        return idle
-
-    def _spawn(self) -> Horse:
-        others = [s.horse.conn.fileno() for s in self.slots if s.horse is not None]
-        config = {
-            "exception_handlers": self.options.exception_handlers,
-            "disable_default": self.options.disable_default_exception_handler,
-            "max_jobs": self.options.horse_max_jobs,
-            "max_memory_mb": self.options.horse_max_memory_mb,
-        }
-        return Horse.spawn(config, [*others, self._wakeup_r, self._wakeup_w])
-
-    def _start(self, slot: Slot, job: Reserved) -> None:
-        assert slot.horse is not None
-        timeout = timeout_of(job.payload, float(self.options.timeout or 0))
-        slot.phase, slot.job, slot.timeout = RUNNING, job, timeout
-        slot.deadline = time.monotonic() + timeout + jobqueue_settings.TIMEOUT_GRACE
-        slot.kill_reason, slot.started_at = None, time.time()
-        self.jobs_started += 1
-        slot.horse.send({
-            "op": "run", "id": job.id, "queue": job.queue, "payload": job.payload,
-            "attempts": job.attempts, "worker": self.name, "timeout": timeout,
-        })
-
-    def _send_hook(self, slot: Slot, hook: dict[str, Any]) -> None:
-        assert slot.horse is not None
-        hook["worker"] = self.name
-        hook.setdefault("timeout", self.options.timeout)
-        slot.phase, slot.job, slot.kill_reason = HOOK, None, None
-        grace = jobqueue_settings.TIMEOUT_GRACE
-        slot.deadline = time.monotonic() + float(hook["timeout"] or 0) + grace
-        slot.horse.send(hook)
-
-    def _wait_and_read(self) -> None:
-        conns = {slot.horse.conn: slot for slot in self.slots if slot.horse is not None}
-        timeout = self._wait_timeout()
-        if timeout is None:
-            # Fully idle with a transport that can wake us: block in the store itself.
-            self.transport.wait(self.queues, min(float(self.options.sleep or 1.0), 0.5))
-            timeout = 0.0
-        ready = wait_for_ready([*conns, self._wakeup_r], timeout)
-        if self._wakeup_r in ready:
-            self._drain_wakeup()
-        for conn in ready:
-            slot = conns.get(conn)  # type: ignore[call-overload]
-            if slot is not None:
-                self._read(slot)
-
     def _wait_timeout(self) -> float | None:
         now = time.monotonic()
         busy = any(slot.phase != IDLE for slot in self.slots)
@@ -275,10 +185,9 @@ class Supervisor:
         return max(min(limit, poll), 0.0)
 
     def _batch_deadlines(self) -> list[float]:
-        """When owed acks and marks are due, and when prefetched jobs go stale."""
-        settle = self.batch.settle_at()
-        stale = self.batch.stale_at()
-        return [t for t in (settle, stale) if t is not None]
+        """When owed acks, marks and outcomes are due, and when prefetched jobs go stale."""
+        due = (self.batch.settle_at(), self.batch.stale_at(), self.owed.next_due())
+        return [t for t in due if t is not None]
 
     def _drain_wakeup(self) -> None:
         try:
@@ -287,111 +196,10 @@ class Supervisor:
         except BlockingIOError:
             pass
 
-    def _read(self, slot: Slot) -> None:
-        assert slot.horse is not None
-        try:
-            message = slot.horse.recv()
-        except (EOFError, OSError):
-            self._horse_ended(slot)
-            return
-        if message["op"] == "hook_done":
-            slot.phase, slot.job, slot.deadline = IDLE, None, None
-        elif message["op"] == "result":
-            self._on_result(slot, message)
-
-    def _on_result(self, slot: Slot, result: dict[str, Any]) -> None:
-        assert slot.horse is not None and slot.job is not None
-        if result.get("recycle"):
-            slot.horse.exiting = True
-        self.batch.paused = False  # a horse is free: prefetching may resume
-        if result["status"] == "ok":
-            self.batch.ack(slot.job, time.monotonic())
-            slot.phase, slot.job, slot.deadline = IDLE, None, None
-            return
-        slot.result, slot.phase, slot.deadline = result, RECORDING, None
-        self._settle(slot)
-
-    def _settle(self, slot: Slot) -> None:
-        assert slot.job is not None and slot.result is not None
-        try:
-            failed_job = self.books.settle(slot.job, slot.result)
-        except TransportError as exc:
-            logger.warning("cannot record outcome of id=%s yet: %s", printable(slot.job.id), exc)
-            slot.retry_at = time.monotonic() + 2.0
-            return
-        if failed_job is not None and slot.horse is not None:
-            slot.horse.send({"op": "hook", "failed_job": failed_job})
-            slot.phase, slot.job, slot.result = HOOK, None, None
-            slot.deadline = time.monotonic() + slot.timeout + jobqueue_settings.TIMEOUT_GRACE
-        else:
-            slot.phase, slot.job, slot.result = IDLE, None, None
-
-    def _horse_ended(self, slot: Slot) -> None:
-        assert slot.horse is not None
-        horse, slot.horse = slot.horse, None
-        status, rusage = horse.reap()
-        if slot.phase == RUNNING and slot.job is not None:
-            self._horse_killed(slot, horse.pid, status, rusage)
-        elif slot.phase == HOOK:
-            logger.warning("work horse pid=%d died in a failed() hook or handler", horse.pid)
-            slot.phase = IDLE
-        elif slot.phase == IDLE and not horse.exiting:
-            logger.warning("idle work horse pid=%d ended: %s", horse.pid, describe(status))
-        # RECORDING keeps its job and result: bookkeeping goes on without the horse.
-
-    def _horse_killed(self, slot: Slot, pid: int, status: int, rusage: Any) -> None:
-        job = slot.job
-        assert job is not None
-        kind, message = slot.kill_reason or ("WorkHorseKilled", describe(status, pid))
-        call_killed_handler(self.killed_handler, job, pid, status, rusage)
-        slot.phase, slot.job, slot.deadline = IDLE, None, None
-        self._system_failure(job, kind, message, death_details(status, rusage))
-
-    def _system_failure(
-        self, job: Reserved, kind: str, message: str, death: dict[str, Any] | None = None
-    ) -> None:
-        def settle() -> None:
-            hook = self.books.system_failure(job, kind, message, **(death or {}))
-            hook["timeout"] = timeout_of(job.payload, float(self.options.timeout or 0))
-            self.hooks.append(hook)
-
-        try:
-            settle()
-        except TransportError as exc:
-            logger.warning("cannot record outcome of id=%s yet: %s", printable(job.id), exc)
-            self.deferred.append(settle)
-
     def _enforce_limits(self) -> None:
         enforce_limits(self.slots, self.options.memory_limit_mb, time.monotonic())
 
-    def _settle_batch(self, force: bool = False) -> None:
-        """Send the acks and start marks that no reservation carried in time."""
-        due = self.batch.settle_at()
-        if due is None or not (force or time.monotonic() >= due):
-            return
-        self.transport.exchange(
-            self.batch.acks, self.batch.unmarked, (), 0, 0, jobqueue_settings.LEASE, ""
-        )
-        self.batch.sent()
-
-    def _hand_back_stale_prefetch(self) -> None:
-        if self.batch.stale(time.monotonic()):
-            self.batch.paused = True
-            self._hand_back_prefetched()
-
-    def _hand_back_prefetched(self) -> None:
-        for job in self.batch.take_ahead():
-            try:
-                self.transport.release(job, 0, undo_attempt=True)
-            except TransportError as exc:
-                # Not lost: its lease expires and collection puts it back uncharged.
-                logger.warning("could not hand back prefetched id=%s: %s", printable(job.id), exc)
-
     def _retry_deferred(self) -> None:
-        now = time.monotonic()
-        for slot in self.slots:
-            if slot.phase == RECORDING and now >= slot.retry_at:
-                self._settle(slot)
         pending, self.deferred = self.deferred, []
         for settle in pending:
             try:
@@ -404,8 +212,8 @@ class Supervisor:
         if now < self.next_heartbeat:
             return
         self.next_heartbeat = now + jobqueue_settings.HEARTBEAT
-        held = [s.job for s in self.slots if s.job is not None and s.phase in (RUNNING, RECORDING)]
-        held += self.batch.held()
+        held = [job for slot in self.slots for job in slot.jobs()]
+        held += self.owed.jobs() + self.batch.held()
         running = [(s.job, s.started_at) for s in self.slots if s.job and s.phase == RUNNING]
         try:
             if held:
@@ -439,16 +247,18 @@ class Supervisor:
     # -- shutdown --------------------------------------------------------------------------
     def _shutdown(self) -> None:
         for slot in self.slots:
-            if slot.horse is not None and slot.phase in (RUNNING, HOOK):
+            if slot.horse is not None and slot.phase != IDLE:
                 slot.horse.kill()
             if slot.phase == RUNNING and slot.job is not None:
                 self._hand_back(slot.job)
+            self._return_queued(slot)
         self._guarded(self._hand_back_prefetched)
         self._guarded(lambda: self._settle_batch(force=True))
         self._guarded(self._retry_deferred)
-        for slot in self.slots:
-            if slot.phase == RECORDING and slot.job is not None:
-                self._hand_back(slot.job)
+        self._guarded(self._hand_back_owed)
+        if self.hooks:
+            logger.warning("worker stopped with %d failed() hooks or handlers not run",
+                           len(self.hooks))
         self._stop_horses()
         self.presence.withdraw()
         signal.set_wakeup_fd(-1)
@@ -457,14 +267,17 @@ class Supervisor:
         os.close(self._wakeup_r)
         os.close(self._wakeup_w)
 
-    def _hand_back(self, job: Reserved) -> None:
-        try:
-            self.transport.release(job, 0, undo_attempt=True)
-            logger.warning("job interrupted by shutdown, released: id=%s", printable(job.id))
-        except TransportError as exc:
-            logger.warning(
-                "could not release id=%s (its lease will expire): %s", printable(job.id), exc
-            )
+    def _hand_back_owed(self) -> None:
+        """A stop that cannot wait: retries are released as decided; a failure not recorded
+        is handed back uncharged, to run again and be recorded (with its hook) then."""
+        for item in self.owed.take_due(float("inf")):
+            if item.result["status"] == "retry":
+                try:
+                    self.books.settle(item.job, item.result)
+                    continue
+                except TransportError:
+                    pass  # its lease expires: collected, retried then
+            self._hand_back(item.job, "failed but not recorded before the stop")
 
     def _stop_horses(self) -> None:
         horses = [slot.horse for slot in self.slots if slot.horse is not None]
@@ -484,4 +297,3 @@ class Supervisor:
             step()
         except Exception as exc:
             logger.warning("during shutdown: %s", exc)
-

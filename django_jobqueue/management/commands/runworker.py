@@ -60,7 +60,7 @@ class Command(BaseCommand):
                             "many jobs.")
         parser.add_argument("--prefetch", type=int, help="Jobs reserved ahead of the horses, "
                             "so a horse that finishes starts the next without waiting for the "
-                            "store (default: PREFETCH, else four per horse; 0 turns it off). "
+                            "store (default: PREFETCH, else 32 per horse; 0 turns it off). "
                             "Prefetched jobs of a worker that dies go back to the queue "
                             "without losing an attempt.")
 

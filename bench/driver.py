@@ -1,0 +1,137 @@
+"""Runs one measurement of one system, in that system's virtualenv, and prints its result.
+
+    python -m bench.driver SYSTEM prepare
+    python -m bench.driver SYSTEM enqueue --n 10000 [--bulk]
+    python -m bench.driver SYSTEM measure --kind noop|fail|retry --n 20000 \\
+        --variant V --procs 1 --deadline 120 --workdir DIR
+
+``bench/run.py`` starts it with ``.venv/bin/python`` for ``ours`` and with
+``.venv-bench-peers/bin/python`` for the peers. The last line of output is
+``BENCH-RESULT {json}``. SYSTEM is ``ours`` (``bench/ours.py``) or a peer
+(``bench/peers/<SYSTEM>_peer.py``). A system module provides:
+
+- ``VARIANTS``: drain variants (worker kinds or transports), the first being the default
+  used for the failure and retry paths; ``FAIL_VARIANTS``/``RETRY_VARIANTS`` may differ;
+- ``prepare()``: one-off set-up (migrations);
+- ``reset()``: empty the queues and the failed store;
+- ``enqueue(n, bulk, variant)``: queue ``n`` no-op jobs the way an application would;
+- ``fill(kind, n, variant)``: queue ``n`` jobs of a kind as fast as possible (not timed);
+- ``workers(variant, procs)``: the worker command lines (one per process to start);
+- ``failed_count(variant)``: how many jobs the system's failed store holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench import harness, jobcount  # noqa: E402  (after the path is set)
+
+PREFIX = "BENCH-RESULT "
+
+
+def system_module(name: str):
+    return importlib.import_module("bench.ours" if name == "ours" else f"bench.peers.{name}_peer")
+
+
+def worker_env(count_dir: Path) -> dict[str, str]:
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, jobcount.ENV_VAR: str(count_dir),
+            "PYTHONPATH": f"{REPO}{os.pathsep}{path}" if path else str(REPO),
+            "PYTHONUNBUFFERED": "1"}
+
+
+def enqueue(mod, args) -> dict:
+    mod.reset()
+    began = time.perf_counter()
+    mod.enqueue(args.n, args.bulk, args.variant or mod.VARIANTS[0])
+    seconds = time.perf_counter() - began
+    mod.reset()
+    return {"jobs": args.n, "seconds": round(seconds, 4), "rate": round(args.n / seconds, 1)}
+
+
+def measure(mod, args) -> dict:
+    variant = args.variant or mod.VARIANTS[0]
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-"))
+    count_dir = workdir / "counts"
+    mod.reset()
+    jobcount.reset(count_dir)
+    # The workers see the jobs count files through the environment, and the fill may
+    # need it too (a system whose enqueue runs the job in-process when misconfigured).
+    os.environ[jobcount.ENV_VAR] = str(count_dir)
+    filled = time.perf_counter()
+    mod.fill(args.kind, args.n, variant)
+    fill_s = time.perf_counter() - filled
+
+    def started() -> int:
+        return jobcount.count(count_dir, "started")
+
+    if args.kind == "fail":
+        def completed() -> int:
+            return mod.failed_count(variant)
+        gate_at = args.n
+    else:
+        def completed() -> int:
+            return jobcount.count(count_dir, "done")
+        gate_at = None
+    outcome = harness.watch(
+        mod.workers(variant, args.procs), env=worker_env(count_dir), wanted=args.n,
+        started=started, completed=completed, deadline=args.deadline,
+        log=workdir / f"{args.kind}-{variant}-{args.procs}.log", gate_at=gate_at,
+        poll=0.002 if gate_at is None else 0.01,
+    )
+    result = outcome.as_dict()
+    result.update(fill_s=round(fill_s, 3), attempts=started(), log=str(workdir))
+    mod.reset()
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("system")
+    parser.add_argument("op", choices=["prepare", "enqueue", "measure", "variants"])
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--bulk", action="store_true")
+    parser.add_argument("--kind", choices=["noop", "fail", "retry"], default="noop")
+    parser.add_argument("--variant")
+    parser.add_argument("--procs", type=int, default=1)
+    parser.add_argument("--deadline", type=float, default=120.0)
+    parser.add_argument("--workdir")
+    args = parser.parse_args(argv)
+    if args.variant:
+        # Read at import by adapters whose settings depend on it (django-tasks-db's database).
+        os.environ["BENCH_VARIANT"] = args.variant
+    try:
+        mod = system_module(args.system)
+        if args.op == "prepare":
+            mod.prepare()
+            result: dict = {"ok": True}
+        elif args.op == "variants":
+            result = {"variants": list(mod.VARIANTS), "bulk": bool(mod.BULK)}
+        elif args.op == "enqueue":
+            if args.bulk and not mod.BULK:
+                result = {"na": "no bulk enqueue API"}
+            else:
+                result = enqueue(mod, args)
+        else:
+            result = measure(mod, args)
+    except Exception as exc:  # the orchestrator records it and goes on with the others
+        traceback.print_exc()
+        result = {"error": f"{type(exc).__name__}: {exc}"}
+    print(PREFIX + json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,27 @@
+"""Our bench jobs (``bench`` is an installed app in ``bench/settings_ours.py``, so these are
+autodiscovered). Their bodies are ``bench.jobcount``'s, the same as every peer's."""
+
+from __future__ import annotations
+
+from bench import jobcount
+from django_jobqueue import Job
+
+
+class BenchNoop(Job):
+    def handle(self):
+        jobcount.noop()
+
+
+class BenchFail(Job):
+    max_tries = 1
+
+    def handle(self):
+        jobcount.fail()
+
+
+class BenchRetry(Job):
+    max_tries = 3
+    retry_after = 0
+
+    def handle(self):
+        jobcount.retry(self.attempt)

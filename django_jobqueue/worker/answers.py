@@ -1,0 +1,265 @@
+"""The supervisor's side of its horses' answers: results, skipped jobs, finished hooks and
+horses that died, and the outcomes (retries, failures) those answers leave it owing.
+
+A horse answers its ops in the order they were sent (see ``slots.Slot``). An outcome is
+settled by the supervisor, never by a horse: a retry is released, a failure is recorded and
+the job removed, and only then does the horse that ran it call its ``failed()`` hook. A store
+that does not answer leaves the outcome owed, its lease renewed, until it does.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from multiprocessing.connection import wait as wait_for_ready
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import TransportError
+from ..logutil import printable
+from ..transports import Reserved, Transport
+from .batch import Batch, Outcomes, Owed
+from .handlers import WorkHorseKilledHandler
+from .options import WorkerOptions
+from .outcome import Bookkeeper
+from .slots import (
+    HOOK,
+    RUNNING,
+    Op,
+    Slot,
+    call_killed_handler,
+    death_details,
+    describe,
+    timeout_of,
+)
+
+logger = logging.getLogger("django_jobqueue.worker")
+
+# Answers read from one horse in a turn before the loop moves on.
+_READ_AT_ONCE = 64
+# Seconds before an outcome the store refused is tried again.
+_RETRY_OWED = 2.0
+
+
+class Answers:
+    """Reads horse answers and settles what they leave owed (mixed into ``Supervisor``)."""
+
+    name: str
+    options: WorkerOptions
+    transport: Transport
+    books: Bookkeeper
+    slots: list[Slot]
+    batch: Batch
+    owed: Outcomes
+    hooks: deque[dict[str, Any]]
+    deferred: list[Callable[[], None]]
+    jobs_started: int
+    killed_handler: WorkHorseKilledHandler | None
+    _wakeup_r: int
+
+    if TYPE_CHECKING:  # defined by the other parts of Supervisor
+        def _wait_timeout(self) -> float | None: ...
+        def _drain_wakeup(self) -> None: ...
+        def _hand_back(self, job: Reserved, why: str = ...) -> None: ...
+
+    def _wait_and_read(self) -> None:
+        conns = {slot.horse.conn: slot for slot in self.slots if slot.horse is not None}
+        timeout = self._wait_timeout()
+        if timeout is None:
+            # Fully idle with a transport that can wake us: block in the store itself.
+            self.transport.wait(self.options.queues, min(float(self.options.sleep or 1.0), 0.5))
+            timeout = 0.0
+        ready = wait_for_ready([*conns, self._wakeup_r], timeout)
+        if self._wakeup_r in ready:
+            self._drain_wakeup()
+        for conn in ready:
+            slot = conns.get(conn)  # type: ignore[call-overload]
+            if slot is not None:
+                self._read_all(slot)
+
+    def _read_all(self, slot: Slot) -> None:
+        # A horse with queued work may have answered several times since the last turn.
+        for _ in range(_READ_AT_ONCE):
+            self._read(slot)
+            if slot.horse is None or not slot.horse.conn.poll():
+                return
+
+    def _read(self, slot: Slot) -> None:
+        assert slot.horse is not None
+        try:
+            message = slot.horse.recv()
+        except (EOFError, OSError):
+            self._horse_ended(slot)
+            return
+        op = message["op"]
+        if op == "result" and slot.phase == RUNNING:
+            self._on_result(slot, message)
+        elif op == "skipped" and slot.phase == RUNNING:
+            self._on_skipped(slot)
+        elif op == "hook_done" and slot.phase == HOOK:
+            self._advance(slot, time.monotonic())
+        else:
+            logger.error("unexpected answer from work horse pid=%d: op=%s phase=%s",
+                         slot.horse.pid, printable(op), slot.phase)
+
+    def _on_result(self, slot: Slot, result: dict[str, Any]) -> None:
+        assert slot.horse is not None and slot.job is not None
+        now, job = time.monotonic(), slot.job
+        if result.get("recycle"):
+            slot.horse.exiting = True
+            self._return_queued(slot)
+        self.batch.paused = False  # a horse is free: prefetching may resume
+        if result["status"] == "ok":
+            self.batch.ack(job, now)
+        else:
+            self.owed.add(Owed(job, result, slot.horse.pid))
+        self._advance(slot, now)
+
+    def _on_skipped(self, slot: Slot) -> None:
+        """The horse did not start its job (the worker is stopping): hand it back."""
+        assert slot.job is not None
+        job = slot.job
+        self.batch.unmark(job)
+        self.jobs_started -= 1
+        self._hand_back(job, "skipped: the worker is stopping")
+        self._advance(slot, time.monotonic(), ran=False)
+
+    def _advance(self, slot: Slot, now: float, ran: bool = True) -> None:
+        """The horse answered its first op; a job queued behind it begins now."""
+        slot.pop(now, time.time(), ran)
+        if slot.job is not None:
+            self.batch.mark(slot.job, now)  # queued jobs came from the prefetch
+
+    def _return_queued(self, slot: Slot) -> None:
+        """Jobs queued in a horse that will not run them go back first in line."""
+        jobs = slot.take_queued_runs()
+        if jobs:
+            # Routine when a horse is recycled; worth a line when one died.
+            level = logging.DEBUG if slot.horse is not None and slot.horse.exiting else logging.INFO
+            logger.log(level, "%d jobs queued in a work horse that will not run them: back in"
+                       " line", len(jobs))
+            self.jobs_started -= len(jobs)
+            self.batch.put_back(jobs, time.monotonic())
+
+    # -- outcomes ----------------------------------------------------------------------------
+    def _settle_owed(self, force: bool = False) -> None:
+        """Release retries and record failures; a failure's hook is queued once recorded."""
+        now = time.monotonic()
+        due = self.owed.take_due(float("inf") if force else now)
+        failures = [item for item in due if item.result["status"] != "retry"]
+        for item in due:
+            if item.result["status"] == "retry":
+                self._settle_now([item], now, self._release_retry)
+        if failures:
+            self._settle_now(failures, now, self._record_failures)
+
+    def _release_retry(self, items: list[Owed]) -> None:
+        for item in items:
+            self.books.settle(item.job, item.result)
+
+    def _record_failures(self, failures: list[Owed]) -> None:
+        infos = self.books.fail_many([(item.job, item.result, {}) for item in failures])
+        for item, info in zip(failures, infos, strict=True):
+            self._queue_hook(item, info)
+
+    def _settle_now(
+        self, items: list[Owed], now: float, settle: Callable[[list[Owed]], None]
+    ) -> None:
+        """``settle(items)``; if the store does not answer, they wait and try again."""
+        try:
+            settle(items)
+        except TransportError as exc:
+            logger.warning("cannot record outcome of %d jobs yet (first id=%s): %s",
+                           len(items), printable(items[0].job.id), exc)
+            for item in items:
+                item.due = now + _RETRY_OWED
+                self.owed.add(item)
+
+    def _queue_hook(self, item: Owed, failed_job: dict[str, Any]) -> None:
+        """Have ``failed()`` called: by the horse that ran the job (it holds the exception),
+        else by any free horse with a stand-in exception."""
+        result, job = item.result, item.job
+        hook = {
+            "op": "hook", "id": job.id, "failed_job": failed_job, "payload": result["payload"],
+            "attempts": job.attempts, "worker": self.name,
+            "exception_class": result["exception_class"], "message": result["message"],
+            "timeout": timeout_of(job.payload, float(self.options.timeout or 0)),
+        }
+        for slot in self.slots:
+            if slot.horse is not None and slot.horse.pid == item.horse_pid:
+                self._send_hook(slot, hook)
+                return
+        self.hooks.append(hook)
+
+    def _send_hook(self, slot: Slot, hook: dict[str, Any]) -> None:
+        assert slot.horse is not None
+        hook["worker"] = self.name
+        hook.setdefault("timeout", self.options.timeout)
+        try:
+            slot.horse.send(hook)
+        except OSError:
+            # The horse is gone; its end of the socket is read next and it is reaped.
+            slot.horse.exiting = True
+            self.hooks.append(hook)
+            return
+        slot.push(Op(None, float(hook["timeout"] or 0), hook), time.monotonic(), time.time())
+
+    # -- horses that end ---------------------------------------------------------------------
+    def _horse_ended(self, slot: Slot) -> None:
+        assert slot.horse is not None
+        horse, slot.horse = slot.horse, None
+        status, rusage = horse.reap()
+        self._return_queued(slot)  # answers come in order: the queued jobs never began
+        kill_reason = slot.kill_reason
+        first, queued = slot.take_all()
+        for op in queued:  # hooks sent but not reached: any horse can call them
+            if op.message is not None:
+                self.hooks.append(op.message)
+        if first is not None and first.job is not None:
+            self._horse_killed(first.job, kill_reason, horse.pid, status, rusage)
+        elif first is not None:
+            self._hook_died(first, kill_reason, horse.pid)
+        elif not horse.exiting:
+            logger.warning("idle work horse pid=%d ended: %s", horse.pid, describe(status))
+
+    def _hook_died(self, op: Op, kill_reason: tuple[str, str] | None, pid: int) -> None:
+        # Called once more in another horse, unless the hook itself overran or had its
+        # second chance: a hook that kills its horse must not loop.
+        message = op.message
+        if message is None or kill_reason is not None or message.get("again"):
+            logger.warning("work horse pid=%d died in a failed() hook or handler", pid)
+            return
+        logger.warning("work horse pid=%d died before finishing a hook: calling it again", pid)
+        message["again"] = True
+        self.hooks.append(message)
+
+    def _horse_killed(
+        self, job: Reserved, kill_reason: tuple[str, str] | None, pid: int, status: int,
+        rusage: Any,
+    ) -> None:
+        kind, message = kill_reason or ("WorkHorseKilled", describe(status, pid))
+        call_killed_handler(self.killed_handler, job, pid, status, rusage)
+        self._system_failure(job, kind, message, death_details(status, rusage))
+
+    def _system_failure(
+        self, job: Reserved, kind: str, message: str, death: dict[str, Any] | None = None
+    ) -> None:
+        def settle() -> None:
+            hook = self.books.system_failure(job, kind, message, **(death or {}))
+            hook["timeout"] = timeout_of(job.payload, float(self.options.timeout or 0))
+            self.hooks.append(hook)
+
+        try:
+            settle()
+        except TransportError as exc:
+            logger.warning("cannot record outcome of id=%s yet: %s", printable(job.id), exc)
+            self.deferred.append(settle)
+
+    def _send_hooks(self, idle: list[Slot]) -> None:
+        """Hooks waiting for a free horse go first."""
+        while idle and self.hooks:
+            self._send_hook(idle.pop(0), self.hooks.popleft())
+
+
+__all__ = ["Answers"]

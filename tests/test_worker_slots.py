@@ -1,0 +1,86 @@
+"""The supervisor's bookkeeping of what each horse was sent (``worker.slots``) and of what it
+owes the store and holds ahead (``worker.batch``): pure logic, no processes."""
+
+from __future__ import annotations
+
+import pytest
+
+from django_jobqueue.transports import Reserved
+from django_jobqueue.worker.batch import Batch, Outcomes, Owed
+from django_jobqueue.worker.slots import HOOK, IDLE, INBOX_MAX, RUNNING, Op, Slot
+
+
+class _Horse:
+    exiting = False
+    pid = 1
+
+
+def job(n: int) -> Reserved:
+    return Reserved(f"id{n}", "default", "{}", 1, n, "t")
+
+
+def busy_slot(typical: float | None) -> Slot:
+    slot = Slot(horse=_Horse())  # type: ignore[arg-type]
+    slot.push(Op(job(0), 30.0), now=0.0, wall=0.0)
+    slot.typical = typical
+    return slot
+
+
+@pytest.mark.parametrize(
+    ("typical", "room"),
+    [(None, 0), (0.0001, INBOX_MAX), (0.004, 5), (0.05, 0)],
+    ids=["unknown", "tiny", "short", "long"],
+)
+def test_a_horse_is_handed_jobs_ahead_only_while_its_jobs_are_short(typical, room):
+    assert busy_slot(typical).inbox_room(cap=64) == room
+
+
+def test_answers_are_matched_to_ops_in_the_order_they_were_sent():
+    slot = busy_slot(None)
+    slot.push(Op(job(1), 30.0), now=1.0, wall=1.0)
+    slot.push(Op(None, 30.0, {"op": "hook", "id": "id9"}), now=1.0, wall=1.0)
+    slot.push(Op(job(2), 30.0), now=1.0, wall=1.0)
+    assert (slot.phase, slot.job.id, slot.queued_runs()) == (RUNNING, "id0", 2)
+    slot.pop(now=2.0, wall=2.0)  # job 0 answered after 2 s; job 1 begins now
+    assert (slot.job.id, slot.typical, slot.deadline) == ("id1", 2.0, pytest.approx(32.0 + 1))
+    slot.pop(now=2.5, wall=2.5)
+    assert slot.phase == HOOK
+    # The horse dies: the job behind the hook never began; the hook is kept to be re-sent.
+    assert [j.id for j in slot.take_queued_runs()] == ["id2"]
+    first, rest = slot.take_all()
+    assert (first.message["id"], rest, slot.phase) == ("id9", [], IDLE)
+
+
+def test_a_skipped_job_does_not_count_in_the_running_average():
+    slot = busy_slot(0.001)
+    slot.pop(now=50.0, wall=50.0, ran=False)
+    assert slot.typical == 0.001
+
+
+def test_jobs_a_horse_will_not_run_go_back_first_in_line():
+    batch = Batch(target=8, hold=1.0)
+    batch.keep_ahead([job(3), job(4)], now=0.0)
+    taken = batch.take_ahead_one()
+    assert taken.id == "id3" and batch.unmarked == []  # marked when it begins, not before
+    batch.put_back([job(1), job(2)], now=1.0)
+    assert [j.id for _, j in batch.ahead] == ["id1", "id2", "id4"]
+    batch.mark(taken, now=1.0)
+    batch.unmark(taken)
+    assert batch.unmarked == [] and batch.settle_at() is not None
+
+
+def test_jobs_queued_in_horses_count_against_the_prefetch_target():
+    batch = Batch(target=32, hold=1.0)
+    # A refill waits until half the target is left, then tops it up.
+    assert batch.wanted(run=0, queue_empty=False, room=1 << 30, in_horses=17) == 0
+    assert batch.wanted(run=0, queue_empty=False, room=1 << 30, in_horses=16) == 16
+    assert batch.wanted(run=1, queue_empty=True, room=1 << 30, in_horses=10) == 22
+
+
+def test_owed_outcomes_wait_until_due():
+    owed = Outcomes()
+    owed.add(Owed(job(1), {"status": "retry"}, 1, due=5.0))
+    owed.add(Owed(job(2), {"status": "failed"}, 1))
+    assert [item.job.id for item in owed.take_due(1.0)] == ["id2"]
+    assert owed.next_due() == 5.0 and [j.id for j in owed.jobs()] == ["id1"]
+    assert [item.job.id for item in owed.take_due(5.0)] == ["id1"] and not owed
