@@ -17,6 +17,7 @@ import math
 import uuid
 from typing import Any
 
+from .conf import jobqueue_settings
 from .exceptions import PayloadError
 
 VERSION = 1
@@ -78,9 +79,11 @@ def _check_reserved_keys(value: Any) -> None:
 
 def _too_deep(data: Any, limit: int) -> bool:
     """True if the arguments in ``data`` nest lists and dicts deeper than ``limit``."""
-    args = data.get("args", ()) if isinstance(data, dict) else ()
-    kwargs = data.get("kwargs", {}) if isinstance(data, dict) else {}
-    stack = [(value, 0) for value in (*args, *kwargs.values())]
+    if not isinstance(data, dict):
+        return False
+    # The args list and kwargs dict themselves sit at depth -1: the values in them at 0
+    # (any type: a payload read back may hold anything there).
+    stack = [(data.get("args"), -1), (data.get("kwargs"), -1)]
     while stack:
         value, depth = stack.pop()
         if isinstance(value, dict):
@@ -144,6 +147,11 @@ def loads(raw: str | bytes) -> dict[str, Any]:
     data = payload.get("data") or {}
     if not isinstance(data, dict):
         raise PayloadError("payload 'data' is not an object")
+    # Dispatch refuses such arguments; a payload written some other way is refused here
+    # too, whatever depth this Python's JSON parser happens to cope with.
+    limit = jobqueue_settings.MAX_PAYLOAD_DEPTH
+    if limit and _too_deep(data, limit):
+        raise PayloadError(f"job arguments nest deeper than MAX_PAYLOAD_DEPTH={limit}")
     _check_policy(payload)
     return payload
 

@@ -96,6 +96,7 @@ class Redis:
 
     def start(self, fresh: bool = False) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
+        self._stop_leftover()
         if fresh:
             for path in self.home.glob("*"):
                 if path.is_file():
@@ -118,3 +119,17 @@ class Redis:
         self.proc = None
 
     stop = kill
+
+    def _stop_leftover(self) -> None:
+        # A server an earlier run left on this port (a test killed mid-way, the other
+        # Django line in the same checkout) would answer in place of ours: the port is the
+        # chaos suite's own, so it is stopped.
+        if self.proc is not None or not servers._redis_answers(self.port):
+            return
+        with contextlib.suppress(OSError):
+            servers._redis_command(self.port, b"SHUTDOWN NOSAVE")
+        deadline = time.monotonic() + DEADLINE
+        while servers._redis_answers(self.port):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"a redis-server on port {self.port} will not stop")
+            time.sleep(0.05)
