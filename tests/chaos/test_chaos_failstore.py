@@ -114,8 +114,8 @@ def test_both_stores_down_jobs_stay_in_flight_then_end(chaos, chaosdb):
         fallback.kill()
         ids = dispatch_all((jobs.Step(i, fail=True) for i in range(count)), chaos.connection)
         worker = chaos.worker("--concurrency", "2")
-        # Both horses run a job that fails and cannot be recorded: they keep it (RECORDING,
-        # lease renewed) and take no other job until a store answers; nothing is acked.
+        # The jobs fail and cannot be recorded: the supervisor keeps each one owed (lease
+        # renewed, nothing acked) until a store answers.
         chaos.wait_events("finish", 2, timeout=60)
         wait_until(lambda: "cannot record outcome" in worker.output(), timeout=30)
         in_flight = chaos.queued()
