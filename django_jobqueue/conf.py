@@ -27,6 +27,8 @@ DEFAULTS: dict[str, Any] = {
     # database inserts inside the transaction instead, which gives the same visibility).
     "DISPATCH_AFTER_COMMIT": True,
     "MAX_PAYLOAD_BYTES": 1024 * 1024,
+    # Deepest nesting of lists and dicts in job arguments (a scalar argument is depth 0).
+    "MAX_PAYLOAD_DEPTH": 32,
     # Failed-job store and its Redis fallback.
     "FAILED_STORE": "database",  # "database" or "redis"
     "FAILED_DATABASE": "default",

@@ -66,7 +66,9 @@ def _prepare(
             body["retry_after"] = retry_after_to_json(overrides["retry_after"])
         except (TypeError, ValueError) as exc:
             raise PayloadError(str(exc)) from None
-    text = payload_codec.dumps(body, jobqueue_settings.MAX_PAYLOAD_BYTES)
+    text = payload_codec.dumps(
+        body, jobqueue_settings.MAX_PAYLOAD_BYTES, jobqueue_settings.MAX_PAYLOAD_DEPTH
+    )
     item = PushItem(body["id"], queue, text, max(float(delay or 0), 0.0), priority)
     return connection, item, Dispatched(body["id"], cls.name, queue, connection, item.delay)
 

@@ -13,9 +13,11 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import math
 import uuid
 from typing import Any
 
+from .conf import jobqueue_settings
 from .exceptions import PayloadError
 
 VERSION = 1
@@ -75,12 +77,37 @@ def _check_reserved_keys(value: Any) -> None:
             _check_reserved_keys(item)
 
 
-def dumps(payload: dict[str, Any], max_bytes: int | None = None) -> str:
-    """Serialise a payload, raising :class:`PayloadError` for arguments that are not JSON.
+def _too_deep(data: Any, limit: int) -> bool:
+    """True if the arguments in ``data`` nest lists and dicts deeper than ``limit``."""
+    if not isinstance(data, dict):
+        return False
+    # The args list and kwargs dict themselves sit at depth -1: the values in them at 0
+    # (any type: a payload read back may hold anything there).
+    stack = [(data.get("args"), -1), (data.get("kwargs"), -1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: Any = value.values()
+        elif isinstance(value, (list, tuple)):
+            children = value
+        else:
+            continue
+        if depth + 1 > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def dumps(payload: dict[str, Any], max_bytes: int | None = None,
+          max_depth: int | None = None) -> str:
+    """Serialise a payload, raising :class:`PayloadError` for arguments that are not JSON,
+    nested deeper than ``max_depth`` or bigger than ``max_bytes``.
 
     One ``json.dumps`` pass: special types go through the ``default`` hook, so plain data
     pays nothing extra.
     """
+    if max_depth is not None and _too_deep(payload.get("data"), max_depth):
+        raise PayloadError(f"job arguments nest deeper than MAX_PAYLOAD_DEPTH={max_depth}")
     try:
         text = json.dumps(
             payload, default=_encode_special, separators=(",", ":"), allow_nan=False
@@ -89,6 +116,8 @@ def dumps(payload: dict[str, Any], max_bytes: int | None = None) -> str:
         raise
     except (TypeError, ValueError) as exc:
         raise PayloadError(f"job arguments are not JSON: {exc}") from None
+    except RecursionError:
+        raise PayloadError("job arguments are nested too deeply (or refer to themselves)") from None
     if _TAG_MARKER in text:
         _check_reserved_keys(payload.get("data"))
     if max_bytes is not None and len(text) > max_bytes:
@@ -111,12 +140,40 @@ def loads(raw: str | bytes) -> dict[str, Any]:
         raise
     except (TypeError, ValueError) as exc:
         raise PayloadError(f"payload is not JSON: {exc}") from None
+    except RecursionError:
+        raise PayloadError("payload is nested too deeply to parse") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("job"), str):
         raise PayloadError("payload is not a job payload (no 'job' name)")
     data = payload.get("data") or {}
     if not isinstance(data, dict):
         raise PayloadError("payload 'data' is not an object")
+    # Dispatch refuses such arguments; a payload written some other way is refused here
+    # too, whatever depth this Python's JSON parser happens to cope with.
+    limit = jobqueue_settings.MAX_PAYLOAD_DEPTH
+    if limit and _too_deep(data, limit):
+        raise PayloadError(f"job arguments nest deeper than MAX_PAYLOAD_DEPTH={limit}")
+    _check_policy(payload)
     return payload
+
+
+def _check_policy(payload: dict[str, Any]) -> None:
+    """Refuse policy fields that the worker could not apply (dispatch never writes them):
+    they fail the job at once with a clear error instead of crashing a work horse."""
+    max_tries = payload.get("max_tries")
+    if max_tries is not None and (type(max_tries) is not int or max_tries < 1):
+        raise PayloadError(f"payload 'max_tries' must be an integer >= 1, not {max_tries!r:.40}")
+    timeout = payload.get("timeout")
+    if timeout is not None and (
+        type(timeout) not in (int, float) or not 0 < timeout < math.inf
+    ):
+        raise PayloadError(f"payload 'timeout' must be a positive number, not {timeout!r:.40}")
+    if payload.get("retry_after") is not None:
+        from .retry import retry_after_from_json
+
+        try:
+            retry_after_from_json(payload["retry_after"])
+        except (TypeError, ValueError) as exc:
+            raise PayloadError(f"payload 'retry_after' is unusable: {exc}") from None
 
 
 def decode_data(payload: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:

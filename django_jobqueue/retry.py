@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -69,17 +70,19 @@ def retry_after_to_json(value: RetryAfter) -> Any:
 def retry_after_from_json(value: Any) -> RetryAfter:
     """The inverse of :func:`retry_after_to_json`; ``ValueError`` for anything else."""
     if isinstance(value, dict) and value.get("backoff") == "exponential":
-        fields = {k: float(value[k]) for k in ("base", "factor", "cap", "jitter") if k in value}
-        return ExponentialBackoff(**fields)
-    if isinstance(value, list) and all(_is_number(v) for v in value):
+        fields = {k: value[k] for k in ("base", "factor", "cap", "jitter") if k in value}
+        if all(_is_number(v) for v in fields.values()):
+            return ExponentialBackoff(**{k: float(v) for k, v in fields.items()})
+    elif isinstance(value, list) and all(_is_number(v) for v in value):
         return [float(v) for v in value]
-    if _is_number(value):
+    elif _is_number(value):
         return float(value)
-    raise ValueError(f"not a stored retry_after: {value!r}")
+    raise ValueError(f"not a stored retry_after: {value!r:.100}")
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite int or float (a NaN or infinite delay cannot be scheduled)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,12 @@ def delay_for(retry_after: RetryAfter, retry: int) -> float:
         value = retry_after[min(retry, len(retry_after)) - 1]
     else:
         value = retry_after
-    return max(float(value), 0.0)
+    delay = float(value)
+    if not math.isfinite(delay):
+        # Cannot be scheduled (the transports store due times as numbers): the caller's
+        # broken-policy path retries without delay, as for a retry_after that raises.
+        raise ValueError(f"retry_after gave {delay!r} seconds for retry {retry}")
+    return max(delay, 0.0)
 
 
 def is_unrecoverable(exc: BaseException, dont_retry: Sequence[type[BaseException]]) -> bool:

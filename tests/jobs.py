@@ -311,6 +311,22 @@ class HookKillsHorse(Job):
                      message=str(exception))
 
 
+class BigFailure(Job):
+    """Fails for good with a large payload (its argument) and a large message."""
+
+    max_tries = 1
+
+    def __init__(self, key, blob):
+        self.key = key
+        self.blob = blob
+
+    def handle(self):
+        raise ValueError(f"{self.key}: " + "x" * 20_000)
+
+    def failed(self, exception):
+        ledger.write("failed_hook", value=self.key, exc=type(exception).__name__)
+
+
 class Charge(Job):
     """A job with secrets in its arguments: for the masking tests."""
 

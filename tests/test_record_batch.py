@@ -46,3 +46,11 @@ def test_a_batch_the_table_refuses_goes_to_the_redis_fallback(redis_client):
     assert redis_client.llen("jqtest:queue:failed:emails") == 4
     assert service.move_fallback() == 4
     assert FailedJob.objects.count() == 4  # FAILED_DATABASE is "default" again
+
+
+@pytest.mark.parametrize("store", STORES, indirect=True)
+def test_a_batch_with_text_no_store_can_encode_is_stored_escaped(store):
+    bad = make(message="broken \udcff text")
+    recorded = service.record_all([make(), bad])
+    row = FailedJob.objects.using(store).get(pk=recorded[1].id)
+    assert "\udcff" not in row.message and "broken" in row.message

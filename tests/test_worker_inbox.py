@@ -136,3 +136,23 @@ def test_many_failures_at_once_are_each_recorded_and_hooked_once(conn, start_wor
     hooks = Counter((e["value"], e["exc"]) for e in ledger.events("failed_hook"))
     assert hooks == Counter((f"k{n}", "KeyError") for n in range(200))
     assert get_transport(conn).size("default").total == 0
+
+
+def test_large_failures_queued_in_a_busy_horse_do_not_jam_its_socket(start_worker, empty_queues):
+    # Large results from the horse while large messages go to it: a socket buffer full in
+    # both directions would block both processes for good.
+    _records("redis", range(30))
+    for n in range(60):
+        jobs.BigFailure(f"big{n}", "y" * 30_000).dispatch(connection="redis")
+    worker = start_worker("--burst", "--connection", "redis")
+    assert worker.wait(60) == 0, worker.output()
+    assert FailedJob.objects.count() == 60
+    assert len(ledger.events("failed_hook")) == 60
+
+
+def test_max_jobs_counts_jobs_begun_not_jobs_queued(start_worker, empty_queues):
+    _records("redis", range(200))
+    worker = start_worker("--connection", "redis", "--max-jobs", "50")
+    assert worker.wait(60) == 0, worker.output()
+    assert len(_record_runs()) == 50
+    assert get_transport("redis").size("default").ready == 150

@@ -32,7 +32,25 @@ def busy_slot(typical: float | None) -> Slot:
     ids=["unknown", "tiny", "short", "long"],
 )
 def test_a_horse_is_handed_jobs_ahead_only_while_its_jobs_are_short(typical, room):
-    assert busy_slot(typical).inbox_room(cap=64) == room
+    assert busy_slot(typical).inbox_room(cap=64, now=0.001) == room
+
+
+def test_nothing_is_queued_behind_a_job_that_is_already_long():
+    assert busy_slot(0.0001).inbox_room(cap=64, now=0.5) == 0
+
+
+def test_a_kill_stays_pinned_on_the_op_it_was_for():
+    slot = busy_slot(None)
+    slot.horse.kill = lambda: None  # type: ignore[attr-defined]
+    slot.push(Op(job(1), 30.0, size=100), now=0.0, wall=0.0)
+    assert slot.queued_bytes() == 100
+    killed = slot.ops[0]
+    slot.kill(("JobTimeout", "overran"))
+    slot.pop(now=1.0, wall=1.0)  # its answer was already in the socket
+    assert (slot.job.id, slot.kill_reason, slot.killed_op) == ("id1", ("JobTimeout", "overran"),
+                                                                killed)
+    first, _ = slot.take_all()
+    assert first is not killed and slot.killed_op is None and slot.kill_reason is None
 
 
 def test_answers_are_matched_to_ops_in_the_order_they_were_sent():

@@ -95,6 +95,23 @@ def error_entry(
     }
 
 
+def storable(text: str) -> str:
+    """``text`` with lone surrogates (from bytes decoded with ``surrogateescape``, or a
+    ``"\\udcff"`` JSON escape) written as ``\\udcff``: they cannot be encoded, so no
+    database, Redis or hash would take the text."""
+    if text.isascii():
+        return text
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode()
+    return text
+
+
+_TEXT_FIELDS = ("uuid", "connection", "queue", "payload", "exception", "exception_class",
+                "message", "job_class", "worker")
+
+
 @dataclass
 class FailureRecord:
     """A permanent failure, ready to store."""
@@ -116,6 +133,17 @@ class FailureRecord:
     max_rss_kb: int | None = None
     #: See :mod:`django_jobqueue.failures.fingerprint`; set when the failure is recorded.
     fingerprint: str = ""
+
+    def make_storable(self) -> FailureRecord:
+        """Make every text field encodable (see :func:`storable`); returns the record."""
+        for name in _TEXT_FIELDS:
+            setattr(self, name, storable(str(getattr(self, name))))
+        self.errors = [
+            {key: storable(value) if isinstance(value, str) else value
+             for key, value in entry.items()} if isinstance(entry, dict) else entry
+            for entry in self.errors
+        ]
+        return self
 
     def to_json_dict(self) -> dict[str, Any]:
         data = asdict(self)

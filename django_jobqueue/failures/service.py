@@ -98,7 +98,7 @@ def record(failure: FailureRecord) -> Recorded:
     :class:`TransportError` when neither store answers; the caller then keeps the job in
     flight and tries again later.
     """
-    fill_fingerprint(failure)
+    fill_fingerprint(failure.make_storable())
     if not redis_is_primary():
         store = database_store()
         if not table_outage.skipping(store.alias):
@@ -131,13 +131,14 @@ def record_all(failures: list[FailureRecord]) -> list[Recorded]:
     if len(failures) < 2 or store is None or table_outage.skipping(store.alias):
         return [record(failure) for failure in failures]
     for failure in failures:
-        fill_fingerprint(failure)
+        fill_fingerprint(failure.make_storable())
     try:
         ids = store.record_batch(failures)
     except TransportError as exc:
-        logger.warning("failed-job table unavailable for %d failures: error=%s",
-                       len(failures), exc)
-        table_outage.failed(store.alias)
+        # Maybe an outage, maybe one record the table refuses: one by one, record() tells
+        # them apart (and marks the outage itself).
+        logger.warning("failed-job table refused a batch of %d failures, recording them one"
+                       " by one: error=%s", len(failures), exc)
         return [record(failure) for failure in failures]
     table_outage.answered(store.alias)
     claim = partial(claim_in_database, store.alias)

@@ -261,11 +261,19 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _payload_text(value: Any) -> str:
+    # A payload that is not UTF-8 (written by something other than dispatch) must not fail
+    # the whole reservation it came in: its bytes are kept visible as \xNN, which no JSON
+    # parser accepts, so it fails alone with PayloadError, never runs on altered data.
+    return value.decode(errors="backslashreplace") if isinstance(value, bytes) else str(value)
+
+
 def _unflatten(queue: str, flat: Sequence[Any], token: str) -> list[Reserved]:
     result = []
     for i in range(0, len(flat), 3):
         job_id = _text(flat[i])
-        result.append(Reserved(job_id, queue, _text(flat[i + 1]), int(flat[i + 2]), job_id, token))
+        payload = _payload_text(flat[i + 1])
+        result.append(Reserved(job_id, queue, payload, int(flat[i + 2]), job_id, token))
     return result
 
 

@@ -25,7 +25,6 @@ from .options import WorkerOptions
 from .outcome import Bookkeeper
 from .slots import (
     HOOK,
-    RUNNING,
     Op,
     Slot,
     call_killed_handler,
@@ -53,7 +52,7 @@ class Answers:
     batch: Batch
     owed: Outcomes
     hooks: deque[dict[str, Any]]
-    deferred: list[Callable[[], None]]
+    deferred: list[tuple[Reserved, Callable[[], None]]]
     jobs_started: int
     killed_handler: WorkHorseKilledHandler | None
     _wakeup_r: int
@@ -93,15 +92,21 @@ class Answers:
             self._horse_ended(slot)
             return
         op = message["op"]
-        if op == "result" and slot.phase == RUNNING:
-            self._on_result(slot, message)
-        elif op == "skipped" and slot.phase == RUNNING:
-            self._on_skipped(slot)
+        job = slot.job
+        if op in ("result", "skipped") and job is not None and message.get("id") == job.id:
+            if op == "result":
+                self._on_result(slot, message)
+            else:
+                self._on_skipped(slot)
         elif op == "hook_done" and slot.phase == HOOK:
             self._advance(slot, time.monotonic())
         else:
-            logger.error("unexpected answer from work horse pid=%d: op=%s phase=%s",
-                         slot.horse.pid, printable(op), slot.phase)
+            # Never expected: the books no longer match the horse. Killing it is safe (what
+            # it ran is settled as killed, what was queued goes back); going on is not.
+            logger.error("unexpected answer from work horse pid=%d: op=%s id=%s phase=%s;"
+                         " killing it", slot.horse.pid, printable(op),
+                         printable(message.get("id")), slot.phase)
+            slot.kill(("WorkHorseKilled", "its answers did not match what it was sent"))
 
     def _on_result(self, slot: Slot, result: dict[str, Any]) -> None:
         assert slot.horse is not None and slot.job is not None
@@ -143,67 +148,99 @@ class Answers:
             self.batch.put_back(jobs, time.monotonic())
 
     # -- outcomes ----------------------------------------------------------------------------
-    def _settle_owed(self, force: bool = False) -> None:
+    def _settle_owed(self) -> None:
         """Release retries and record failures; a failure's hook is queued once recorded."""
         now = time.monotonic()
-        due = self.owed.take_due(float("inf") if force else now)
+        due = self.owed.take_due(now)
+        retries = [item for item in due if item.result["status"] == "retry"]
+        for n, item in enumerate(retries):
+            if not self._settle_now([item], now, self._release_retry):
+                self._later(retries[n + 1:], now)  # the store does not answer: no more asks
+                break
         failures = [item for item in due if item.result["status"] != "retry"]
-        for item in due:
-            if item.result["status"] == "retry":
-                self._settle_now([item], now, self._release_retry)
-        if failures:
-            self._settle_now(failures, now, self._record_failures)
+        alone = [item for item in failures if item.alone]
+        together = [item for item in failures if not item.alone]
+        for item in alone:
+            self._settle_now([item], now, self._record_failures)
+        if together and not self._settle_now(together, now, self._record_failures):
+            for item in together:  # waiting already; next time each is tried by itself
+                item.alone = len(together) > 1
 
     def _release_retry(self, items: list[Owed]) -> None:
         for item in items:
             self.books.settle(item.job, item.result)
 
     def _record_failures(self, failures: list[Owed]) -> None:
-        infos = self.books.fail_many([(item.job, item.result, {}) for item in failures])
-        for item, info in zip(failures, infos, strict=True):
-            self._queue_hook(item, info)
+        unrecorded = [item for item in failures if item.info is None]
+        if unrecorded:
+            infos = self.books.record_failures([(i.job, i.result, {}) for i in unrecorded])
+            for item, info in zip(unrecorded, infos, strict=True):
+                item.info = info
+        self.books.remove([item.job for item in failures])
+        for item in failures:
+            assert item.info is not None
+            self._queue_hook(item, item.info)
 
     def _settle_now(
         self, items: list[Owed], now: float, settle: Callable[[list[Owed]], None]
-    ) -> None:
-        """``settle(items)``; if the store does not answer, they wait and try again."""
+    ) -> bool:
+        """``settle(items)``; if that fails, they wait and try again (never dropped: an error
+        that is not the store's is logged with its traceback and retried all the same)."""
         try:
             settle(items)
+            return True
         except TransportError as exc:
             logger.warning("cannot record outcome of %d jobs yet (first id=%s): %s",
                            len(items), printable(items[0].job.id), exc)
-            for item in items:
-                item.due = now + _RETRY_OWED
-                self.owed.add(item)
+        except Exception:
+            logger.exception("settling %d jobs failed (first id=%s); trying again later",
+                             len(items), printable(items[0].job.id))
+        self._later(items, now)
+        return False
+
+    def _later(self, items: list[Owed], now: float) -> None:
+        for item in items:
+            item.due = now + _RETRY_OWED
+            self.owed.add(item)
 
     def _queue_hook(self, item: Owed, failed_job: dict[str, Any]) -> None:
         """Have ``failed()`` called: by the horse that ran the job (it holds the exception),
         else by any free horse with a stand-in exception."""
         result, job = item.result, item.job
+        timeout = timeout_of(job.payload, float(self.options.timeout or 0))
         hook = {
             "op": "hook", "id": job.id, "failed_job": failed_job, "payload": result["payload"],
             "attempts": job.attempts, "worker": self.name,
             "exception_class": result["exception_class"], "message": result["message"],
-            "timeout": timeout_of(job.payload, float(self.options.timeout or 0)),
+            "timeout": timeout,
         }
         for slot in self.slots:
             if slot.horse is not None and slot.horse.pid == item.horse_pid:
-                self._send_hook(slot, hook)
+                # The horse has the job and its exception: a short message, so a send to a
+                # busy horse never blocks on its socket's buffer.
+                short = {"op": "hook", "id": job.id, "failed_job": failed_job,
+                         "timeout": timeout}
+                self._send_hook(slot, hook, short)
                 return
         self.hooks.append(hook)
 
-    def _send_hook(self, slot: Slot, hook: dict[str, Any]) -> None:
+    def _send_hook(
+        self, slot: Slot, hook: dict[str, Any], short: dict[str, Any] | None = None
+    ) -> None:
+        """Send ``hook`` (or its ``short`` form) to the slot's horse; the whole message is
+        kept, to send to another horse if this one dies first."""
         assert slot.horse is not None
         hook["worker"] = self.name
         hook.setdefault("timeout", self.options.timeout)
         try:
-            slot.horse.send(hook)
+            size = slot.horse.send(short or hook)
         except OSError:
             # The horse is gone; its end of the socket is read next and it is reaped.
             slot.horse.exiting = True
             self.hooks.append(hook)
             return
-        slot.push(Op(None, float(hook["timeout"] or 0), hook), time.monotonic(), time.time())
+        op = Op(None, float(hook["timeout"] or 0), hook, size=size)
+        slot.push(op, time.monotonic(), time.time())
 
     # -- horses that end ---------------------------------------------------------------------
     def _horse_ended(self, slot: Slot) -> None:
@@ -211,17 +248,29 @@ class Answers:
         horse, slot.horse = slot.horse, None
         status, rusage = horse.reap()
         self._return_queued(slot)  # answers come in order: the queued jobs never began
-        kill_reason = slot.kill_reason
+        kill_reason, killed_op = slot.kill_reason, slot.killed_op
         first, queued = slot.take_all()
         for op in queued:  # hooks sent but not reached: any horse can call them
             if op.message is not None:
                 self.hooks.append(op.message)
-        if first is not None and first.job is not None:
+        if first is not None and killed_op is not None and first is not killed_op:
+            # Killed for an op whose answer was still in the socket: this one is not to
+            # blame (it began at most an instant before the kill).
+            self._not_to_blame(first)
+        elif first is not None and first.job is not None:
             self._horse_killed(first.job, kill_reason, horse.pid, status, rusage)
         elif first is not None:
             self._hook_died(first, kill_reason, horse.pid)
         elif not horse.exiting:
             logger.warning("idle work horse pid=%d ended: %s", horse.pid, describe(status))
+
+    def _not_to_blame(self, op: Op) -> None:
+        if op.job is not None:
+            self.batch.unmark(op.job)
+            self.jobs_started -= 1
+            self._hand_back(op.job, "not started: its horse was killed for the job before")
+        elif op.message is not None:
+            self.hooks.append(op.message)
 
     def _hook_died(self, op: Op, kill_reason: tuple[str, str] | None, pid: int) -> None:
         # Called once more in another horse, unless the hook itself overran or had its
@@ -254,7 +303,7 @@ class Answers:
             settle()
         except TransportError as exc:
             logger.warning("cannot record outcome of id=%s yet: %s", printable(job.id), exc)
-            self.deferred.append(settle)
+            self.deferred.append((job, settle))
 
     def _send_hooks(self, idle: list[Slot]) -> None:
         """Hooks waiting for a free horse go first."""

@@ -35,6 +35,10 @@ class Owed:
     result: dict[str, Any]
     horse_pid: int
     due: float = 0.0
+    # Once recorded, a failure is only removed and hooked on a later try, never recorded
+    # again; one whose batch failed is tried alone next, so a bad record holds no other.
+    info: dict[str, Any] | None = None
+    alone: bool = False
 
 
 class Outcomes:

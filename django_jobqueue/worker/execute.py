@@ -249,8 +249,8 @@ def stand_in(message: dict[str, Any]) -> Pending:
         _, job = rebuild(message["payload"])
         job.attempt, job.job_id = int(message["attempts"]), message["id"]
         job.worker = message.get("worker", "")
-    except PayloadError:
-        pass
+    except Exception:  # an __init__ that raises, too: the signal is sent without a job
+        job = None
     return Pending(job, message["id"], exc, job_timeout(message, None))
 
 
@@ -267,8 +267,8 @@ def run_system_failure(
         _, job = rebuild(message["payload"])
         job.attempt, job.job_id = int(message["attempts"]), message["id"]
         job.worker = message.get("worker", "")
-    except PayloadError:
-        pass
+    except Exception:  # an __init__ that raises, too: handlers and signal get no job
+        job = None
     run_chain(chain, job, exc, None)
     if message.get("failed_job") is None:
         signals.job_retrying.send_robust(

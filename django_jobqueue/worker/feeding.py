@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from ..conf import jobqueue_settings
@@ -20,9 +21,9 @@ from ..exceptions import TransportError
 from ..logutil import printable
 from ..transports import Reserved, Transport
 from .batch import Batch, Outcomes
-from .horse import Horse, StopFlag
+from .horse import Horse, StopFlag, encode
 from .options import WorkerOptions
-from .slots import IDLE, Op, Slot, timeout_of
+from .slots import IDLE, INBOX_BYTES, Op, Slot, timeout_of
 
 logger = logging.getLogger("django_jobqueue.worker")
 
@@ -39,6 +40,7 @@ class Feeding:
     slots: list[Slot]
     batch: Batch
     owed: Outcomes
+    hooks: deque[dict[str, Any]]
     stopping: bool
     stop_flag: StopFlag
     jobs_started: int
@@ -57,7 +59,9 @@ class Feeding:
         if self.stopping:
             self._hand_back_prefetched()
             return
-        while idle and (job := self.batch.next_ahead(time.monotonic())) is not None:
+        while idle and not self._owing_too_much() and (
+            job := self.batch.next_ahead(time.monotonic())
+        ) is not None:
             self._start(idle.pop(0), job)
         self._fill_inboxes()
         run = self._wanted(len(idle))
@@ -84,9 +88,9 @@ class Feeding:
         without waiting for this process (the horse's share of the prefetch at most)."""
         if self._owing_too_much():
             return
-        share = self.batch.target // len(self.slots)
+        share, now = self.batch.target // len(self.slots), time.monotonic()
         for slot in self.slots:
-            room = slot.inbox_room(share)
+            room = slot.inbox_room(share, now)
             while room > 0 and (job := self.batch.take_ahead_one()) is not None:
                 if not self._send_run(slot, job, queued=True):
                     self.batch.put_back([job], time.monotonic())
@@ -100,19 +104,23 @@ class Feeding:
 
     def _send_run(self, slot: Slot, job: Reserved, queued: bool = False) -> bool:
         """Hand ``job`` to the slot's horse; False if the horse is gone (it is reaped when
-        its end of the socket is read)."""
+        its end of the socket is read) or, for a job queued behind others, if the bytes
+        queued for the horse would pass ``INBOX_BYTES`` (such a job waits for a free horse)."""
         assert slot.horse is not None
         timeout = timeout_of(job.payload, float(self.options.timeout or 0))
+        data = encode({
+            "op": "run", "id": job.id, "queue": job.queue, "payload": job.payload,
+            "attempts": job.attempts, "worker": self.name, "timeout": timeout,
+        })
+        if queued and slot.queued_bytes() + len(data) > INBOX_BYTES:
+            return False
         try:
-            slot.horse.send({
-                "op": "run", "id": job.id, "queue": job.queue, "payload": job.payload,
-                "attempts": job.attempts, "worker": self.name, "timeout": timeout,
-            })
+            slot.horse.send_encoded(data)
         except OSError:
             slot.horse.exiting = True
             return False
         self.jobs_started += 1
-        slot.push(Op(job, timeout), time.monotonic(), time.time())
+        slot.push(Op(job, timeout, size=len(data)), time.monotonic(), time.time())
         return True
 
     def _wanted(self, idle: int) -> int:
@@ -135,7 +143,8 @@ class Feeding:
     def _idle_slots(self) -> list[Slot]:
         idle = []
         for slot in self.slots:
-            if slot.phase == IDLE and slot.horse is None and not self.stopping:
+            # A stopping worker starts no horse, but for hooks still owed.
+            if slot.phase == IDLE and slot.horse is None and (not self.stopping or self.hooks):
                 slot.horse = self._spawn()
             if slot.phase == IDLE and slot.horse is not None and not slot.horse.exiting:
                 idle.append(slot)
@@ -167,12 +176,16 @@ class Feeding:
             self._hand_back_prefetched()
 
     def _hand_back_prefetched(self) -> None:
-        for job in self.batch.take_ahead():
+        jobs = self.batch.take_ahead()
+        for n, job in enumerate(jobs):
             try:
                 self.transport.release(job, 0, undo_attempt=True)
             except TransportError as exc:
-                # Not lost: its lease expires and collection puts it back uncharged.
-                logger.warning("could not hand back prefetched id=%s: %s", printable(job.id), exc)
+                # Not lost: their leases expire and collection puts them back uncharged.
+                # One failure is enough to stop asking a store that does not answer.
+                logger.warning("could not hand back %d prefetched jobs (first id=%s): %s",
+                               len(jobs) - n, printable(job.id), exc)
+                return
 
     def _hand_back(self, job: Reserved, why: str = "interrupted by shutdown") -> None:
         try:

@@ -69,6 +69,11 @@ class _OwnResidentMemory:
             return 0
 
 
+def encode(message: dict[str, Any]) -> bytes:
+    """A message as sent over a horse's socket."""
+    return json.dumps(message, separators=(",", ":")).encode()
+
+
 class StopFlag:
     """One byte shared by a supervisor and all its horses: set once the supervisor stops,
     so horses skip the jobs queued for them. Created before the horses are forked."""
@@ -111,8 +116,13 @@ class Horse:
         child_end.close()
         return cls(parent_end, pid)
 
-    def send(self, message: dict[str, Any]) -> None:
-        self.conn.send_bytes(json.dumps(message, separators=(",", ":")).encode())
+    def send(self, message: dict[str, Any]) -> int:
+        """Send ``message``; returns its size in bytes."""
+        return self.send_encoded(encode(message))
+
+    def send_encoded(self, data: bytes) -> int:
+        self.conn.send_bytes(data)
+        return len(data)
 
     def recv(self) -> dict[str, Any]:
         return json.loads(self.conn.recv_bytes())

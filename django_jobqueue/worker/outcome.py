@@ -36,23 +36,20 @@ class Bookkeeper:
 
     def fail(self, job: Reserved, result: dict[str, Any], **death: Any) -> dict[str, Any]:
         """Record a permanent failure, then remove the job. Returns the ``failed_job`` info."""
-        return self.fail_many([(job, result, death)])[0]
+        [info] = self.record_failures([(job, result, death)])
+        self.remove([job])
+        return info
 
-    def fail_many(
+    def record_failures(
         self, failures: list[tuple[Reserved, dict[str, Any], dict[str, Any]]]
     ) -> list[dict[str, Any]]:
-        """:meth:`fail` for several jobs (a busy worker's batch): one write for the records
-        where the store can, then one removal per queue."""
+        """Record permanent failures (a busy worker's batch: one write where the store
+        can); returns each one's ``failed_job`` info. The jobs stay queued: see
+        :meth:`remove`."""
         records = [self._record(job, result, death) for job, result, death in failures]
         recorded = service.record_all(records)
-        jobs = [job for job, _, _ in failures]
-        if len(jobs) == 1:
-            if not self.transport.ack(jobs[0]):
-                _lease_lost(jobs[0], "remove")
-        else:
-            self.transport.ack_many(jobs)
         infos = []
-        for job, record, stored in zip(jobs, records, recorded, strict=True):
+        for (job, _, _), record, stored in zip(failures, records, recorded, strict=True):
             logger.warning(
                 "job failed for good: job=%s id=%s attempts=%d error=%s store=%s failed_id=%s",
                 printable(record.job_class), printable(job.id), job.attempts,
@@ -70,6 +67,14 @@ class Bookkeeper:
                 "new_fingerprint": stored.new_fingerprint,
             })
         return infos
+
+    def remove(self, jobs: list[Reserved]) -> None:
+        """Remove jobs whose failure is recorded (one round trip per queue)."""
+        if len(jobs) == 1:
+            if not self.transport.ack(jobs[0]):
+                _lease_lost(jobs[0], "remove")
+        else:
+            self.transport.ack_many(jobs)
 
     def _record(
         self, job: Reserved, result: dict[str, Any], death: dict[str, Any]
@@ -149,7 +154,7 @@ def _class_of(raw: str) -> tuple[dict[str, Any] | None, type[Job] | None]:
 def _errors_of(payload: str, last: dict[str, Any]) -> list[dict[str, Any]]:
     try:
         errors = json.loads(payload).get("errors")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         errors = None
     return errors if isinstance(errors, list) and errors else [last]
 

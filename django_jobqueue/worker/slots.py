@@ -34,6 +34,10 @@ INBOX_BUDGET = 0.02
 # And never more than this many, whatever the prefetch: the rest wait in the supervisor,
 # where PREFETCH_HOLD can still hand them back.
 INBOX_MAX = 16
+# Nor more bytes of messages than this: far below a socket's buffer, so a send to a busy
+# horse never blocks (a horse blocked sending a large result while the supervisor is
+# blocked sending to it would hang both).
+INBOX_BYTES = 64 * 1024
 # Weight of the newest duration in a slot's running average.
 _NEWEST = 0.2
 
@@ -46,6 +50,7 @@ class Op:
     job: Reserved | None  # None for a hook
     timeout: float
     message: dict[str, Any] | None = None  # a hook's message, to send again if need be
+    size: int = 0  # bytes sent
 
 
 @dataclass
@@ -56,7 +61,10 @@ class Slot:
     horse: Horse | None = None
     ops: deque[Op] = field(default_factory=deque)
     deadline: float | None = None  # for the first op: its timeout plus the grace
+    # Why the supervisor killed the horse, and the op it killed it for: answers already
+    # in the socket may be read after the kill, and must not pin it on the next op.
     kill_reason: tuple[str, str] | None = None
+    killed_op: Op | None = None
     started_at: float = 0.0  # wall clock, for the worker registry
     began: float = 0.0  # monotonic, when the horse took up the first op
     typical: float | None = None  # running average of this slot's job durations (s)
@@ -83,14 +91,24 @@ class Slot:
     def queued_runs(self) -> int:
         return sum(1 for op in itertools.islice(self.ops, 1, None) if op.job is not None)
 
-    def inbox_room(self, cap: int) -> int:
+    def queued_bytes(self) -> int:
+        return sum(op.size for op in itertools.islice(self.ops, 1, None))
+
+    def inbox_room(self, cap: int, now: float) -> int:
         """How many more jobs the horse may be handed ahead of the one it runs."""
         if self.phase != RUNNING or self.horse is None or self.horse.exiting:
             return 0
-        if self.typical is None:  # nothing known yet: a long first job must not hold others
+        # Nothing known yet, or the job it runs is already long: queue nothing behind it.
+        if self.typical is None or now - self.began > INBOX_BUDGET:
             return 0
         depth = min(cap, INBOX_MAX, int(INBOX_BUDGET / max(self.typical, 1e-6)))
         return max(depth - self.queued_runs(), 0)
+
+    def kill(self, reason: tuple[str, str]) -> None:
+        """Kill the horse for its first op."""
+        assert self.horse is not None
+        self.kill_reason, self.killed_op = reason, self.ops[0] if self.ops else None
+        self.horse.kill()
 
     def push(self, op: Op, now: float, wall: float) -> None:
         """``op`` was sent to the horse; a horse with nothing to do takes it up at once."""
@@ -115,7 +133,7 @@ class Slot:
 
     def _begin(self, now: float, wall: float) -> None:
         self.deadline = now + self.ops[0].timeout + jobqueue_settings.TIMEOUT_GRACE
-        self.kill_reason, self.started_at, self.began = None, wall, now
+        self.started_at, self.began = wall, now
 
     def take_queued_runs(self) -> list[Reserved]:
         """Remove the jobs queued behind the first op (the horse will not run them: it
@@ -127,10 +145,11 @@ class Slot:
         return [op.job for op in rest if op.job is not None]
 
     def take_all(self) -> tuple[Op | None, list[Op]]:
-        """Empty the slot (its horse is gone): the first op and the ones behind it."""
+        """Empty the slot (its horse is gone): the first op and the ones behind it. The
+        kill, if any, is forgotten: the next horse starts clean."""
         ops = list(self.ops)
         self.ops.clear()
-        self.deadline = None
+        self.deadline, self.kill_reason, self.killed_op = None, None, None
         return (ops[0] if ops else None), ops[1:]
 
 
@@ -143,21 +162,19 @@ def enforce_limits(slots: list[Slot], memory_limit_mb: float | None, now: float)
             continue
         if slot.deadline is not None and now >= slot.deadline:
             grace = jobqueue_settings.TIMEOUT_GRACE
-            slot.kill_reason = (
+            slot.kill((
                 "JobTimeout",
                 f"job exceeded its timeout of {slot.timeout:g}s and did not stop within"
                 f" {grace:g}s: work horse killed",
-            )
-            slot.horse.kill()
+            ))
         elif limit_kb and slot.phase == RUNNING:
             rss = resident_kb(slot.horse.pid)
             if rss > limit_kb:
-                slot.kill_reason = (
+                slot.kill((
                     "WorkHorseKilled",
                     f"work horse used {rss // 1024} MB, over the memory limit of"
                     f" {memory_limit_mb:g} MB: killed",
-                )
-                slot.horse.kill()
+                ))
 
 
 def call_killed_handler(
@@ -190,12 +207,13 @@ def death_details(status: int, rusage: Any) -> dict[str, Any]:
 def timeout_of(raw: str, default: float) -> float:
     try:
         value = json.loads(raw).get("timeout")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         value = None
     try:
-        return float(value or default)
+        timeout = float(value or default)
     except (TypeError, ValueError):
         return default
+    return timeout if 0 < timeout < float("inf") else default
 
 
 def describe(status: int, pid: int | None = None) -> str:

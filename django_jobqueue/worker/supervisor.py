@@ -25,7 +25,7 @@ from ..conf import jobqueue_settings
 from ..exceptions import ConfigurationError, TransportError
 from ..failures import service
 from ..logutil import printable
-from ..transports import get_transport
+from ..transports import Reserved, get_transport
 from .answers import Answers
 from .batch import Batch, Outcomes
 from .feeding import Feeding
@@ -58,7 +58,8 @@ class Supervisor(Feeding, Answers):
         self.books = Bookkeeper(self.transport, self.name)
         self.slots = [Slot() for _ in range(self.options.concurrency)]
         self.hooks: deque[dict[str, Any]] = deque()
-        self.deferred: list[Callable[[], None]] = []
+        # System failures the store did not take yet, with their jobs (leases renewed).
+        self.deferred: list[tuple[Reserved, Callable[[], None]]] = []
         self.owed = Outcomes()
         self.batch = Batch(self.options.prefetch or 0, float(jobqueue_settings.PREFETCH_HOLD))
         self.stop_flag = StopFlag()
@@ -105,10 +106,11 @@ class Supervisor(Feeding, Answers):
         else:
             self._begin_stop(time.monotonic())
 
-    def _begin_stop(self, now: float) -> None:
+    def _begin_stop(self, now: float, skip_queued: bool = True) -> None:
         self.stopping = True
         self.stop_deadline = now + float(self.options.shutdown_timeout or 0)
-        self.stop_flag.set()  # horses skip the jobs queued for them
+        if skip_queued:
+            self.stop_flag.set()  # horses skip the jobs queued for them
 
     def _turn(self) -> None:
         for step in (
@@ -140,11 +142,12 @@ class Supervisor(Feeding, Answers):
             self.force = True
             return True
         limits = self.options
-        if not self.stopping and (
-            (limits.max_jobs is not None and self.jobs_started >= limits.max_jobs)
-            or (limits.max_time is not None and now - self.started >= limits.max_time)
-        ):
-            self._begin_stop(now)
+        if not self.stopping:
+            if limits.max_jobs is not None and self.jobs_started >= limits.max_jobs:
+                # Never more than max_jobs were handed out: let the queued ones run too.
+                self._begin_stop(now, skip_queued=False)
+            elif limits.max_time is not None and now - self.started >= limits.max_time:
+                self._begin_stop(now)
         idle = self._all_idle()
         if self.stopping:
             return idle
@@ -172,7 +175,7 @@ class Supervisor(Feeding, Answers):
             limit = min(limit, *deadlines)
         if busy and self.options.memory_limit_mb:
             limit = min(limit, 0.1)
-        if self.stopping or not has_idle:
+        if self.stopping or not has_idle or self._owing_too_much():
             return max(limit, 0.0)
         if now < self.reserve_after:
             return max(min(limit, self.reserve_after - now), 0.0)
@@ -201,11 +204,12 @@ class Supervisor(Feeding, Answers):
 
     def _retry_deferred(self) -> None:
         pending, self.deferred = self.deferred, []
-        for settle in pending:
+        for n, (_, settle) in enumerate(pending):
             try:
                 settle()
             except TransportError:
-                self.deferred.append(settle)
+                self.deferred += pending[n:]  # the store does not answer: ask again later
+                return
 
     def _heartbeat(self) -> None:
         now = time.monotonic()
@@ -213,7 +217,7 @@ class Supervisor(Feeding, Answers):
             return
         self.next_heartbeat = now + jobqueue_settings.HEARTBEAT
         held = [job for slot in self.slots for job in slot.jobs()]
-        held += self.owed.jobs() + self.batch.held()
+        held += self.owed.jobs() + self.batch.held() + [job for job, _ in self.deferred]
         running = [(s.job, s.started_at) for s in self.slots if s.job and s.phase == RUNNING]
         try:
             if held:

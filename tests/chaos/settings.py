@@ -1,0 +1,36 @@
+"""Settings of the chaos suite's worker subprocesses: the test settings, plus
+
+- the ``tests.chaos`` app, so its ``jobs`` module is autodiscovered;
+- an audit hook recording every import, when ``JQ_CHAOS_AUDIT`` names a file;
+- ``chaosdb``, a dedicated MariaDB a scenario stops, starts or cuts connections of, when
+  ``JQ_CHAOS_MYSQL_PORT`` is set (see ``tests.chaos.servers``).
+"""
+
+from __future__ import annotations
+
+import os
+
+from tests.chaos import audit
+
+if os.environ.get("JQ_CHAOS_AUDIT"):
+    audit.install(os.environ["JQ_CHAOS_AUDIT"])
+
+from tests.settings import *  # noqa: F403
+from tests.settings import DATABASES, INSTALLED_APPS
+
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.chaos"]
+
+if os.environ.get("JQ_CHAOS_MYSQL_PORT"):
+    DATABASES = {
+        **DATABASES,
+        "chaosdb": {
+            "ENGINE": "django.db.backends.mysql",
+            "HOST": "127.0.0.1",
+            "PORT": os.environ["JQ_CHAOS_MYSQL_PORT"],
+            "USER": "jobqueue",
+            "PASSWORD": "jobqueue",
+            "NAME": "chaos",
+            "OPTIONS": {"charset": "utf8mb4", "connect_timeout": 2},
+            "TEST": {"MIGRATE": False},
+        },
+    }
