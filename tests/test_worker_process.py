@@ -132,13 +132,17 @@ def test_interrupted_job_is_released_and_finishes_elsewhere(how, start_worker, e
     jobs.LongJob(30, key="r", first_only=True).dispatch(connection="redis")
     args = ["--connection", "redis", "--shutdown-timeout", "0.5" if how == "shutdown-timeout"
             else "60"]
-    worker = start_worker(*args)
+    # Long heartbeat and maintenance intervals: the stop must not wait for either.
+    worker = start_worker(*args, settings_overrides={"HEARTBEAT": 5.0,
+                                                     "MAINTENANCE_INTERVAL": 10.0})
     wait_until(lambda: ledger.events("started"))
+    sent = time.monotonic()
     worker.signal(signal.SIGTERM)
     if how == "second-signal":
         time.sleep(0.2)
         worker.signal(signal.SIGTERM)
     assert worker.wait(10) == 0, worker.output()
+    assert time.monotonic() - sent < 2.5
     assert "released" in worker.output()
     assert get_transport("redis").size("default").ready == 1
     second = start_worker("--burst", "--connection", "redis")

@@ -188,8 +188,11 @@ class Supervisor(Feeding, Answers):
         return max(min(limit, poll), 0.0)
 
     def _batch_deadlines(self) -> list[float]:
-        """When owed acks, marks and outcomes are due, and when prefetched jobs go stale."""
-        due = (self.batch.settle_at(), self.batch.stale_at(), self.owed.next_due())
+        """When owed acks, marks and outcomes are due, when prefetched jobs go stale, and
+        when a stop's shutdown timeout runs out (else a busy worker would notice it only at
+        its next heartbeat)."""
+        due = (self.batch.settle_at(), self.batch.stale_at(), self.owed.next_due(),
+               self.stop_deadline if self.stopping else None)
         return [t for t in due if t is not None]
 
     def _drain_wakeup(self) -> None:
