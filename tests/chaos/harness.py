@@ -82,7 +82,7 @@ class Chaos:
 
     # -- workers --------------------------------------------------------------------------
     def worker(self, *args: str, settings: dict[str, Any] | None = None,
-               handlers: bool = True) -> WorkerProcess:
+               handlers: bool = True, queues: Iterable[str] = (QUEUE,)) -> WorkerProcess:
         env = dict(os.environ)
         env.update(
             DJANGO_SETTINGS_MODULE="tests.chaos.settings",
@@ -92,7 +92,8 @@ class Chaos:
             PYTHONPATH=str(REPO),
             **self.env,
         )
-        argv = ["--connection", self.connection, QUEUE, *(HANDLERS if handlers else ()), *args]
+        argv = ["--connection", self.connection, *queues, *(HANDLERS if handlers else ()),
+                *args]
         worker = WorkerProcess(argv, env, self.tmp / f"worker{len(self.workers)}.log")
         self.workers.append(worker)
         return worker

@@ -3,7 +3,9 @@
 - the ``tests.chaos`` app, so its ``jobs`` module is autodiscovered;
 - an audit hook recording every import, when ``JQ_CHAOS_AUDIT`` names a file;
 - ``chaosdb``, a dedicated MariaDB a scenario stops, starts or cuts connections of, when
-  ``JQ_CHAOS_MYSQL_PORT`` is set (see ``tests.chaos.servers``).
+  ``JQ_CHAOS_MYSQL_PORT`` is set (see ``tests.chaos.servers``);
+- a session ``wait_timeout`` of ``JQ_CHAOS_WAIT_TIMEOUT`` seconds on the ``mysql`` database
+  (scenario 5).
 """
 
 from __future__ import annotations
@@ -34,3 +36,10 @@ if os.environ.get("JQ_CHAOS_MYSQL_PORT"):
             "TEST": {"MIGRATE": False},
         },
     }
+
+if os.environ.get("JQ_CHAOS_WAIT_TIMEOUT"):
+    # Scenario 5: the worker's MariaDB sessions time out when idle longer than this.
+    _mysql = dict(DATABASES["mysql"])
+    _mysql["OPTIONS"] = {**_mysql.get("OPTIONS", {}), "init_command":
+                         f"SET SESSION wait_timeout = {int(os.environ['JQ_CHAOS_WAIT_TIMEOUT'])}"}
+    DATABASES = {**DATABASES, "mysql": _mysql}
