@@ -100,3 +100,15 @@ def test_a_store_that_does_not_answer_is_asked_once_per_pass(sup, monkeypatch):
         owed(sup, f"r{n}", RETRY)
     sup._settle_owed()
     assert calls == ["r0"] and len(sup.owed.jobs()) == 5
+
+
+def test_a_stop_that_cannot_wait_removes_recorded_failures_and_hands_back_the_rest(
+    sup, monkeypatch
+):
+    removed, handed = [], []
+    monkeypatch.setattr(sup.books, "remove", lambda jobs: removed.extend(j.id for j in jobs))
+    monkeypatch.setattr(sup, "_hand_back", lambda job, why="": handed.append(job.id))
+    owed(sup, "recorded", failed("recorded")).info = {"id": 1}
+    owed(sup, "unrecorded", failed("unrecorded"))
+    sup._hand_back_owed()
+    assert (removed, handed, sup.owed.items) == (["recorded"], ["unrecorded"], [])

@@ -83,11 +83,6 @@ class Batch:
         self.owed_since: float | None = None
 
     @property
-    def owed(self) -> bool:
-        """Acks or start marks not yet sent to the store."""
-        return bool(self.acks or self.unmarked)
-
-    @property
     def empty(self) -> bool:
         return not (self.acks or self.unmarked or self.ahead)
 

@@ -275,15 +275,20 @@ class Supervisor(Feeding, Answers):
         os.close(self._wakeup_w)
 
     def _hand_back_owed(self) -> None:
-        """A stop that cannot wait: retries are released as decided; a failure not recorded
-        is handed back uncharged, to run again and be recorded (with its hook) then."""
+        """A stop that cannot wait: retries are released as decided; a failure already
+        recorded is removed (its hook is lost with the stop); one not recorded is handed
+        back uncharged, to run again and be recorded (with its hook) then."""
         for item in self.owed.take_due(float("inf")):
-            if item.result["status"] == "retry":
-                try:
+            try:
+                if item.result["status"] == "retry":
                     self.books.settle(item.job, item.result)
                     continue
-                except TransportError:
-                    pass  # its lease expires: collected, retried then
+                if item.info is not None:
+                    self.books.remove([item.job])
+                    continue
+            except TransportError:
+                # Its lease expires: collected then (a recorded failure is recorded once).
+                continue
             self._hand_back(item.job, "failed but not recorded before the stop")
 
     def _stop_horses(self) -> None:
