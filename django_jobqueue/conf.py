@@ -62,6 +62,10 @@ DEFAULTS: dict[str, Any] = {
     "EXCEPTION_HANDLERS": [],
     "DEFAULT_EXCEPTION_HANDLER": True,
     "WORK_HORSE_KILLED_HANDLER": None,
+    # Prometheus metrics (the "metrics" extra): the port and address on which runworker
+    # serves /metrics (None: no server; the counters are still kept for a custom exporter).
+    "METRICS_PORT": None,
+    "METRICS_ADDR": "127.0.0.1",
 }
 
 
