@@ -25,6 +25,7 @@ bench-admin:
 # The reliability suite at the issue's full sizes (docs/reliability.md), then its figures.
 # CI runs the same scenarios at small sizes as part of `pytest`. Results: .chaos/results.jsonl.
 chaos:
+	mkdir -p .chaos/tmp
 	JQ_CHAOS=full PYTEST_DEBUG_TEMPROOT=$(CURDIR)/.chaos/tmp $(PYTHON) -m pytest tests/chaos \
 		tests/test_security.py -q --timeout 3600 $(CHAOS_ARGS)
 	$(PYTHON) -m tests.chaos.report
