@@ -101,3 +101,28 @@ def test_site_builds_strict(tmp_path):
     print(output)
     assert proc.returncode == 0, f"mkdocs build --strict failed:\n{output}"
     assert (tmp_path / "index.html").exists()
+
+
+# Options every Django management command has: not documented on our pages.
+DJANGO_COMMON_OPTIONS = {
+    "-h", "--help", "--version", "-v", "--verbosity", "--settings", "--pythonpath",
+    "--traceback", "--no-color", "--force-color", "--skip-checks",
+}
+
+
+def test_workers_page_documents_every_runworker_option():
+    from django_jobqueue.management.commands.runworker import Command
+
+    parser = Command().create_parser("manage.py", "runworker")
+    real = {
+        option
+        for action in parser._actions
+        for option in action.option_strings
+        if option.startswith("--") and option not in DJANGO_COMMON_OPTIONS
+    }
+    page = (ROOT / "docs" / "workers.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `(--[a-z-]+)", page, flags=re.MULTILINE))
+    assert documented == real, (
+        f"missing from docs/workers.md: {sorted(real - documented)}; "
+        f"documented but not an option: {sorted(documented - real)}"
+    )
