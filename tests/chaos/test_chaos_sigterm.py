@@ -152,7 +152,7 @@ def test_sigterm_at_random_moments_loses_nothing(chaos):
                 queued = _size(chaos, queues[p["slot"]])
                 p["left_reserved"] = queued.reserved
                 p["back_ready"] = queued.ready
-                p["released"] = "released" in worker.output()
+                p["released"] = "event=job_released" in worker.output()
                 if done:
                     pending.pop(p["slot"], None)
             signals.extend(plan)
