@@ -16,6 +16,7 @@ from django_jobqueue.metrics.collector import QueueDepthCollector, WorkerCollect
 from django_jobqueue.transports import get_transport
 from tests import jobs
 from tests.conftest import wait_until
+from tests.test_log_events import LINE
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "mysql", "postgres"])
 
@@ -140,3 +141,9 @@ def test_a_running_worker_serves_its_metrics(start_worker, empty_queues):
     assert not_found.value.code == 404
     worker.signal(15)
     assert worker.wait(20) == 0, worker.output()
+    # Its log: a stable head, then one event per line (tracebacks below their line).
+    heads = [line for line in worker.output().splitlines() if line.startswith("ts=")]
+    assert len(heads) >= 8, worker.output()
+    for line in heads:
+        head = re.match(r"ts=\S+ level=[a-z]+ logger=[\w.]+ pid=\d+ ", line)
+        assert head and LINE.fullmatch(line[head.end():]), line
