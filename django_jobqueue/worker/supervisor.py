@@ -19,15 +19,13 @@ import signal
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import metrics
 from ..conf import jobqueue_settings
 from ..exceptions import ConfigurationError, TransportError
 from ..failures import service
 from ..logutil import exception_for_log, log_event
-from ..metrics import server as metrics_server
-from ..metrics.server import MetricsServer
 from ..transports import Reserved, get_transport
 from .answers import Answers
 from .batch import Batch, Outcomes
@@ -38,6 +36,9 @@ from .options import WorkerOptions
 from .outcome import Bookkeeper
 from .registry import Presence
 from .slots import IDLE, RUNNING, Slot, enforce_limits
+
+if TYPE_CHECKING:
+    from ..metrics.server import MetricsServer
 
 logger = logging.getLogger("django_jobqueue.worker")
 
@@ -84,6 +85,9 @@ class Supervisor(Feeding, Answers):
         port = self.options.metrics_port
         if port is None:
             return None
+        # Imported here: prometheus-client (and its http.server) only loads when metrics are on.
+        from ..metrics import server as metrics_server
+
         counts = metrics.activate(self.transport.name)
         return metrics_server.start(counts, self.queues, self.transport.name,
                                     str(jobqueue_settings.METRICS_ADDR), int(port))
