@@ -28,6 +28,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--prefetch", type=int, default=None)
+    parser.add_argument("--metrics", action="store_true",
+                        help="serve Prometheus metrics (--metrics-port 0) while draining")
     args = parser.parse_args()
 
     import django
@@ -55,6 +57,8 @@ def main() -> int:
            "--concurrency", str(args.concurrency), "-v", "0"]
     if args.prefetch is not None:
         cmd += ["--prefetch", str(args.prefetch)]
+    if args.metrics:
+        cmd += ["--metrics-port", "0"]
     workers = [subprocess.Popen(cmd, env=env, cwd=REPO) for _ in range(args.workers)]
     try:
         total = args.jobs

@@ -16,6 +16,7 @@ from typing import TypeVar
 from django.db import DatabaseError, InterfaceError, OperationalError, connections
 
 from .exceptions import TransportError
+from .logutil import log_event
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def run_with_retry(alias: str, operation: Callable[[], T], attempts: int = 6) ->
             if connection.in_atomic_block or attempt == attempts:
                 raise TransportError(f"database {alias!r}: {exc}") from exc
             if is_disconnect(exc):
-                logger.warning("database=%s connection lost, reconnecting: %s", alias, exc)
+                log_event(logger, logging.WARNING, "db_reconnecting", database=alias, error=exc)
                 _close_quietly(alias)
                 time.sleep(min(0.05 * 2**attempt, 2.0))
             elif is_conflict(exc):

@@ -17,6 +17,7 @@ from django.db import DEFAULT_DB_ALIAS, transaction
 from . import payload as payload_codec
 from .conf import jobqueue_settings
 from .exceptions import PayloadError
+from .logutil import log_event
 from .retry import retry_after_to_json
 from .transports import PushItem, Transport, get_transport
 
@@ -105,7 +106,8 @@ def dispatch(
         job, delay=delay, queue=queue, connection=connection, priority=priority
     )
     _push(get_transport(name), [item], using or DEFAULT_DB_ALIAS)
-    logger.debug("dispatched job=%s id=%s queue=%s", result.job, result.id, result.queue)
+    log_event(logger, logging.DEBUG, "job_dispatched", job=result.job, id=result.id,
+              queue=result.queue)
     return result
 
 

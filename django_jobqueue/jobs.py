@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .exceptions import UnknownJobClass
+from .logutil import log_event
 from .retry import RetryAfter
 
 if TYPE_CHECKING:
@@ -144,13 +145,10 @@ def register(cls: type[Job]) -> None:
             cls.__qualname__,
         )
         if not same_place:
-            logger.warning(
-                "job name %s now maps to %s.%s (was %s.%s)",
-                cls.name,
-                cls.__module__,
-                cls.__qualname__,
-                previous.__module__,
-                previous.__qualname__,
+            log_event(
+                logger, logging.WARNING, "job_name_remapped", name=cls.name,
+                now=f"{cls.__module__}.{cls.__qualname__}",
+                was=f"{previous.__module__}.{previous.__qualname__}",
             )
     _registry[cls.name] = cls
 

@@ -1,4 +1,10 @@
-"""Log lines that user data cannot forge or garble.
+"""Log lines in a stable ``key=value`` form that user data cannot forge or garble.
+
+Every line this package logs is an *event*: ``event=job_failed job=shop.Charge id=… attempts=3``.
+The event name and the keys are part of the public contract (docs/observability.md lists
+them); values are escaped and quoted so that a line always splits the same way. The event and
+its fields also ride on the record (``record.jobqueue_event``, ``record.jobqueue_fields``) for
+JSON formatters and error reporters.
 
 Job payloads and exception messages are user data: a message carrying ``\\r\\n`` could fake a
 log line, one carrying ANSI escapes could rewrite an operator's terminal. Everything of theirs
@@ -8,6 +14,9 @@ that reaches a log line goes through :func:`printable` (one line) or :func:`prin
 
 from __future__ import annotations
 
+import logging
+import re
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
@@ -39,3 +48,69 @@ def exception_for_log(exc: BaseException, tb: TracebackType | None = None) -> st
     """An exception and its traceback for a log line: each message on one escaped line."""
     text = exception_text(exc, tb, describe=lambda error: printable(safe_message(error)))
     return printable_block(text)
+
+
+# Values left unquoted: nothing a key=value parser could split on or misread.
+_BARE = re.compile(r"[^\s\"=\\]+")
+
+
+def log_value(value: Any) -> str:
+    """One field's value: escaped, cut, and quoted unless it is a single bare word."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.3f}".rstrip("0").rstrip(".") if value == value else "nan"
+    if isinstance(value, (list, tuple, set, frozenset)):
+        value = ",".join(str(item) for item in value)
+    text = printable(value)
+    if _BARE.fullmatch(text):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class Event:
+    """A log message built only when a handler formats it (a filtered-out level costs a
+    comparison, not the escaping)."""
+
+    __slots__ = ("fields", "name", "traceback")
+
+    def __init__(self, name: str, fields: dict[str, Any], traceback: str | None) -> None:
+        self.name, self.fields, self.traceback = name, fields, traceback
+
+    def __str__(self) -> str:
+        parts = [f"event={self.name}"]
+        parts.extend(f"{key}={log_value(value)}" for key, value in self.fields.items())
+        line = " ".join(parts)
+        # A traceback goes below its line, escaped like every other user text.
+        return f"{line}\n{self.traceback}" if self.traceback else line
+
+
+def log_event(
+    logger: logging.Logger,
+    level: int,
+    event: str,
+    /,
+    traceback: str | None = None,
+    **fields: Any,
+) -> None:
+    """Log ``event`` with ``fields`` as one ``key=value`` line (``traceback``, from
+    :func:`exception_for_log`, on the lines below)."""
+    if logger.isEnabledFor(level):
+        logger.log(level, "%s", Event(event, fields, traceback),
+                   extra={"jobqueue_event": event, "jobqueue_fields": fields})
+
+
+class KeyValueFormatter(logging.Formatter):
+    """``ts=… level=… logger=… pid=…`` then the message: what ``runworker`` prints when the
+    project configured no logging of its own."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+        head = (f"ts={stamp} level={record.levelname.lower()} logger={record.name}"
+                f" pid={record.process}")
+        text = f"{head} {record.getMessage()}"
+        if record.exc_info:  # someone else's logger.exception(): escape its traceback too
+            text = f"{text}\n{printable_block(self.formatException(record.exc_info))}"
+        return text

@@ -170,7 +170,7 @@ def test_a_raising_handler_is_logged_and_changes_nothing(store, caplog):
         recorded = service.record(make())
     assert recorded.store == "database" and recorded.new_fingerprint
     assert FailedJob.objects.using(store).count() == 1
-    assert "NEW_FINGERPRINT_HANDLER failed" in caplog.text
+    assert "event=fingerprint_handler_raised" in caplog.text
 
 
 @pytest.mark.django_db(transaction=True, databases=["default", "mysql"])

@@ -52,7 +52,8 @@ def test_worker_logs_of_a_hostile_exception_carry_no_raw_controls(caplog, ledger
         with caplog.at_level(logging.INFO, logger="django_jobqueue"):
             assert work().failed == 1
     lines = [record.getMessage() for record in caplog.records]
-    assert any("job raised: job=BadException" in line for line in lines)
+    assert any(line.startswith("event=job_raised job=") and "BadException" in line
+               for line in lines)
     for line in lines:
         assert not any(control in line for control in RAW_CONTROLS), line
         assert not any(part.startswith("FORGED") for part in line.splitlines()), line

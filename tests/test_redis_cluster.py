@@ -48,7 +48,7 @@ def test_queues_live_in_different_slots_yet_one_worker_serves_both(cluster, star
 
 def test_idle_worker_on_two_queues_wakes_for_either(cluster, start_worker):
     worker = start_worker("--connection", "redis-cluster", *QUEUES)
-    wait_until(lambda: "worker started" in worker.output())
+    wait_until(lambda: "event=worker_started" in worker.output())
     for n, queue in enumerate(("low", "high", "low")):
         dispatched = time.time()
         jobs.Record(n).dispatch(connection="redis-cluster", queue=queue)
@@ -59,4 +59,4 @@ def test_idle_worker_on_two_queues_wakes_for_either(cluster, start_worker):
     worker.signal(signal.SIGTERM)
     assert worker.wait(10) == 0
     output = worker.output()
-    assert "same key slot" not in output and "carrying on" not in output, output
+    assert "same key slot" not in output and "event=worker_step_failed" not in output, output

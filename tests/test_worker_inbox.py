@@ -18,7 +18,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.django_db(transaction=True, databases=["default", "mysql", "postgres"]),
 ]
-RETURNED = "queued in a work horse that will not run them: back in line"
+RETURNED = "event=queued_jobs_returned"
 
 
 def _records(conn: str, values: range) -> None:

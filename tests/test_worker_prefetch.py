@@ -68,7 +68,7 @@ def test_prefetched_jobs_are_handed_back_when_no_horse_frees_up(start_worker, em
     assert _record_attempts() == {0: [1], 1: [1], 2: [1]}
     assert {e["pid"] for e in ledger.events("ran")}.isdisjoint({ledger.events("started")[0]["pid"]})
     assert not [e for e in ledger.events("ran") if e["job"] == "LongJob"]  # still running
-    assert "could not hand back" not in busy.output()
+    assert "event=hand_back_failed" not in busy.output()
     other.signal(signal.SIGTERM)
     assert other.wait(10) == 0
 

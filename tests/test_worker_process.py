@@ -114,7 +114,7 @@ def test_exception_handler_chain_from_command_line(start_worker, empty_queues):
     assert names == ["first", "stopper"]
     # Bookkeeping happened although a handler stopped the chain.
     assert FailedJob.objects.get().exception_class == "KeyError"
-    assert "job raised" not in worker.output()  # the default handler came after the stop
+    assert "event=job_raised" not in worker.output()  # the default handler came after the stop
 
 
 def test_sigterm_lets_the_running_job_finish(start_worker, empty_queues):
@@ -143,7 +143,7 @@ def test_interrupted_job_is_released_and_finishes_elsewhere(how, start_worker, e
         worker.signal(signal.SIGTERM)
     assert worker.wait(10) == 0, worker.output()
     assert time.monotonic() - sent < 2.5
-    assert "released" in worker.output()
+    assert "event=job_released" in worker.output()
     assert get_transport("redis").size("default").ready == 1
     second = start_worker("--burst", "--connection", "redis")
     assert second.wait(30) == 0, second.output()
@@ -154,7 +154,7 @@ def test_interrupted_job_is_released_and_finishes_elsewhere(how, start_worker, e
 
 def test_idle_worker_exits_within_a_second_of_sigterm(start_worker, empty_queues):
     worker = start_worker("--connection", "redis")
-    wait_until(lambda: "worker started" in worker.output())
+    wait_until(lambda: "event=worker_started" in worker.output())
     time.sleep(0.3)
     sent = time.monotonic()
     worker.signal(signal.SIGTERM)
@@ -179,13 +179,13 @@ def test_killed_supervisor_job_is_collected_as_abandoned(conn, start_worker, emp
     assert [e["attempt"] for e in ledger.events("started")] == [1, 2]
     second.signal(signal.SIGTERM)
     assert second.wait(10) == 0
-    assert "abandoned job collected" in second.output()
+    assert "event=abandoned_job_collected" in second.output()
     assert FailedJob.objects.count() == 0
 
 
 def test_idle_redis_worker_picks_up_new_job_quickly(start_worker, empty_queues, redis_client):
     worker = start_worker("--connection", "redis", "--sleep", "5")
-    wait_until(lambda: "worker started" in worker.output())
+    wait_until(lambda: "event=worker_started" in worker.output())
     delays = []
     for n in range(5):
         # Idle means blocked in BLPOP: without a wake-up it would sleep up to 5 s.
@@ -218,7 +218,7 @@ def test_failures_go_to_redis_fallback_when_the_database_is_down(
                           settings_overrides={"FAILED_DATABASE": "broken"})
     assert worker.wait(60) == 0, worker.output()
     assert redis_client.llen("jqtest:queue:failed:default") == 5
-    assert "using the redis fallback" in worker.output()
+    assert "event=fallback_used" in worker.output()
     assert len(ledger.events("failed_hook")) == 5  # once per job, not per store attempt
     assert FailedJob.objects.count() == 0
     # Once the database answers, any worker's maintenance moves them in.
@@ -237,4 +237,4 @@ def test_horses_are_recycled_after_max_jobs(start_worker, empty_queues):
     runs = ledger.events("ran")
     assert len(runs) == 5
     assert len({run["pid"] for run in runs}) == 3  # 2 + 2 + 1
-    assert "ended" not in worker.output()  # recycling is not reported as a death
+    assert "event=idle_horse_ended" not in worker.output()  # recycling is not reported as a death

@@ -25,7 +25,7 @@ from django.utils.module_loading import import_string
 
 from ..conf import jobqueue_settings
 from ..exceptions import TransportError
-from ..logutil import exception_for_log, printable
+from ..logutil import exception_for_log, log_event
 from .record import FailureRecord
 
 logger = logging.getLogger(__name__)
@@ -75,13 +75,12 @@ def announce(record: FailureRecord, claim: Callable[[FailureRecord], bool]) -> b
     try:
         new = claim(record)
     except (DatabaseError, TransportError) as exc:
-        logger.warning("cannot claim fingerprint: fingerprint=%s id=%s error=%s",
-                       record.fingerprint, printable(record.uuid), exc)
+        log_event(logger, logging.WARNING, "fingerprint_claim_failed",
+                  fingerprint=record.fingerprint, id=record.uuid, error=exc)
         return False
     if new:
-        logger.info("new failure fingerprint: fingerprint=%s job=%s error=%s id=%s",
-                     record.fingerprint, printable(record.job_class),
-                     printable(record.exception_class), printable(record.uuid))
+        log_event(logger, logging.INFO, "new_fingerprint", fingerprint=record.fingerprint,
+                  job=record.job_class, error=record.exception_class, id=record.uuid)
         _call_handler(record)
     return new
 
@@ -99,5 +98,6 @@ def _call_handler(record: FailureRecord) -> None:
         if function is not None:
             function(record)
     except Exception as error:
-        logger.error("NEW_FINGERPRINT_HANDLER failed: fingerprint=%s id=%s error=%s",
-                     record.fingerprint, printable(record.uuid), exception_for_log(error))
+        log_event(logger, logging.ERROR, "fingerprint_handler_raised",
+                  fingerprint=record.fingerprint, id=record.uuid, error=type(error).__name__,
+                  traceback=exception_for_log(error))

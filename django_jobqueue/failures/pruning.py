@@ -11,6 +11,7 @@ from typing import Any
 from django.utils import timezone
 
 from ..exceptions import TransportError
+from ..logutil import log_event
 from .stores import database_store, redis_is_primary, redis_store
 
 logger = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ def prune_report(
                 before or _END_OF_TIME, queue=narrowed.get("queue"), dry_run=dry_run
             )
         except TransportError as exc:
-            logger.warning("could not prune the redis fallback: error=%s", exc)
+            log_event(logger, logging.WARNING, "fallback_prune_failed", error=exc)
             report.fallback_error = str(exc)
     return report
 

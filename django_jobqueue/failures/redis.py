@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..exceptions import TransportError
+from ..logutil import log_event
 from .record import FailureRecord
 
 logger = logging.getLogger(__name__)
@@ -191,8 +192,8 @@ class RedisFailedJobStore:
         if unreadable:
             # Kept aside, never dropped: someone wrote garbage into the list.
             self._guard(lambda: self.client.lpush(key + ":unreadable", *unreadable))
-            logger.error("moved %d unreadable entries of %s to %s:unreadable",
-                         len(unreadable), key, key)
+            log_event(logger, logging.ERROR, "fallback_unreadable", count=len(unreadable),
+                      key=key, moved_to=f"{key}:unreadable")
         if records:
             sink(records)
         trimmed = self._guard(lambda: self._trim(keys=[key, lock], args=[token, len(raw)]))

@@ -24,7 +24,7 @@ from django.utils import timezone
 from .. import payload as payload_codec
 from ..exceptions import FailedJobNotFound, JobQueueError, PayloadError
 from ..jobs import resolve
-from ..logutil import printable
+from ..logutil import log_event
 from ..transports import PushItem, get_transport
 from .criteria import matches
 from .queries import get
@@ -96,9 +96,8 @@ def _retry_row(row: Any) -> str:
         # Push first: a crash in between runs the job again rather than losing it.
         new_id = push_again(row.payload, row.uuid, row.connection, row.queue)
         row.delete()
-    logger.info(
-        "failed job retried: failed_id=%s job=%s new_id=%s", pk, printable(row.job_class), new_id
-    )
+    log_event(logger, logging.INFO, "failed_job_retried", failed_id=pk, job=row.job_class,
+              new_id=new_id)
     return new_id
 
 

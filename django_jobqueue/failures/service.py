@@ -25,8 +25,9 @@ from functools import partial
 from itertools import islice
 from typing import Any
 
+from .. import metrics
 from ..exceptions import TransportError
-from ..logutil import printable
+from ..logutil import log_event
 from .browsing import count_estimate, distinct_values, groups, per_day, table_rows_estimate
 from .fingerprint import fill_fingerprint
 from .first_seen import announce, claim_in_database
@@ -106,10 +107,9 @@ def record(failure: FailureRecord) -> Recorded:
                 pk = store.record(failure)
             except TransportError as exc:
                 table_outage.failed(store.alias)
-                logger.warning(
-                    "failed-job table unavailable, using the redis fallback: job=%s id=%s"
-                    " error=%s", printable(failure.job_class), printable(failure.uuid), exc,
-                )
+                metrics.record_fallbacks(1)
+                log_event(logger, logging.WARNING, "fallback_used", job=failure.job_class,
+                          id=failure.uuid, error=exc)
             else:
                 table_outage.answered(store.alias)
                 new = announce(failure, partial(claim_in_database, store.alias))
@@ -137,8 +137,8 @@ def record_all(failures: list[FailureRecord]) -> list[Recorded]:
     except TransportError as exc:
         # Maybe an outage, maybe one record the table refuses: one by one, record() tells
         # them apart (and marks the outage itself).
-        logger.warning("failed-job table refused a batch of %d failures, recording them one"
-                       " by one: error=%s", len(failures), exc)
+        log_event(logger, logging.WARNING, "failure_batch_refused", count=len(failures),
+                  error=exc)
         return [record(failure) for failure in failures]
     table_outage.answered(store.alias)
     claim = partial(claim_in_database, store.alias)
@@ -238,5 +238,5 @@ def move_fallback(batch: int = 500) -> int:
         return redis.drain_into(sink, batch=batch)
     except TransportError as exc:
         # Expected while the database is down: entries wait for the next attempt.
-        logger.debug("fallback entries not moved yet: error=%s", exc)
+        log_event(logger, logging.DEBUG, "fallback_not_moved", error=exc)
         return 0

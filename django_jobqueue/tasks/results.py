@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..failures.record import cap
-from ..logutil import exception_for_log, printable
+from ..logutil import exception_for_log, log_event
 from ..models import TaskResultRecord
 from .compat import Task, TaskError, TaskResult, TaskResultStatus
 
@@ -32,10 +32,8 @@ def guarded(what: str, result_id: str, write: Callable[[], T]) -> T | None:
     try:
         return write()
     except Exception as error:
-        logger.error(
-            "task result not written: step=%s id=%s error=%s",
-            what, printable(result_id), exception_for_log(error),
-        )
+        log_event(logger, logging.ERROR, "task_result_not_written", step=what, id=result_id,
+                  error=type(error).__name__, traceback=exception_for_log(error))
         return None
 
 

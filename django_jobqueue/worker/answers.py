@@ -16,8 +16,9 @@ from collections.abc import Callable
 from multiprocessing.connection import wait as wait_for_ready
 from typing import TYPE_CHECKING, Any
 
+from .. import metrics
 from ..exceptions import TransportError
-from ..logutil import printable
+from ..logutil import exception_for_log, log_event
 from ..transports import Reserved, Transport
 from .batch import Batch, Outcomes, Owed
 from .handlers import WorkHorseKilledHandler
@@ -32,6 +33,10 @@ from .slots import (
     describe,
     timeout_of,
 )
+
+if TYPE_CHECKING:
+    from ..metrics.server import MetricsServer
+
 
 logger = logging.getLogger("django_jobqueue.worker")
 
@@ -56,6 +61,7 @@ class Answers:
     jobs_started: int
     killed_handler: WorkHorseKilledHandler | None
     _wakeup_r: int
+    metrics_server: MetricsServer | None
 
     if TYPE_CHECKING:  # defined by the other parts of Supervisor
         def _wait_timeout(self) -> float | None: ...
@@ -69,9 +75,12 @@ class Answers:
             # Fully idle with a transport that can wake us: block in the store itself.
             self.transport.wait(self.options.queues, min(float(self.options.sleep or 1.0), 0.5))
             timeout = 0.0
-        ready = wait_for_ready([*conns, self._wakeup_r], timeout)
+        scrapes = [self.metrics_server] if self.metrics_server is not None else []
+        ready = wait_for_ready([*conns, self._wakeup_r, *scrapes], timeout)
         if self._wakeup_r in ready:
             self._drain_wakeup()
+        if scrapes and scrapes[0] in ready:
+            scrapes[0].serve_ready()
         for conn in ready:
             slot = conns.get(conn)  # type: ignore[call-overload]
             if slot is not None:
@@ -103,9 +112,8 @@ class Answers:
         else:
             # Never expected: the books no longer match the horse. Killing it is safe (what
             # it ran is settled as killed, what was queued goes back); going on is not.
-            logger.error("unexpected answer from work horse pid=%d: op=%s id=%s phase=%s;"
-                         " killing it", slot.horse.pid, printable(op),
-                         printable(message.get("id")), slot.phase)
+            log_event(logger, logging.ERROR, "unexpected_answer", pid=slot.horse.pid, op=op,
+                      id=message.get("id"), phase=slot.phase, action="kill")
             slot.kill(("WorkHorseKilled", "its answers did not match what it was sent"))
 
     def _on_result(self, slot: Slot, result: dict[str, Any]) -> None:
@@ -115,6 +123,8 @@ class Answers:
             slot.horse.exiting = True
             self._return_queued(slot)
         self.batch.paused = False  # a horse is free: prefetching may resume
+        metrics.record_attempt(job.queue, result.get("job", "unknown"), result["status"],
+                               now - slot.began)
         if result["status"] == "ok":
             self.batch.ack(job, now)
         else:
@@ -142,8 +152,7 @@ class Answers:
         if jobs:
             # Routine when a horse is recycled; worth a line when one died.
             level = logging.DEBUG if slot.horse is not None and slot.horse.exiting else logging.INFO
-            logger.log(level, "%d jobs queued in a work horse that will not run them: back in"
-                       " line", len(jobs))
+            log_event(logger, level, "queued_jobs_returned", count=len(jobs))
             self.jobs_started -= len(jobs)
             self.batch.put_back(jobs, time.monotonic())
 
@@ -190,11 +199,12 @@ class Answers:
             settle(items)
             return True
         except TransportError as exc:
-            logger.warning("cannot record outcome of %d jobs yet (first id=%s): %s",
-                           len(items), printable(items[0].job.id), exc)
-        except Exception:
-            logger.exception("settling %d jobs failed (first id=%s); trying again later",
-                             len(items), printable(items[0].job.id))
+            log_event(logger, logging.WARNING, "outcome_deferred", count=len(items),
+                      first_id=items[0].job.id, error=exc)
+        except Exception as error:
+            log_event(logger, logging.ERROR, "outcome_deferred", count=len(items),
+                      first_id=items[0].job.id, error=type(error).__name__,
+                      traceback=exception_for_log(error))
         self._later(items, now)
         return False
 
@@ -262,7 +272,8 @@ class Answers:
         elif first is not None:
             self._hook_died(first, kill_reason, horse.pid)
         elif not horse.exiting:
-            logger.warning("idle work horse pid=%d ended: %s", horse.pid, describe(status))
+            log_event(logger, logging.WARNING, "idle_horse_ended", pid=horse.pid,
+                      status=describe(status))
 
     def _not_to_blame(self, op: Op) -> None:
         if op.job is not None:
@@ -277,9 +288,9 @@ class Answers:
         # second chance: a hook that kills its horse must not loop.
         message = op.message
         if message is None or kill_reason is not None or message.get("again"):
-            logger.warning("work horse pid=%d died in a failed() hook or handler", pid)
+            log_event(logger, logging.WARNING, "horse_died_in_hook", pid=pid, again=False)
             return
-        logger.warning("work horse pid=%d died before finishing a hook: calling it again", pid)
+        log_event(logger, logging.WARNING, "horse_died_in_hook", pid=pid, again=True)
         message["again"] = True
         self.hooks.append(message)
 
@@ -302,7 +313,8 @@ class Answers:
         try:
             settle()
         except TransportError as exc:
-            logger.warning("cannot record outcome of id=%s yet: %s", printable(job.id), exc)
+            log_event(logger, logging.WARNING, "outcome_deferred", count=1, first_id=job.id,
+                      error=exc)
             self.deferred.append((job, settle))
 
     def _send_hooks(self, idle: list[Slot]) -> None:

@@ -24,7 +24,7 @@ from ..conf import jobqueue_settings
 from ..exceptions import AbandonedJobError, JobFailed, JobTimeout, PayloadError, WorkHorseKilled
 from ..failures.record import class_path, error_entry, exception_text, safe_message
 from ..jobs import Job, resolve
-from ..logutil import exception_for_log, printable
+from ..logutil import exception_for_log, log_event
 from ..retry import decide, is_unrecoverable, retry_after_from_json
 from .handlers import ExceptionHandler, run_chain
 
@@ -123,7 +123,7 @@ def run_attempt(
     signals.job_succeeded.send_robust(
         sender=type(job), job=job, job_id=job_id, attempt=attempt, result=result
     )
-    return {"status": "ok"}, None
+    return {"status": "ok", "job": job.name}, None
 
 
 def _failure(
@@ -148,6 +148,7 @@ def _failure(
         "exception_class": entry["exception_class"],
         "message": text,
         "job_class": label_of(cls, body),
+        "job": cls.name if cls is not None else "unknown",  # a metrics label: never the payload's
         "payload": with_error(message["payload"], body, entry),
     }
     if decision.retry:
@@ -166,8 +167,9 @@ def label_of(cls: type[Job] | None, body: dict[str, Any] | None) -> str:
         return str((body or {}).get("job", "?"))
     try:
         return str(cls.label(body))[:255]
-    except Exception:
-        logger.exception("label() of %s raised; using its registry name", cls.name)
+    except Exception as error:
+        log_event(logger, logging.ERROR, "job_label_raised", job=cls.name,
+                  error=type(error).__name__, traceback=exception_for_log(error))
         return cls.name
 
 
@@ -197,10 +199,8 @@ def policy_decision(
             unrecoverable=is_unrecoverable(exc, cls.dont_retry),
         )
     except Exception as error:
-        logger.error(
-            "retry_after raised, retrying without delay: job=%s error=%s", cls.name,
-            exception_for_log(error),
-        )
+        log_event(logger, logging.ERROR, "retry_after_raised", job=cls.name, retry_in=0.0,
+                  error=type(error).__name__, traceback=exception_for_log(error))
         return decide(attempts=attempt, max_tries=max_tries, retry_after=0)
 
 
@@ -226,10 +226,9 @@ def run_failed_hook(
         try:
             call_with_timeout(lambda: job.failed(pending.exception), pending.timeout, loop)
         except Exception as error:
-            logger.error(
-                "failed() hook raised: job=%s id=%s error=%s", job.name,
-                printable(pending.job_id), exception_for_log(error),
-            )
+            log_event(logger, logging.ERROR, "failed_hook_raised", job=job.name,
+                      id=pending.job_id, error=type(error).__name__,
+                      traceback=exception_for_log(error))
     signals.job_failed.send_robust(
         sender=type(job) if job is not None else Job,
         job=job,

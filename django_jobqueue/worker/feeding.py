@@ -18,12 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 from ..conf import jobqueue_settings
 from ..exceptions import TransportError
-from ..logutil import printable
+from ..logutil import log_event
 from ..transports import Reserved, Transport
 from .batch import Batch, Outcomes
 from .horse import Horse, StopFlag, encode
 from .options import WorkerOptions
 from .slots import IDLE, INBOX_BYTES, Op, Slot, timeout_of
+
+if TYPE_CHECKING:
+    from ..metrics.server import MetricsServer
 
 logger = logging.getLogger("django_jobqueue.worker")
 
@@ -48,6 +51,7 @@ class Feeding:
     queue_empty: bool
     _tokens: itertools.count[int]
     _wakeup_r: int
+    metrics_server: MetricsServer | None
     _wakeup_w: int
 
     if TYPE_CHECKING:  # defined by answers.Answers
@@ -158,6 +162,8 @@ class Feeding:
             "max_jobs": self.options.horse_max_jobs,
             "max_memory_mb": self.options.horse_max_memory_mb,
         }
+        if self.metrics_server is not None:
+            others.append(self.metrics_server.fileno())  # the port stays the supervisor's
         return Horse.spawn(config, [*others, self._wakeup_r, self._wakeup_w], self.stop_flag)
 
     def _settle_batch(self, force: bool = False) -> None:
@@ -183,15 +189,15 @@ class Feeding:
             except TransportError as exc:
                 # Not lost: their leases expire and collection puts them back uncharged.
                 # One failure is enough to stop asking a store that does not answer.
-                logger.warning("could not hand back %d prefetched jobs (first id=%s): %s",
-                               len(jobs) - n, printable(job.id), exc)
+                log_event(logger, logging.WARNING, "hand_back_failed", count=len(jobs) - n,
+                          first_id=job.id, error=exc)
                 return
 
     def _hand_back(self, job: Reserved, why: str = "interrupted by shutdown") -> None:
         try:
             self.transport.release(job, 0, undo_attempt=True)
-            logger.warning("job %s, released: id=%s", why, printable(job.id))
+            log_event(logger, logging.WARNING, "job_released", id=job.id, queue=job.queue, why=why)
         except TransportError as exc:
-            logger.warning(
-                "could not release id=%s (its lease will expire): %s", printable(job.id), exc
-            )
+            # Its lease will expire and another worker will take it.
+            log_event(logger, logging.WARNING, "release_failed", id=job.id, queue=job.queue,
+                      error=exc)

@@ -16,7 +16,7 @@ from django.utils.module_loading import import_string
 
 from ..conf import jobqueue_settings
 from ..exceptions import ConfigurationError
-from ..logutil import exception_for_log, printable
+from ..logutil import exception_for_log, log_event
 
 logger = logging.getLogger("django_jobqueue.worker")
 
@@ -28,14 +28,20 @@ def log_exception(
     job: Any, exc_type: type[BaseException], exc_value: BaseException, tb: TracebackType | None
 ) -> None:
     """The default handler: one log line with the traceback (control characters escaped)."""
-    logger.error(
-        "job raised: job=%s id=%s attempt=%s error=%s\n%s",
-        type(job).__name__ if job is not None else "?",
-        printable(getattr(job, "job_id", "?")),
-        getattr(job, "attempt", "?"),
-        exc_type.__name__,
-        exception_for_log(exc_value, tb),
+    log_event(
+        logger, logging.ERROR, "job_raised",
+        job=getattr(job, "name", type(job).__name__) if job is not None else None,
+        id=getattr(job, "job_id", None),
+        attempt=getattr(job, "attempt", None),
+        error=exc_type.__name__,
+        traceback=exception_for_log(exc_value, tb),
     )
+
+
+def _name_of(handler: Callable[..., Any]) -> str:
+    """A handler's dotted name for a log line (a repr could carry anything)."""
+    module = getattr(handler, "__module__", None) or "?"
+    return f"{module}.{getattr(handler, '__qualname__', type(handler).__qualname__)}"
 
 
 def load_handler(path: str) -> Callable[..., Any]:
@@ -74,7 +80,9 @@ def run_chain(
             if handler(job, type(exc), exc, tb) is False:
                 return
         except Exception as error:
-            logger.error("exception handler %r raised: %s", handler, exception_for_log(error))
+            log_event(logger, logging.ERROR, "exception_handler_raised",
+                      handler=_name_of(handler), error=type(error).__name__,
+                      traceback=exception_for_log(error))
 
 
 def killed_handler(path: str | None = None) -> WorkHorseKilledHandler | None:

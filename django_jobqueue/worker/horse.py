@@ -32,6 +32,7 @@ from typing import Any
 
 from django.db import close_old_connections, connections
 
+from ..logutil import exception_for_log, log_event
 from .execute import Pending, run_attempt, run_failed_hook, run_system_failure, stand_in
 from .handlers import build_chain
 
@@ -108,8 +109,9 @@ class Horse:
                 parent_end.close()
                 _close_fds(close_in_child)
                 code = _child_main(child_end, config, stop)
-            except BaseException:
-                logger.exception("work horse crashed")
+            except BaseException as error:
+                log_event(logger, logging.CRITICAL, "horse_crashed", pid=os.getpid(),
+                          error=type(error).__name__, traceback=exception_for_log(error))
             finally:
                 _flush_streams()
                 os._exit(code)

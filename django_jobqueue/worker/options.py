@@ -30,6 +30,7 @@ class WorkerOptions:
     horse_max_jobs: int | None = None
     horse_max_memory_mb: float | None = None
     prefetch: int | None = None
+    metrics_port: int | None = None
 
     def resolved(self) -> WorkerOptions:
         """A copy with every ``None`` filled in from settings."""
@@ -59,6 +60,7 @@ class WorkerOptions:
             horse_max_jobs=self.horse_max_jobs or s.HORSE_MAX_JOBS,
             horse_max_memory_mb=self.horse_max_memory_mb or s.HORSE_MAX_MEMORY_MB,
             prefetch=_prefetch(self.prefetch, s.PREFETCH, max(1, self.concurrency)),
+            metrics_port=s.METRICS_PORT if self.metrics_port is None else self.metrics_port,
         )
 
 

@@ -11,12 +11,13 @@ import json
 import logging
 from typing import Any
 
+from .. import metrics
 from .. import payload as payload_codec
 from ..exceptions import PayloadError
 from ..failures import service
 from ..failures.record import FailureRecord, error_entry
 from ..jobs import Job, resolve
-from ..logutil import printable
+from ..logutil import log_event
 from ..transports import Reserved, Transport
 from .execute import SYSTEM_EXCEPTIONS, label_of, policy_decision, with_error
 
@@ -50,11 +51,9 @@ class Bookkeeper:
         recorded = service.record_all(records)
         infos = []
         for (job, _, _), record, stored in zip(failures, records, recorded, strict=True):
-            logger.warning(
-                "job failed for good: job=%s id=%s attempts=%d error=%s store=%s failed_id=%s",
-                printable(record.job_class), printable(job.id), job.attempts,
-                printable(record.exception_class), stored.store, stored.id,
-            )
+            log_event(logger, logging.WARNING, "job_failed", job=record.job_class, id=job.id,
+                      queue=job.queue, attempts=job.attempts, error=record.exception_class,
+                      store=stored.store, failed_id=stored.id)
             infos.append({
                 "store": stored.store,
                 "id": stored.id,
@@ -98,11 +97,9 @@ class Bookkeeper:
         """Apply a horse's result (not ``ok``: those are acked in batches by the caller)."""
         if result["status"] == "retry":
             self.retry(job, float(result["delay"]), result["payload"])
-            logger.info(
-                "job will retry: job=%s id=%s attempt=%d error=%s retry_in=%.1fs",
-                printable(result["job_class"]), printable(job.id), job.attempts,
-                printable(result["exception_class"]), float(result["delay"]),
-            )
+            log_event(logger, logging.INFO, "job_retrying", job=result["job_class"], id=job.id,
+                      queue=job.queue, attempt=job.attempts, error=result["exception_class"],
+                      retry_in=float(result["delay"]))
             return None
         return self.fail(job, result)
 
@@ -114,6 +111,8 @@ class Bookkeeper:
         exc = SYSTEM_EXCEPTIONS[kind](message)
         body, cls = _class_of(job.payload)
         decision = policy_decision(body, cls, job.attempts, exc)
+        metrics.record_system_failure(job.queue, cls.name if cls else "unknown", kind,
+                                      decision.retry)
         entry = error_entry(exc, job.attempts, self.worker, message)
         payload = with_error(job.payload, body, entry)
         hook: dict[str, Any] = {
@@ -123,10 +122,9 @@ class Bookkeeper:
         }
         if decision.retry:
             self.retry(job, decision.delay, payload)
-            logger.warning(
-                "job attempt failed: job=%s id=%s attempt=%d error=%s retry_in=%.1fs",
-                cls.name if cls else "?", printable(job.id), job.attempts, kind, decision.delay,
-            )
+            log_event(logger, logging.WARNING, "job_retrying", job=cls.name if cls else None,
+                      id=job.id, queue=job.queue, attempt=job.attempts, error=kind,
+                      retry_in=float(decision.delay))
             return hook
         result = {
             "payload": payload,
@@ -160,7 +158,5 @@ def _errors_of(payload: str, last: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _lease_lost(job: Reserved, action: str) -> None:
-    logger.warning(
-        "lease lost before %s: id=%s queue=%s (another worker took the job; it may run twice)",
-        action, printable(job.id), job.queue,
-    )
+    # Another worker took the job: it may run twice.
+    log_event(logger, logging.WARNING, "lease_lost", id=job.id, queue=job.queue, action=action)

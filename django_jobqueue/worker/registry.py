@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from ..conf import jobqueue_settings
-from ..logutil import printable
+from ..logutil import log_event
 from ..transports import CurrentJob, Reserved, Transport, WorkerInfo
 
 logger = logging.getLogger("django_jobqueue.worker")
@@ -65,8 +65,8 @@ class Presence:
         """Delete the entries of workers that died without withdrawing (maintenance)."""
         removed = self._guard("prune", self.transport.prune_workers)
         if removed:
-            logger.info("dead workers removed from the registry: count=%d connection=%s",
-                        removed, self.transport.name)
+            log_event(logger, logging.INFO, "dead_workers_removed", count=removed,
+                      connection=self.transport.name)
 
     def withdraw(self) -> None:
         """Remove this worker's entry (a clean exit)."""
@@ -87,14 +87,12 @@ class Presence:
             result = call()
         except Exception as exc:
             if not self._failing:
-                logger.warning(
-                    "worker registry unavailable: op=%s worker=%s connection=%s error=%s",
-                    operation, printable(self.info.name), self.transport.name, printable(exc),
-                )
+                log_event(logger, logging.WARNING, "registry_unavailable", op=operation,
+                          worker=self.info.name, connection=self.transport.name, error=exc)
             self._failing = True
             return None
         if self._failing:
-            logger.info("worker registry available again: worker=%s connection=%s",
-                        printable(self.info.name), self.transport.name)
+            log_event(logger, logging.INFO, "registry_available", worker=self.info.name,
+                      connection=self.transport.name)
             self._failing = False
         return result

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..conf import jobqueue_settings
-from ..logutil import exception_for_log
+from ..logutil import exception_for_log, log_event
 from ..transports import Reserved
 from .execute import rebuild
 from .handlers import WorkHorseKilledHandler
@@ -192,7 +192,8 @@ def call_killed_handler(
     try:
         handler(instance, pid, status, rusage)
     except Exception as error:
-        logger.error("work-horse-killed handler raised: %s", exception_for_log(error))
+        log_event(logger, logging.ERROR, "killed_handler_raised", id=job.id,
+                  error=type(error).__name__, traceback=exception_for_log(error))
 
 
 def death_details(status: int, rusage: Any) -> dict[str, Any]:

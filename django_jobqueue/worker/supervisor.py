@@ -19,12 +19,13 @@ import signal
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .. import metrics
 from ..conf import jobqueue_settings
 from ..exceptions import ConfigurationError, TransportError
 from ..failures import service
-from ..logutil import printable
+from ..logutil import exception_for_log, log_event
 from ..transports import Reserved, get_transport
 from .answers import Answers
 from .batch import Batch, Outcomes
@@ -35,6 +36,9 @@ from .options import WorkerOptions
 from .outcome import Bookkeeper
 from .registry import Presence
 from .slots import IDLE, RUNNING, Slot, enforce_limits
+
+if TYPE_CHECKING:
+    from ..metrics.server import MetricsServer
 
 logger = logging.getLogger("django_jobqueue.worker")
 
@@ -75,21 +79,33 @@ class Supervisor(Feeding, Answers):
         self.next_maintenance = self.started + random.uniform(0, 1)
         self._tokens = itertools.count()
         self._wakeup_r, self._wakeup_w = os.pipe()
+        self.metrics_server = self._start_metrics()
+
+    def _start_metrics(self) -> MetricsServer | None:
+        port = self.options.metrics_port
+        if port is None:
+            return None
+        # Imported here: prometheus-client (and its http.server) only loads when metrics are on.
+        from ..metrics import server as metrics_server
+
+        counts = metrics.activate(self.transport.name)
+        return metrics_server.start(counts, self.queues, self.transport.name,
+                                    str(jobqueue_settings.METRICS_ADDR), int(port))
 
     # -- lifecycle -----------------------------------------------------------------------
     def run(self) -> int:
         """Work until stopped (signal, ``--burst``, ``--max-jobs``, ``--max-time``)."""
         self._install_signals()
-        logger.info(
-            "worker started: name=%s connection=%s queues=%s concurrency=%d",
-            self.name, self.transport.name, ",".join(self.queues), len(self.slots),
-        )
+        log_event(logger, logging.INFO, "worker_started", worker=self.name,
+                  connection=self.transport.name, queues=self.queues,
+                  concurrency=len(self.slots), pid=os.getpid())
         try:
             while not self._finished():
                 self._turn()
         finally:
             self._shutdown()
-        logger.info("worker stopped: name=%s jobs=%d", self.name, self.jobs_started)
+        log_event(logger, logging.INFO, "worker_stopped", worker=self.name,
+                  jobs=self.jobs_started)
         return 0
 
     def _install_signals(self) -> None:
@@ -127,10 +143,12 @@ class Supervisor(Feeding, Answers):
             try:
                 step()
             except TransportError as exc:
-                logger.warning("store unavailable in %s: %s", step.__name__, exc)
+                log_event(logger, logging.WARNING, "store_unavailable", step=step.__name__,
+                          error=exc)
                 self.reserve_after = time.monotonic() + 1.0
-            except Exception:
-                logger.exception("worker step %s failed; carrying on", step.__name__)
+            except Exception as error:
+                log_event(logger, logging.ERROR, "worker_step_failed", step=step.__name__,
+                          error=type(error).__name__, traceback=exception_for_log(error))
                 self.reserve_after = time.monotonic() + 1.0
 
     def _finished(self) -> bool:
@@ -138,7 +156,7 @@ class Supervisor(Feeding, Answers):
         if self.force:
             return True
         if self.stopping and self.stop_deadline is not None and now >= self.stop_deadline:
-            logger.warning("shutdown timeout reached: interrupting running jobs")
+            log_event(logger, logging.WARNING, "shutdown_timeout_reached", worker=self.name)
             self.force = True
             return True
         limits = self.options
@@ -225,8 +243,8 @@ class Supervisor(Feeding, Answers):
         try:
             if held:
                 for job in self.transport.renew(held, jobqueue_settings.LEASE):
-                    logger.warning("lease lost: id=%s queue=%s (it may run twice)",
-                                   printable(job.id), job.queue)
+                    log_event(logger, logging.WARNING, "lease_lost", id=job.id, queue=job.queue,
+                              action="renew")
         finally:
             # Never raises; after the renewal, which matters more to the running jobs.
             self.presence.publish(self.jobs_started - len(running), running)
@@ -240,8 +258,8 @@ class Supervisor(Feeding, Answers):
         self.presence.prune()
         token = f"{self.name[:50]}:m{next(self._tokens)}"
         for job in self.transport.collect(self.queues, 100, jobqueue_settings.LEASE, token):
-            logger.warning("abandoned job collected: id=%s queue=%s attempt=%d",
-                           printable(job.id), job.queue, job.attempts)
+            log_event(logger, logging.WARNING, "abandoned_job_collected", id=job.id,
+                      queue=job.queue, attempt=job.attempts)
             self._system_failure(
                 job, "AbandonedJobError",
                 f"the job's lease expired: its worker stopped without finishing it"
@@ -249,7 +267,7 @@ class Supervisor(Feeding, Answers):
             )
         moved = service.move_fallback()
         if moved:
-            logger.info("moved %d failed jobs from the redis fallback to the database", moved)
+            log_event(logger, logging.INFO, "fallback_moved", count=moved)
 
     # -- shutdown --------------------------------------------------------------------------
     def _shutdown(self) -> None:
@@ -264,8 +282,7 @@ class Supervisor(Feeding, Answers):
         self._guarded(self._retry_deferred)
         self._guarded(self._hand_back_owed)
         if self.hooks:
-            logger.warning("worker stopped with %d failed() hooks or handlers not run",
-                           len(self.hooks))
+            log_event(logger, logging.WARNING, "hooks_not_run", count=len(self.hooks))
         self._stop_horses()
         self.presence.withdraw()
         signal.set_wakeup_fd(-1)
@@ -273,6 +290,9 @@ class Supervisor(Feeding, Answers):
             signal.signal(signum, signal.SIG_DFL)
         os.close(self._wakeup_r)
         os.close(self._wakeup_w)
+        if self.metrics_server is not None:
+            self.metrics_server.close()
+            metrics.deactivate()
 
     def _hand_back_owed(self) -> None:
         """A stop that cannot wait: retries are released as decided; a failure already
@@ -308,4 +328,4 @@ class Supervisor(Feeding, Answers):
         try:
             step()
         except Exception as exc:
-            logger.warning("during shutdown: %s", exc)
+            log_event(logger, logging.WARNING, "shutdown_store_error", error=exc)

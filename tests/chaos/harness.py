@@ -100,7 +100,7 @@ class Chaos:
 
     def wait_ready(self, timeout: float = 60) -> None:
         """Wait until every live worker has logged that it started."""
-        wait_until(lambda: all("worker started" in w.output() for w in self.alive()),
+        wait_until(lambda: all("event=worker_started" in w.output() for w in self.alive()),
                    timeout=timeout, interval=0.1)
 
     def alive(self) -> list[WorkerProcess]:

@@ -135,7 +135,7 @@ def test_killed_and_timed_out_connections_fail_no_job(chaos):
             sessions_timed_out_while_idle=len(timed_out),
             kill_rounds=kills,
             sessions_killed=killed,
-            reconnect_warnings=log.count("connection lost, reconnecting"),
+            reconnect_warnings=log.count("event=db_reconnecting"),
             workers_exited_before_stop=len(set(exits_during)),
             workers_alive_at_end=alive_at_end,
             meant_to_fail=len(fail_ids),

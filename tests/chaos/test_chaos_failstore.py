@@ -117,7 +117,7 @@ def test_both_stores_down_jobs_stay_in_flight_then_end(chaos, chaosdb):
         # The jobs fail and cannot be recorded: the supervisor keeps each one owed (lease
         # renewed, nothing acked) until a store answers.
         chaos.wait_events("finish", 2, timeout=60)
-        wait_until(lambda: "cannot record outcome" in worker.output(), timeout=30)
+        wait_until(lambda: "event=outcome_deferred" in worker.output(), timeout=30)
         in_flight = chaos.queued()
         hooks_before = len(chaos.events("hook"))
         ran_while_down = len(chaos.events("finish"))

@@ -42,7 +42,7 @@ def test_each_abandoned_job_is_collected_exactly_once(chaos):
     chaos.stop_all()
     figures = chaos.tally(ids, max_tries=2)
     collected = Counter(e["id"] for e in chaos.events("error") if e["exc"] == "AbandonedJobError")
-    per_worker = [w.output().count("abandoned job collected") for w in chaos.workers]
+    per_worker = [w.output().count("event=abandoned_job_collected") for w in chaos.workers]
     figures.update(
         abandoned=ABANDONED,
         collected_once=sum(1 for i in ids if collected[i] == 1),

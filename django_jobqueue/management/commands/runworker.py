@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...exceptions import ConfigurationError
+from ...logutil import KeyValueFormatter
 from ...worker.options import WorkerOptions
 from ...worker.supervisor import Supervisor
 
@@ -63,6 +64,10 @@ class Command(BaseCommand):
                             "store (default: PREFETCH, else 32 per horse; 0 turns it off). "
                             "Prefetched jobs of a worker that dies go back to the queue "
                             "without losing an attempt.")
+        parser.add_argument("--metrics-port", type=int, metavar="PORT", help="Serve "
+                            "Prometheus metrics on this port (METRICS_ADDR, default "
+                            "127.0.0.1; 0 picks a free port; default: METRICS_PORT, else "
+                            "none). Needs the 'metrics' extra (prometheus-client).")
 
     def get_check_kwargs(self, options: dict[str, Any]) -> dict[str, Any]:
         # Django 6.1 runs the database-specific model checks on every alias when none is
@@ -87,6 +92,6 @@ class Command(BaseCommand):
         if logger.handlers or logging.getLogger().handlers:
             return
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        handler.setFormatter(KeyValueFormatter())
         logger.addHandler(handler)
         logger.setLevel(_LEVELS.get(verbosity, logging.INFO))

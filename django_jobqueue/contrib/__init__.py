@@ -1,0 +1,1 @@
+"""Integrations with other tools, each importing its tool only when called."""

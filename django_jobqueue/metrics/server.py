@@ -1,0 +1,100 @@
+"""The ``/metrics`` endpoint of a worker, answered from the supervisor's loop.
+
+The listening socket sits in the same ``wait()`` as the horses' sockets; a scrape is read and
+answered in one go, each read and write bounded by ``IO_TIMEOUT``, so a client that stalls
+delays the loop by at most that much (the port listens on 127.0.0.1 unless ``METRICS_ADDR``
+says otherwise). No thread is started: see the package docstring.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Sequence
+
+from ..logutil import log_event
+from . import Counts
+from .collector import QueueDepthCollector, WorkerCollector, require
+
+logger = logging.getLogger("django_jobqueue.metrics")
+
+IO_TIMEOUT = 0.5
+_MAX_REQUEST = 8192
+
+
+class MetricsServer:
+    """One worker's scrape endpoint."""
+
+    def __init__(
+        self, counts: Counts, queues: Sequence[str], connection: str, addr: str, port: int
+    ) -> None:
+        require()
+        from prometheus_client import CollectorRegistry, ProcessCollector
+
+        self.registry = CollectorRegistry()
+        self.registry.register(WorkerCollector(counts))
+        self.registry.register(QueueDepthCollector(queues, connection))
+        ProcessCollector(registry=self.registry)  # the supervisor's memory, CPU and fds
+        self.sock = socket.create_server((addr, port), reuse_port=False)
+        self.sock.setblocking(False)
+        self.address: tuple[str, int] = self.sock.getsockname()[:2]
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def serve_ready(self) -> None:
+        """Answer every scrape waiting on the socket (it said it was readable)."""
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log_event(logger, logging.WARNING, "metrics_accept_failed", error=exc)
+                return
+            with client:
+                self._answer(client)
+
+    def _answer(self, client: socket.socket) -> None:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        client.settimeout(IO_TIMEOUT)
+        try:
+            path = _request_path(client)
+            if path is None:
+                return
+            if path.split("?", 1)[0] in ("/", "/metrics"):
+                status, ctype, body = "200 OK", CONTENT_TYPE_LATEST, generate_latest(self.registry)
+            else:
+                status, ctype, body = "404 Not Found", "text/plain", b"try /metrics\n"
+            head = (f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
+                    f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+            client.sendall(head.encode("ascii") + body)
+        except OSError as exc:  # a client that went away or stalled: its loss only
+            log_event(logger, logging.DEBUG, "metrics_scrape_dropped", error=exc)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _request_path(client: socket.socket) -> str | None:
+    """The path of an HTTP GET, or ``None`` for anything else (answered by closing)."""
+    data = b""
+    while b"\r\n\r\n" not in data and b"\n\n" not in data and len(data) < _MAX_REQUEST:
+        chunk = client.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    parts = data.split(b"\r\n", 1)[0].split(b"\n", 1)[0].split()
+    if len(parts) < 2 or parts[0] not in (b"GET", b"HEAD"):
+        return None
+    return parts[1].decode("latin-1")
+
+
+def start(counts: Counts, queues: Sequence[str], connection: str, addr: str,
+          port: int) -> MetricsServer:
+    """Listen on ``addr:port`` (port 0 picks a free one, logged at start)."""
+    server = MetricsServer(counts, queues, connection, addr, port)
+    log_event(logger, logging.INFO, "metrics_listening", addr=server.address[0],
+              port=server.address[1])
+    return server
