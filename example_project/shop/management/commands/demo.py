@@ -178,6 +178,8 @@ class Command(BaseCommand):
         retry = f"from django_jobqueue.failures import service; print(service.retry({example_id}))"
         mysql = settings.DATABASES["default"]["ENGINE"].endswith("mysql")
         prompt, client = ("mysql>", "mariadb or mysql") if mysql else ("sqlite>", "sqlite3")
+        if settings.REDIS_URL or not settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+            self.say("(Keep the JOBQUEUE_EXAMPLE_* variables set for the commands below.)\n")
         self.say(f"""\
 * Failed jobs live in the queue_failed_jobs table, in {_database()}.
   The SQL of the "Failed Jobs" guide runs on it as is (dbshell needs the {client} program):
