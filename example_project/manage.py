@@ -13,9 +13,13 @@ REPO_ROOT = PROJECT_DIR.parent
 
 
 def main() -> None:
-    # The project's own packages (demo_site, shop) and the repository root, so that
-    # ``django_jobqueue`` imports from this checkout even when it is not installed.
-    for path in (PROJECT_DIR, REPO_ROOT):
+    # The project's own packages (demo_site, shop), and the checkout it sits in (if it does),
+    # so that ``django_jobqueue`` imports from this checkout even when it is not installed.
+    # A copy of the project elsewhere uses the installed django-jobqueue.
+    paths = [PROJECT_DIR]
+    if (REPO_ROOT / "django_jobqueue" / "__init__.py").is_file():
+        paths.append(REPO_ROOT)
+    for path in paths:
         if str(path) not in sys.path:
             sys.path.insert(0, str(path))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo_site.settings")

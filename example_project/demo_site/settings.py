@@ -1,12 +1,25 @@
-"""Settings of the django-jobqueue example project: SQLite, no server, nothing to install.
+"""Settings of the django-jobqueue example project.
+
+By default SQLite holds everything: no server, nothing to install. Two environment variables
+move it onto servers, each on its own:
+
+- ``JOBQUEUE_EXAMPLE_REDIS_URL=redis://127.0.0.1:6379/0``: queued jobs in Redis (through a
+  django-redis cache alias, ``pip install "django-jobqueue[redis]"``), which is also the
+  fallback of the failed-job table.
+- ``JOBQUEUE_EXAMPLE_MYSQL=host:port:user:password:database``: the database (and so the
+  failed-job table, and the queue unless Redis holds it) on MariaDB or MySQL
+  (``pip install "django-jobqueue[mysql]"``).
 
 Run ``python example_project/manage.py demo`` from the repository root (or ``./scripts/demo``).
 """
 
 import importlib.util
 import logging
+import os
 import traceback
 from pathlib import Path
+
+import django
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -25,6 +38,10 @@ INSTALLED_APPS = [
     # falls back to Django's own date filter.
     *(["rangefilter"] if importlib.util.find_spec("rangefilter") else []),
     "django_jobqueue",
+    # Django 5.2 has no django.tasks; the backport (pip install "django-jobqueue[tasks]")
+    # brings it, and its app its system checks. Without it the demo skips its tasks.
+    *(["django_tasks"] if django.VERSION < (6, 0) and importlib.util.find_spec("django_tasks")
+      else []),
     "shop",  # its jobs.py is discovered by django_jobqueue at startup
 ]
 
@@ -70,6 +87,30 @@ DATABASES = {
         },
     }
 }
+MYSQL = os.environ.get("JOBQUEUE_EXAMPLE_MYSQL", "")
+if MYSQL:
+    # host:port:user:password:database; the password may itself hold colons.
+    _host, _port, _user, *_password, _name = MYSQL.split(":")
+    DATABASES["default"] = {
+        "ENGINE": "django.db.backends.mysql",
+        "HOST": _host,
+        "PORT": _port,
+        "USER": _user,
+        "PASSWORD": ":".join(_password),
+        "NAME": _name,
+        # utf8mb4: job payloads and exception messages are any Unicode.
+        "OPTIONS": {"charset": "utf8mb4"},
+    }
+
+REDIS_URL = os.environ.get("JOBQUEUE_EXAMPLE_REDIS_URL", "")
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if REDIS_URL:
+    # The transport reuses the project's django-redis configuration by alias.
+    CACHES["jobqueue"] = {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
@@ -78,16 +119,48 @@ LANGUAGE_CODE = "en-us"
 USE_I18N = True
 STATIC_URL = "static/"
 
-# django-jobqueue: everything at its default (one connection, "default", using the database
-# transport on the "default" database; failed jobs in queue_failed_jobs), spelled out only
-# where the example wants to point something out. See docs/settings.md for every key.
+# django-jobqueue: one connection, "default": the database transport on the "default"
+# database, or Redis. Failed jobs go to queue_failed_jobs on the "default" database either
+# way. Keys left out keep their defaults; see docs/settings.md for every key.
+_TRANSPORT = (
+    {"TRANSPORT": "django_jobqueue.transports.redis.RedisTransport",
+     "OPTIONS": {"ALIAS": "jobqueue"}}
+    if REDIS_URL
+    else {"TRANSPORT": "django_jobqueue.transports.database.DatabaseTransport",
+          "OPTIONS": {"DATABASE": "default"}}
+)
 JOBQUEUE = {
-    # Log every failed attempt (job, id, attempt, exception) through the logger
-    # "django_jobqueue.worker" before the retry policy decides what happens next. True is
-    # the default; False (or `runworker --disable-default-exception-handler`) leaves failure
-    # reporting to your own EXCEPTION_HANDLERS.
-    "DEFAULT_EXCEPTION_HANDLER": True,
+    "CONNECTIONS": {"default": _TRANSPORT},
+    # Where a failure goes when queue_failed_jobs cannot be written (the worker moves it
+    # back later). Without Redis there is none: the failure waits in its queue instead.
+    "FAILED_REDIS": {"ALIAS": "jobqueue"} if REDIS_URL else {},
+    # Keys of this project's own, so the demo never touches another app's on a shared Redis.
+    "REDIS_PREFIX": "jobqueue-example",
+    # Every failed attempt goes through these in order (shop/handlers.py): a Sentry report
+    # when sentry_sdk is installed and initialised, then one short log line, which returns
+    # False and so ends the chain before the built-in handler that logs the whole traceback
+    # (it would come last; DEFAULT_EXCEPTION_HANDLER = False drops it altogether).
+    "EXCEPTION_HANDLERS": [
+        "shop.handlers.report_to_sentry",
+        "shop.handlers.log_attempt",
+    ],
+    # Called in the worker when a work horse dies running a job (OOM killer, kill -9).
+    "WORK_HORSE_KILLED_HANDLER": "shop.handlers.horse_killed",
+    # Called once per new kind of failure, across all workers (docs/grouping.md).
+    "NEW_FINGERPRINT_HANDLER": "shop.handlers.new_kind_of_failure",
 }
+
+# Django's Tasks framework, run by django-jobqueue's worker (docs/tasks.md): on Django 6
+# always, on 5.2 when the django-tasks backport is installed.
+TASKS_AVAILABLE = django.VERSION >= (6, 0) or importlib.util.find_spec("django_tasks") is not None
+if TASKS_AVAILABLE:
+    TASKS = {
+        "default": {
+            "BACKEND": "django_jobqueue.tasks.JobQueueBackend",
+            "QUEUES": ["default", "emails"],
+            "OPTIONS": {"CONNECTION": "default", "MAX_TRIES": 1},
+        }
+    }
 
 
 class ShortTracebackFormatter(logging.Formatter):
@@ -120,5 +193,8 @@ LOGGING = {
         "django_jobqueue": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # What the example's jobs say about themselves.
         "shop": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # The Tasks framework's own lines (a task started, finished): 6.x and the backport.
+        "django.tasks": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        "django_tasks": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import time
 
-from django_jobqueue import ExponentialBackoff, Job
+from django_jobqueue import DontRetry, ExponentialBackoff, Job
 
 logger = logging.getLogger(__name__)
 
@@ -151,3 +153,70 @@ class ExportOrdersJob(Job):
 
     def handle(self):
         time.sleep(5)  # the simulated export hangs
+
+
+class SyncStockJob(Job):
+    """``retry_after`` as one number: a warehouse that times out once, then answers."""
+
+    max_tries = 2
+    retry_after = 0.5  # seconds before every retry
+
+    def __init__(self, warehouse: str):
+        self.warehouse = warehouse
+
+    def handle(self):
+        if self.attempt == 1:
+            raise TimeoutError(f"warehouse {self.warehouse} did not answer in time")
+        logger.info("stock of warehouse %s synced on attempt %s", self.warehouse, self.attempt)
+
+
+class ShipOrder(Job):
+    """``DontRetry``: the job itself decides that retrying is pointless, whatever its
+    ``max_tries`` says. Raise it ``from`` the real error so the traceback keeps both."""
+
+    max_tries = 3
+    retry_after = 10
+
+    ADDRESSES = {1001: "12 Analytical Row, London"}
+
+    def __init__(self, order_id: int):
+        self.order_id = order_id
+
+    def handle(self):
+        try:
+            address = self.ADDRESSES[self.order_id]
+        except KeyError as exc:
+            raise DontRetry(f"order {self.order_id} has no shipping address") from exc
+        logger.info("order %s shipped to %s", self.order_id, address)
+
+
+class ResizeImagesJob(Job):
+    """A killed work horse: the job takes its process down, as the kernel's OOM killer or
+    a ``kill -9`` would. The worker survives, calls WORK_HORSE_KILLED_HANDLER and records a
+    ``WorkHorseKilled`` failure with the exit signal and the horse's peak memory."""
+
+    queue = "reports"
+
+    def __init__(self, product_id: int):
+        self.product_id = product_id
+
+    def handle(self):
+        os.kill(os.getpid(), signal.SIGKILL)  # the simulated out-of-memory kill
+
+
+class PageOnCall(Job):
+    """Dispatched by ``shop.handlers.new_kind_of_failure``, once per new kind of failure:
+    where a real shop would post to its chat or send an e-mail."""
+
+    def __init__(self, job_class: str, exception_class: str, fingerprint: str):
+        self.job_class = job_class
+        self.exception_class = exception_class
+        self.fingerprint = fingerprint
+
+    def handle(self):
+        logger.info(
+            "on-call paged: new kind of failure: job=%s error=%s fingerprint=%s",
+            self.job_class,
+            self.exception_class,
+            self.fingerprint[:12],
+        )

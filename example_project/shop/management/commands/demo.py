@@ -11,57 +11,20 @@ from __future__ import annotations
 
 import sys
 import textwrap
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 from django.utils import timezone
 
-from django_jobqueue import Dispatched, Job, dispatch_many
 from django_jobqueue.failures import service
+from django_jobqueue.models import FailedJob, FailureFingerprint
 from django_jobqueue.transports import get_transport
-from shop import jobs
-
-QUEUES = ["default", "emails", "payments", "reports"]
-DEMO_JOB_CLASSES = [
-    jobs.SendReceipt,
-    jobs.CallExternalAPIJob,
-    jobs.ProcessDataJob,
-    jobs.GenerateReportJob,
-    jobs.ChargeCard,
-    jobs.ExportOrdersJob,
-]
-
-
-@dataclass(frozen=True)
-class Expected:
-    """What a dispatched job is written to do."""
-
-    fails: bool
-    attempts: int
-    exception_class: str = ""
-
-    def describe(self) -> str:
-        if not self.fails:
-            tries = "" if self.attempts == 1 else f" on attempt {self.attempts}"
-            return f"succeeds{tries}"
-        tries = "1 attempt" if self.attempts == 1 else f"{self.attempts} attempts"
-        return f"fails after {tries} ({self.exception_class.rsplit('.', 1)[-1]})"
-
-
-@dataclass(frozen=True)
-class Planned:
-    job: Job
-    expected: Expected
-    dispatched: Dispatched
-
-
-class _RollBack(Exception):
-    """Ends the demo's rolled-back transaction."""
+from shop import scenarios
+from shop.scenarios import QUEUES, Planned
 
 
 class Command(BaseCommand):
@@ -72,9 +35,13 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.heading("django-jobqueue demo: background jobs, and what happens when they fail")
-        self.say(
-            f"Database: {_shown(settings.DATABASES['default']['NAME'])} (SQLite: no server needed)"
-        )
+        self.say(f"Database: {_database()}")
+        self.say(f"Queue: {_transport()}")
+        if not settings.TASKS_AVAILABLE:
+            self.say(
+                "Django Tasks: skipped (Django 5.2 needs the backport: "
+                'pip install "django-jobqueue[tasks]")'
+            )
         started = timezone.now()
 
         self.heading("1. Prepare the database")
@@ -96,8 +63,13 @@ class Command(BaseCommand):
     def prepare(self) -> None:
         call_command("migrate", verbosity=0, interactive=False)
         self.say("migrations applied (tables queue_jobs and queue_failed_jobs exist)")
+        labels = [cls.name for cls in scenarios.JOB_CLASSES] + scenarios.TASK_PATHS
+        # Demo only: forget the kinds of failure earlier runs saw, so that this run meets
+        # them as new and NEW_FINGERPRINT_HANDLER fires again. A real project keeps them.
+        kinds = FailedJob.objects.filter(job_class__in=labels).values("fingerprint")
+        FailureFingerprint.objects.filter(fingerprint__in=kinds).delete()
         # Only the failures service deletes failed jobs: one prune per demo job class.
-        pruned = sum(service.prune(job_class=cls.name) for cls in DEMO_JOB_CLASSES)
+        pruned = sum(service.prune(job_class=label) for label in labels)
         transport = get_transport()
         cleared = sum(transport.clear(queue) for queue in QUEUES)
         self.say(
@@ -105,59 +77,25 @@ class Command(BaseCommand):
         )
 
     def dispatch_jobs(self) -> list[Planned]:
-        planned: list[Planned] = []
-
-        def add(job: Job, expected: Expected, dispatched: Dispatched) -> None:
-            planned.append(Planned(job, expected, dispatched))
-
-        ok = Expected(fails=False, attempts=1)
-        receipts = [
-            jobs.SendReceipt(order_id=1001, email="ada@example.com"),
-            jobs.SendReceipt(order_id=1002, email="grace@example.com"),
-            jobs.SendReceipt(order_id=1003, email="linus@example.com"),
-        ]
-        # dispatch_many: validated all together, pushed in one round trip.
-        for job, dispatched in zip(receipts, dispatch_many(receipts), strict=True):
-            add(job, ok, dispatched)
-        late = jobs.SendReceipt(order_id=1004, email="barbara@example.com")
-        add(late, ok, late.dispatch(delay=1))  # ready in one second
-
-        api = jobs.CallExternalAPIJob("https://partner.example.com/stock", {"sku": "A-1"})
-        add(api, Expected(fails=False, attempts=3), api.dispatch())
-        good = jobs.ProcessDataJob({"rows": [3, 4, 5]})
-        add(good, ok, good.dispatch())
-        bad = jobs.ProcessDataJob({"rows": "3,4,5"})
-        add(bad, Expected(True, 1, "ValueError"), bad.dispatch())
-        report = jobs.GenerateReportJob(report_id=7, user_email="ada@example.com")
-        add(report, Expected(True, 3, "Exception"), report.dispatch())
-        charge = jobs.ChargeCard(order_id=1005, amount="19.99")
-        add(charge, Expected(True, 1, "shop.jobs.CardDeclined"), charge.dispatch())
-        export = jobs.ExportOrdersJob(export_id=3)
-        add(export, Expected(True, 2, "django_jobqueue.exceptions.JobTimeout"), export.dispatch())
-
+        planned = scenarios.dispatch_jobs() + scenarios.enqueue_tasks()
         self.say(f"{'job (its constructor arguments are the payload)':<48} {'queue':<9} expected")
         for item in planned:
-            delay = f", delay={item.dispatched.delay:g}s" if item.dispatched.delay else ""
+            delay = f", delay={item.delay:g}s" if item.delay else ""
             self.say(
-                f"{_short(repr(item.job), 48):<48} {item.dispatched.queue:<9}"
+                f"{_short(item.shown, 48):<48} {item.queue:<9}"
                 f" {item.expected.describe()}{delay}"
             )
-        self.dispatch_rolled_back()
-        self.check_queued(len(planned))
-        return planned
-
-    def dispatch_rolled_back(self) -> None:
-        # Inside a transaction a dispatch is only queued if the transaction commits.
-        try:
-            with transaction.atomic():
-                jobs.SendReceipt(order_id=1999, email="nobody@example.com").dispatch()
-                raise _RollBack
-        except _RollBack:
-            pass
+        self.say(
+            "SendReceipt(order_id=1006, ...) was dispatched inside a transaction that "
+            "committed: queued on commit"
+        )
+        scenarios.dispatch_rolled_back()
         self.say(
             "SendReceipt(order_id=1999, ...) dispatched inside a transaction that rolled "
             "back: never queued"
         )
+        self.check_queued(len(planned))
+        return planned
 
     def check_queued(self, expected: int) -> None:
         transport = get_transport()
@@ -186,7 +124,7 @@ class Command(BaseCommand):
 
     def report(self, planned: list[Planned], started: Any) -> list[Any]:
         by_uuid = {row.uuid: row for row in service.filter(since=started)}
-        rows = [by_uuid[p.dispatched.id] for p in planned if p.dispatched.id in by_uuid]
+        rows = [by_uuid[p.job_id] for p in planned if p.job_id in by_uuid]
         problems = self.compare(planned, by_uuid)
         succeeded = len(planned) - len(rows)
         self.say(
@@ -214,8 +152,8 @@ class Command(BaseCommand):
     def compare(self, planned: list[Planned], by_uuid: dict[str, Any]) -> list[str]:
         problems = []
         for item in planned:
-            row, want = by_uuid.get(item.dispatched.id), item.expected
-            name = type(item.job).__name__
+            row, want = by_uuid.get(item.job_id), item.expected
+            name = item.name
             if want.fails and row is None:
                 problems.append(f"{name} was expected to fail but left no failed-job row")
             elif not want.fails and row is not None:
@@ -228,6 +166,7 @@ class Command(BaseCommand):
                     f"{name}: {row.attempts} attempts, {row.exception_class}; "
                     f"expected {want.attempts}, {want.exception_class}"
                 )
+        problems += filter(None, (scenarios.check_task_result(p) for p in planned if p.result))
         left = sum(get_transport().size(queue).total for queue in QUEUES)
         if left:
             problems.append(f"{left} jobs are still queued after the burst worker exited")
@@ -236,15 +175,18 @@ class Command(BaseCommand):
     def next_steps(self, rows: list[Any]) -> None:
         python, manage = _python(), _manage()
         example_id = rows[0].pk if rows else 1
-        database = _shown(settings.DATABASES["default"]["NAME"])
         retry = f"from django_jobqueue.failures import service; print(service.retry({example_id}))"
+        mysql = settings.DATABASES["default"]["ENGINE"].endswith("mysql")
+        prompt, client = ("mysql>", "mariadb or mysql") if mysql else ("sqlite>", "sqlite3")
+        if settings.REDIS_URL or not settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+            self.say("(Keep the JOBQUEUE_EXAMPLE_* variables set for the commands below.)\n")
         self.say(f"""\
-* Failed jobs live in the queue_failed_jobs table, in {database}.
-  The SQL of the "Failed Jobs" guide runs on it as is (dbshell needs the sqlite3 program):
+* Failed jobs live in the queue_failed_jobs table, in {_database()}.
+  The SQL of the "Failed Jobs" guide runs on it as is (dbshell needs the {client} program):
     $ {python} {manage} dbshell
-    sqlite> SELECT queue, COUNT(*) as count FROM queue_failed_jobs GROUP BY queue;
-    sqlite> SELECT id, queue, exception, failed_at FROM queue_failed_jobs WHERE id = {example_id};
-    sqlite> SELECT payload FROM queue_failed_jobs WHERE id = {example_id};
+    {prompt} SELECT queue, COUNT(*) as count FROM queue_failed_jobs GROUP BY queue;
+    {prompt} SELECT id, queue, exception, failed_at FROM queue_failed_jobs WHERE id = {example_id};
+    {prompt} SELECT payload FROM queue_failed_jobs WHERE id = {example_id};
   The exception column starts with "ExceptionClass: message", then the traceback;
   job_class, exception_class, attempts and errors (one entry per attempt) are columns too.
 
@@ -286,6 +228,21 @@ def _shown(path: Any) -> str:
         return str(Path(path).resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+def _database() -> str:
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"{_shown(db['NAME'])} (SQLite: no server needed)"
+    return f"MariaDB/MySQL database {db['NAME']!r} on {db['HOST']}:{db['PORT']}"
+
+
+def _transport() -> str:
+    if settings.REDIS_URL:
+        url = urlsplit(settings.REDIS_URL)  # shown without its password, if it has one
+        where = f"{url.scheme}://{url.hostname}:{url.port or 6379}{url.path}"
+        return f"Redis at {where} (the failed-job table's fallback too)"
+    return "the queue_jobs table of the same database"
 
 
 def _manage() -> str:

@@ -1,0 +1,101 @@
+"""The example project's ``manage.py demo``, run as a user runs it: on SQLite, and on the
+real Redis and MariaDB test servers through its JOBQUEUE_EXAMPLE_* variables.
+
+The demo checks every job's outcome against how the job is written and exits non-zero on
+any surprise; these tests hold it to that and to the counts it prints.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+REPO = Path(__file__).resolve().parent.parent
+# A Redis database of the example's own: the suite's fixtures flush database 0.
+EXAMPLE_REDIS_DB = 7
+EXAMPLE_MYSQL_DB = "jobqueue_example"
+# 16 dispatched: 11 jobs and 2 tasks end well (PageOnCall, dispatched by the handler, is not
+# counted), 7 fail for good, each a new kind of failure.
+DISPATCHED, SUCCEEDED, FAILED = 16, 9, 7
+
+pytestmark = pytest.mark.slow
+
+
+def _run_demo(tmp_path: Path, **env_vars: str) -> str:
+    # A copy of the project, so its SQLite file and nothing else lands in tmp_path; the
+    # checkout comes first on the path, whatever the venv has installed.
+    project = tmp_path / "example_project"
+    shutil.copytree(REPO / "example_project", project, ignore=shutil.ignore_patterns(
+        "*.sqlite3*", "__pycache__"))
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("JQ_", "DJANGO_", "JOBQUEUE_EXAMPLE_"))}
+    env.update(PYTHONPATH=str(REPO), **env_vars)
+    done = subprocess.run(
+        [sys.executable, str(project / "manage.py"), "demo"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    return output
+
+
+def _assert_outcome(output: str) -> None:
+    counts = re.search(r"(\d+) jobs dispatched: (\d+) succeeded, (\d+) failed for good", output)
+    assert counts, output
+    assert tuple(map(int, counts.groups())) == (DISPATCHED, SUCCEEDED, FAILED), output
+    assert "Every job ended as written: the demo works." in output
+    # The hooks the settings name, each seen doing its part.
+    assert output.count("shop.receivers") == FAILED  # the job_failed receiver
+    assert output.count("on-call paged: new kind of failure") == FAILED
+    assert "work horse killed: job=ResizeImagesJob" in output
+    assert "attempt failed: job=GenerateReportJob attempt=3" in output
+    # log_attempt returns False, so the built-in handler's tracebacks never print.
+    assert "Traceback" not in output
+
+
+def test_demo_on_sqlite(tmp_path: Path) -> None:
+    output = _run_demo(tmp_path)
+    assert "(SQLite: no server needed)" in output
+    assert "Queue: the queue_jobs table" in output
+    _assert_outcome(output)
+
+
+def test_demo_on_redis_and_mariadb(tmp_path: Path) -> None:
+    import MySQLdb
+    import redis
+
+    servers = settings.SERVERS
+    redis_url = f"redis://127.0.0.1:{servers['REDIS_PORT']}/{EXAMPLE_REDIS_DB}"
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    conn = MySQLdb.connect(host=servers["MYSQL_HOST"], port=int(servers["MYSQL_PORT"]),
+                           user=servers["MYSQL_USER"], password=servers["MYSQL_PASSWORD"])
+    try:
+        cursor = conn.cursor()
+        cursor.execute(f"DROP DATABASE IF EXISTS `{EXAMPLE_MYSQL_DB}`")
+        cursor.execute(f"CREATE DATABASE `{EXAMPLE_MYSQL_DB}` CHARACTER SET utf8mb4 "
+                       "COLLATE utf8mb4_unicode_ci")
+        mysql = ":".join([servers["MYSQL_HOST"], servers["MYSQL_PORT"], servers["MYSQL_USER"],
+                          servers["MYSQL_PASSWORD"], EXAMPLE_MYSQL_DB])
+        output = _run_demo(tmp_path, JOBQUEUE_EXAMPLE_REDIS_URL=redis_url,
+                           JOBQUEUE_EXAMPLE_MYSQL=mysql)
+        assert f"Database: MariaDB/MySQL database '{EXAMPLE_MYSQL_DB}'" in output
+        assert f"Queue: Redis at {redis_url}" in output
+        _assert_outcome(output)
+        # The jobs really were in Redis, under the example's prefix, and left nothing behind.
+        assert client.keys("jobqueue-example:*")
+        cursor.execute(f"SELECT COUNT(*) FROM `{EXAMPLE_MYSQL_DB}`.queue_failed_jobs")
+        assert cursor.fetchone()[0] == FAILED
+        cursor.execute(f"SELECT COUNT(*) FROM `{EXAMPLE_MYSQL_DB}`.queue_jobs")
+        assert cursor.fetchone()[0] == 0
+    finally:
+        conn.close()
+        client.flushdb()
+        client.close()
