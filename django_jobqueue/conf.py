@@ -63,7 +63,7 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_EXCEPTION_HANDLER": True,
     "WORK_HORSE_KILLED_HANDLER": None,
     # Prometheus metrics (the "metrics" extra): the port and address on which runworker
-    # serves /metrics (None: no server; the counters are still kept for a custom exporter).
+    # serves /metrics (None: no server and nothing counted).
     "METRICS_PORT": None,
     "METRICS_ADDR": "127.0.0.1",
 }
