@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -96,6 +97,14 @@ def test_failure_records_error_and_a_failed_job_row(backend):
     row = FailedJob.objects.get(uuid=result.id)
     assert row.queue == "default" and row.exception_class == "ValueError"
     assert "tests.tasks.explode" in row.payload
+
+
+def test_the_frameworks_failed_task_log_line_carries_the_traceback(backend, caplog):
+    tasks.explode.using(backend=backend).enqueue("kaboom")
+    with caplog.at_level(logging.ERROR):
+        assert run(backend).failed == 1
+    [record] = [r for r in caplog.records if "state=FAILED" in r.getMessage()]
+    assert record.exc_info and record.exc_info[0] is ValueError  # not "NoneType: None"
 
 
 def test_non_json_return_value_fails_the_task(backend):

@@ -8,6 +8,7 @@ a permanent failure makes it FAILED once the ``queue_failed_jobs`` row exists.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from ..signals import job_failed, job_retrying, job_succeeded
@@ -43,17 +44,25 @@ def on_failed(sender: Any, job: RunTask | None, exception: BaseException, **kwar
         "failed", job.result_id,
         lambda: results.attempt_failed(job, exception, final=True, using=using),
     )
-    _finished(job, row)
+    _finished(job, row, exception)
 
 
-def _finished(job: RunTask, row: Any) -> None:
+def _finished(job: RunTask, row: Any, exception: BaseException | None = None) -> None:
     task = registry.find(job.task)
     if row is None or task is None:
         return  # no result or no task to describe: nothing a receiver could use
     bound = bind(task, job.backend)
-    task_finished.send(
-        sender=type(bound.get_backend()), task_result=results.to_task_result(row, bound)
-    )
+    send = partial(task_finished.send, sender=type(bound.get_backend()),
+                   task_result=results.to_task_result(row, bound))
+    if exception is None:
+        send()
+        return
+    # The framework's own receiver logs a FAILED task with logger.exception(), which reads
+    # the exception being handled: without one it logs "NoneType: None".
+    try:
+        raise exception
+    except BaseException:
+        send()
 
 
 def connect() -> None:
