@@ -10,6 +10,8 @@ move it onto servers, each on its own:
   failed-job table, and the queue unless Redis holds it) on MariaDB or MySQL
   (``pip install "django-jobqueue[mysql]"``).
 
+``JOBQUEUE_EXAMPLE_METRICS_PORT=9808`` makes ``runworker`` serve Prometheus metrics there.
+
 Run ``python example_project/manage.py demo`` from the repository root (or ``./scripts/demo``).
 """
 
@@ -141,9 +143,13 @@ JOBQUEUE = {
     # False and so ends the chain before the built-in handler that logs the whole traceback
     # (it would come last; DEFAULT_EXCEPTION_HANDLER = False drops it altogether).
     "EXCEPTION_HANDLERS": [
-        "shop.handlers.report_to_sentry",
+        "django_jobqueue.contrib.sentry.capture",  # does nothing without sentry_sdk
         "shop.handlers.log_attempt",
     ],
+    # Prometheus metrics of the worker (docs/observability.md; the "metrics" extra):
+    # JOBQUEUE_EXAMPLE_METRICS_PORT=9808 python example_project/manage.py runworker
+    "METRICS_PORT": int(os.environ["JOBQUEUE_EXAMPLE_METRICS_PORT"])
+    if os.environ.get("JOBQUEUE_EXAMPLE_METRICS_PORT") else None,
     # Called in the worker when a work horse dies running a job (OOM killer, kill -9).
     "WORK_HORSE_KILLED_HANDLER": "shop.handlers.horse_killed",
     # Called once per new kind of failure, across all workers (docs/grouping.md).

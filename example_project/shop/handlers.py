@@ -1,7 +1,8 @@
 """The shop's failure hooks, named by dotted path in settings.JOBQUEUE (docs/alerts.md).
 
-- ``report_to_sentry`` and ``log_attempt``: the exception-handler chain, called in the work
-  horse for every failed attempt, retries included.
+- ``log_attempt``: the exception-handler chain (after
+  ``django_jobqueue.contrib.sentry.capture``, which reports to Sentry where ``sentry_sdk`` is
+  installed), called in the work horse for every failed attempt, retries included.
 - ``horse_killed``: the WORK_HORSE_KILLED_HANDLER, called in the worker's supervisor.
 - ``new_kind_of_failure``: the NEW_FINGERPRINT_HANDLER, called once per kind of failure.
 
@@ -14,30 +15,7 @@ import logging
 import os
 from typing import Any
 
-try:
-    import sentry_sdk
-except ImportError:  # not a dependency of the example: without it nothing is reported
-    sentry_sdk = None
-
 logger = logging.getLogger(__name__)
-
-
-def report_to_sentry(job: Any, exc_type: Any, exc_value: BaseException, traceback: Any) -> None:
-    """Send the attempt's exception to Sentry, then let the chain go on (returns ``None``).
-
-    Reports only where ``sentry_sdk`` is installed; ``sentry_sdk.init(dsn=...)`` belongs in
-    settings so that work horses have it too (without it, capture is a no-op).
-    """
-    if sentry_sdk is None:
-        return None
-    with sentry_sdk.new_scope() as scope:  # sentry-sdk 2; with 1.x, push_scope()
-        if job is not None:
-            # Names and counters only: payload values may be personal data.
-            scope.set_tag("job_class", type(job).__name__)
-            scope.set_tag("job_attempt", job.attempt)
-            scope.set_extra("job_id", job.job_id)
-        sentry_sdk.capture_exception(exc_value)
-    return None
 
 
 def log_attempt(job: Any, exc_type: Any, exc_value: BaseException, traceback: Any) -> bool:
