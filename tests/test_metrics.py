@@ -146,3 +146,43 @@ def test_a_running_worker_serves_its_metrics(start_worker, empty_queues):
     assert len(events) >= 8, worker.output()
     for line in events:
         assert LINE.fullmatch(line), line
+
+
+def _server(counts):
+    from django_jobqueue.metrics.server import MetricsServer
+
+    return MetricsServer(counts, [], "memory", "127.0.0.1", 0)
+
+
+def test_the_endpoint_answers_a_scrape_and_drops_a_client_that_trickles(counts):
+    import socket
+    import time
+
+    from django_jobqueue.metrics import server as metrics_server
+
+    metrics.record_attempt("default", "shop.jobs.Send", "ok", 0.01)
+    endpoint = _server(counts)
+    try:
+        # The request is in the kernel's buffers before the loop looks: answered in one go.
+        with socket.create_connection(endpoint.address) as client:
+            client.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            endpoint.serve_ready()
+            reply = client.makefile("rb").read().decode()
+        assert reply.startswith("HTTP/1.1 200 OK\r\n")
+        assert ('jobqueue_jobs_succeeded_total{connection="memory",job_class="shop.jobs.Send"'
+                in reply)
+        # A client that never finishes its request costs the loop IO_TIMEOUT, not more.
+        with socket.create_connection(endpoint.address) as slow:
+            slow.sendall(b"GET /met")
+            started = time.monotonic()
+            endpoint.serve_ready()
+            held = time.monotonic() - started
+            assert slow.recv(100) == b""  # closed without an answer
+        assert held < metrics_server.IO_TIMEOUT + 1.0
+        # Not an HTTP GET: closed without an answer either.
+        with socket.create_connection(endpoint.address) as other:
+            other.sendall(b"\x16\x03\x01 not http\r\n\r\n")
+            endpoint.serve_ready()
+            assert other.recv(100) == b""
+    finally:
+        endpoint.close()

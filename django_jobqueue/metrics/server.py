@@ -1,15 +1,17 @@
 """The ``/metrics`` endpoint of a worker, answered from the supervisor's loop.
 
 The listening socket sits in the same ``wait()`` as the horses' sockets; a scrape is read and
-answered in one go, each read and write bounded by ``IO_TIMEOUT``, so a client that stalls
-delays the loop by at most that much (the port listens on 127.0.0.1 unless ``METRICS_ADDR``
-says otherwise). No thread is started: see the package docstring.
+answered in one go within ``IO_TIMEOUT`` in all, and at most ``SCRAPES_PER_TURN`` are
+answered per turn, so clients that stall, trickle or flood delay the loop by a bounded time
+(the port listens on 127.0.0.1 unless ``METRICS_ADDR`` says otherwise). No thread is
+started: see the package docstring.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections.abc import Sequence
 
 from ..logutil import log_event
@@ -19,6 +21,7 @@ from .collector import QueueDepthCollector, WorkerCollector, require
 logger = logging.getLogger("django_jobqueue.metrics")
 
 IO_TIMEOUT = 0.5
+SCRAPES_PER_TURN = 4
 _MAX_REQUEST = 8192
 
 
@@ -43,8 +46,9 @@ class MetricsServer:
         return self.sock.fileno()
 
     def serve_ready(self) -> None:
-        """Answer every scrape waiting on the socket (it said it was readable)."""
-        while True:
+        """Answer the scrapes waiting on the socket (it said it was readable); more than
+        ``SCRAPES_PER_TURN`` wait for the next turn."""
+        for _ in range(SCRAPES_PER_TURN):
             try:
                 client, _ = self.sock.accept()
             except (BlockingIOError, InterruptedError):
@@ -58,9 +62,9 @@ class MetricsServer:
     def _answer(self, client: socket.socket) -> None:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-        client.settimeout(IO_TIMEOUT)
+        deadline = time.monotonic() + IO_TIMEOUT
         try:
-            path = _request_path(client)
+            path = _request_path(client, deadline)
             if path is None:
                 return
             if path.split("?", 1)[0] in ("/", "/metrics"):
@@ -69,6 +73,9 @@ class MetricsServer:
                 status, ctype, body = "404 Not Found", "text/plain", b"try /metrics\n"
             head = (f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
                     f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+            # One timeout for the whole sendall (Python >= 3.5), so a client that reads
+            # slowly cannot hold the loop longer than the rest of the budget.
+            client.settimeout(max(deadline - time.monotonic(), 0.05))
             client.sendall(head.encode("ascii") + body)
         except OSError as exc:  # a client that went away or stalled: its loss only
             log_event(logger, logging.DEBUG, "metrics_scrape_dropped", error=exc)
@@ -77,10 +84,15 @@ class MetricsServer:
         self.sock.close()
 
 
-def _request_path(client: socket.socket) -> str | None:
-    """The path of an HTTP GET, or ``None`` for anything else (answered by closing)."""
+def _request_path(client: socket.socket, deadline: float) -> str | None:
+    """The path of an HTTP GET, or ``None`` for anything else (answered by closing). The
+    whole request must arrive before ``deadline``: a client trickling bytes is dropped."""
     data = b""
     while b"\r\n\r\n" not in data and b"\n\n" not in data and len(data) < _MAX_REQUEST:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request did not arrive in time")
+        client.settimeout(left)
         chunk = client.recv(4096)
         if not chunk:
             break
