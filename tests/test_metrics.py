@@ -169,8 +169,9 @@ def test_the_endpoint_answers_a_scrape_and_drops_a_client_that_trickles(counts):
             endpoint.serve_ready()
             reply = client.makefile("rb").read().decode()
         assert reply.startswith("HTTP/1.1 200 OK\r\n")
-        assert ('jobqueue_jobs_succeeded_total{connection="memory",job_class="shop.jobs.Send"'
-                in reply)
+        samples = _samples(reply.split("\r\n\r\n", 1)[1])
+        assert _value(samples, "jobqueue_jobs_succeeded_total", connection="memory",
+                      queue="default", job_class="shop.jobs.Send") == 1
         # A client that never finishes its request costs the loop IO_TIMEOUT, not more.
         with socket.create_connection(endpoint.address) as slow:
             slow.sendall(b"GET /met")
