@@ -170,7 +170,7 @@ def test_the_endpoint_answers_a_scrape_and_drops_a_client_that_trickles(counts):
             reply = client.makefile("rb").read().decode()
         assert reply.startswith("HTTP/1.1 200 OK\r\n")
         samples = _samples(reply.split("\r\n\r\n", 1)[1])
-        assert _value(samples, "jobqueue_jobs_succeeded_total", connection="memory",
+        assert _value(samples, "jobqueue_jobs_succeeded_total", connection="redis",
                       queue="default", job_class="shop.jobs.Send") == 1
         # A client that never finishes its request costs the loop IO_TIMEOUT, not more.
         with socket.create_connection(endpoint.address) as slow:
