@@ -23,8 +23,10 @@ from typing import Any
 from .failures.record import exception_text, safe_message
 
 # C0 controls, DEL and C1 controls (ESC starts ANSI sequences; U+009B is a one-byte CSI),
-# plus the Unicode line and paragraph separators some log viewers break lines on.
-_CONTROLS = [*range(0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029]
+# the Unicode line and paragraph separators some log viewers break lines on, and the
+# zero-width and bidirectional controls that make a line read other than it is.
+_CONTROLS = [*range(0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029,
+             *range(0x200B, 0x2010), *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0xFEFF]
 _ONE_LINE = {code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" for code in _CONTROLS}
 _BLOCK = {**_ONE_LINE, ord("\n"): "\n"}
 
@@ -61,7 +63,7 @@ def log_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return f"{value:.3f}".rstrip("0").rstrip(".") if value == value else "nan"
+        return f"{value:.6g}"
     if isinstance(value, (list, tuple, set, frozenset)):
         value = ",".join(str(item) for item in value)
     text = printable(value)
@@ -71,20 +73,39 @@ def log_value(value: Any) -> str:
 
 
 class Event:
-    """A log message built only when a handler formats it (a filtered-out level costs a
-    comparison, not the escaping)."""
+    """An event's fields (and traceback), formatted only when a handler formats the record:
+    a filtered-out level costs a comparison, not the escaping. ``str()`` gives the whole
+    line, ``event=…`` included; in a record the name is in the template instead (below)."""
 
     __slots__ = ("fields", "name", "traceback")
 
     def __init__(self, name: str, fields: dict[str, Any], traceback: str | None) -> None:
         self.name, self.fields, self.traceback = name, fields, traceback
 
-    def __str__(self) -> str:
-        parts = [f"event={self.name}"]
-        parts.extend(f"{key}={log_value(value)}" for key, value in self.fields.items())
-        line = " ".join(parts)
+    def tail(self) -> str:
+        """`` key=value …`` (leading space), then the traceback on the lines below."""
+        line = "".join(f" {key}={log_value(value)}" for key, value in self.fields.items())
         # A traceback goes below its line, escaped like every other user text.
         return f"{line}\n{self.traceback}" if self.traceback else line
+
+    def __str__(self) -> str:
+        return f"event={self.name}{self.tail()}"
+
+    __repr__ = __str__
+
+
+class _Tail:
+    """The record's argument: ``Event.tail()`` when the message is formatted."""
+
+    __slots__ = ("event",)
+
+    def __init__(self, event: Event) -> None:
+        self.event = event
+
+    def __str__(self) -> str:
+        return self.event.tail()
+
+    __repr__ = __str__
 
 
 def log_event(
@@ -98,7 +119,9 @@ def log_event(
     """Log ``event`` with ``fields`` as one ``key=value`` line (``traceback``, from
     :func:`exception_for_log`, on the lines below)."""
     if logger.isEnabledFor(level):
-        logger.log(level, "%s", Event(event, fields, traceback),
+        # The event's name is in the template: error reporters that group records by their
+        # template (Sentry's logging integration) then group by event, not all under "%s".
+        logger.log(level, f"event={event}%s", _Tail(Event(event, fields, traceback)),
                    extra={"jobqueue_event": event, "jobqueue_fields": fields})
 
 

@@ -35,6 +35,8 @@ def test_values_are_bare_words_or_quoted_and_escaped():
     assert log_value(True) == "true"
     assert log_value(1.5) == "1.5"
     assert log_value(2.0) == "2"
+    assert log_value(0.0004) == "0.0004"
+    assert log_value("a\u202eb\u200bc") == '"a\\\\u202eb\\\\u200bc"'  # bidi, zero-width
     assert log_value(["mail", "default"]) == "mail,default"
     assert log_value("two words") == '"two words"'
     assert log_value('say "hi" \\ a=b') == '"say \\"hi\\" \\\\ a=b"'
@@ -64,6 +66,8 @@ def test_the_fields_ride_on_the_record_and_a_traceback_goes_below(caplog):
         log_event(logger, logging.DEBUG, "filtered_out", id="j3")  # below the level
     first, second = caplog.records
     assert first.getMessage() == "event=lease_lost id=j1 queue=q"
+    # The template names the event, so reporters that group by template group by event.
+    assert first.msg == "event=lease_lost%s" and "id=j1" in repr(first.args)
     assert (first.jobqueue_event, first.jobqueue_fields) == ("lease_lost", {"id": "j1",
                                                                           "queue": "q"})
     assert second.getMessage() == "event=job_raised id=j2\nTraceback:\n  x"
@@ -145,7 +149,7 @@ def test_the_sentry_handler_reports_each_attempt_and_the_chain_goes_on(fake_sent
     run_chain(chain, job, error, None)
     [(reported, scope)] = fake_sentry
     assert reported[1] is error
-    assert scope.tags == {"jobqueue.job_class": "tests.jobs.Record", "jobqueue.queue": "default"}
+    assert scope.tags == {"jobqueue.job_class": "tests.jobs.Record"}
     assert scope.contexts["jobqueue"]["job_id"] == "j-1"
     assert scope.contexts["jobqueue"]["attempt"] == 2
     assert "value" not in str(scope.contexts)  # no arguments sent

@@ -185,5 +185,44 @@ def test_the_endpoint_answers_a_scrape_and_drops_a_client_that_trickles(counts):
             other.sendall(b"\x16\x03\x01 not http\r\n\r\n")
             endpoint.serve_ready()
             assert other.recv(100) == b""
+        # HEAD: the head only.
+        with socket.create_connection(endpoint.address) as head:
+            head.sendall(b"HEAD /metrics HTTP/1.1\r\n\r\n")
+            endpoint.serve_ready()
+            reply = head.makefile("rb").read()
+        assert reply.startswith(b"HTTP/1.1 200 OK") and reply.endswith(b"\r\n\r\n")
     finally:
         endpoint.close()
+
+
+def test_registering_the_depth_collector_asks_the_store_nothing():
+    collector = QueueDepthCollector(["default"], connection="no-such-connection")
+    CollectorRegistry(auto_describe=True).register(collector)  # as prometheus' REGISTRY
+    assert collector.failed_at is None  # collect() was not called
+
+
+def test_a_system_failure_is_counted_once_even_when_the_store_refuses_it_first(counts):
+    from django_jobqueue.exceptions import TransportError
+    from django_jobqueue.transports import Reserved
+    from django_jobqueue.worker.outcome import Bookkeeper
+
+    class Down:
+        name = "redis"
+
+        def release(self, *args):
+            raise TransportError("down")
+
+    raw = '{"job": "tests.jobs.Flaky", "args": ["k", 9], "kwargs": {}, "max_tries": 5}'
+    job = Reserved("j1", "default", raw, 1, None, "t")
+    books = Bookkeeper(Down(), "w")
+    for _ in range(3):  # the supervisor retries a deferred settlement every turn
+        with pytest.raises(TransportError):
+            books.system_failure(job, "WorkHorseKilled", "killed")
+    assert dict(counts.system) == {} and dict(counts.attempts) == {}
+
+    class Up(Down):
+        def release(self, *args):
+            return True
+
+    Bookkeeper(Up(), "w").system_failure(job, "WorkHorseKilled", "killed")
+    assert dict(counts.system) == {("default", "WorkHorseKilled"): 1}

@@ -105,6 +105,9 @@ def test_the_frameworks_failed_task_log_line_carries_the_traceback(backend, capl
         assert run(backend).failed == 1
     [record] = [r for r in caplog.records if "state=FAILED" in r.getMessage()]
     assert record.exc_info and record.exc_info[0] is ValueError  # not "NoneType: None"
+    # The exception is left as raised: no frame of ours added by the re-raise.
+    assert "receivers.py" not in "".join(__import__("traceback").format_tb(
+        record.exc_info[1].__traceback__))
 
 
 def test_non_json_return_value_fails_the_task(backend):

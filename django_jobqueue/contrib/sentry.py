@@ -10,8 +10,7 @@ Two ways in, pick one (docs/observability.md):
 Neither sends the job's arguments: they may hold secrets, and the admin has them, masked.
 When ``sentry_sdk`` is not installed both do nothing, so settings can stay the same
 everywhere. Sentry's own logging integration would also report the worker's
-``event=job_raised`` lines: ignore the ``django_jobqueue.worker`` logger there
-(``sentry_sdk.integrations.logging.ignore_logger``) or turn off the default handler.
+``event=job_raised`` lines: with ``capture``, set ``DEFAULT_EXCEPTION_HANDLER = False``.
 """
 
 from __future__ import annotations
@@ -41,7 +40,8 @@ def _scope(sdk: ModuleType) -> Iterator[Any]:
 def _describe(scope: Any, job: Any, extra: dict[str, Any]) -> None:
     name = getattr(job, "name", None) or (type(job).__name__ if job is not None else "unknown")
     scope.set_tag("jobqueue.job_class", name)
-    scope.set_tag("jobqueue.queue", getattr(job, "queue", None) or "default")
+    # No queue tag here: ``job.queue`` is the class's default, not always the queue the job
+    # was dispatched to. ``capture_failed`` has the real one from the failure record.
     scope.set_context("jobqueue", {
         "job_id": getattr(job, "job_id", None),
         "attempt": getattr(job, "attempt", None),
@@ -77,7 +77,8 @@ def capture_failed(sender: Any, job: Any = None, exception: BaseException | None
     with _scope(sdk) as scope:
         _describe(scope, job, {key: info.get(key) for key in
                                ("store", "id", "attempts", "exception_class", "fingerprint")})
-        scope.set_tag("jobqueue.queue", info.get("queue") or getattr(job, "queue", "default"))
+        if info.get("queue"):
+            scope.set_tag("jobqueue.queue", info["queue"])
         if info.get("fingerprint"):
             # One Sentry issue per failure group, as the admin groups them.
             scope.fingerprint = ["django-jobqueue", str(info["fingerprint"])]

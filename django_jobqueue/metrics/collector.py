@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -32,6 +33,16 @@ def require() -> None:
         ) from None
 
 
+_HELP = {
+    "succeeded": "Attempts whose handle() returned.",
+    "retried": "Attempts that failed; the job runs again.",
+    "failed": "Jobs that failed for good (their last attempt).",
+}
+# After a depth query fails, the store is not asked again for this long: a scrape is
+# answered from the worker's loop, and a store that is down can take seconds to say so.
+DEPTH_RETRY_AFTER = 10.0
+
+
 class WorkerCollector(Collector):
     """Jobs processed, succeeded, retried and failed by queue and job class, attempt
     durations, system failures and fallbacks of one worker process."""
@@ -47,9 +58,7 @@ class WorkerCollector(Collector):
             "jobqueue_jobs_processed", "Attempts that ended, whatever their outcome.",
             labels=labels)
         by_outcome = {outcome: CounterMetricFamily(
-            f"jobqueue_jobs_{outcome}", f"Attempts that ended {outcome}"
-            f"{' (for good)' if outcome == 'failed' else ''}.", labels=labels)
-            for outcome in OUTCOMES}
+            f"jobqueue_jobs_{outcome}", _HELP[outcome], labels=labels) for outcome in OUTCOMES}
         totals: dict[tuple[str, str], int] = {}
         for (queue, job_class, outcome), n in sorted(attempts.items()):
             by_outcome[outcome].add_metric([conn, queue, job_class], n)
@@ -91,22 +100,37 @@ class QueueDepthCollector(Collector):
     def __init__(self, queues: Sequence[str], connection: str | None = None) -> None:
         self.queues = list(queues)
         self.connection = connection or jobqueue_settings.DEFAULT_CONNECTION
+        self.failed_at: float | None = None
 
-    def collect(self) -> Iterable[Any]:
-        from ..transports import get_transport
+    def describe(self) -> Iterable[Any]:
+        # Given, so that registering the collector does not query the store.
+        return self._families()
 
+    def _families(self) -> tuple[Any, Any]:
         family = GaugeMetricFamily("jobqueue_queue_depth", "Jobs in the queue, by state.",
                                    labels=["connection", "queue", "state"])
         up = GaugeMetricFamily("jobqueue_queue_depth_up", "1 if the store answered the "
                                "depth query of this scrape, else 0.", labels=["connection"])
+        return family, up
+
+    def collect(self) -> Iterable[Any]:
+        from ..transports import get_transport
+
+        family, up = self._families()
+        now = time.monotonic()
+        if self.failed_at is not None and now - self.failed_at < DEPTH_RETRY_AFTER:
+            up.add_metric([self.connection], 0)
+            return [up]
         try:
             transport = get_transport(self.connection)
             sizes = [(queue, transport.size(queue)) for queue in self.queues]
         except Exception:
             # A store that is down must not fail the scrape: the other metrics matter most
             # exactly then.
+            self.failed_at = now
             up.add_metric([self.connection], 0)
             return [up]
+        self.failed_at = None
         for queue, size in sizes:
             for state in ("ready", "delayed", "reserved"):
                 family.add_metric([self.connection, queue, state], getattr(size, state))

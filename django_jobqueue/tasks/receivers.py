@@ -59,10 +59,15 @@ def _finished(job: RunTask, row: Any, exception: BaseException | None = None) ->
         return
     # The framework's own receiver logs a FAILED task with logger.exception(), which reads
     # the exception being handled: without one it logs "NoneType: None".
+    saved = exception.__traceback__, exception.__context__, exception.__suppress_context__
     try:
         raise exception
     except BaseException:
         send()
+    finally:
+        # Re-raising added this frame to the traceback (and may have set a context): later
+        # receivers, error reporters included, must see the exception as the job raised it.
+        exception.__traceback__, exception.__context__, exception.__suppress_context__ = saved
 
 
 def connect() -> None:

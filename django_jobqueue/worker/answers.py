@@ -75,7 +75,9 @@ class Answers:
             # Fully idle with a transport that can wake us: block in the store itself.
             self.transport.wait(self.options.queues, min(float(self.options.sleep or 1.0), 0.5))
             timeout = 0.0
-        scrapes = [self.metrics_server] if self.metrics_server is not None else []
+        metrics_server = self.metrics_server
+        scrapes = ([metrics_server] if metrics_server is not None
+                   and metrics_server.listening(time.monotonic()) else [])
         ready = wait_for_ready([*conns, self._wakeup_r, *scrapes], timeout)
         if self._wakeup_r in ready:
             self._drain_wakeup()

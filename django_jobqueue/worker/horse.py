@@ -153,6 +153,12 @@ def _flush_streams() -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
+    # os._exit() skips atexit, where Sentry sends what it still holds: events reported by
+    # this horse's last jobs would be lost.
+    sentry = sys.modules.get("sentry_sdk")
+    if sentry is not None:
+        with contextlib.suppress(Exception):
+            sentry.flush(timeout=2.0)
 
 
 def _detach_inherited_connections() -> None:

@@ -111,8 +111,6 @@ class Bookkeeper:
         exc = SYSTEM_EXCEPTIONS[kind](message)
         body, cls = _class_of(job.payload)
         decision = policy_decision(body, cls, job.attempts, exc)
-        metrics.record_system_failure(job.queue, cls.name if cls else "unknown", kind,
-                                      decision.retry)
         entry = error_entry(exc, job.attempts, self.worker, message)
         payload = with_error(job.payload, body, entry)
         hook: dict[str, Any] = {
@@ -120,8 +118,11 @@ class Bookkeeper:
             "payload": payload, "attempts": job.attempts, "failed_job": None,
             "delay": decision.delay,
         }
+        label = cls.name if cls else "unknown"
         if decision.retry:
             self.retry(job, decision.delay, payload)
+            # Counted once settled: a store that is down makes the caller call this again.
+            metrics.record_system_failure(job.queue, label, kind, retried=True)
             log_event(logger, logging.WARNING, "job_retrying", job=cls.name if cls else None,
                       id=job.id, queue=job.queue, attempt=job.attempts, error=kind,
                       retry_in=float(decision.delay))
@@ -135,6 +136,7 @@ class Bookkeeper:
             "error": entry,
         }
         hook["failed_job"] = self.fail(job, result, **death)
+        metrics.record_system_failure(job.queue, label, kind, retried=False)
         return hook
 
 

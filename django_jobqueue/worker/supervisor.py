@@ -78,8 +78,8 @@ class Supervisor(Feeding, Answers):
         self.next_heartbeat = self.started
         self.next_maintenance = self.started + random.uniform(0, 1)
         self._tokens = itertools.count()
+        self.metrics_server = self._start_metrics()  # first: a port in use leaks nothing
         self._wakeup_r, self._wakeup_w = os.pipe()
-        self.metrics_server = self._start_metrics()
 
     def _start_metrics(self) -> MetricsServer | None:
         port = self.options.metrics_port
