@@ -57,7 +57,7 @@ def _finished(job: RunTask, row: Any, exception: BaseException | None = None) ->
     if exception is None:
         send()
         return
-    # The framework's own receiver logs a FAILED task with logger.exception(), which reads
+    # The framework's own receiver logs a FAILED task through its logger's exception(), which reads
     # the exception being handled: without one it logs "NoneType: None".
     saved = exception.__traceback__, exception.__context__, exception.__suppress_context__
     try:
