@@ -57,8 +57,8 @@ def _finished(job: RunTask, row: Any, exception: BaseException | None = None) ->
     if exception is None:
         send()
         return
-    # The framework's own receiver logs a FAILED task through its logger's exception(), which reads
-    # the exception being handled: without one it logs "NoneType: None".
+    # The framework's own receiver logs a FAILED task with its logger's exception(), which
+    # reads the exception being handled: without one it logs "NoneType: None".
     saved = exception.__traceback__, exception.__context__, exception.__suppress_context__
     try:
         raise exception
