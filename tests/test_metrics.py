@@ -38,10 +38,14 @@ def counts():
 
 
 def test_nothing_is_counted_while_metrics_are_off():
+    earlier = metrics.activate("redis")
     metrics.deactivate()
     metrics.record_attempt("default", "x.Job", "ok", 0.1)  # one None check, no error
+    metrics.record_system_failure("default", "x.Job", "JobTimeout", retried=False)
     metrics.record_fallbacks(3)
     assert metrics.current() is None
+    # What an earlier activation counted is left alone: nothing kept a stale reference.
+    assert (dict(earlier.attempts), dict(earlier.system), earlier.fallbacks) == ({}, {}, 0)
 
 
 def test_counts_become_counters_and_a_cumulative_histogram(counts):
@@ -86,9 +90,18 @@ def test_queue_depth_reads_the_store_and_survives_one_that_is_down(empty_queues)
     assert _value(samples, "jobqueue_queue_depth", **depth, state="delayed") == 1
     assert _value(samples, "jobqueue_queue_depth_up", connection="redis") == 1
     down = CollectorRegistry()
-    down.register(QueueDepthCollector(["default"], connection="no-such-connection"))
+    collector = QueueDepthCollector(["default"], connection="no-such-connection")
+    down.register(collector)
     samples = _samples(generate_latest(down).decode())
     assert _value(samples, "jobqueue_queue_depth_up", connection="no-such-connection") == 0
+    # After a store that did not answer, the next scrapes within 10 s do not ask it again,
+    # even though it would answer now.
+    collector.connection = "redis"
+    samples = _samples(generate_latest(down).decode())
+    assert _value(samples, "jobqueue_queue_depth_up", connection="redis") == 0
+    collector.failed_at -= 10.0  # the 10 s are over: asked again, and it answers
+    samples = _samples(generate_latest(down).decode())
+    assert _value(samples, "jobqueue_queue_depth_up", connection="redis") == 1
     get_transport("redis").clear("default")
 
 
@@ -226,3 +239,30 @@ def test_a_system_failure_is_counted_once_even_when_the_store_refuses_it_first(c
 
     Bookkeeper(Up(), "w").system_failure(job, "WorkHorseKilled", "killed")
     assert dict(counts.system) == {("default", "WorkHorseKilled"): 1}
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "mysql"])
+def test_every_failure_written_to_the_fallback_is_counted(counts, redis_client):
+    from django_jobqueue.failures import service
+    from tests.factories import make, mysql_down
+
+    with mysql_down():
+        # The first meets the table down; the next come straight to the fallback while the
+        # outage is waited out. All three are fallback writes.
+        assert [service.record(make()).store for _ in range(3)] == ["redis"] * 3
+    assert counts.fallbacks == 3
+    assert service.move_fallback() == 3
+
+
+def test_a_horse_flushes_sentry_before_it_exits(monkeypatch):
+    import sys
+    import types
+
+    from django_jobqueue.worker import horse
+
+    flushed = []
+    sdk = types.ModuleType("sentry_sdk")
+    sdk.flush = lambda timeout=None: flushed.append(timeout)
+    monkeypatch.setitem(sys.modules, "sentry_sdk", sdk)
+    horse._flush_streams()  # what a horse runs right before os._exit()
+    assert flushed == [2.0]

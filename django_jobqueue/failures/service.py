@@ -107,7 +107,6 @@ def record(failure: FailureRecord) -> Recorded:
                 pk = store.record(failure)
             except TransportError as exc:
                 table_outage.failed(store.alias)
-                metrics.record_fallbacks(1)
                 log_event(logger, logging.WARNING, "fallback_used", job=failure.job_class,
                           id=failure.uuid, error=exc)
             else:
@@ -118,6 +117,10 @@ def record(failure: FailureRecord) -> Recorded:
     if redis is None:
         raise TransportError("the failed-job table is unavailable and no redis fallback is set")
     job_id = redis.record(failure)
+    if not redis_is_primary():
+        # Counted here, not where the table refused: while an outage is being waited out
+        # (FAILED_DATABASE_RETRY_INTERVAL), failures come straight to the fallback.
+        metrics.record_fallbacks(1)
     # A fallback entry is announced when the mover puts it in the table, not now.
     new = redis_is_primary() and announce(failure, lambda r: redis.claim_fingerprint(
         r.fingerprint))

@@ -80,7 +80,8 @@ class WorkerCollector(Collector):
 
     def _durations(self, conn: str) -> Any:
         family = HistogramMetricFamily(
-            "jobqueue_job_duration_seconds", "Run time of attempts that returned or raised.",
+            "jobqueue_job_duration_seconds", "Attempts that returned or raised, timed by "
+            "the supervisor from the horse taking the job up to its answer.",
             labels=["connection", "queue", "job_class"])
         for (queue, job_class), durations in sorted(dict(self.counts.durations).items()):
             cumulative, buckets = 0, []

@@ -123,8 +123,8 @@ class Bookkeeper:
             self.retry(job, decision.delay, payload)
             # Counted once settled: a store that is down makes the caller call this again.
             metrics.record_system_failure(job.queue, label, kind, retried=True)
-            log_event(logger, logging.WARNING, "job_retrying", job=cls.name if cls else None,
-                      id=job.id, queue=job.queue, attempt=job.attempts, error=kind,
+            log_event(logger, logging.WARNING, "job_retrying", job=label, id=job.id,
+                       queue=job.queue, attempt=job.attempts, error=kind,
                       retry_in=float(decision.delay))
             return hook
         result = {
