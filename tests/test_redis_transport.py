@@ -59,3 +59,49 @@ def test_every_key_of_a_queue_shares_one_hash_tag(transport):
     keys = transport.keys("emails")
     tags = {key[key.index("{") : key.index("}") + 1] for key in keys}
     assert tags == {"{jqtest:emails}"}
+
+
+def _push_bad_id_behind(transport, redis_client, good: PushItem) -> bytes:
+    """Another client's entry whose id is not UTF-8, queued behind ``good``."""
+    transport.push(good)
+    bad = b"\xff\xfe-not-utf8"
+    jobs, ready = transport.keys("default")[:2]
+    redis_client.hset(jobs, bad, '{"job": "x"}')
+    redis_client.zadd(ready, {bad: redis_client.zscore(ready, good.id) + 1})
+    return bad
+
+
+def test_an_id_that_is_not_utf8_affects_only_its_own_entry(transport, redis_client):
+    good = _items(1)[0]
+    bad = _push_bad_id_behind(transport, redis_client, good)
+    taken = transport.reserve(["default"], 10, 30, "t")
+    assert taken[0].id == good.id
+    [odd] = taken[1:]
+    assert odd.id.startswith("\udcff\udcfe")  # its bytes stay recognisable
+    assert transport.renew(taken, 30) == []  # both leases still held, none lost
+    assert transport.ack(odd) and transport.ack(taken[0])
+    assert redis_client.hlen(transport.keys("default")[0]) == 0
+    assert not redis_client.exists(transport.keys("default")[3])
+    assert bad not in redis_client.hkeys(transport.keys("default")[0])
+
+
+def test_an_expired_lease_of_an_id_that_is_not_utf8_is_collected_alone(transport, redis_client):
+    good = _items(1)[0]
+    _push_bad_id_behind(transport, redis_client, good)
+    taken = transport.reserve(["default"], 10, 0.05, "t")
+    assert len(taken) == 2
+    wait_until(lambda: len(collected := transport.collect(["default"], 10, 30, "c")) == 2
+               and collected, timeout=5)
+    assert transport.size("default").reserved == 2
+
+
+def test_an_unreadable_worker_entry_hides_no_real_worker(transport, redis_client):
+    from django_jobqueue.transports.base import WorkerInfo
+
+    info = WorkerInfo("w1", "host", 1, "redis", ("default",), 1, time.time())
+    transport.register_worker(info, ttl=30)
+    registry, expiry = transport.registry_keys()
+    for name, entry in ((b"\xff", b"\xff{"), (b"odd", b"[1, 2]"), (b"nul", b"null")):
+        redis_client.hset(registry, b"i:" + name, entry)
+        redis_client.zadd(expiry, {name: (time.time() + 30) * 1000})
+    assert [worker.name for worker in transport.workers()] == ["w1"]

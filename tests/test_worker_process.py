@@ -238,3 +238,23 @@ def test_horses_are_recycled_after_max_jobs(start_worker, empty_queues):
     assert len(runs) == 5
     assert len({run["pid"] for run in runs}) == 3  # 2 + 2 + 1
     assert "event=idle_horse_ended" not in worker.output()  # recycling is not reported as a death
+
+
+def test_a_job_id_that_is_not_utf8_runs_alone_and_blocks_no_one(
+    start_worker, empty_queues, redis_client
+):
+    # Another client wrote the second job under an id that is not UTF-8, behind a valid one.
+    jobs.Record(1).dispatch(connection="redis")
+    moved = jobs.Record(2).dispatch(connection="redis")
+    transport = get_transport("redis")
+    jobs_key, ready = transport.keys("default")[:2]
+    bad = b"\xff\xfe" + moved.id.encode()
+    redis_client.hset(jobs_key, bad, redis_client.hget(jobs_key, moved.id))
+    redis_client.zadd(ready, {bad: redis_client.zscore(ready, moved.id) + 1})
+    redis_client.hdel(jobs_key, moved.id)
+    redis_client.zrem(ready, moved.id)
+    worker = start_worker("--burst", "--connection", "redis")
+    assert worker.wait(60) == 0, worker.output()
+    assert sorted(e["value"] for e in ledger.events("ran")) == [1, 2]
+    assert not FailedJob.objects.exists()
+    assert transport.size("default").total == 0

@@ -166,8 +166,9 @@ class RedisTransport(Transport):
     def renew(self, jobs: Sequence[Reserved], lease: float) -> list[Reserved]:
         lost: list[Reserved] = []
         for (queue, token), group in _grouped(jobs).items():
-            ids = [job.id for job in group]
-            gone = {_text(i) for i in self._call("RENEW", queue, [token, int(lease * 1000), *ids])}
+            ids = [_id_bytes(job.id) for job in group]
+            answer = self._call("RENEW", queue, [token, int(lease * 1000), *ids])
+            gone = {_id_text(i) for i in answer}
             lost += [job for job in group if job.id in gone]
         return lost
 
@@ -181,7 +182,8 @@ class RedisTransport(Transport):
     def release(
         self, job: Reserved, delay: float, payload: str | None = None, undo_attempt: bool = False
     ) -> bool:
-        args = [job.id, job.token, int(max(delay, 0) * 1000), payload or "", int(undo_attempt)]
+        args = [_id_bytes(job.id), job.token, int(max(delay, 0) * 1000), payload or "",
+                int(undo_attempt)]
         return bool(self._call("RELEASE", job.queue, args))
 
     def size(self, queue: str) -> QueueSize:
@@ -205,10 +207,13 @@ class RedisTransport(Transport):
         found = []
         for i in range(1, len(flat), 2):
             heartbeat = int(flat[i + 1]) / 1000
-            found.append(WorkerInfo.from_dict(
-                json.loads(_text(flat[i])), last_heartbeat=heartbeat,
-                heartbeat_age=max(now - heartbeat, 0.0),
-            ))
+            try:
+                data = json.loads(_payload_text(flat[i]))
+                info = WorkerInfo.from_dict(data, last_heartbeat=heartbeat,
+                                            heartbeat_age=max(now - heartbeat, 0.0))
+            except (ValueError, TypeError, KeyError, AttributeError):
+                continue  # another client's entry: it must not hide the real workers
+            found.append(info)
         return sorted(found, key=lambda info: info.name)
 
     def prune_workers(self) -> int:
@@ -261,6 +266,18 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+# Job ids come back from Redis as bytes, and another client may have written one that is not
+# UTF-8. Decoding with surrogateescape keeps such an id a str that encodes back to the very
+# same bytes, so it is reserved, renewed, acked and released like any other, and one odd
+# entry cannot fail the batch it came in (nor orphan the jobs leased beside it).
+def _id_text(value: Any) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
+
+
+def _id_bytes(job_id: str) -> bytes:
+    return job_id.encode("utf-8", "surrogateescape")
+
+
 def _payload_text(value: Any) -> str:
     # A payload that is not UTF-8 (written by something other than dispatch) must not fail
     # the whole reservation it came in: its bytes are kept visible as \xNN, which no JSON
@@ -271,14 +288,14 @@ def _payload_text(value: Any) -> str:
 def _unflatten(queue: str, flat: Sequence[Any], token: str) -> list[Reserved]:
     result = []
     for i in range(0, len(flat), 3):
-        job_id = _text(flat[i])
+        job_id = _id_text(flat[i])
         payload = _payload_text(flat[i + 1])
         result.append(Reserved(job_id, queue, payload, int(flat[i + 2]), job_id, token))
     return result
 
 
-def _pairs(jobs: Sequence[Reserved]) -> list[str]:
-    return [part for job in jobs for part in (job.id, job.token)]
+def _pairs(jobs: Sequence[Reserved]) -> list[str | bytes]:
+    return [part for job in jobs for part in (_id_bytes(job.id), job.token)]
 
 
 def _by_queue(jobs: Sequence[Reserved]) -> dict[str, list[Reserved]]:
