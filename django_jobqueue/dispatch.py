@@ -10,7 +10,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db import DEFAULT_DB_ALIAS, transaction
 
@@ -61,6 +61,7 @@ def _prepare(
         max_tries=max_tries or jobqueue_settings.DEFAULT_MAX_TRIES,
         timeout=overrides.get("timeout") or cls.timeout,
         job_id=overrides.get("id"),
+        priority=priority,
     )
     if overrides.get("retry_after") is not None:
         try:
@@ -70,8 +71,28 @@ def _prepare(
     text = payload_codec.dumps(
         body, jobqueue_settings.MAX_PAYLOAD_BYTES, jobqueue_settings.MAX_PAYLOAD_DEPTH
     )
-    item = PushItem(body["id"], queue, text, max(float(delay or 0), 0.0), priority)
+    item = _item(body, text, delay)
     return connection, item, Dispatched(body["id"], cls.name, queue, connection, item.delay)
+
+
+def _item(body: dict[str, Any], text: str, delay: float) -> PushItem:
+    # Where, when and how urgently a payload goes is read from the payload itself, so a
+    # job pushed again later (an operator's retry) keeps every option it was dispatched with.
+    priority = body.get("priority") or 0
+    return PushItem(body["id"], body["queue"], text, max(float(delay or 0), 0.0), priority)
+
+
+def push_payload(body: dict[str, Any], *, using: str | None = None) -> PushItem:
+    """Push a complete payload again, ready now, on the queue, connection and priority it
+    names (an operator's retry of a failed job). Inside ``transaction.atomic(using=...)``
+    the push waits for the commit, as a dispatch does.
+
+    The size and depth limits are not applied again: they guard the caller's arguments at
+    dispatch, and a payload accepted then stays retryable after the limits change.
+    """
+    item = _item(body, payload_codec.dumps(body), 0)
+    _push(get_transport(body["connection"]), [item], using or DEFAULT_DB_ALIAS)
+    return item
 
 
 def _push(transport: Transport, items: list[PushItem], using: str) -> None:

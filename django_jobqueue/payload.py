@@ -1,7 +1,8 @@
 """Payloads: the versioned JSON document that travels through a transport.
 
 A payload holds ``{"v", "id", "job", "data": {"args", "kwargs"}, "queue", "connection",
-"max_tries", "timeout", "dispatched_at", "errors", "retry_of"}`` and, when a job sets its own
+"max_tries", "timeout", "priority", "dispatched_at", "errors", "retry_of"}`` (payloads
+written before 0.2 have no ``priority``: it was 0 or lost) and, when a job sets its own
 policy per instance, ``"retry_after"`` (see ``Job.dispatch_overrides``). Arguments must be JSON;
 ``datetime``, ``date``, ``time``, ``UUID`` and ``Decimal`` values are encoded as tagged
 objects and come back as the same type. Model instances are refused at dispatch: pass the
@@ -195,6 +196,7 @@ def new_payload(
     timeout: float | None,
     retry_of: str | None = None,
     job_id: str | None = None,
+    priority: int = 0,
 ) -> dict[str, Any]:
     """A fresh payload, with a new id unless ``job_id`` is given."""
     return {
@@ -206,6 +208,7 @@ def new_payload(
         "connection": connection,
         "max_tries": max_tries,
         "timeout": timeout,
+        "priority": priority,
         "dispatched_at": dt.datetime.now(dt.UTC).isoformat(),
         "errors": [],
         "retry_of": retry_of,

@@ -90,6 +90,7 @@ def test_payload_shape_and_overrides(memory):
     assert body["job"] == "tests.jobs.Record" and body["v"] == 1
     assert body["data"] == {"args": [1], "kwargs": {"note": "n"}}
     assert (body["queue"], body["connection"], body["max_tries"]) == ("high", "memory", 1)
+    assert body["priority"] == 5
 
 
 def test_explicit_name_survives_renames(memory):

@@ -209,3 +209,15 @@ def test_a_broken_label_hook_files_the_failure_under_the_registry_name():
     jobs.BadLabel().dispatch()
     assert work().failed == 1
     assert FailedJob.objects.get().job_class == "tests.jobs.BadLabel"
+
+
+def test_retrying_a_failed_job_keeps_its_dispatch_options():
+    jobs.AlwaysFails("urgent").dispatch(priority=7, queue="high")
+    assert work(queues=["high"]).failed == 1
+    row = FailedJob.objects.get()
+    jobs.Record("plain").dispatch(queue="high")
+    new_id = service.retry(row.pk)
+    # The retried job keeps priority 7, so it goes ahead of the plain job queued before it.
+    first = get_transport().reserve(["high"], 1, 30, "t")
+    assert [job.id for job in first] == [new_id]
+    assert json.loads(first[0].payload)["priority"] == 7

@@ -195,3 +195,13 @@ def test_push_many_and_clear(clean_connection):
     assert transport.size("default").ready == 1200
     assert transport.clear("default") == 1200
     assert transport.size("default").total == 0
+
+
+def test_release_keeps_priority(clean_connection):
+    transport = get_transport(clean_connection)
+    urgent = item(priority=10)
+    transport.push(urgent)
+    [job] = transport.reserve(["default"], 1, 30, "t1")
+    transport.push_many([item() for _ in range(3)])
+    assert transport.release(job, 0) is True
+    assert transport.reserve(["default"], 1, 30, "t2")[0].id == urgent.id

@@ -22,10 +22,11 @@ from django.db.models import Max
 from django.utils import timezone
 
 from .. import payload as payload_codec
+from ..dispatch import push_payload
 from ..exceptions import FailedJobNotFound, JobQueueError, PayloadError
 from ..jobs import resolve
 from ..logutil import log_event
-from ..transports import PushItem, get_transport
+from ..transports import get_transport
 from .criteria import matches
 from .queries import get
 from .record import FailureRecord
@@ -73,11 +74,9 @@ def push_again(raw: str, old_uuid: str, connection: str, queue: str) -> str:
     fresh.update(
         id=uuid.uuid4().hex, errors=[], retry_of=old_uuid,
         dispatched_at=timezone.now().isoformat(),
+        queue=payload.get("queue") or queue, connection=payload.get("connection") or connection,
     )
-    transport = get_transport(payload.get("connection") or connection)
-    item = PushItem(fresh["id"], payload.get("queue") or queue, payload_codec.dumps(fresh))
-    transport.push(item)
-    return item.id
+    return push_payload(fresh).id
 
 
 def retry(pk: int) -> str:
