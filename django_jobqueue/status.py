@@ -18,7 +18,7 @@ from .conf import jobqueue_settings
 from .exceptions import JobQueueError
 from .failures import service
 from .jobs import registered
-from .transports import WorkerInfo, get_transport
+from .transports import Transport, WorkerInfo, get_transport
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,19 @@ def known_queues() -> list[str]:
     return sorted(names)
 
 
+def queues_of(transport: Transport, declared: Sequence[str] = ()) -> list[str]:
+    """The queues worth showing on one connection: ``declared`` (default
+    :func:`known_queues`), those that hold jobs there (whatever queue they were dispatched
+    to), and those its live workers serve. A store that does not answer adds none."""
+    names = set(declared or known_queues())
+    with contextlib.suppress(JobQueueError, DatabaseError):
+        names.update(transport.queue_names())
+    if transport.keeps_worker_registry:
+        with contextlib.suppress(JobQueueError, DatabaseError):
+            names.update(queue for info in transport.workers() for queue in info.queues)
+    return sorted(names)
+
+
 def shared_connections() -> list[str]:
     """Connections whose jobs other processes can see (not the in-process memory one)."""
     return [name for name in jobqueue_settings.CONNECTIONS
@@ -74,23 +87,27 @@ def shared_connections() -> list[str]:
 def queue_status(
     connections: Sequence[str] | None = None, queues: Sequence[str] | None = None
 ) -> list[QueueStatus]:
-    """Sizes of ``queues`` (default :func:`known_queues`) on ``connections`` (default
-    :func:`shared_connections`). Unknown connection names raise ``ConfigurationError``."""
+    """Sizes of ``queues`` (default: :func:`queues_of` each connection) on ``connections``
+    (default :func:`shared_connections`). Unknown connection names raise
+    ``ConfigurationError``."""
     names = list(connections) if connections else shared_connections()
-    wanted = list(dict.fromkeys(queues)) if queues else known_queues()
+    declared = known_queues()
     result = []
     for name in names:
         transport = get_transport(name)
-        for queue in wanted:
-            try:
-                size = transport.size(queue)
-                oldest = transport.oldest_ready_age(queue)
-            except JobQueueError as exc:
-                result.append(QueueStatus(name, queue, error=str(exc)))
-                continue
-            age = None if oldest is None else round(oldest, 3)
-            result.append(QueueStatus(name, queue, size.ready, size.delayed, size.reserved, age))
+        wanted = list(dict.fromkeys(queues)) if queues else queues_of(transport, declared)
+        result += [_queue_row(transport, name, queue) for queue in wanted]
     return result
+
+
+def _queue_row(transport: Transport, connection: str, queue: str) -> QueueStatus:
+    try:
+        size = transport.size(queue)
+        oldest = transport.oldest_ready_age(queue)
+    except JobQueueError as exc:
+        return QueueStatus(connection, queue, error=str(exc))
+    age = None if oldest is None else round(oldest, 3)
+    return QueueStatus(connection, queue, size.ready, size.delayed, size.reserved, age)
 
 
 def worker_status(connections: Sequence[str] | None = None) -> list[ConnectionWorkers]:

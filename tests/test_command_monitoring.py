@@ -164,3 +164,28 @@ def test_redis_store_prunes_only_by_age_and_queue(redis_client):
         out, _ = command("prune_failed_jobs", "--queue", "default")
     assert out.splitlines() == ["Deleted 1 failed job:", "  queue    table  redis",
                                 "  default      0      1"]
+
+
+@pytest.mark.django_db(transaction=True, databases=["default"])
+@pytest.mark.parametrize("connection", ["default", "redis"], ids=["sqlite", "redis"])
+def test_queue_status_lists_queues_no_job_class_declares(connection, redis_client):
+    from django_jobqueue import status
+
+    transport = get_transport(connection)
+    for n in range(4):
+        dispatch(jobs.Record(n), connection=connection, queue="emails")
+    for n in range(2):
+        dispatch(jobs.Record(n), connection=connection, queue="imports")
+    worker = WorkerInfo(name="box.1", host="box", pid=1, connection=connection,
+                        queues=("reports",), concurrency=1, started_at=time.time())
+    transport.register_worker(worker, 30)
+    try:
+        rows = {row.queue: row for row in status.queue_status([connection])}
+        assert (rows["emails"].ready, rows["imports"].ready) == (4, 2)
+        assert rows["reports"].ready == 0 and "default" in rows  # served, declared
+        out, _ = command("queue_status", "--connection", connection)
+        assert re.search(r"emails +4 +0 +0", out) and re.search(r"imports +2 +0 +0", out)
+    finally:
+        transport.unregister_worker("box.1")
+        for queue in ("emails", "imports"):
+            transport.clear(queue)

@@ -205,3 +205,13 @@ def test_release_keeps_priority(clean_connection):
     transport.push_many([item() for _ in range(3)])
     assert transport.release(job, 0) is True
     assert transport.reserve(["default"], 1, 30, "t2")[0].id == urgent.id
+
+
+def test_queue_names_list_every_queue_holding_jobs(clean_connection):
+    transport = get_transport(clean_connection)
+    transport.push_many([item("emails"), item("emails"), item("imports", delay=60)])
+    [taken] = transport.reserve(["other"], 1, 30, "t") or [None]
+    assert taken is None
+    assert {"emails", "imports"} <= set(transport.queue_names())
+    for queue in ("emails", "imports"):
+        transport.clear(queue)

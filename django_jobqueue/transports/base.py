@@ -251,6 +251,12 @@ class Transport(ABC):
     def size(self, queue: str) -> QueueSize:
         """Counts of ready, delayed and reserved jobs in ``queue``."""
 
+    def queue_names(self) -> list[str]:
+        """Names of the queues that hold jobs here (ready, delayed or reserved); a transport
+        may also list queues that held jobs once and are empty now. Operators' views use it
+        to show queues that no job class declares. The default knows none."""
+        return []
+
     def oldest_ready_age(self, queue: str) -> float | None:
         """Seconds (store clock) the longest-waiting ready job of ``queue`` has been ready:
         since its push, its due time or its release. ``None`` when no job is ready, or when

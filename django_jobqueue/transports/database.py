@@ -254,6 +254,11 @@ class DatabaseTransport(DatabaseWorkers, Transport):
         row = self._retrying(lambda: self._fetch(sql, [queue]))[0]
         return QueueSize(*(int(value or 0) for value in row))
 
+    def queue_names(self) -> list[str]:
+        # The claim index leads with queue, so this reads the index, not the table.
+        rows = self._retrying(lambda: self._fetch(f"SELECT DISTINCT queue FROM {TABLE}"))
+        return sorted(row[0] for row in rows)
+
     def oldest_ready_age(self, queue: str) -> float | None:
         # The claim index (queue, reserved_until, -priority, available_at) bounds this to
         # the queue's unreserved entries, read from the index alone; priority sits before

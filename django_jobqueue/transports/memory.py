@@ -184,6 +184,10 @@ class MemoryTransport(Transport):
                 )
             return result
 
+    def queue_names(self) -> list[str]:
+        with self._store.lock:
+            return sorted({entry.queue for entry in self._store.entries.values()})
+
     def size(self, queue: str) -> QueueSize:
         ready = delayed = reserved = 0
         with self._store.lock:

@@ -10,7 +10,7 @@ wakes it at once without polling.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from django.core import checks
@@ -71,6 +71,8 @@ class RedisTransport(Transport):
         self._client: Any = None
         self._scripts: dict[str, Any] = {}
         self._turn = 0
+        # Queues this process has already added to the set of known queues.
+        self._announced: set[str] = set()
 
     @property
     def client(self) -> Any:
@@ -91,6 +93,11 @@ class RedisTransport(Transport):
         tag = f"{{{self.prefix}:{queue}}}"
         return [f"{self.prefix}:{tag}:{part}" for part in lua.KEYS_ORDER]
 
+    @property
+    def queues_key(self) -> str:
+        """A set of the names of the queues that were ever pushed to (one key, any slot)."""
+        return f"{self.prefix}:known-queues"
+
     def registry_keys(self) -> list[str]:
         """The worker registry of this connection: a hash and its expiry index (one slot)."""
         tag = f"{{{self.prefix}:workers:{self.name}}}"
@@ -99,18 +106,16 @@ class RedisTransport(Transport):
     def _call(self, script: str, queue: str | None, args: Sequence[Any]) -> Any:
         client = self.client
         keys = self.registry_keys() if queue is None else self.keys(queue)
-        try:
-            return self._scripts[script](keys=keys, args=list(args), client=client)
-        except Exception as exc:
-            if _is_connection_error(exc):
-                raise TransportError(f"redis ({self.name}): {exc}") from exc
-            raise
+        return self._guarded(
+            lambda: self._scripts[script](keys=keys, args=list(args), client=client)
+        )
 
     # -- contract ------------------------------------------------------------------------
     def push_many(self, items: Sequence[PushItem]) -> None:
         by_queue: dict[str, list[PushItem]] = {}
         for item in items:
             by_queue.setdefault(item.queue, []).append(item)
+        self._announce(by_queue)
         for queue, group in by_queue.items():
             for start in range(0, len(group), _PUSH_CHUNK):
                 chunk = group[start : start + _PUSH_CHUNK]
@@ -118,6 +123,27 @@ class RedisTransport(Transport):
                 for item in chunk:
                     args += [item.id, item.payload, int(max(item.delay, 0) * 1000), item.priority]
                 self._call("PUSH", queue, args)
+
+    def _announce(self, queues: Iterable[str]) -> None:
+        # Before the push, so a crash in between leaves a known empty queue, never an unknown
+        # full one. Once per queue and process: a dispatch pays nothing after the first. A
+        # queue set outside a Lua script, because in a Cluster it lives in another slot.
+        new = [queue for queue in queues if queue not in self._announced]
+        if new:
+            self._guarded(lambda: self.client.sadd(self.queues_key, *new))
+            self._announced.update(new)
+
+    def queue_names(self) -> list[str]:
+        return sorted(map(_payload_text, self._guarded(lambda: self.client.smembers(
+            self.queues_key))))
+
+    def _guarded(self, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except Exception as exc:
+            if _is_connection_error(exc):
+                raise TransportError(f"redis ({self.name}): {exc}") from exc
+            raise
 
     def reserve_from(
         self, queue: str, count: int, lease: float, token: str, run: int | None = None
@@ -239,12 +265,7 @@ class RedisTransport(Transport):
             # The other queues are then picked up within one wait, not at once.
             self._turn = (self._turn + 1) % len(notify_keys)
             notify_keys, timeout = [notify_keys[self._turn]], timeout / len(notify_keys)
-        try:
-            self.client.blpop(notify_keys, timeout=timeout)
-        except Exception as exc:
-            if _is_connection_error(exc):
-                raise TransportError(f"redis ({self.name}): {exc}") from exc
-            raise
+        self._guarded(lambda: self.client.blpop(notify_keys, timeout=timeout))
 
     def check(self) -> list[Any]:
         try:
