@@ -215,3 +215,14 @@ def test_queue_names_list_every_queue_holding_jobs(clean_connection):
     assert {"emails", "imports"} <= set(transport.queue_names())
     for queue in ("emails", "imports"):
         transport.clear(queue)
+
+
+def test_upcoming_lists_delayed_jobs_soonest_first(clean_connection):
+    transport = get_transport(clean_connection)
+    later, sooner = item(delay=300), item(delay=60)
+    transport.push_many([later, item(), sooner])
+    upcoming = transport.upcoming("default", 5)
+    assert [job.id for job in upcoming] == [sooner.id, later.id]
+    assert upcoming[0].payload == sooner.payload
+    assert 50 < upcoming[0].due_in <= 60 and 290 < upcoming[1].due_in <= 300
+    assert [job.id for job in transport.upcoming("default", 1)] == [sooner.id]

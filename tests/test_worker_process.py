@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import statistics
 import time
 
 import pytest
+from django.conf import settings
 
 from django_jobqueue.models import FailedJob
 from django_jobqueue.transports import get_transport
@@ -258,3 +260,29 @@ def test_a_job_id_that_is_not_utf8_runs_alone_and_blocks_no_one(
     assert sorted(e["value"] for e in ledger.events("ran")) == [1, 2]
     assert not FailedJob.objects.exists()
     assert transport.size("default").total == 0
+
+
+def test_a_burst_worker_gives_up_on_a_store_that_never_answers(start_worker):
+    broken = {"TRANSPORT": "django_jobqueue.transports.database.DatabaseTransport",
+              "OPTIONS": {"DATABASE": "broken"}}
+    connections = {**settings.JOBQUEUE["CONNECTIONS"], "broken": broken}
+    worker = start_worker("--burst", "--connection", "broken", "--burst-store-wait", "2",
+                          settings_overrides={"CONNECTIONS": connections})
+    started = time.monotonic()
+    code = worker.wait(60)
+    # The bound: 2 s, plus one step's own reconnect attempts (about 3 s), plus the stop.
+    assert code == 1 and time.monotonic() - started < 30, worker.output()
+    out = worker.output()
+    assert "event=burst_gave_up" in out and "connection=broken" in out
+    assert "has not answered for 2 s" in out and "Can't connect" in out
+
+
+@pytest.mark.parametrize("conn", ["default", "redis"], ids=["sqlite", "redis"])
+def test_a_burst_worker_says_which_delayed_jobs_it_waits_for(conn, start_worker, empty_queues):
+    waiting = jobs.Record(1).dispatch(connection=conn, delay=3)
+    worker = start_worker("--burst", "--connection", conn)
+    assert worker.wait(60) == 0, worker.output()
+    [line] = [ln for ln in worker.output().splitlines() if "event=burst_waiting" in ln]
+    assert "delayed=1" in line and re.search(r"next_due_in=[0-3]\.\ds", line), line
+    assert f"tests.jobs.Record {waiting.id[:12]} due in " in line
+    assert [e["value"] for e in ledger.events("ran")] == [1]

@@ -9,10 +9,10 @@ from django.utils.module_loading import import_string
 
 from ..conf import jobqueue_settings
 from ..exceptions import ConfigurationError
-from .base import CurrentJob, PushItem, QueueSize, Reserved, Transport, WorkerInfo
+from .base import CurrentJob, DelayedJob, PushItem, QueueSize, Reserved, Transport, WorkerInfo
 
 __all__ = [
-    "CurrentJob", "PushItem", "QueueSize", "Reserved", "Transport", "WorkerInfo",
+    "CurrentJob", "DelayedJob", "PushItem", "QueueSize", "Reserved", "Transport", "WorkerInfo",
     "get_transport", "reset",
 ]
 

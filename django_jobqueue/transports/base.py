@@ -68,6 +68,16 @@ class CurrentJob:
 
 
 @dataclass(frozen=True)
+class DelayedJob:
+    """A job waiting for its due time: ``due_in`` seconds from now (store clock; zero or
+    less when it is due and not yet taken)."""
+
+    id: str
+    payload: str
+    due_in: float
+
+
+@dataclass(frozen=True)
 class WorkerInfo:
     """One supervisor as the worker registry knows it.
 
@@ -255,6 +265,11 @@ class Transport(ABC):
         """Names of the queues that hold jobs here (ready, delayed or reserved); a transport
         may also list queues that held jobs once and are empty now. Operators' views use it
         to show queues that no job class declares. The default knows none."""
+        return []
+
+    def upcoming(self, queue: str, limit: int) -> list[DelayedJob]:
+        """The delayed jobs of ``queue`` that fall due first (at most ``limit``), soonest
+        first: what a worker waits for (retries in backoff). The default knows none."""
         return []
 
     def oldest_ready_age(self, queue: str) -> float | None:

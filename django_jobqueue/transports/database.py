@@ -18,7 +18,7 @@ from django.core import checks
 from django.db import connections, transaction
 
 from ..dbutil import now_sql, placeholders, run_with_retry
-from .base import PushItem, QueueSize, Reserved, Transport, fill_from_queues
+from .base import DelayedJob, PushItem, QueueSize, Reserved, Transport, fill_from_queues
 from .database_workers import DatabaseWorkers
 
 TABLE = "queue_jobs"
@@ -258,6 +258,16 @@ class DatabaseTransport(DatabaseWorkers, Transport):
         # The claim index leads with queue, so this reads the index, not the table.
         rows = self._retrying(lambda: self._fetch(f"SELECT DISTINCT queue FROM {TABLE}"))
         return sorted(row[0] for row in rows)
+
+    def upcoming(self, queue: str, limit: int) -> list[DelayedJob]:
+        now = self._now
+        sql = (
+            f"SELECT uuid, payload, available_at - {now} FROM {TABLE}"
+            f" WHERE queue = %s AND reserved_until IS NULL AND available_at > {now}"
+            " ORDER BY available_at LIMIT %s"
+        )
+        rows = self._retrying(lambda: self._fetch(sql, [queue, int(limit)]))
+        return [DelayedJob(str(uuid), payload, float(due_in)) for uuid, payload, due_in in rows]
 
     def oldest_ready_age(self, queue: str) -> float | None:
         # The claim index (queue, reserved_until, -priority, available_at) bounds this to

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .base import PushItem, QueueSize, Reserved, Transport, WorkerInfo
+from .base import DelayedJob, PushItem, QueueSize, Reserved, Transport, WorkerInfo
 
 _stores: dict[str, _Store] = {}
 _stores_lock = threading.Lock()
@@ -187,6 +187,16 @@ class MemoryTransport(Transport):
     def queue_names(self) -> list[str]:
         with self._store.lock:
             return sorted({entry.queue for entry in self._store.entries.values()})
+
+    def upcoming(self, queue: str, limit: int) -> list[DelayedJob]:
+        now = time.monotonic()
+        with self._store.lock:
+            waiting = sorted(
+                (entry.available_at, entry.item_id, entry.payload)
+                for entry in self._store.entries.values()
+                if entry.queue == queue and entry.lease_until is None and entry.available_at
+            )
+        return [DelayedJob(job_id, payload, due - now) for due, job_id, payload in waiting[:limit]]
 
     def size(self, queue: str) -> QueueSize:
         ready = delayed = reserved = 0

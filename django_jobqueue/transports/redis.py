@@ -18,7 +18,7 @@ from django.core import checks
 from ..conf import jobqueue_settings
 from ..exceptions import ConfigurationError, TransportError
 from . import redis_scripts as lua
-from .base import PushItem, QueueSize, Reserved, Transport, WorkerInfo
+from .base import DelayedJob, PushItem, QueueSize, Reserved, Transport, WorkerInfo
 
 _PUSH_CHUNK = 500
 
@@ -82,8 +82,8 @@ class RedisTransport(Transport):
             self._scripts = {
                 name: client.register_script(getattr(lua, name))
                 for name in ("PUSH", "RESERVE", "COLLECT", "RENEW", "ACK", "RELEASE", "SIZE",
-                             "NEXT_DUE", "OLDEST", "WORKER_REGISTER", "WORKER_UNREGISTER",
-                             "WORKER_LIST", "WORKER_PRUNE")
+                             "NEXT_DUE", "UPCOMING", "OLDEST", "WORKER_REGISTER",
+                             "WORKER_UNREGISTER", "WORKER_LIST", "WORKER_PRUNE")
             }
             self._client = client
         return self._client
@@ -215,6 +215,11 @@ class RedisTransport(Transport):
     def size(self, queue: str) -> QueueSize:
         ready, delayed, reserved = self._call("SIZE", queue, [])
         return QueueSize(int(ready), int(delayed), int(reserved))
+
+    def upcoming(self, queue: str, limit: int) -> list[DelayedJob]:
+        flat = self._call("UPCOMING", queue, [limit])
+        return [DelayedJob(_id_text(flat[i]), _payload_text(flat[i + 2]), int(flat[i + 1]) / 1000)
+                for i in range(0, len(flat), 3)]
 
     def oldest_ready_age(self, queue: str) -> float | None:
         age_ms = int(self._call("OLDEST", queue, []))

@@ -229,6 +229,22 @@ return math.max(tonumber(first[2]) - now, 0)
 """
 )
 
+# -> flat list: id, milliseconds until due (negative: due, not promoted yet), payload; for the
+# ``limit`` delayed jobs that fall due first.
+UPCOMING = (
+    _PRELUDE
+    + """
+local out = {}
+local due = redis.call('ZRANGE', delayed, 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
+for i = 1, #due, 2 do
+  table.insert(out, due[i])
+  table.insert(out, tonumber(due[i + 1]) - now)
+  table.insert(out, redis.call('HGET', jobs, due[i]) or '')
+end
+return out
+"""
+)
+
 # Milliseconds the longest-waiting ready job has waited (-1: none ready). A delayed job that
 # fell due but was not promoted yet (no reserve since) counts from its due time.
 OLDEST = (

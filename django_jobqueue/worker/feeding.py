@@ -21,6 +21,7 @@ from ..exceptions import TransportError
 from ..logutil import log_event
 from ..transports import Reserved, Transport
 from .batch import Batch, Outcomes
+from .burst import BurstWatch
 from .horse import Horse, StopFlag, encode
 from .options import WorkerOptions
 from .slots import IDLE, INBOX_BYTES, Op, Slot, timeout_of
@@ -49,6 +50,7 @@ class Feeding:
     jobs_started: int
     reserve_after: float
     queue_empty: bool
+    burst_watch: BurstWatch
     _tokens: itertools.count[int]
     _wakeup_r: int
     metrics_server: MetricsServer | None
@@ -81,6 +83,7 @@ class Feeding:
             jobqueue_settings.LEASE, token,
         )
         self.batch.sent()
+        self.burst_watch.store_answered()
         self.queue_empty = len(jobs) < run + prefetch
         for slot, job in zip(idle, jobs[:run], strict=False):
             self._start(slot, job)

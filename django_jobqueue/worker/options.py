@@ -31,6 +31,7 @@ class WorkerOptions:
     horse_max_memory_mb: float | None = None
     prefetch: int | None = None
     metrics_port: int | None = None
+    store_wait: float | None = None
 
     def resolved(self) -> WorkerOptions:
         """A copy with every ``None`` filled in from settings."""
@@ -61,10 +62,13 @@ class WorkerOptions:
             horse_max_memory_mb=self.horse_max_memory_mb or s.HORSE_MAX_MEMORY_MB,
             prefetch=_prefetch(self.prefetch, s.PREFETCH, max(1, self.concurrency)),
             metrics_port=s.METRICS_PORT if self.metrics_port is None else self.metrics_port,
+            store_wait=BURST_STORE_WAIT if self.store_wait is None else self.store_wait,
         )
 
 
 PREFETCH_PER_HORSE = 32
+#: Seconds a ``--burst`` worker waits for a store that does not answer before it gives up.
+BURST_STORE_WAIT = 30.0
 
 
 def _prefetch(flag: int | None, setting: int | None, concurrency: int) -> int:

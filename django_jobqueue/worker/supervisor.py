@@ -29,6 +29,7 @@ from ..logutil import exception_for_log, log_event
 from ..transports import Reserved, get_transport
 from .answers import Answers
 from .batch import Batch, Outcomes
+from .burst import BurstWatch
 from .feeding import Feeding
 from .handlers import build_chain, killed_handler
 from .horse import StopFlag
@@ -74,6 +75,8 @@ class Supervisor(Feeding, Answers):
         self.reserve_after = 0.0
         self.queue_empty = False
         self.presence = Presence(self.transport, self.name, self.queues, len(self.slots))
+        self.burst_watch = BurstWatch(self.transport, self.queues, self.name,
+                                      float(self.options.store_wait or 0))
         # The first heartbeat is at once: it puts this worker in the registry.
         self.next_heartbeat = self.started
         self.next_maintenance = self.started + random.uniform(0, 1)
@@ -146,6 +149,7 @@ class Supervisor(Feeding, Answers):
                 log_event(logger, logging.WARNING, "store_unavailable", step=step.__name__,
                           error=exc)
                 self.reserve_after = time.monotonic() + 1.0
+                self.burst_watch.store_failed(self.reserve_after - 1.0, exc)
             except Exception as error:
                 log_event(logger, logging.ERROR, "worker_step_failed", step=step.__name__,
                           error=type(error).__name__, traceback=exception_for_log(error))
@@ -169,7 +173,23 @@ class Supervisor(Feeding, Answers):
         idle = self._all_idle()
         if self.stopping:
             return idle
-        return self.options.burst and idle and self.queue_empty and self._queues_drained()
+        return self.options.burst and self._burst_done(now, idle)
+
+    def _burst_done(self, now: float, idle: bool) -> bool:
+        """Nothing is left for a burst worker: nothing running, ready or delayed. Raises
+        ``StoreGaveUp`` once the store has not answered for ``store_wait``."""
+        watch = self.burst_watch
+        watch.check_store(now)
+        if not (idle and self.queue_empty):
+            watch.waiting_done()
+            return False
+        try:
+            if self._queues_drained():
+                return True
+            watch.report_waiting(now)
+        except TransportError as exc:
+            watch.store_failed(now, exc)
+        return False
 
     def _all_idle(self) -> bool:
         busy = any(slot.phase != IDLE for slot in self.slots)
@@ -180,6 +200,7 @@ class Supervisor(Feeding, Answers):
         # Burst mode waits for delayed jobs (retries in backoff) too; reserved jobs of
         # other workers are theirs to finish.
         sizes = [self.transport.size(queue) for queue in self.queues]
+        self.burst_watch.store_answered()
         return all(size.ready == 0 and size.delayed == 0 for size in sizes)
 
     # -- steps -----------------------------------------------------------------------------

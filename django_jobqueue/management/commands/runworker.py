@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...exceptions import ConfigurationError
 from ...logutil import KeyValueFormatter
+from ...worker.burst import StoreGaveUp
 from ...worker.options import WorkerOptions
 from ...worker.supervisor import Supervisor
 
@@ -31,6 +32,9 @@ class Command(BaseCommand):
                             "DEFAULT_CONNECTION).")
         parser.add_argument("--burst", action="store_true", help="Exit once no job is ready "
                             "or delayed and none is running.")
+        parser.add_argument("--burst-store-wait", type=float, dest="store_wait",
+                            metavar="SECONDS", help="With --burst: give up (exit code 1) "
+                            "when the store has not answered for this long (default 30).")
         parser.add_argument("--max-jobs", type=int, help="Exit after starting this many jobs.")
         parser.add_argument("--max-time", type=float, help="Exit after this many seconds "
                             "(current jobs finish first).")
@@ -83,7 +87,10 @@ class Command(BaseCommand):
             supervisor = Supervisor(worker_options)
         except ConfigurationError as exc:
             raise CommandError(str(exc)) from exc
-        supervisor.run()
+        try:
+            supervisor.run()
+        except StoreGaveUp as exc:
+            raise CommandError(str(exc)) from exc
 
     @staticmethod
     def _configure_logging(verbosity: int) -> None:
