@@ -85,15 +85,16 @@ def test_progress_only_with_verbosity_2_or_a_terminal():
     for _ in range(5):
         service.record(make(age_hours=40 * DAY))
     out, _ = command("prune_failed_jobs", "--days", "30", "--batch-size", "2", verbosity=2)
-    assert out.splitlines()[:3] == ["deleted: 2", "deleted: 4", "deleted: 5"]
+    assert out.splitlines()[:3] == ["deleted 2 failed jobs so far", "deleted 4 failed jobs so far",
+                                    "deleted 5 failed jobs so far"]
     for _ in range(3):
         service.record(make(age_hours=40 * DAY))
     out, _ = command("prune_failed_jobs", "--days", "30", "--batch-size", "2")
-    assert "deleted:" not in out and out.startswith("Deleted 3 failed jobs:")
+    assert "so far" not in out and out.startswith("Deleted 3 failed jobs:")
     service.record(make(age_hours=40 * DAY))
     tty = TTY()
     command("prune_failed_jobs", "--days", "30", stdout=tty)
-    assert tty.getvalue().startswith("\rdeleted: 1\nDeleted 1 failed job:")
+    assert tty.getvalue().startswith("\rdeleted 1 failed job so far\nDeleted 1 failed job:")
 
 
 @pytest.mark.django_db(transaction=True, databases=["default", "mysql"])

@@ -103,8 +103,14 @@ def test_progress_lines_with_verbosity_2(store):
     for _ in range(3):
         service.record(make())
     out, _ = command("retry_failed_jobs", "--all", verbosity=2)
-    assert out.splitlines() == ["done: 1", "done: 2", "done: 3",
+    assert out.splitlines() == ["retried or kept 1 failed job so far",
+                                "retried or kept 2 failed jobs so far",
+                                "retried or kept 3 failed jobs so far",
                                 "Retried 3 failed jobs (default 3)."]
+    service.record(make())
+    out, _ = command("retry_failed_jobs", "--all", "--dry-run", verbosity=2)
+    assert out.splitlines()[:2] == ["checked 1 failed job so far",
+                                    "Would retry 1 failed job (default 1)."]
 
 
 @pytest.mark.django_db(transaction=True, databases=["default"])

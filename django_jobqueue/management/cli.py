@@ -140,10 +140,13 @@ def criteria(options: dict[str, Any]) -> dict[str, Any]:
 
 class Progress:
     """A running count on a terminal (rewritten in place), or one line per step with
-    ``-v 2``; silent otherwise, so cron mail holds only the summary."""
+    ``-v 2``; silent otherwise, so cron mail holds only the summary.
 
-    def __init__(self, out: Any, verbosity: int, label: str) -> None:
-        self.out, self.label = out, label
+    Each line says what was counted: ``verb`` and the count of failed jobs, e.g. "deleted
+    1,000 failed jobs so far"."""
+
+    def __init__(self, out: Any, verbosity: int, verb: str) -> None:
+        self.out, self.verb = out, verb
         self.tty = bool(out.isatty())
         self.enabled = self.tty or verbosity >= 2
         self.shown = False
@@ -151,11 +154,12 @@ class Progress:
     def __call__(self, done: int) -> None:
         if not self.enabled:
             return
+        line = f"{self.verb} {plural(done, 'failed job')} so far"
         if self.tty:
-            self.out.write(f"\r{self.label}: {done}", ending="")
+            self.out.write(f"\r{line}", ending="")
             self.out.flush()
         else:
-            self.out.write(f"{self.label}: {done}")
+            self.out.write(line)
         self.shown = True
 
     def finish(self) -> None:

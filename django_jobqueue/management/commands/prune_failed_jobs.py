@@ -48,7 +48,8 @@ class Command(BaseCommand):
             raise cli.usage_error(
                 "refusing to delete every failed job: give --days, --hours, --queue, "
                 "--exception-class or --keep, or --all to really delete them all")
-        progress = cli.Progress(self.stdout, options["verbosity"], "deleted")
+        verb = "counted" if options["dry_run"] else "deleted"
+        progress = cli.Progress(self.stdout, options["verbosity"], verb)
         try:
             report = service.prune_report(
                 older_than=older_than, keep=options["keep"], batch_size=options["batch_size"],

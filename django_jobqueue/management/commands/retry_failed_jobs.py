@@ -49,7 +49,8 @@ class Command(BaseCommand):
                                   "failed job")
         fallback = options["fallback"] or service.redis_is_primary()
         ids = _ids(options["ids"], fallback)
-        progress = cli.Progress(self.stdout, options["verbosity"], "done")
+        verb = "checked" if options["dry_run"] else "retried or kept"
+        progress = cli.Progress(self.stdout, options["verbosity"], verb)
         common = {"rate": options["rate"], "dry_run": options["dry_run"],
                   "progress": progress, **filters}
         if fallback:
