@@ -70,8 +70,8 @@ def resolve_fingerprint(text: str, candidates: Callable[[str, int], list[str]]) 
         raise FingerprintLookupError(f"no failed job has a fingerprint starting with {prefix}")
     more = " (and more)" if len(found) > SHOWN_CANDIDATES else ""
     raise FingerprintLookupError(
-        f"fingerprint prefix {prefix} is ambiguous: it starts "
-        f"{', '.join(found[:SHOWN_CANDIDATES])}{more}; give more digits",
+        f"fingerprint prefix {prefix} is ambiguous: "
+        f"{', '.join(found[:SHOWN_CANDIDATES])}{more} start with it; give more digits",
         found[:SHOWN_CANDIDATES])
 
 
