@@ -8,8 +8,9 @@ import pytest
 
 from django_jobqueue.failures import service
 from django_jobqueue.failures.record import exception_text
+from django_jobqueue.transports import get_transport
 from tests.conftest import jobqueue
-from tests.factories import STORES, command, make, mysql_down, refused
+from tests.factories import STORES, command, failing_command, make, mysql_down, refused
 
 
 def charge_card(order_id):
@@ -131,7 +132,57 @@ def test_fallback_entries_can_be_listed_and_shown(redis_client):
         assert out == "No failed jobs.\n"
         out, _ = command("failed_jobs", "--fallback")
         row = out.splitlines()[1].split()
-        assert row[0] == "redis" and row[3:5] == ["memory", "emails"]
+        assert row[0] == record.uuid and row[3:5] == ["memory", "emails"]
         out, _ = command("failed_jobs", "show", record.uuid)
     assert out.startswith("Failed job (Redis store)\n")
     assert "(shared by 1 failed job)" in out
+
+
+@pytest.mark.django_db(transaction=True, databases=["default"])
+def test_redis_store_ids_as_listed_work_with_show_retry_and_forget(redis_client):
+    with jobqueue(FAILED_STORE="redis", DEFAULT_CONNECTION="memory"):
+        get_transport("memory").clear("default")
+        records = [make(message=f"failure {n}") for n in range(3)]
+        for record in records:
+            service.record(record)
+        out, _ = command("failed_jobs")
+        listed = [line.split()[0] for line in out.splitlines()[1:]]
+        assert listed == [r.uuid for r in reversed(records)]
+        out, _ = command("failed_jobs", "--json")
+        assert [json.loads(line)["id"] for line in out.splitlines()] == listed
+        shown, _ = command("failed_jobs", "show", listed[0])
+        assert shown.startswith("Failed job (Redis store)\n")
+        assert f"Job id:      {listed[0]}" in shown
+        out, _ = command("retry_failed_jobs", listed[1])
+        assert out == "Retried 1 failed job (default 1).\n"
+        [job] = get_transport("memory").reserve(["default"], 5, 30, "t")
+        assert json.loads(job.payload)["retry_of"] == listed[1]
+        out, _ = command("failed_jobs", "forget", listed[2])
+        assert out == "Forgot 1 failed job.\n"
+        out, _ = command("failed_jobs")
+        assert [line.split()[0] for line in out.splitlines()[1:]] == [listed[0]]
+
+
+@pytest.mark.parametrize("store", STORES, indirect=True)
+def test_forget_by_row_id_or_job_id(store):
+    first, second, third = make(), make(), make()
+    pks = [service.record(r).id for r in (first, second, third)]
+    out, _ = command("failed_jobs", "forget", str(pks[0]), "--dry-run")
+    assert out == "Would forget 1 failed job.\n" and service.count() == 3
+    out, _ = command("failed_jobs", "forget", str(pks[0]), second.uuid)
+    assert out == "Forgot 2 failed jobs.\n"
+    assert [row.uuid for row in service.filter()] == [third.uuid]
+    out = failing_command("failed_jobs", "forget", str(pks[2]), str(pks[0]))
+    assert out == f"Forgot 1 failed job.\nNot found: {pks[0]}\n"
+    assert service.count() == 0
+
+
+@pytest.mark.django_db(transaction=True, databases=["default"])
+@pytest.mark.parametrize(("args", "match"), [
+    (["forget"], "unknown action"),
+    (["forget", "nope"], "not a failed-job id or job id: nope"),
+    (["forget", "1", "--queue", "q"], "'forget ID' takes no filters"),
+    (["--dry-run"], "--dry-run goes with 'forget"),
+])
+def test_bad_forget_arguments(args, match):
+    assert refused("failed_jobs", *args, match=match).returncode == 2

@@ -126,3 +126,20 @@ def test_workers_page_documents_every_runworker_option():
         f"missing from docs/workers.md: {sorted(real - documented)}; "
         f"documented but not an option: {sorted(documented - real)}"
     )
+
+
+def test_readme_install_lists_every_extra_and_the_wheel():
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))[
+        "project"]["optional-dependencies"]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    install = readme.split("\n## Install\n", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `\[([a-z]+)\]` \|", install, flags=re.MULTILINE))
+    assert listed == set(extras), (
+        f"extras missing from README's Install table: {sorted(set(extras) - listed)}; "
+        f"listed but not in pyproject.toml: {sorted(listed - set(extras))}")
+    for line in ("pip install django-jobqueue ", 'pip install "django-jobqueue[redis]"',
+                 "python -m build", "pip install dist/django_jobqueue-*.whl"):
+        assert line in install, f"README's Install section does not show {line!r}"
+    assert '"rangefilter"' in install and "INSTALLED_APPS" in install

@@ -4,19 +4,84 @@ Redis-stored record.
 Criteria (each optional, ``None`` means "any"): ``queue``, ``connection``, ``job_class``,
 ``exception_class``, ``fingerprint`` (exact matches), ``since`` (failed at or after),
 ``before`` (failed before) and, for the table only, ``ids`` (primary keys).
+
+A ``fingerprint`` may also be a prefix of at least :data:`MIN_FINGERPRINT_PREFIX` hex digits,
+as the commands and the admin show them (12): each store resolves it to the one full
+fingerprint that starts with it (:func:`with_full_fingerprint`), like git resolves a short
+commit id. A prefix that fits none or several raises :class:`FingerprintLookupError`.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models import Q
 
+from ..exceptions import JobQueueError
 from .fingerprint import fill_fingerprint
 from .record import FailureRecord
 
 EXACT = ("queue", "connection", "job_class", "exception_class", "fingerprint")
 _KNOWN = {*EXACT, "since", "before", "ids"}
+
+#: The shortest fingerprint prefix accepted: shorter ones would match many kinds at once.
+MIN_FINGERPRINT_PREFIX = 4
+FINGERPRINT_LENGTH = 40
+#: Candidates named when a prefix is ambiguous.
+SHOWN_CANDIDATES = 10
+_HEX = re.compile(r"^[0-9a-f]+$")
+
+
+class FingerprintLookupError(JobQueueError, ValueError):
+    """A fingerprint prefix that is malformed, or that matches no stored fingerprint or
+    several (``candidates``: up to :data:`SHOWN_CANDIDATES` of them, sorted)."""
+
+    def __init__(self, message: str, candidates: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.candidates = candidates or []
+
+
+def fingerprint_prefix(text: str) -> str:
+    """``text`` as a fingerprint or fingerprint prefix (lower case), or
+    :class:`FingerprintLookupError` if it cannot be one."""
+    value = str(text).strip().lower()
+    if not _HEX.match(value) or not MIN_FINGERPRINT_PREFIX <= len(value) <= FINGERPRINT_LENGTH:
+        raise FingerprintLookupError(
+            f"{text!r} is not a fingerprint: give its {FINGERPRINT_LENGTH} hex digits or the "
+            f"first {MIN_FINGERPRINT_PREFIX} or more")
+    return value
+
+
+def resolve_fingerprint(text: str, candidates: Callable[[str, int], list[str]]) -> str:
+    """The full fingerprint that ``text`` (a fingerprint or a prefix) names.
+
+    ``candidates(prefix, limit)`` returns up to ``limit`` distinct stored fingerprints that
+    start with ``prefix``, sorted. A full fingerprint is taken as it is, without a lookup.
+    """
+    prefix = fingerprint_prefix(text)
+    if len(prefix) == FINGERPRINT_LENGTH:
+        return prefix
+    found = candidates(prefix, SHOWN_CANDIDATES + 1)
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise FingerprintLookupError(f"no failed job has a fingerprint starting with {prefix}")
+    more = " (and more)" if len(found) > SHOWN_CANDIDATES else ""
+    raise FingerprintLookupError(
+        f"fingerprint prefix {prefix} is ambiguous: "
+        f"{', '.join(found[:SHOWN_CANDIDATES])}{more} start with it; give more digits",
+        found[:SHOWN_CANDIDATES])
+
+
+def with_full_fingerprint(
+    criteria: dict[str, Any], candidates: Callable[[str, int], list[str]]
+) -> dict[str, Any]:
+    """``criteria`` with a ``fingerprint`` prefix replaced by the full fingerprint."""
+    if criteria.get("fingerprint") is None:
+        return criteria
+    return {**criteria, "fingerprint": resolve_fingerprint(criteria["fingerprint"], candidates)}
 
 
 def _checked(criteria: dict[str, Any]) -> dict[str, Any]:

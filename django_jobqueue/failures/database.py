@@ -13,7 +13,7 @@ from django.db.models import Count, Max, Min, Q, QuerySet
 from django.db.models.functions import TruncDate, TruncHour
 
 from ..dbutil import run_with_retry
-from .criteria import as_q
+from .criteria import as_q, with_full_fingerprint
 from .record import FailureRecord
 
 _TOP_FINGERPRINTS = 10
@@ -29,8 +29,8 @@ class DatabaseFailedJobStore:
     """``record / get / filter / forget / prune / count / stats`` on the ``FailedJob`` model.
 
     Filter criteria (all optional): ``queue``, ``connection``, ``job_class``,
-    ``exception_class``, ``fingerprint``, ``since`` (failed at or after), ``before`` (failed
-    before) and ``ids`` (primary keys).
+    ``exception_class``, ``fingerprint`` (or a prefix of it), ``since`` (failed at or
+    after), ``before`` (failed before) and ``ids`` (primary keys).
     """
 
     def __init__(self, alias: str) -> None:
@@ -97,7 +97,20 @@ class DatabaseFailedJobStore:
         return self.queryset().get(pk=pk)
 
     def filter(self, **criteria: Any) -> QuerySet[Any]:
+        criteria = with_full_fingerprint(criteria, self.fingerprints_starting)
         return self.queryset().filter(as_q(**criteria))
+
+    def fingerprints_starting(self, prefix: str, limit: int) -> list[str]:
+        """Up to ``limit`` distinct stored fingerprints starting with ``prefix``, sorted.
+
+        The range on ``fingerprint`` is what lets every database use the ``(fingerprint,
+        failed_at)`` index (PostgreSQL does not for ``LIKE`` under most collations); hex
+        digits sort below ``g`` in every collation, and ``startswith`` keeps it exact.
+        """
+        rows = self.queryset().filter(fingerprint__gte=prefix, fingerprint__lt=prefix + "g",
+                                      fingerprint__startswith=prefix)
+        return list(rows.order_by("fingerprint").values_list("fingerprint", flat=True)
+                    .distinct()[:limit])
 
     def forget(self, pk: int) -> bool:
         return bool(self.queryset().filter(pk=pk).delete()[0])

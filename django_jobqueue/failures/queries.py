@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from .. import payload as payload_codec
 from ..exceptions import FailedJobNotFound, PayloadError, TransportError
-from .criteria import matches
+from .criteria import matches, with_full_fingerprint
 from .fingerprint import fill_fingerprint
 from .record import FailureRecord
 from .stores import database_store, fallback, redis_is_primary, redis_store
@@ -43,13 +43,18 @@ def get(pk: int) -> Any:
         raise FailedJobNotFound(f"no failed job with id {pk}") from None
 
 
+def is_job_id(text: str) -> bool:
+    """Whether ``text`` has the form of a job id (32 lower-case hex digits)."""
+    return bool(_JOB_ID.match(text))
+
+
 def find(ref: str | int) -> Any:
     """A failed job by row id, or by job id (32 hex digits): the table's ``FailedJob`` row,
     else the Redis store's :class:`FailureRecord`. :class:`FailedJobNotFound` if neither."""
     text = str(ref).strip()
     if text.isdigit():
         return get(int(text))
-    if not _JOB_ID.match(text):
+    if not is_job_id(text):
         raise FailedJobNotFound(f"{text!r} is neither a failed-job id nor a job id")
     if not redis_is_primary():
         row = database_store().filter().filter(uuid=text).first()
@@ -71,6 +76,7 @@ def recent(limit: int = 50, **criteria: Any) -> list[Any]:
 def fallback_matching(limit: int | None = None, **criteria: Any) -> list[FailureRecord]:
     """Records in the Redis store matching ``criteria``, newest first."""
     store, queue = fallback(), criteria.get("queue")
+    criteria = with_full_fingerprint(criteria, store.fingerprints_starting)
     found = [record for q in ([queue] if queue else store.queues())
              for record in store.entries(q) if matches(record, **criteria)]
     found.sort(key=lambda record: record.failed_at, reverse=True)

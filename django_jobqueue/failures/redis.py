@@ -16,6 +16,7 @@ from typing import Any
 
 from ..exceptions import TransportError
 from ..logutil import log_event
+from .fingerprint import fill_fingerprint
 from .record import FailureRecord
 
 logger = logging.getLogger(__name__)
@@ -106,6 +107,15 @@ class RedisFailedJobStore:
             if record is not None and record.uuid == job_uuid:
                 return bool(self._guard(lambda raw=raw: self.client.lrem(self.key(queue), 1, raw)))
         return False
+
+    def fingerprints_starting(self, prefix: str, limit: int) -> list[str]:
+        """Up to ``limit`` distinct fingerprints of stored entries starting with ``prefix``,
+        sorted (entries stored before fingerprints existed are fingerprinted on the way)."""
+        found = {
+            fill_fingerprint(record).fingerprint
+            for queue in self.queues() for record in self.entries(queue)
+        }
+        return sorted(fp for fp in found if fp.startswith(prefix))[:limit]
 
     @property
     def fingerprints_key(self) -> str:

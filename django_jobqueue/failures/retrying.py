@@ -27,7 +27,7 @@ from ..exceptions import FailedJobNotFound, JobQueueError, PayloadError
 from ..jobs import resolve
 from ..logutil import log_event
 from ..transports import get_transport
-from .criteria import matches
+from .criteria import matches, with_full_fingerprint
 from .queries import get
 from .record import FailureRecord
 from .redis import RedisFailedJobStore
@@ -246,6 +246,7 @@ def retry_fallback_matching(
     """
     store, wanted = fallback(), set(uuids) if uuids is not None else None
     queue = criteria.get("queue")
+    criteria = with_full_fingerprint(criteria, store.fingerprints_starting)
     found = [
         (q, raw, record)
         for q in ([queue] if queue else store.queues())

@@ -1,7 +1,8 @@
 """The failed-jobs service: what workers, the admin and management commands call.
 
 Verbs: ``record`` (database first, Redis fallback), ``get``, ``find``, ``filter``, ``count``,
-``recent``, ``retry``, ``retry_many``, ``retry_matching``, ``forget``, ``prune``,
+``recent``, ``retry``, ``retry_many``, ``retry_matching``, ``forget`` (by row id or job id,
+table or Redis), ``prune``,
 ``prune_report``, ``stats``, ``window_count``, ``move_fallback``, and for the admin
 ``forget_many``, ``iter_queryset_ids``, ``distinct_values``, ``count_estimate``,
 ``table_rows_estimate``, ``per_day`` and ``groups``. Nothing else in the app
@@ -10,8 +11,9 @@ writes failed-job rows or fallback keys. The work is split by concern: ``queries
 this module is the one place callers import.
 
 Filter criteria, wherever ``**criteria`` appears: ``queue``, ``connection``, ``job_class``,
-``exception_class``, ``fingerprint``, ``since`` (failed at or after), ``before`` (failed
-before) and, for the table, ``ids``.
+``exception_class``, ``fingerprint`` (the 40 hex digits, or an unambiguous prefix of at
+least ``MIN_FINGERPRINT_PREFIX``: else :class:`FingerprintLookupError`), ``since`` (failed at
+or after), ``before`` (failed before) and, for the table, ``ids``.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from itertools import islice
 from typing import Any
 
 from .. import metrics
-from ..exceptions import TransportError
+from ..exceptions import FailedJobNotFound, TransportError
 from ..logutil import log_event
 from .browsing import count_estimate, distinct_values, groups, per_day, table_rows_estimate
+from .criteria import MIN_FINGERPRINT_PREFIX, FingerprintLookupError
 from .fingerprint import fill_fingerprint
 from .first_seen import announce, claim_in_database
 from .pruning import PruneReport, prune, prune_report
@@ -38,6 +41,7 @@ from .queries import (
     find,
     fingerprint_count,
     get,
+    is_job_id,
     lineage,
     queues_seen,
     recent,
@@ -66,12 +70,12 @@ from .stores import (
 )
 
 __all__ = [
-    "FailureRecord", "LineageStep", "PruneReport", "Recorded", "RetryReport", "count",
-    "count_estimate", "database_store", "distinct_values", "fallback_count",
-    "fallback_entries", "fallback_matching", "filter", "find", "fingerprint_count", "forget",
-    "forget_fallback", "forget_many", "get", "groups", "iter_ids", "iter_queryset_ids",
-    "lineage", "move_fallback", "paced", "per_day", "prune", "prune_report", "queues_seen",
-    "recent", "record", "record_all",
+    "MIN_FINGERPRINT_PREFIX", "FailureRecord", "FingerprintLookupError", "LineageStep",
+    "PruneReport", "Recorded", "RetryReport", "count", "count_estimate", "database_store",
+    "distinct_values", "fallback_count", "fallback_entries", "fallback_matching", "filter",
+    "find", "fingerprint_count", "forget", "forget_fallback", "forget_many", "get", "groups",
+    "is_job_id", "iter_ids", "iter_queryset_ids", "lineage", "move_fallback", "paced",
+    "per_day", "prune", "prune_report", "queues_seen", "recent", "record", "record_all",
     "records_stats", "redis_store", "reset", "retry", "retry_fallback",
     "retry_fallback_matching", "retry_many", "retry_matching", "stats", "table_rows_estimate",
     "window_count",
@@ -161,9 +165,26 @@ def count(**criteria: Any) -> int:
     return database_store().count(**criteria)
 
 
-def forget(pk: int) -> bool:
-    """Delete failed job ``pk``; False if it was not there."""
-    return database_store().forget(pk)
+def forget(ref: int | str, dry_run: bool = False) -> bool:
+    """Delete one failed job; False if it was not there (``dry_run``: only say whether it is).
+
+    ``ref`` is a failed-job (row) id, or a job id (32 hex digits) looked up in the table, then
+    in the Redis store, as for :func:`find` (which raises for a ``ref`` that is neither).
+    """
+    text = str(ref).strip()
+    if text.isdigit() and not dry_run:
+        return database_store().forget(int(text))
+    try:
+        item = find(text)
+    except FailedJobNotFound:
+        if not text.isdigit() and not is_job_id(text):
+            raise
+        return False
+    if dry_run:
+        return True
+    if getattr(item, "pk", None) is not None:
+        return database_store().forget(item.pk)
+    return fallback().forget(item.queue, item.uuid)
 
 
 def forget_many(ids: Iterable[int], batch_size: int = 500) -> dict[str, int]:

@@ -22,6 +22,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from ..exceptions import JobQueueError
+from ..failures.criteria import FingerprintLookupError, fingerprint_prefix
 
 _SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -38,12 +39,15 @@ def plural(n: int, noun: str) -> str:
 
 def store_errors(handle: Callable[..., None]) -> Callable[..., None]:
     """Decorate ``Command.handle``: a store that does not answer (or is not configured) is a
-    one-line ``CommandError`` (exit code 1), not a traceback."""
+    one-line ``CommandError`` (exit code 1), not a traceback; a fingerprint prefix that
+    matches no stored fingerprint, or several, is a usage error (exit code 2)."""
 
     @functools.wraps(handle)
     def wrapper(*args: Any, **options: Any) -> None:
         try:
             handle(*args, **options)
+        except FingerprintLookupError as exc:  # a bad argument, found out by reading
+            raise usage_error(str(exc)) from exc
         except (JobQueueError, DatabaseError) as exc:
             raise CommandError(f"{type(exc).__name__}: {exc}") from exc
 
@@ -83,6 +87,14 @@ def moment(text: str) -> dt.datetime:
     return timezone.make_aware(value) if timezone.is_naive(value) else value
 
 
+def fingerprint(text: str) -> str:
+    """A fingerprint (40 hex digits) or a prefix of at least 4, as shown (argparse type)."""
+    try:
+        return fingerprint_prefix(text)
+    except FingerprintLookupError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def positive_int(text: str) -> int:
     """An integer of at least 1 (argparse type)."""
     return _bounded(text, int, 1)
@@ -119,14 +131,15 @@ def add_filters(parser: CommandParser, *names: str) -> None:
         "job_class": ("C", "Only jobs of this job class (registry name, e.g. shop.jobs.Send)."),
         "exception_class": ("C", "Only failures with this exception class path (e.g. "
                                  "ValueError, shop.jobs.CardDeclined)."),
-        "fingerprint": ("F", "Only failures with this fingerprint (40 hex digits)."),
+        "fingerprint": ("F", "Only failures with this fingerprint: its 40 hex digits, or "
+                             "an unambiguous prefix of 4 or more (as shown, 12)."),
         "since": ("T", "Only jobs that failed at or after T: an ISO datetime or a time ago "
                        "(2h, 30m, 7d)."),
         "until": ("T", "Only jobs that failed before T: an ISO datetime or a time ago."),
     }
     for name in names or FILTERS:
         metavar, text = helps[name]
-        kind = moment if name in {"since", "until"} else str
+        kind = {"since": moment, "until": moment, "fingerprint": fingerprint}.get(name, str)
         parser.add_argument(f"--{name.replace('_', '-')}", metavar=metavar, type=kind,
                             help=text)
 

@@ -40,15 +40,17 @@ def when(value: dt.datetime | None) -> str:
 
 
 def identity(item: Any) -> Any:
-    """The failed-job id of a table row; for a Redis record, ``"redis"``."""
-    return getattr(item, "pk", None) or "redis"
+    """What ``failed_jobs show``, ``failed_jobs forget`` and ``retry_failed_jobs`` take: the
+    failed-job id of a table row; for a Redis record (which has no row), its job id."""
+    pk = getattr(item, "pk", None)
+    return item.uuid if pk is None else pk
 
 
 def summary(item: Any) -> dict[str, Any]:
     """The list fields of a table row or a Redis record, for ``--json``."""
     data = {name: getattr(item, name) for name in FIELDS}
-    data["id"] = getattr(item, "pk", None)
-    data["store"] = "database" if data["id"] is not None else "redis"
+    data["id"] = identity(item)
+    data["store"] = "redis" if getattr(item, "pk", None) is None else "database"
     return data
 
 

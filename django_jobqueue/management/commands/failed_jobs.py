@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -16,16 +17,18 @@ class Command(BaseCommand):
         "List failed jobs, newest first (filters narrow the list), like Laravel's "
         "queue:failed. 'failed_jobs show ID' prints everything about one: payload, exception "
         "and traceback, every attempt's error, how a killed work horse died, retry lineage "
-        "and fingerprint."
+        "and fingerprint. 'failed_jobs forget ID ...' deletes failed jobs (exit code 1 if "
+        "one was not found)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        # "show ID" is a positional pair, not an argparse sub-command: a sub-parser would not
-        # accept Django's global options (--settings, -v) after the ID.
-        parser.add_argument("action", nargs="*", metavar="show ID",
-                            help="Show everything about one failed job: ID is a failed-job "
-                            "id, or a job id (32 hex digits) looked up in the table, then in "
-                            "the Redis store.")
+        # "show ID" and "forget ID ..." are positionals, not argparse sub-commands: a
+        # sub-parser would not accept Django's global options (--settings, -v) after the ID.
+        parser.add_argument("action", nargs="*", metavar="show ID | forget ID [ID ...]",
+                            help="'show ID': everything about one failed job; 'forget ID "
+                            "...': delete failed jobs. ID is what the list shows: a "
+                            "failed-job id, or a job id (32 hex digits) looked up in the "
+                            "table, then in the Redis store.")
         cli.add_filters(parser)
         parser.add_argument("--limit", type=cli.positive_int, default=50, metavar="N",
                             help="Show at most N failed jobs (default 50).")
@@ -34,19 +37,27 @@ class Command(BaseCommand):
         parser.add_argument("--fallback", action="store_true",
                             help="List the Redis store's entries instead of table rows (the "
                             "default with FAILED_STORE = 'redis').")
+        parser.add_argument("--dry-run", action="store_true",
+                            help="With 'forget': delete nothing, say which IDs exist.")
 
     @cli.store_errors
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
+        if options["dry_run"] and action[:1] != ["forget"]:
+            raise cli.usage_error("--dry-run goes with 'forget ID ...'")
         if not action:
             self._list(options)
             return
-        if len(action) != 2 or action[0] != "show":
-            raise cli.usage_error(f"unknown action {' '.join(action)!r}: use 'show ID', or "
-                                  "no argument to list")
+        verb, refs = action[0], action[1:]
+        if not ((verb == "show" and len(refs) == 1) or (verb == "forget" and refs)):
+            raise cli.usage_error(f"unknown action {' '.join(action)!r}: use 'show ID', "
+                                  "'forget ID [ID ...]', or no argument to list")
         if cli.criteria(options):
-            raise cli.usage_error("'show ID' takes no filters")
-        self._show(action[1], options["json"])
+            raise cli.usage_error(f"'{verb} ID' takes no filters")
+        if verb == "show":
+            self._show(refs[0], options["json"])
+        else:
+            self._forget(refs, options["dry_run"])
 
     def _list(self, options: dict[str, Any]) -> None:
         filters, limit = cli.criteria(options), options["limit"]
@@ -79,3 +90,15 @@ class Command(BaseCommand):
             cli.json_line(render.details(item, lineage, same), self.stdout)
         else:
             self.stdout.write(render.show(item, lineage, same))
+
+    def _forget(self, refs: list[str], dry_run: bool) -> None:
+        bad = [ref for ref in refs if not (ref.isdigit() or service.is_job_id(ref))]
+        if bad:
+            raise cli.usage_error(f"not a failed-job id or job id: {', '.join(bad)}")
+        missing = [ref for ref in refs if not service.forget(ref, dry_run=dry_run)]
+        done = len(refs) - len(missing)
+        verb = "Would forget" if dry_run else "Forgot"
+        self.stdout.write(f"{verb} {cli.plural(done, 'failed job')}.")
+        if missing:
+            self.stdout.write(f"Not found: {', '.join(missing)}")
+            sys.exit(1)

@@ -84,5 +84,7 @@ def _ids(raw: list[str], fallback: bool) -> list[Any] | None:
         bad = [text for text in raw if not text.isdigit() or int(text) < 1]
         kind = "failed-job id (a positive integer)"
     if bad:
-        raise cli.usage_error(f"not a {kind}: {', '.join(bad)}")
+        hint = "" if fallback or not any(_JOB_ID.match(text) for text in bad) else (
+            " (job ids of Redis-stored failed jobs need --fallback)")
+        raise cli.usage_error(f"not a {kind}: {', '.join(bad)}{hint}")
     return raw if fallback else [int(text) for text in raw]

@@ -1,0 +1,114 @@
+"""Every exit code that docs/commands.md documents, as the shell gets it.
+
+Each case runs a command through ``BaseCommand.run_from_argv``, the path ``manage.py`` takes
+(argument errors exit 2 from argparse, a ``CommandError`` exits with its ``returncode``),
+in-process so that the test databases and settings overrides apply. The cases must cover
+exactly the (command, code) pairs of the page's "Exit codes" table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import load_command_class
+
+from django_jobqueue.failures import service
+from django_jobqueue.transports import get_transport
+from tests.conftest import jobqueue
+from tests.factories import make
+
+ROOT = Path(__file__).resolve().parent.parent
+ROW = re.compile(r"^\| `([a-z_]+)` \| (\d) \|", re.MULTILINE)
+
+
+def documented() -> set[tuple[str, int]]:
+    text = (ROOT / "docs" / "commands.md").read_text(encoding="utf-8")
+    table = text.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    return {(name, int(code)) for name, code in ROW.findall(table)}
+
+
+def exit_code(*argv: str) -> int:
+    """Run ``manage.py <argv>``'s command as the shell would; return its exit code."""
+    command = load_command_class("django_jobqueue", argv[0])
+    try:
+        command.run_from_argv(["manage.py", *argv, "--skip-checks"])
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def one_failure() -> Any:
+    return service.record(make())
+
+
+def gone_class() -> Any:
+    return service.record(make(job="shop.jobs.Deleted"))
+
+
+def shared_prefix() -> str:
+    from tests.test_fingerprint_prefix import kinds_sharing_a_prefix
+
+    first, second = kinds_sharing_a_prefix()
+    service.record(make(exc=first))
+    return service.record(make(exc=second)).fingerprint[:4]
+
+
+# (command, documented exit code, setup returning a value, argv built from that value)
+Case = tuple[str, int, Callable[[], Any], Callable[[Any], list[str]]]
+CASES: list[Case] = [
+    ("failed_jobs", 0, lambda: None, lambda _: []),
+    ("failed_jobs", 0, one_failure, lambda r: ["show", str(r.id)]),
+    ("failed_jobs", 0, one_failure, lambda r: ["forget", str(r.id)]),
+    ("failed_jobs", 1, lambda: None, lambda _: ["show", "999"]),
+    ("failed_jobs", 1, one_failure, lambda r: ["forget", str(r.id), "999"]),
+    ("failed_jobs", 2, lambda: None, lambda _: ["--limit", "0"]),
+    ("failed_jobs", 2, lambda: None, lambda _: ["shoe", "1"]),
+    ("failed_jobs", 2, one_failure, lambda _: ["--fingerprint", "abc"]),
+    ("failed_jobs", 2, shared_prefix, lambda p: ["--fingerprint", p]),
+    ("failed_jobs", 2, one_failure,
+     lambda r: ["--fingerprint", "0000" if not r.fingerprint.startswith("0000") else "1111"]),
+    ("failed_jobs_stats", 0, one_failure, lambda _: ["--since", "1h"]),
+    ("failed_jobs_stats", 2, lambda: None, lambda _: ["--since", "soon"]),
+    ("retry_failed_jobs", 0, one_failure, lambda r: [str(r.id)]),
+    ("retry_failed_jobs", 0, gone_class, lambda _: ["--all", "--dry-run", "--queue", "none"]),
+    ("retry_failed_jobs", 1, gone_class, lambda r: [str(r.id)]),
+    ("retry_failed_jobs", 1, lambda: None, lambda _: ["999"]),
+    ("retry_failed_jobs", 2, one_failure, lambda _: []),
+    ("retry_failed_jobs", 2, lambda: None, lambda _: ["--rate", "0"]),
+    ("retry_failed_jobs", 2, shared_prefix, lambda p: ["--fingerprint", p]),
+    ("prune_failed_jobs", 0, one_failure, lambda _: ["--days", "30"]),
+    ("prune_failed_jobs", 0, one_failure, lambda _: ["--all", "--dry-run"]),
+    ("prune_failed_jobs", 2, one_failure, lambda _: []),
+    ("prune_failed_jobs", 2, lambda: None, lambda _: ["--days", "1", "--hours", "2"]),
+    ("check_failed_jobs", 0, one_failure, lambda _: ["--threshold", "1"]),
+    ("check_failed_jobs", 1, one_failure, lambda _: ["--threshold", "0"]),
+    ("check_failed_jobs", 2, lambda: None, lambda _: []),
+    ("check_failed_jobs", 2, lambda: None, lambda _: ["--threshold", "1", "--window", "x"]),
+]
+
+
+def test_the_cases_cover_the_documented_table():
+    assert documented() == {(name, code) for name, code, _, _ in CASES}
+
+
+@pytest.mark.django_db(transaction=True, databases=["default"])
+@pytest.mark.parametrize(("name", "code", "setup", "argv"), CASES,
+                         ids=[f"{c[0]}-{c[1]}-{i}" for i, c in enumerate(CASES)])
+def test_documented_exit_code(name, code, setup, argv, capsys):
+    with jobqueue(DEFAULT_CONNECTION="memory"):
+        get_transport("memory").clear("default")
+        value = setup()
+        assert exit_code(name, *argv(value)) == code, capsys.readouterr()
+
+
+@pytest.mark.django_db(transaction=True, databases=["default"])
+def test_redis_store_ids_not_found_exit_1(redis_client):
+    with jobqueue(FAILED_STORE="redis", DEFAULT_CONNECTION="memory"):
+        for argv in (["show", "f" * 32], ["forget", "f" * 32]):
+            assert exit_code("failed_jobs", *argv) == 1
+        assert exit_code("retry_failed_jobs", "f" * 32) == 1
+        assert exit_code("retry_failed_jobs", "12") == 2
