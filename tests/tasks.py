@@ -84,3 +84,17 @@ def slow_first_attempt(context, seconds):
     if context.attempt == 1:
         time.sleep(seconds)
     return context.attempt
+
+
+@task(takes_context=True)
+def describe(context):
+    """Writes what its context says of the task it runs as."""
+    ledger.write("task", name="describe", value=describe_task(context.task_result.task))
+
+
+def describe_task(task) -> dict:
+    """The enqueue-time options of ``task``, as JSON."""
+    run_after = task.run_after.isoformat() if task.run_after else None
+    return {"backend": task.backend, "queue_name": task.queue_name,
+            "priority": task.priority, "run_after": run_after}
+
