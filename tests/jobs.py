@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import time
 
 from django_jobqueue import DontRetry, ExponentialBackoff, Job
@@ -183,6 +184,36 @@ class SelfDestruct(Job):
 
     def failed(self, exception):
         ledger.write("failed_hook", value=self.key, exc=type(exception).__name__)
+
+
+class Exits(Job):
+    """Ends its attempt the way a script ends a process: ``sys.exit(3)``, an async
+    ``sys.exit(3)``, or ``raise KeyboardInterrupt`` (``exit-in-hook-too``: its failed() hook
+    calls ``sys.exit(4)`` as well)."""
+
+    max_tries = 2
+    retry_after = 0
+
+    def __init__(self, key, how="exit"):
+        self.key = key
+        self.how = how
+
+    def handle(self):
+        ledger.write("started", value=self.key, attempt=self.attempt, pid=os.getpid())
+        if self.how == "interrupt":
+            raise KeyboardInterrupt(f"interrupted {self.key}")
+        if self.how == "async-exit":
+            return self._exit_later()
+        sys.exit(3)
+
+    async def _exit_later(self):
+        await asyncio.sleep(0)
+        sys.exit(3)
+
+    def failed(self, exception):
+        ledger.write("failed_hook", value=self.key, exc=type(exception).__name__)
+        if self.how == "exit-in-hook-too":
+            sys.exit(4)
 
 
 class MemoryHog(Job):

@@ -7,6 +7,7 @@ the same module runs under Django's ImmediateBackend and under ours.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 
 from django_jobqueue.tasks import task_options
@@ -98,3 +99,9 @@ def describe_task(task) -> dict:
     return {"backend": task.backend, "queue_name": task.queue_name,
             "priority": task.priority, "run_after": run_after}
 
+
+@task
+@task_options(max_tries=2, retry_after=0)
+def exits(code):
+    ledger.write("task", name="exits", value=code)
+    sys.exit(code)

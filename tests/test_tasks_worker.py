@@ -115,3 +115,19 @@ def test_tasks_run_as_enqueued_on_their_own_backend_and_queue(start_worker, empt
     worker.signal(signal.SIGTERM)
     assert worker.wait(10) == 0
 
+
+def test_sys_exit_fails_the_task_with_system_exit(start_worker, empty_queues):
+    result = tasks.exits.using(backend="redis").enqueue(3)
+    tasks.add.using(backend="redis").enqueue(1, 1)
+    worker = start_worker("--burst", "--connection", "redis")
+    assert worker.wait(60) == 0, worker.output()
+    result.refresh()
+    assert (result.status, result.attempts) == (TaskResultStatus.FAILED, 2)
+    assert [e.exception_class for e in result.errors] == [SystemExit, SystemExit]
+    assert "sys.exit(code)" in result.errors[-1].traceback
+    row = FailedJob.objects.get(uuid=result.id)
+    assert row.exception.startswith("SystemExit: 3\n"), row.exception
+    assert row.attempts == 2
+    # One work horse ran both attempts and the next task: sys.exit() did not end it.
+    assert len({e["pid"] for e in ledger.events("task")}) == 1
+    assert [e["name"] for e in ledger.events("task")].count("add") == 1
