@@ -186,17 +186,12 @@ class SelfDestruct(Job):
         ledger.write("failed_hook", value=self.key, exc=type(exception).__name__)
 
 
-class Exits(Job):
-    """Ends its attempt the way a script ends a process: ``sys.exit(3)``, an async
-    ``sys.exit(3)``, or ``raise KeyboardInterrupt`` (``exit-in-hook-too``: its failed() hook
-    calls ``sys.exit(4)`` as well)."""
+class Exits(SelfDestruct):
+    """Ends its attempt the way a script ends a process, which must not end its horse:
+    ``sys.exit(3)``, an async ``sys.exit(3)``, or ``raise KeyboardInterrupt``
+    (``exit-in-hook-too``: its failed() hook calls ``sys.exit(4)`` as well)."""
 
-    max_tries = 2
     retry_after = 0
-
-    def __init__(self, key, how="exit"):
-        self.key = key
-        self.how = how
 
     def handle(self):
         ledger.write("started", value=self.key, attempt=self.attempt, pid=os.getpid())
@@ -211,7 +206,7 @@ class Exits(Job):
         sys.exit(3)
 
     def failed(self, exception):
-        ledger.write("failed_hook", value=self.key, exc=type(exception).__name__)
+        super().failed(exception)
         if self.how == "exit-in-hook-too":
             sys.exit(4)
 
