@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import time
 
 from django_jobqueue import DontRetry, ExponentialBackoff, Job
@@ -183,6 +184,31 @@ class SelfDestruct(Job):
 
     def failed(self, exception):
         ledger.write("failed_hook", value=self.key, exc=type(exception).__name__)
+
+
+class Exits(SelfDestruct):
+    """Ends its attempt the way a script ends a process, which must not end its horse:
+    ``sys.exit(3)``, an async ``sys.exit(3)``, or ``raise KeyboardInterrupt``
+    (``exit-in-hook-too``: its failed() hook calls ``sys.exit(4)`` as well)."""
+
+    retry_after = 0
+
+    def handle(self):
+        ledger.write("started", value=self.key, attempt=self.attempt, pid=os.getpid())
+        if self.how == "interrupt":
+            raise KeyboardInterrupt(f"interrupted {self.key}")
+        if self.how == "async-exit":
+            return self._exit_later()
+        sys.exit(3)
+
+    async def _exit_later(self):
+        await asyncio.sleep(0)
+        sys.exit(3)
+
+    def failed(self, exception):
+        super().failed(exception)
+        if self.how == "exit-in-hook-too":
+            sys.exit(4)
 
 
 class MemoryHog(Job):

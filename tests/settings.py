@@ -147,6 +147,9 @@ TASKS = {
               "OPTIONS": {"CONNECTION": "mysql", "RESULTS_DATABASE": "mysql"}},
     "postgres": {"BACKEND": _TASKS_BACKEND, "QUEUES": _TASK_QUEUES,
                  "OPTIONS": {"CONNECTION": "postgres", "RESULTS_DATABASE": "postgres"}},
+    # Queues of its own: tasks defined for "default" are enqueued here with .using().
+    "other": {"BACKEND": _TASKS_BACKEND, "QUEUES": ["other_q"],
+              "OPTIONS": {"CONNECTION": "redis"}},
     "immediate": {
         "BACKEND": ("django.tasks" if django.VERSION >= (6, 0) else "django_tasks")
         + ".backends.immediate.ImmediateBackend",

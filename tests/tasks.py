@@ -7,6 +7,7 @@ the same module runs under Django's ImmediateBackend and under ours.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 
 from django_jobqueue.tasks import task_options
@@ -84,3 +85,23 @@ def slow_first_attempt(context, seconds):
     if context.attempt == 1:
         time.sleep(seconds)
     return context.attempt
+
+
+@task(takes_context=True)
+def describe(context):
+    """Writes what its context says of the task it runs as."""
+    ledger.write("task", name="describe", value=describe_task(context.task_result.task))
+
+
+def describe_task(task) -> dict:
+    """The enqueue-time options of ``task``, as JSON."""
+    run_after = task.run_after.isoformat() if task.run_after else None
+    return {"backend": task.backend, "queue_name": task.queue_name,
+            "priority": task.priority, "run_after": run_after}
+
+
+@task
+@task_options(max_tries=2, retry_after=0)
+def exits(code):
+    ledger.write("task", name="exits", value=code)
+    sys.exit(code)

@@ -141,6 +141,26 @@ def test_failed_hook_that_raises_changes_nothing():
     assert FailedJob.objects.count() == 1
 
 
+@pytest.mark.parametrize("how", ["exit", "async-exit", "exit-in-hook-too"])
+def test_sys_exit_fails_the_attempt_like_any_exception(how, caplog):
+    jobs.Exits("e", how=how).dispatch()
+    result = work()
+    assert (result.retried, result.failed) == (1, 1)  # max_tries = 2
+    row = FailedJob.objects.get()
+    assert row.exception.startswith("SystemExit: 3\n") and "sys.exit(3)" in row.exception
+    assert [e["exc"] for e in ledger.events("failed_hook")] == ["SystemExit"]
+    if how == "exit-in-hook-too":  # the hook's exit is logged, like any error of a hook
+        assert "event=failed_hook_raised" in caplog.text and "error=SystemExit" in caplog.text
+
+
+def test_keyboard_interrupt_in_process_is_ctrl_c_and_stops_work():
+    # A work horse ignores SIGINT, so there it can only be the job's (a failed attempt);
+    # in a test run's own process it may be Ctrl-C, which must stop the run.
+    jobs.Exits("e", how="interrupt").dispatch()
+    with pytest.raises(KeyboardInterrupt):
+        work()
+
+
 def test_bulk_dispatch_and_drain():
     dispatch_many([jobs.Record(i) for i in range(50)])
     assert work().succeeded == 50

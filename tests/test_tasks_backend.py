@@ -9,6 +9,8 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from django.conf import settings
+from django.test import override_settings
 from django.utils import timezone
 
 from django_jobqueue.models import FailedJob, TaskResultRecord
@@ -223,3 +225,60 @@ def test_enqueue_inside_a_rolled_back_transaction_leaves_nothing(backend):
         raise RuntimeError("rollback")
     assert run(backend).attempts == 0
     assert TaskResultRecord.objects.count() == 0
+
+
+def test_a_result_describes_the_task_as_enqueued(backend):
+    later = timezone.now() + dt.timedelta(seconds=0.3)
+    expected = {"backend": backend, "queue_name": "low", "priority": 5,
+                "run_after": later.isoformat()}
+    seen: dict[str, list[dict]] = {"started": [], "finished": []}
+
+    def receiver(name):
+        def receive(sender, task_result, **kwargs):
+            seen[name].append(tasks.describe_task(task_result.task))
+        return receive
+
+    on_started, on_finished = receiver("started"), receiver("finished")
+    task_started.connect(on_started)
+    task_finished.connect(on_finished)
+    try:
+        result = tasks.describe.using(
+            backend=backend, priority=5, queue_name="low", run_after=later
+        ).enqueue()
+        assert run(backend, wait_for_delayed=10).succeeded == 1
+    finally:
+        task_started.disconnect(on_started)
+        task_finished.disconnect(on_finished)
+    # The context the task ran with and the worker's signals carried the same task.
+    assert [e["value"] for e in ledger.events("task")] == [expected]
+    assert seen == {"started": [expected], "finished": [expected]}
+    assert tasks.describe_task(task_backends[backend].get_result(result.id).task) == expected
+
+
+@pytest.mark.usefixtures("ledger", "redis_client")
+def test_a_task_enqueued_on_a_backend_with_other_queues_runs_there():
+    result = tasks.add.using(backend="other", queue_name="other_q").enqueue(1, 2)
+    assert task_backends["other"].get_result(result.id).task.queue_name == "other_q"
+    assert work(["other_q"], connection="redis").succeeded == 1
+    stored = task_backends["other"].get_result(result.id)
+    assert (stored.status, stored.return_value, stored.errors) == (
+        TaskResultStatus.SUCCESSFUL, 3, []
+    )
+    assert (stored.task.backend, stored.task.queue_name) == ("other", "other_q")
+
+
+@pytest.mark.usefixtures("ledger")
+def test_a_queue_removed_since_enqueue_fails_the_task_at_once():
+    get_transport("memory").clear("low")
+    result = tasks.add.using(queue_name="low").enqueue(1, 2)
+    narrowed = {**settings.TASKS, "default": {**settings.TASKS["default"], "QUEUES": ["default"]}}
+    with override_settings(TASKS=narrowed):
+        with pytest.raises(TaskResultDoesNotExist, match="'low' is not valid"):
+            task_backends["default"].get_result(result.id)
+        outcome = work(["low"], connection="memory")
+    assert (outcome.failed, outcome.retried) == (1, 0)  # retrying cannot help
+    stored = task_backends["default"].get_result(result.id)
+    assert stored.status == TaskResultStatus.FAILED
+    assert issubclass(stored.errors[-1].exception_class, InvalidTask)
+    assert "'low' is not valid" in stored.errors[-1].traceback
+    assert ledger.events("task") == []  # the task never ran

@@ -3,9 +3,11 @@ timeouts, killed work horses and tasks abandoned by a worker that died."""
 
 from __future__ import annotations
 
+import datetime as dt
 import signal
 
 import pytest
+from django.utils import timezone
 
 from django_jobqueue.models import FailedJob
 from django_jobqueue.tasks.compat import TaskResultStatus, task_backends
@@ -90,3 +92,42 @@ def test_task_of_a_dead_worker_is_collected_and_retried(start_worker, empty_queu
     ]
     second.signal(signal.SIGTERM)
     assert second.wait(10) == 0
+
+
+def test_tasks_run_as_enqueued_on_their_own_backend_and_queue(start_worker, empty_queues):
+    later = timezone.now() + dt.timedelta(seconds=1)
+    described = tasks.describe.using(
+        backend="redis", priority=5, queue_name="low", run_after=later
+    ).enqueue()
+    # The other backend's QUEUES hold neither "default" nor "low".
+    moved = tasks.add.using(backend="other", queue_name="other_q").enqueue(20, 22)
+    worker = start_worker("low", "other_q", "--connection", "redis")
+    done = wait_until(lambda: finished("other", moved.id), timeout=30)
+    assert (done.status, done.errors) == (TaskResultStatus.SUCCESSFUL, []), done.errors
+    assert (done.return_value, done.task.backend, done.task.queue_name) == (42, "other", "other_q")
+    result = wait_until(lambda: finished("redis", described.id), timeout=30)
+    expected = {"backend": "redis", "queue_name": "low", "priority": 5,
+                "run_after": later.isoformat()}
+    assert result.status == TaskResultStatus.SUCCESSFUL, result.errors
+    # The context in the work horse saw the task as enqueued, and so does get_result().
+    assert [e["value"] for e in ledger.events("task") if e["name"] == "describe"] == [expected]
+    assert tasks.describe_task(result.task) == expected
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(10) == 0
+
+
+def test_sys_exit_fails_the_task_with_system_exit(start_worker, empty_queues):
+    result = tasks.exits.using(backend="redis").enqueue(3)
+    tasks.add.using(backend="redis").enqueue(1, 1)
+    worker = start_worker("--burst", "--connection", "redis")
+    assert worker.wait(60) == 0, worker.output()
+    result.refresh()
+    assert (result.status, result.attempts) == (TaskResultStatus.FAILED, 2)
+    assert [e.exception_class for e in result.errors] == [SystemExit, SystemExit]
+    assert "sys.exit(code)" in result.errors[-1].traceback
+    row = FailedJob.objects.get(uuid=result.id)
+    assert row.exception.startswith("SystemExit: 3\n"), row.exception
+    assert row.attempts == 2
+    # One work horse ran both attempts and the next task: sys.exit() did not end it.
+    assert len({e["pid"] for e in ledger.events("task")}) == 1
+    assert [e["name"] for e in ledger.events("task")].count("add") == 1

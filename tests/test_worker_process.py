@@ -93,6 +93,33 @@ def test_killed_horse_counts_as_attempt_and_calls_handler(how, start_worker, emp
     assert hook["exc"] == "WorkHorseKilled"
 
 
+@pytest.mark.parametrize(
+    ("how", "head"),
+    [("exit", "SystemExit: 3"), ("async-exit", "SystemExit: 3"),
+     ("interrupt", "KeyboardInterrupt: interrupted e")],
+)
+def test_exit_in_handle_is_the_attempts_exception(how, head, start_worker, empty_queues):
+    jobs.Exits("e", how=how).dispatch(connection="redis")
+    # After a coroutine's exit the horse's event loop must still run the next async job.
+    follow = jobs.AsyncRecord("next") if how == "async-exit" else jobs.Record("next")
+    follow.dispatch(connection="redis")
+    worker = start_worker("--burst", "--connection", "redis")
+    assert worker.wait(30) == 0, worker.output()
+    row = FailedJob.objects.get()
+    assert row.exception.startswith(head + "\n"), row.exception
+    assert "Traceback (most recent call last)" in row.exception
+    assert "sys.exit(3)" in row.exception or "raise KeyboardInterrupt" in row.exception
+    assert (row.exception_class, row.attempts) == (head.split(":")[0], 2)
+    started = ledger.events("started")
+    assert [e["attempt"] for e in started] == [1, 2]  # max_tries = 2
+    [hook] = ledger.events("failed_hook")
+    assert hook["exc"] == row.exception_class
+    # The horse lived on: both attempts and the next job ran in the one process.
+    [ran] = ledger.events("ran")
+    assert {e["pid"] for e in started} == {ran["pid"]}
+    assert "event=horse_crashed" not in worker.output()
+
+
 def test_memory_limit_kills_horse(start_worker, empty_queues):
     jobs.MemoryHog(400).dispatch(connection="redis")
     worker = start_worker("--burst", "--connection", "redis", "--memory-limit", "150")

@@ -8,7 +8,9 @@ This package is the only part of django-jobqueue that imports the Tasks framewor
 from __future__ import annotations
 
 from .backend import JobQueueBackend
-from .job import RunTask, UnknownTask
+from .job import RunTask, UnknownTask, UnrunnableTask
 from .policy import JobQueueTask, task_options
 
-__all__ = ["JobQueueBackend", "JobQueueTask", "RunTask", "UnknownTask", "task_options"]
+__all__ = [
+    "JobQueueBackend", "JobQueueTask", "RunTask", "UnknownTask", "UnrunnableTask", "task_options",
+]

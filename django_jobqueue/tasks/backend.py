@@ -28,6 +28,7 @@ from ..dispatch import dispatch
 from . import policy, registry, results
 from .compat import (
     BaseTaskBackend,
+    InvalidTask,
     Task,
     TaskResult,
     TaskResultDoesNotExist,
@@ -35,7 +36,7 @@ from .compat import (
     normalize_json,
     task_enqueued,
 )
-from .job import RunTask, bind
+from .job import RunTask
 
 DEFAULT_RETENTION_DAYS = 7
 
@@ -110,17 +111,25 @@ class JobQueueBackend(BaseTaskBackend):
         return result
 
     def get_result(self, result_id: str) -> TaskResult:
-        """The stored result; ``TaskResultDoesNotExist`` for unknown ids (and for results
-        of tasks this process cannot find: their code is not loaded here)."""
+        """The stored result, its task as enqueued; ``TaskResultDoesNotExist`` for unknown
+        ids (and for results of tasks this process cannot find, their code not being loaded
+        here, or whose queue, priority or run_after this backend no longer accepts)."""
         row = results.fetch(str(result_id), self.alias, self.results_database)
         if row is None:
             raise TaskResultDoesNotExist(result_id)
-        task = registry.find(row.task_path)
-        if task is None:
+        registered = registry.find(row.task_path)
+        if registered is None:
             raise TaskResultDoesNotExist(
                 f"{result_id}: its task {row.task_path!r} is not registered in this process"
             )
-        return results.to_task_result(row, bind(task, self.alias))
+        try:
+            task = results.as_enqueued(registered, row)
+        except InvalidTask as error:
+            raise TaskResultDoesNotExist(
+                f"{result_id}: its task {row.task_path!r} as enqueued no longer fits"
+                f" backend {self.alias!r}: {error}"
+            ) from error
+        return results.to_task_result(row, task)
 
     def check(self, **kwargs: Any) -> Iterable[checks.CheckMessage]:
         """Configuration errors at startup: connection, results database, policy."""

@@ -16,9 +16,18 @@ from typing import Any
 from ..conf import jobqueue_settings
 from ..exceptions import DontRetry, UnknownJobClass
 from ..jobs import Job
+from ..models import TaskResultRecord
 from ..retry import retry_after_from_json
 from . import registry, results
-from .compat import BaseTaskBackend, Task, TaskContext, normalize_json, task_backends, task_started
+from .compat import (
+    BaseTaskBackend,
+    InvalidTask,
+    Task,
+    TaskContext,
+    normalize_json,
+    task_backends,
+    task_started,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +35,12 @@ logger = logging.getLogger(__name__)
 class UnknownTask(UnknownJobClass, DontRetry):
     """A RunTask names a task this worker does not know: fails at once (retry it from the
     failed jobs once the code is deployed)."""
+
+
+class UnrunnableTask(InvalidTask, DontRetry):
+    """A RunTask's stored queue, priority or run_after no longer fit its backend (a queue
+    removed from its ``QUEUES`` since the task was enqueued, say): fails at once (retry it
+    from the failed jobs once the setting is back)."""
 
 
 class RunTask(Job):
@@ -64,39 +79,48 @@ class RunTask(Job):
         return overrides
 
     def handle(self) -> Any:
-        """Mark the attempt RUNNING, resolve the task and call it (coroutines are returned
-        for the engine to await under the job's timeout)."""
+        """Mark the attempt RUNNING, resolve the task as enqueued and call it (coroutines are
+        returned for the engine to await under the job's timeout)."""
         using = results_database(self.backend)
         row = results.guarded(
             "started", self.result_id, lambda: results.attempt_started(self, using)
         )
-        task = registry.find(self.task)
-        if task is None:
-            raise UnknownTask(
-                f"no task {self.task!r} is registered in this worker: is its app installed"
-                " and is it defined with @task in the app's tasks module?"
-            )
-        task = bind(task, self.backend)
-        result = results.to_task_result(row, task) if row is not None else None
-        if result is not None:
+        stored = row is not None
+        row = row or self._row_in_memory()
+        task = self._task_as_enqueued(row)
+        result = results.to_task_result(row, task)
+        if stored:
             task_started.send(sender=type(task.get_backend()), task_result=result)
         args = list(self.args)
         if task.takes_context:
-            args.insert(0, TaskContext(task_result=result or self._stand_in(task)))
+            args.insert(0, TaskContext(task_result=result))
         if inspect.iscoroutinefunction(task.func):
             return _await_json(task.func(*args, **self.kwargs))
         return normalize_json(task.func(*args, **self.kwargs))
 
-    def _stand_in(self, task: Task) -> Any:
-        """A RUNNING result built from memory, for the context when the row is unreachable."""
-        from ..models import TaskResultRecord
+    def _task_as_enqueued(self, row: TaskResultRecord) -> Task:
+        registered = registry.find(self.task)
+        if registered is None:
+            raise UnknownTask(
+                f"no task {self.task!r} is registered in this worker: is its app installed"
+                " and is it defined with @task in the app's tasks module?"
+            )
+        try:
+            return results.as_enqueued(registered, row)
+        except InvalidTask as error:
+            raise UnrunnableTask(
+                f"task {self.task!r} as enqueued (queue {row.queue!r}, priority"
+                f" {row.priority}) no longer fits backend {self.backend!r}: {error}"
+            ) from error
 
-        row = TaskResultRecord(
+    def _row_in_memory(self) -> TaskResultRecord:
+        """A RUNNING row built from the job, for the context when the results database is
+        unreachable (``run_after`` is not in the job: it is ``None`` here)."""
+        return TaskResultRecord(
             id=self.result_id, backend=self.backend, task_path=self.task, queue=self.queue_name,
-            status=TaskResultRecord.Status.RUNNING, args=self.args, kwargs=self.kwargs,
-            worker_ids=[self.worker] * self.attempt,
+            priority=self.priority, status=TaskResultRecord.Status.RUNNING, args=self.args,
+            kwargs=self.kwargs, worker_ids=[self.worker] * self.attempt,
         )
-        return results.to_task_result(row, task)
 
     def __repr__(self) -> str:
         return f"RunTask({self.task}, id={self.result_id})"
@@ -104,11 +128,6 @@ class RunTask(Job):
 
 async def _await_json(coroutine: Any) -> Any:
     return normalize_json(await coroutine)
-
-
-def bind(task: Task, backend: str) -> Task:
-    """``task`` on ``backend`` (a task defined for another backend is rebound)."""
-    return task if task.backend == backend else task.using(backend=backend)
 
 
 def results_database(backend: str) -> str:

@@ -13,8 +13,8 @@ from typing import Any
 
 from ..signals import job_failed, job_retrying, job_succeeded
 from . import registry, results
-from .compat import task_finished
-from .job import RunTask, bind, results_database
+from .compat import InvalidTask, task_finished
+from .job import RunTask, results_database
 
 
 def on_succeeded(sender: Any, job: RunTask, result: Any = None, **kwargs: Any) -> None:
@@ -48,12 +48,15 @@ def on_failed(sender: Any, job: RunTask | None, exception: BaseException, **kwar
 
 
 def _finished(job: RunTask, row: Any, exception: BaseException | None = None) -> None:
-    task = registry.find(job.task)
-    if row is None or task is None:
+    registered = registry.find(job.task)
+    if row is None or registered is None:
         return  # no result or no task to describe: nothing a receiver could use
-    bound = bind(task, job.backend)
-    send = partial(task_finished.send, sender=type(bound.get_backend()),
-                   task_result=results.to_task_result(row, bound))
+    try:
+        task = results.as_enqueued(registered, row)
+    except InvalidTask:
+        return  # the attempt failed with UnrunnableTask: no valid task to describe
+    send = partial(task_finished.send, sender=type(task.get_backend()),
+                   task_result=results.to_task_result(row, task))
     if exception is None:
         send()
         return

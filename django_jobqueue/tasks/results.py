@@ -7,6 +7,7 @@ becomes a ``queue_failed_jobs`` row), because a result must never cost a job.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import traceback
@@ -116,8 +117,22 @@ def _class_path(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def as_enqueued(registered: Task, row: TaskResultRecord) -> Task:
+    """``registered`` as it was enqueued: the row's backend, queue, priority and run_after.
+
+    The registered task carries only its ``@task`` defaults; ``.using()`` changed these at
+    enqueue and the row kept them. Validated against the row's backend (``InvalidTask``
+    when they no longer fit it: a queue removed from its ``QUEUES`` since, say).
+    """
+    # replace(), not using(): using() keeps the registered run_after when the row has none.
+    return dataclasses.replace(
+        registered, backend=row.backend, queue_name=row.queue, priority=row.priority,
+        run_after=row.run_after,
+    )
+
+
 def to_task_result(row: TaskResultRecord, task: Task) -> TaskResult:
-    """The ``TaskResult`` a row stands for, for ``task`` (bound to the row's backend)."""
+    """The ``TaskResult`` a row stands for; ``task`` is the row's task :func:`as_enqueued`."""
     result = TaskResult(
         task=task, id=row.id, status=TaskResultStatus(row.status),
         enqueued_at=row.enqueued_at, started_at=row.started_at, finished_at=row.finished_at,

@@ -1,9 +1,10 @@
 """Running one attempt of a job, in a work horse (or in-process for the memory transport).
 
 The steps: rebuild the job from its payload through the registry, run ``handle()`` under its
-timeout, and on an exception run the handler chain and let the retry policy decide. The result
-is a plain dict the supervisor turns into bookkeeping; job code never runs in the supervisor
-(only the work-horse-killed handler does, as in RQ, since it is about a horse that is gone).
+timeout, and on an exception (``sys.exit()`` included: it ends the attempt, not the horse)
+run the handler chain and let the retry policy decide. The result is a plain dict the
+supervisor turns into bookkeeping; job code never runs in the supervisor (only the
+work-horse-killed handler does, as in RQ, since it is about a horse that is gone).
 """
 
 from __future__ import annotations
@@ -55,6 +56,33 @@ def _on_alarm(signum: int, frame: Any) -> None:
     raise _Alarm()
 
 
+class _Exited(Exception):
+    """Carries a coroutine's ``SystemExit`` or ``KeyboardInterrupt`` out of the event loop.
+    Raised bare, asyncio lets them escape its machinery and leaves a task behind that raises
+    them again at the loop's next run: the horse's next async job would fail with them."""
+
+    def __init__(self, exited: BaseException) -> None:
+        super().__init__(type(exited).__name__)
+        self.exited = exited
+
+
+async def _contained(awaitable: Any) -> Any:
+    try:
+        return await awaitable
+    except (SystemExit, KeyboardInterrupt) as exited:
+        raise _Exited(exited) from None
+
+
+def job_exceptions() -> tuple[type[BaseException], ...]:
+    """What job code may raise that fails the attempt (or is logged, from a hook) instead
+    of ending the process running it: ``Exception``s, and ``SystemExit`` (``sys.exit()``).
+    ``KeyboardInterrupt`` too where SIGINT is ignored, as in a work horse: only job code can
+    raise it there. Elsewhere (``testing.work()`` in a test run) it is Ctrl-C, and stops."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        return (Exception, SystemExit, KeyboardInterrupt)
+    return (Exception, SystemExit)
+
+
 def call_with_timeout(
     func: Callable[[], Any], timeout: float, loop: asyncio.AbstractEventLoop | None
 ) -> Any:
@@ -70,17 +98,23 @@ def call_with_timeout(
     try:
         result = func()
         if inspect.isawaitable(result):
-            loop = loop or asyncio.new_event_loop()
-            try:
-                result = loop.run_until_complete(asyncio.wait_for(result, timeout))
-            except TimeoutError:
-                raise JobTimeout(f"job exceeded its timeout of {timeout:g}s") from None
+            result = _await(result, timeout, loop or asyncio.new_event_loop())
         return result
     except _Alarm:
         raise JobTimeout(f"job exceeded its timeout of {timeout:g}s") from None
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def _await(awaitable: Any, timeout: float, loop: asyncio.AbstractEventLoop) -> Any:
+    try:
+        return loop.run_until_complete(asyncio.wait_for(_contained(awaitable), timeout))
+    except TimeoutError:
+        raise JobTimeout(f"job exceeded its timeout of {timeout:g}s") from None
+    except _Exited as carrier:
+        exited = carrier.exited
+    raise exited  # outside the handler: the carrier must not become its context
 
 
 def rebuild(raw: str) -> tuple[dict[str, Any], Job]:
@@ -116,7 +150,7 @@ def run_attempt(
         job = build(body)
         job.attempt, job.job_id, job.worker = attempt, job_id, message.get("worker", "")
         result = call_with_timeout(job.handle, job_timeout(message, body), loop)
-    except Exception as exc:
+    except job_exceptions() as exc:
         tb = sys.exc_info()[2]
         run_chain(chain, job, exc, tb)
         return _failure(message, body, job, exc, tb)
@@ -225,7 +259,7 @@ def run_failed_hook(
     if job is not None:
         try:
             call_with_timeout(lambda: job.failed(pending.exception), pending.timeout, loop)
-        except Exception as error:
+        except job_exceptions() as error:
             log_event(logger, logging.ERROR, "failed_hook_raised", job=job.name,
                       id=pending.job_id, error=type(error).__name__,
                       traceback=exception_for_log(error))
