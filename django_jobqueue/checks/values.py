@@ -26,8 +26,8 @@ def did_you_mean(word: str, known: Iterable[str]) -> str | None:
 def _hint(word: Any, known: Iterable[str]) -> str:
     known = sorted(known)
     guess = did_you_mean(word, known) if isinstance(word, str) else None
-    listing = f"Known keys: {', '.join(known)}."
-    return f"{guess} {listing}" if guess else listing
+    # A near miss is the likely story; the whole list only helps when nothing is close.
+    return guess or f"Known keys: {', '.join(known)}."
 
 
 def check_keys(given: Mapping[Any, Any]) -> list[checks.CheckMessage]:
