@@ -17,6 +17,7 @@ from django.db import DEFAULT_DB_ALIAS, transaction
 from . import payload as payload_codec
 from .conf import jobqueue_settings
 from .exceptions import PayloadError
+from .jobs import ensure_discoverable
 from .logutil import log_event
 from .retry import retry_after_to_json
 from .transports import PushItem, Transport, get_transport
@@ -49,6 +50,7 @@ def _prepare(
     connection = connection or cls.connection or jobqueue_settings.DEFAULT_CONNECTION
     queue = queue or cls.queue or jobqueue_settings.DEFAULT_QUEUE
     jobqueue_settings.connection(connection)  # unknown names raise now, not in a worker
+    ensure_discoverable(cls, get_transport(connection))  # so do classes workers lack
     overrides = job.dispatch_overrides()
     max_tries = overrides.get("max_tries") or cls.max_tries
     if max_tries is not None and (not isinstance(max_tries, int) or max_tries < 1):

@@ -2,7 +2,9 @@
 
 Every concrete ``Job`` subclass registers itself under ``name`` (``"module.QualName"`` by
 default). Workers resolve payloads through this registry only: a name taken from a payload is
-never imported.
+never imported. So a worker knows exactly the classes that Django's start-up imports (models,
+every app's ``jobs`` module and what those import, ``ready()`` hooks); dispatch refuses a class
+created later (say, in a view module), which a worker would not have.
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from django.apps import apps
+
 from .exceptions import UnknownJobClass
 from .logutil import log_event
 from .retry import RetryAfter
 
 if TYPE_CHECKING:
     from .dispatch import Dispatched
+    from .transports import Transport
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +46,8 @@ class Job:
     - ``name``: the registry name stored in payloads; set it before renaming or moving a class
       that has jobs in flight.
     - ``abstract = True``: a base class for other jobs, not registered itself.
+    - ``discoverable = True``: dispatch even though the class was created after Django
+      started (workers import its module some other way, or a test runs it in-process).
 
     While ``handle()`` runs, ``self.attempt`` is the attempt number (1 for the first run),
     ``self.job_id`` the job's id and ``self.worker`` the name of the worker running it.
@@ -55,6 +62,9 @@ class Job:
     timeout: ClassVar[float | None] = None
     dont_retry: ClassVar[Sequence[type[BaseException]]] = ()
     sensitive_fields: ClassVar[Sequence[str]] = ()
+    discoverable: ClassVar[bool] = False
+    # Created after the app registry was ready: by an import that a worker never makes.
+    _jq_created_late: ClassVar[bool] = False
 
     attempt: int = 0
     job_id: str = ""
@@ -71,6 +81,7 @@ class Job:
             return
         if "name" not in cls.__dict__ or not cls.name:
             cls.name = f"{cls.__module__}.{cls.__qualname__}"
+        cls._jq_created_late = apps.ready
         register(cls)
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Job:
@@ -151,6 +162,22 @@ def register(cls: type[Job]) -> None:
                 was=f"{previous.__module__}.{previous.__qualname__}",
             )
     _registry[cls.name] = cls
+
+
+def ensure_discoverable(cls: type[Job], transport: Transport) -> None:
+    """Raise :class:`UnknownJobClass` at dispatch for a class that workers would not know:
+    one created after Django started, going to a store that other processes serve."""
+    if not cls._jq_created_late or cls.discoverable or not transport.shareable_between_processes:
+        return
+    module = cls.__module__
+    app = apps.get_containing_app_config(module)
+    home = f"{app.name.replace('.', '/')}/jobs.py" if app else "an installed app's jobs.py"
+    raise UnknownJobClass(
+        f"{cls.__name__} is defined in {module}, which is not an autodiscovered jobs module"
+        " (nor imported while Django starts), so a worker would not find it: move it to"
+        f" {home} (or a module that it imports), or, if workers import {module} at start-up"
+        " some other way, set `discoverable = True` on the class."
+    )
 
 
 def resolve(name: str) -> type[Job]:

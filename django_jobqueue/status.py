@@ -17,7 +17,7 @@ from django.db import DatabaseError
 from .conf import jobqueue_settings
 from .exceptions import JobQueueError
 from .failures import service
-from .jobs import registered
+from .queue_names import declared_queues, used_queues
 from .transports import Transport, WorkerInfo, get_transport
 
 
@@ -56,9 +56,9 @@ class ConnectionWorkers:
 
 
 def known_queues() -> list[str]:
-    """``DEFAULT_QUEUE``, the queues job classes name, and those seen in failed jobs."""
-    names = {jobqueue_settings.DEFAULT_QUEUE}
-    names.update(cls.queue for cls in registered().values() if cls.queue)
+    """The declared queues (:func:`~django_jobqueue.queue_names.declared_queues`) and those
+    seen in failed jobs."""
+    names = declared_queues()
     # A failed-job store that is down hides its queues; the other sources still count.
     with contextlib.suppress(JobQueueError, DatabaseError):
         names.update(service.queues_seen())
@@ -67,15 +67,8 @@ def known_queues() -> list[str]:
 
 def queues_of(transport: Transport, declared: Sequence[str] = ()) -> list[str]:
     """The queues worth showing on one connection: ``declared`` (default
-    :func:`known_queues`), those that hold jobs there (whatever queue they were dispatched
-    to), and those its live workers serve. A store that does not answer adds none."""
-    names = set(declared or known_queues())
-    with contextlib.suppress(JobQueueError, DatabaseError):
-        names.update(transport.queue_names())
-    if transport.keeps_worker_registry:
-        with contextlib.suppress(JobQueueError, DatabaseError):
-            names.update(queue for info in transport.workers() for queue in info.queues)
-    return sorted(names)
+    :func:`known_queues`) and :func:`~django_jobqueue.queue_names.used_queues` there."""
+    return sorted(set(declared or known_queues()) | used_queues(transport))
 
 
 def shared_connections() -> list[str]:

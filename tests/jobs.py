@@ -10,6 +10,7 @@ import time
 
 from django_jobqueue import DontRetry, ExponentialBackoff, Job
 from tests import ledger
+from tests.jobs_elsewhere import ImportedIntoJobs  # noqa: F401 -- see test_job_location.py
 
 
 class Record(Job):

@@ -44,8 +44,11 @@ def _name_of(handler: Callable[..., Any]) -> str:
     return f"{module}.{getattr(handler, '__qualname__', type(handler).__qualname__)}"
 
 
-def load_handler(path: str) -> Callable[..., Any]:
-    """Import a handler by dotted path (from settings or the command line, never a payload)."""
+def load_handler(path: str | Callable[..., Any]) -> Callable[..., Any]:
+    """Import a handler by dotted path (from settings or the command line, never a payload);
+    settings may also give the callable itself."""
+    if callable(path):
+        return path
     try:
         handler = import_string(path)
     except ImportError as exc:
@@ -59,7 +62,7 @@ def build_chain(
     extra: Sequence[str] = (), disable_default: bool | None = None
 ) -> list[ExceptionHandler]:
     """Settings' ``EXCEPTION_HANDLERS``, then ``extra`` paths, then the default handler."""
-    paths = [*jobqueue_settings.EXCEPTION_HANDLERS, *extra]
+    paths: list[str | Callable[..., Any]] = [*jobqueue_settings.EXCEPTION_HANDLERS, *extra]
     chain: list[ExceptionHandler] = [load_handler(path) for path in paths]
     if disable_default is None:
         disable_default = not jobqueue_settings.DEFAULT_EXCEPTION_HANDLER

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..conf import jobqueue_settings
@@ -81,3 +83,34 @@ def _prefetch(flag: int | None, setting: int | None, concurrency: int) -> int:
         if value is not None:
             return max(int(value), 0)
     return PREFETCH_PER_HORSE * concurrency
+
+
+def number_type(
+    kind: type[int] | type[float], *, minimum: float, strict: bool = False,
+    maximum: float | None = None,
+) -> Callable[[str], float]:
+    """An argparse ``type`` accepting ``kind`` values >= ``minimum`` (> with ``strict``), so
+    ``--concurrency 0`` is refused with a message instead of silently meaning something."""
+    word = "a whole number" if kind is int else "a number"
+    bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
+    if maximum is not None:
+        bound += f" and <= {maximum:g}"
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {word} {bound}, not {text!r}") from None
+        too_big = maximum is not None and value > maximum
+        if value < minimum or (strict and value == minimum) or too_big:
+            raise argparse.ArgumentTypeError(f"must be {word} {bound}, not {text!r}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its own messages
+    return parse
+
+
+POSITIVE_INT = number_type(int, minimum=1)
+NON_NEGATIVE_INT = number_type(int, minimum=0)
+POSITIVE = number_type(float, minimum=0, strict=True)
+NON_NEGATIVE = number_type(float, minimum=0)

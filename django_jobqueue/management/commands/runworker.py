@@ -9,11 +9,20 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...exceptions import ConfigurationError
 from ...logutil import KeyValueFormatter
+from ...queue_names import unknown_queue_warnings
 from ...worker.burst import StoreGaveUp
-from ...worker.options import WorkerOptions
+from ...worker.options import (
+    NON_NEGATIVE,
+    NON_NEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    WorkerOptions,
+    number_type,
+)
 from ...worker.supervisor import Supervisor
 
 _LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}
+PORT = number_type(int, minimum=0, maximum=65535)
 
 
 class Command(BaseCommand):
@@ -32,17 +41,18 @@ class Command(BaseCommand):
                             "DEFAULT_CONNECTION).")
         parser.add_argument("--burst", action="store_true", help="Exit once no job is ready "
                             "or delayed and none is running.")
-        parser.add_argument("--burst-store-wait", type=float, dest="store_wait",
+        parser.add_argument("--burst-store-wait", type=POSITIVE, dest="store_wait",
                             metavar="SECONDS", help="With --burst: give up (exit code 1) "
                             "when the store has not answered for this long (default 30).")
-        parser.add_argument("--max-jobs", type=int, help="Exit after starting this many jobs.")
-        parser.add_argument("--max-time", type=float, help="Exit after this many seconds "
+        parser.add_argument("--max-jobs", type=POSITIVE_INT, help="Exit after starting this "
+                            "many jobs.")
+        parser.add_argument("--max-time", type=POSITIVE, help="Exit after this many seconds "
                             "(current jobs finish first).")
-        parser.add_argument("--sleep", type=float, help="Seconds an idle worker waits "
+        parser.add_argument("--sleep", type=NON_NEGATIVE, help="Seconds an idle worker waits "
                             "between polls (default: SLEEP setting).")
-        parser.add_argument("--concurrency", type=int, default=1, help="Number of work "
+        parser.add_argument("--concurrency", type=POSITIVE_INT, default=1, help="Number of work "
                             "horses (child processes running jobs), default 1.")
-        parser.add_argument("--timeout", type=float, help="Timeout in seconds for jobs whose "
+        parser.add_argument("--timeout", type=POSITIVE, help="Timeout in seconds for jobs whose "
                             "class sets none (default: DEFAULT_TIMEOUT setting).")
         parser.add_argument("--exception-handler", action="append", default=[],
                             dest="exception_handlers", metavar="DOTTED.PATH",
@@ -56,19 +66,20 @@ class Command(BaseCommand):
                             "horse dies.")
         parser.add_argument("--name", help="Worker name in logs and failure records "
                             "(default: host.pid).")
-        parser.add_argument("--shutdown-timeout", type=float, help="Seconds current jobs "
+        parser.add_argument("--shutdown-timeout", type=NON_NEGATIVE, help="Seconds current jobs "
                             "get to finish after the first SIGTERM (default: setting).")
-        parser.add_argument("--memory-limit", type=float, dest="memory_limit_mb",
+        parser.add_argument("--memory-limit", type=POSITIVE, dest="memory_limit_mb",
                             metavar="MB", help="Kill a horse whose job passes this resident "
                             "memory (the attempt fails with WorkHorseKilled).")
-        parser.add_argument("--horse-max-jobs", type=int, help="Recycle a horse after this "
-                            "many jobs.")
-        parser.add_argument("--prefetch", type=int, help="Jobs reserved ahead of the horses, "
-                            "so a horse that finishes starts the next without waiting for the "
-                            "store (default: PREFETCH, else 32 per horse; 0 turns it off). "
+        parser.add_argument("--horse-max-jobs", type=POSITIVE_INT, help="Recycle a horse "
+                            "after this many jobs.")
+        parser.add_argument("--prefetch", type=NON_NEGATIVE_INT, help="Jobs reserved ahead "
+                            "of the horses, so a horse that finishes starts the next "
+                            "without waiting for the store (default: PREFETCH, else 32 "
+                            "per horse; 0 turns it off). "
                             "Prefetched jobs of a worker that dies go back to the queue "
                             "without losing an attempt.")
-        parser.add_argument("--metrics-port", type=int, metavar="PORT", help="Serve "
+        parser.add_argument("--metrics-port", type=PORT, metavar="PORT", help="Serve "
                             "Prometheus metrics on this port (METRICS_ADDR, default "
                             "127.0.0.1; 0 picks a free port; default: METRICS_PORT, else "
                             "none). Needs the 'metrics' extra (prometheus-client).")
@@ -87,6 +98,9 @@ class Command(BaseCommand):
             supervisor = Supervisor(worker_options)
         except ConfigurationError as exc:
             raise CommandError(str(exc)) from exc
+        # Told at start, then run anyway: jobs may be dispatched to it later.
+        for line in unknown_queue_warnings(supervisor.queues, supervisor.transport):
+            self.stderr.write(line, style_func=self.style.WARNING)
         try:
             supervisor.run()
         except StoreGaveUp as exc:
