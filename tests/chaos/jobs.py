@@ -24,6 +24,9 @@ class Policy(Job):
     # No class-level queue: the scenarios dispatch to "chaos" explicitly, and a registered
     # queue name would show in every queue listing of the other tests.
     abstract = True
+    # The chaos workers run with the ``tests.chaos`` app installed (tests/chaos/settings.py),
+    # so they find these classes; the pytest process that dispatches them does not have it.
+    discoverable = True
 
     def __init__(self, n: int = 0, *, max_tries: int = 1, timeout: float = 30,
                  retry_after: Any = 0, **options: Any) -> None:
