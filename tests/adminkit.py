@@ -104,8 +104,12 @@ def form_fields(html: str, form_id: str = "jq-confirm") -> dict[str, list[str]]:
 
 
 def breadcrumbs(html: str) -> str:
-    """The breadcrumbs' text, tags stripped, spaces collapsed and each separator as ">"."""
-    match = re.search(r'<div class="breadcrumbs">(.*?)</div>', html, re.S)
+    """The breadcrumbs' text, tags stripped, spaces collapsed and each separator as ">":
+    a ``<div>`` with ``&rsaquo;`` (Django 5.2, and this app's pages) or an ``<ol>`` of
+    ``<li>`` (Django 6's own pages)."""
+    match = re.search(r'<(div|ol) class="breadcrumbs">(.*?)</\1>', html, re.S)
     assert match, "no breadcrumbs"
-    text = re.sub(r"<[^>]+>", " ", match.group(1)).replace("&rsaquo;", ">").replace("\u203a", ">")
-    return " ".join(text.split())
+    crumbs = match.group(2).replace("</li>", " &rsaquo; ") if match.group(1) == "ol" else (
+        match.group(2))
+    text = re.sub(r"<[^>]+>", " ", crumbs).replace("&rsaquo;", ">").replace("\u203a", ">")
+    return " ".join(text.split()).rstrip(" >")
