@@ -72,7 +72,7 @@ JS_LAYOUT = """() => {
 }"""
 
 
-# The breadcrumbs as a list: a <div> with "›" between links (Django 5.2 and this app's pages)
+# The breadcrumbs as a list: a <div> with &rsaquo; between links (Django 5.2 and this app's pages)
 # or an <ol> of <li> (Django 6's own pages, separators drawn by CSS).
 JS_CRUMBS = """() => {
   const crumbs = document.querySelector('.breadcrumbs');
