@@ -68,6 +68,11 @@ def action_post(action: str, *pks: int, across: bool = False, **extra: Any) -> d
             "select_across": "1" if across else "0", **extra}
 
 
+def messages_of(response: Any) -> list[str]:
+    """The messages a (followed) admin response shows."""
+    return [str(m) for m in response.context["messages"]] if response.context else []
+
+
 def csrf_token(html: str) -> str:
     match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
     assert match, "no CSRF token in the page"

@@ -19,6 +19,7 @@ from tests.adminkit import (
     csrf_token,
     failed,
     form_fields,
+    messages_of,
     url,
     user,
 )
@@ -42,10 +43,6 @@ def bulk(n, **options):
 def confirmed(page):
     """What a confirmation page's "Yes, I'm sure" button posts."""
     return {**form_fields(page.content.decode()), "post": "yes"}
-
-
-def messages_of(response):
-    return [str(m) for m in response.context["messages"]] if response.context else []
 
 
 @pytest.mark.parametrize("store", TWO_STORES, indirect=True)

@@ -18,6 +18,7 @@ from tests.adminkit import (
     csrf_token,
     failed,
     form_fields,
+    messages_of,
     url,
     user,
 )
@@ -31,10 +32,6 @@ pytestmark = pytest.mark.parametrize("store", STORES[:1], indirect=True)
 def local():
     with jobqueue(CONNECTIONS=LOCAL_CONNECTIONS, DEFAULT_CONNECTION="memory"):
         yield
-
-
-def messages_of(response):
-    return [str(m) for m in response.context["messages"]] if response.context else []
 
 
 def confirm(fields):
