@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 from typing import Any
 
 from django.contrib.auth.models import Permission, User
@@ -67,7 +68,53 @@ def action_post(action: str, *pks: int, across: bool = False, **extra: Any) -> d
             "select_across": "1" if across else "0", **extra}
 
 
+def messages_of(response: Any) -> list[str]:
+    """The messages a (followed) admin response shows."""
+    return [str(m) for m in response.context["messages"]] if response.context else []
+
+
 def csrf_token(html: str) -> str:
     match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
     assert match, "no CSRF token in the page"
     return match.group(1)
+
+
+class _FormFields(HTMLParser):
+    """The named ``<input>`` values of one form (``form_id``), as a browser would post them
+    when its hidden fields are sent (submit buttons and checkboxes left out)."""
+
+    def __init__(self, form_id: str) -> None:
+        super().__init__()
+        self.form_id, self.inside, self.fields = form_id, False, {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "form":
+            self.inside = found.get("id") == self.form_id
+        elif (tag == "input" and self.inside and found.get("name")
+              and found.get("type") not in ("submit", "checkbox")):
+            self.fields.setdefault(found["name"], []).append(found.get("value") or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.inside = False
+
+
+def form_fields(html: str, form_id: str = "jq-confirm") -> dict[str, list[str]]:
+    """What the confirmation page's form posts (its hidden and text inputs), for ``Client.post``."""
+    parser = _FormFields(form_id)
+    parser.feed(html)
+    assert parser.fields, f"no form #{form_id} with inputs in the page"
+    return parser.fields
+
+
+def breadcrumbs(html: str) -> str:
+    """The breadcrumbs' text, tags stripped, spaces collapsed and each separator as ">":
+    a ``<div>`` with ``&rsaquo;`` (Django 5.2, and this app's pages) or an ``<ol>`` of
+    ``<li>`` (Django 6's own pages)."""
+    match = re.search(r'<(div|ol) class="breadcrumbs">(.*?)</\1>', html, re.S)
+    assert match, "no breadcrumbs"
+    crumbs = match.group(2).replace("</li>", " &rsaquo; ") if match.group(1) == "ol" else (
+        match.group(2))
+    text = re.sub(r"<[^>]+>", " ", crumbs).replace("&rsaquo;", ">").replace("\u203a", ">")
+    return " ".join(text.split()).rstrip(" >")

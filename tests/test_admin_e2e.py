@@ -1,21 +1,29 @@
-"""The failed-job admin in a real headless Chromium: log in, filter, retry, purge, overview.
+"""The failed-job admin in a real headless Chromium, at 1280 and 1920 px wide: every page
+(changelist, filtered changelist, detail, groups, overview, queues and each confirmation
+page) is checked for what breaks a layout (sideways scrolling, columns off screen, words cut
+in filter titles, dates without seconds, breadcrumbs), and the flows that change data are
+driven through the pages: retry, purge old, purge a group (one click only asks).
 
-Screenshots go to ``docs/img/`` when ``JQ_SCREENSHOTS=1``, else to the test's tmp dir.
-Without Chromium (or Playwright) the test is skipped, unless ``JQ_REQUIRE_BROWSER=1``
-(``scripts/test`` sets it): then it fails, so a CI run cannot pass without the browser.
+Screenshots (``admin-<page>-<width>.png``) go to ``docs/img/`` when ``JQ_SCREENSHOTS=1``,
+else to the test's tmp dir. Without Chromium (or Playwright) the test is skipped, unless
+``JQ_REQUIRE_BROWSER=1`` (``scripts/test`` sets it): then it fails, so a CI run cannot pass
+without the browser.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
 from django_jobqueue.failures import service
+from django_jobqueue.transports import CurrentJob, WorkerInfo, get_transport
 from tests.adminkit import LOCAL_CONNECTIONS, failed, user
 from tests.conftest import REPO, jobqueue
 from tests.factories import STORES
@@ -23,8 +31,56 @@ from tests.factories import STORES
 CHROMIUM = os.environ.get("JQ_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+WIDTHS = [1280, 1920]
+ADMIN = "/admin/django_jobqueue/failedjob/"
+CRUMBS = "Home › Job queue › Failed jobs"  # noqa: RUF001 (the admin's own separator)
+WHEN = re.compile(r"\b\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\b")
+DJANGO_DEFAULT_DATE = re.compile(r"\b(a\.m\.|p\.m\.|noon|midnight)|[A-Z][a-z]{2}\. \d{1,2}, \d{4}")
+LONG_JOB = "shop.notifications.jobs.SendAbandonedCartReminderEmail"
+LONG_EXC = "django_jobqueue.exceptions.WorkHorseKilled"
+LONG_MESSAGE = ('work horse pid 4242 was killed by signal 9 (SIGKILL) while running '
+                'customer "a&b" <cart> reminders; ' + "memory grew past the limit " * 6)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("store", STORES[:1], indirect=True)]
+
+# Layout facts read in the page. A word of a filter title is "cut" when its text spans two
+# line boxes; the page scrolls sideways when the document or the result table's own
+# scrolling box is wider than its viewport.
+JS_LAYOUT = """() => {
+  const doc = document.documentElement;
+  const results = document.querySelector('#changelist .results');
+  const cut = [];
+  const titles = '#changelist-filter summary, #changelist-filter h3';
+  for (const title of document.querySelectorAll(titles)) {
+    const text = title.textContent;
+    const walker = document.createTreeWalker(title, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const match of node.textContent.matchAll(/\\S+/g)) {
+        const range = document.createRange();
+        range.setStart(node, match.index);
+        range.setEnd(node, match.index + match[0].length);
+        if (range.getClientRects().length > 1) cut.push(match[0] + ' in ' + text.trim());
+      }
+    }
+  }
+  return {
+    docScroll: doc.scrollWidth, docClient: doc.clientWidth,
+    resultsScroll: results ? results.scrollWidth : 0,
+    resultsClient: results ? results.clientWidth : 0,
+    cutWords: cut,
+  };
+}"""
+
+
+# The breadcrumbs as a list: a <div> with &rsaquo; between links (Django 5.2 and this app's pages)
+# or an <ol> of <li> (Django 6's own pages, separators drawn by CSS).
+JS_CRUMBS = """() => {
+  const crumbs = document.querySelector('.breadcrumbs');
+  if (crumbs.tagName === 'OL') {
+    return [...crumbs.querySelectorAll('li')].map(li => li.innerText.trim());
+  }
+  return crumbs.innerText.split('\u203a').map(part => part.trim());
+}"""
 
 
 def browser_or_skip():
@@ -50,34 +106,100 @@ def shots(tmp_path):
     return folder
 
 
-def test_admin_in_chromium(store, live_server, shots, monkeypatch):
+@pytest.mark.parametrize("width", WIDTHS)
+def test_admin_in_chromium(store, live_server, shots, monkeypatch, width):
     sync_playwright = browser_or_skip()
     # Playwright's sync API keeps an event loop in this thread; the ORM calls below are
     # plain synchronous test setup and checks, not async code.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with jobqueue(CONNECTIONS=LOCAL_CONNECTIONS, DEFAULT_CONNECTION="memory"):
         user("superuser")
-        fresh = [failed(exc="KeyError", queue="emails", message=f"order {n} missing")
-                 for n in (1, 2)]
-        failed(exc="ValueError", queue="emails", age_hours=2)
-        old = failed(exc="KeyError", queue="bulk", age_hours=24 * 40)
+        rows = seed()
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            run_scenario(page, live_server.url, shots, fresh, old)
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            page.set_default_timeout(10_000)  # a missing element fails in seconds
+            visit = Visit(page, live_server.url, shots, width)
+            login(visit)
+            browse(visit, rows)
+            purge_and_retry(visit, rows)
             browser.close()
-    assert service.count() == 1  # the ValueError one: neither retried nor old
-    for name in ("changelist", "filtered", "detail", "purge", "overview", "groups"):
-        assert (shots / f"admin-{name}.png").stat().st_size > 1000
+    assert [row.pk for row in service.filter()] == [rows["kept"].pk]
+    for path in visit.saved:
+        assert path.stat().st_size > 1000
 
 
-def run_scenario(page, base, shots, fresh, old):
-    page.goto(f"{base}/admin/login/?next=/admin/django_jobqueue/failedjob/")
-    page.fill("#id_username", "superuser")
-    page.fill("#id_password", "pw")
-    page.click("input[type=submit]")
-    page.wait_for_selector("#result_list")
-    page.screenshot(path=shots / "admin-changelist.png", full_page=True)
+def seed():
+    """Failed jobs of several kinds (one with a long class, exception and message), and a
+    live worker for the queues page."""
+    rows = {
+        "fresh": [failed(exc="KeyError", queue="emails", message=f"order {n} missing")
+                  for n in (1, 2)],
+        "kept": failed(exc="ValueError", queue="emails", age_hours=2),
+        "old": failed(exc="KeyError", queue="bulk", age_hours=24 * 40),
+        "long": failed(exc=LONG_EXC, job=LONG_JOB, queue="notifications-high-priority",
+                       message=LONG_MESSAGE, age_hours=1),
+    }
+    now = time.time()
+    get_transport("default").register_worker(WorkerInfo(
+        name="web-7f9c4d-2xk8q:4242:0d3b5e", host="web-7f9c4d-2xk8q", pid=4242,
+        connection="default", queues=("default", "emails", "notifications-high-priority"),
+        concurrency=4, started_at=now - 3 * 3600, jobs_processed=1234,
+        current=(CurrentJob("c" * 32, LONG_JOB, now - 75),)), 60)
+    return rows
+
+
+class Visit:
+    """One browser page at one width: open admin pages, check their layout, screenshot."""
+
+    def __init__(self, page, base, shots, width):
+        self.page, self.base, self.shots, self.width = page, base, shots, width
+        self.saved: list[Path] = []
+
+    def go(self, path):
+        self.page.goto(self.base + path)
+
+    def check(self, name, crumbs=CRUMBS):
+        """The layout facts every page must keep, then a full-page screenshot."""
+        facts = self.page.evaluate(JS_LAYOUT)
+        assert facts["docScroll"] <= facts["docClient"], (name, self.width, facts)
+        assert facts["resultsScroll"] <= facts["resultsClient"], (name, self.width, facts)
+        assert facts["cutWords"] == [], (name, self.width, facts["cutWords"])
+        trail = " › ".join(self.page.evaluate(JS_CRUMBS))  # noqa: RUF001
+        assert trail.startswith(crumbs), (name, trail)
+        text = self.page.locator("#content").inner_text()
+        assert not DJANGO_DEFAULT_DATE.search(text), (name, DJANGO_DEFAULT_DATE.search(text))
+        path = self.shots / f"admin-{name}-{self.width}.png"
+        self.page.screenshot(path=path, full_page=True)
+        self.saved.append(path)
+
+    def columns_on_screen(self, *names):
+        """The changelist's ``names`` column headers lie wholly inside the viewport."""
+        for name in names:
+            box = self.page.locator(f"#result_list th.column-{name}").bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= self.width, (name, box)
+
+
+def login(visit):
+    visit.go(f"/admin/login/?next={ADMIN}")
+    visit.page.fill("#id_username", "superuser")
+    visit.page.fill("#id_password", "pw")
+    visit.page.click("input[type=submit]")
+    visit.page.wait_for_selector("#result_list")
+
+
+def browse(visit, rows):
+    """Every read-only page: changelist, filtered changelist, detail, groups, overview,
+    queues."""
+    page = visit.page
+    visit.columns_on_screen("exception_cell", "attempts", "failed_at_local")
+    cut = page.locator(f"#result_list tr:has(a:text-is('{rows['long'].pk}')) "
+                       "td.field-exception_cell span[title]")
+    assert cut.get_attribute("title") == f"{LONG_EXC}: {LONG_MESSAGE}"
+    assert cut.inner_text().endswith("…")
+    for cell in page.locator("#result_list td.field-failed_at_local").all_inner_texts():
+        assert WHEN.fullmatch(cell), cell
+    visit.check("changelist", crumbs="Home › Job queue › Failed jobs")  # noqa: RUF001
 
     # Exception class filter, then a date range starting a day ago (excludes the old one).
     page.click("#changelist-filter a:text-is('KeyError')")
@@ -86,33 +208,69 @@ def run_scenario(page, base, shots, fresh, old):
     page.fill("input[name=failed_at__range__gte_1]", f"{since:%H:%M:%S}")
     page.click(".admindatefilter input[type=submit]")
     page.wait_for_url("**exception_class=KeyError**failed_at__range__gte_0=**")
-    rows = page.locator("#result_list tbody tr")
-    assert rows.count() == 2
-    page.screenshot(path=shots / "admin-filtered.png", full_page=True)
+    assert page.locator("#result_list tbody tr").count() == 2
+    visit.columns_on_screen("exception_cell", "attempts", "failed_at_local")
+    visit.check("filtered")
 
-    page.goto(f"{base}/admin/django_jobqueue/failedjob/{fresh[0].pk}/change/")
-    page.screenshot(path=shots / "admin-detail.png", full_page=True)
-    page.go_back()
+    visit.go(f"{ADMIN}{rows['long'].pk}/change/")
+    assert WHEN.search(page.locator(".field-failed_at_local").inner_text())
+    visit.check("detail")
+    visit.go(f"{ADMIN}groups/")
+    seen = WHEN.findall(page.locator("#jq-groups").inner_text())
+    assert len(seen) == 2 * 4  # first and last seen of each of the 4 groups
+    visit.check("groups")
+    visit.go(f"{ADMIN}overview/")
+    page.wait_for_selector("svg.jq-chart")
+    assert WHEN.search(page.locator("#jq-overview").inner_text())
+    visit.check("overview")
+    visit.go(f"{ADMIN}queues/")
+    assert len(WHEN.findall(page.locator("#jq-workers").inner_text())) == 1
+    visit.check("queues")
 
-    # Retry the two selected rows.
-    page.check("#action-toggle")
-    page.select_option("select[name=action]", "retry_selected")
-    page.click("button[name=index]")
-    page.wait_for_selector("text=Retried 2 failed jobs")
 
-    # Purge everything older than 30 days (the default), on all matching rows.
-    page.goto(f"{base}/admin/django_jobqueue/failedjob/?queue=bulk")
+def purge_and_retry(visit, rows):
+    """Each confirmation page (checked and shot), what one click does (nothing), what
+    confirming does (exactly what was counted), and a retry."""
+    from playwright.sync_api import expect
+
+    page = visit.page
+    # Purge old: the action asks, with the count, the cutoff and the filter it acts on.
+    visit.go(f"{ADMIN}?queue=bulk")
     page.check("#action-toggle")
     page.select_option("select[name=action]", "purge_old")
     page.click("button[name=index]")
-    page.wait_for_selector("#jq-confirm")
-    assert page.locator(".jq-count").inner_text().startswith("1 failed job")
-    page.screenshot(path=shots / "admin-purge.png", full_page=True)
+    expect(page.locator(".jq-count")).to_contain_text("1 failed job will be deleted")
+    assert WHEN.search(page.locator(".jq-scope").inner_text())
+    visit.check("purge")
     page.click("#jq-confirm-yes")
-    page.wait_for_selector("text=Purged 1 failed job older than 30 days")
+    expect(page.locator("ul.messagelist")).to_contain_text("Purged 1 failed job older than")
 
-    page.click("text=Failure overview")
-    page.wait_for_selector("svg.jq-chart")
-    page.screenshot(path=shots / "admin-overview.png", full_page=True)
-    page.goto(f"{base}/admin/django_jobqueue/failedjob/groups/")
-    page.screenshot(path=shots / "admin-groups.png", full_page=True)
+    # Delete selected: asks, and Cancel goes back to the changelist, deleting nothing.
+    visit.go(ADMIN)
+    page.check(f"input[name=_selected_action][value='{rows['kept'].pk}']")
+    page.select_option("select[name=action]", "delete_selected")
+    page.click("button[name=index]")
+    expect(page.locator(".jq-count")).to_contain_text("1 failed job will be deleted")
+    visit.check("delete")
+    page.click("a.cancel-link")
+    page.wait_for_selector("#result_list")
+
+    # The detail page's Delete (Django's own confirmation page): looked at, not confirmed.
+    visit.go(f"{ADMIN}{rows['kept'].pk}/delete/")
+    visit.check("delete-one")
+
+    # Purge a group: one click only asks; confirming deletes the group's one row.
+    visit.go(f"{ADMIN}groups/")
+    page.click(f"#fp-{rows['long'].fingerprint} a.jq-purge")
+    expect(page.locator(".jq-count")).to_contain_text("1 failed job will be deleted")
+    assert service.get(rows["long"].pk) is not None
+    visit.check("purge-group", crumbs=f"{CRUMBS} › Failures grouped by fingerprint")  # noqa: RUF001
+    page.click("#jq-confirm-yes")
+    expect(page.locator("ul.messagelist")).to_contain_text("Purged 1 failed job (group")
+
+    # Retry the two fresh rows (everything matching the KeyError filter).
+    visit.go(f"{ADMIN}?exception_class=KeyError")
+    page.check("#action-toggle")
+    page.select_option("select[name=action]", "retry_selected")
+    page.click("button[name=index]")
+    expect(page.locator("ul.messagelist")).to_contain_text("Retried 2 failed jobs")

@@ -12,7 +12,7 @@ import pytest
 from django_jobqueue.failures import service
 from django_jobqueue.masking import MASK
 from django_jobqueue.transports import CurrentJob, WorkerInfo, get_transport
-from tests.adminkit import LOCAL_CONNECTIONS, client_for, failed, url
+from tests.adminkit import LOCAL_CONNECTIONS, client_for, failed, form_fields, url
 from tests.conftest import jobqueue, wait_until
 from tests.factories import STORES, command, make
 
@@ -141,7 +141,8 @@ def test_groups_retry_and_purge_a_group(store, local):
     assert [str(m) for m in done.context["messages"]] == [
         f"Retried 3 failed jobs (group {same[0].fingerprint[:12]})."]
     assert service.count() == 1
-    client.post(url("purge_group", other.fingerprint))
+    page = client.get(url("purge_group", other.fingerprint)).content.decode()
+    client.post(url("purge_group", other.fingerprint), {**form_fields(page), "post": "yes"})
     assert service.count() == 0
 
 
@@ -190,7 +191,9 @@ def test_big_table_overview_and_groups_use_a_short_lived_copy(store, local, monk
         html = client.get(url("overview")).content.decode()
         assert "Last 30 days: <strong>1</strong>" in html and "Counted at" in html
         assert "<td>1</td>" in client.get(url("groups")).content.decode()
-        client.post(url("purge_group", first.fingerprint))  # forgets the copies
+        page = client.get(url("purge_group", first.fingerprint)).content.decode()
+        client.post(url("purge_group", first.fingerprint),  # forgets the copies
+                    {**form_fields(page), "post": "yes"})
         assert "No failed jobs." in client.get(url("groups")).content.decode()
         monkeypatch.setattr(summary, "TTL", 0.0)
         assert "Last 30 days: <strong>0</strong>" in client.get(url("overview")).content.decode()

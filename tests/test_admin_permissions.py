@@ -3,7 +3,10 @@ forged POSTs of actions a user may not run changing nothing."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
+from django.utils import timezone
 
 from django_jobqueue.failures import service
 from tests.adminkit import LOCAL_CONNECTIONS, USERS, action_post, client_for, failed, url
@@ -24,18 +27,33 @@ ENDPOINTS = {
     "raw_payload": ("get", lambda o: url("raw_payload", o.pk), None, {"superuser"}, False),
     "action_retry": ("post", lambda o: url("changelist"),
                      lambda o: action_post("retry_selected", o.pk, index="0"), RETRIERS, True),
+    # The POSTs of the confirmation pages' "Yes, I'm sure" (with the fields they carry).
     "action_purge": ("post", lambda o: url("changelist"),
-                     lambda o: action_post("purge_old", o.pk, post="yes", days="30"),
+                     lambda o: action_post("purge_old", o.pk, **confirmed(o, days=30)),
                      PURGERS, True),
     "action_delete": ("post", lambda o: url("changelist"),
-                      lambda o: action_post("delete_selected", o.pk, post="yes"),
+                      lambda o: action_post("delete_selected", o.pk, **confirmed(o)),
                       {"superuser"}, True),
+    "delete_page": ("get", lambda o: url("delete", o.pk), None, {"superuser"}, False),
+    "delete": ("post", lambda o: url("delete", o.pk), lambda o: {"post": "yes"},
+               {"superuser"}, True),
     "detail_retry": ("post", lambda o: url("retry", o.pk), lambda o: {}, RETRIERS, True),
     "group_retry": ("post", lambda o: url("retry_group", o.fingerprint), lambda o: {},
                     RETRIERS, True),
-    "group_purge": ("post", lambda o: url("purge_group", o.fingerprint), lambda o: {},
-                    PURGERS, True),
+    "group_purge_page": ("get", lambda o: url("purge_group", o.fingerprint), None, PURGERS,
+                         False),
+    "group_purge": ("post", lambda o: url("purge_group", o.fingerprint),
+                    lambda o: confirmed(o), PURGERS, True),
 }
+
+
+def confirmed(row, days=None):
+    """A confirmation page's fields for a deletion of ``row`` (its id as the mark)."""
+    fields = {"post": "yes", "upto": str(row.pk)}
+    if days is not None:
+        cutoff = timezone.now() - dt.timedelta(days=days)
+        fields.update(days=str(days), counted_days=str(days), cutoff=cutoff.isoformat())
+    return fields
 
 
 @pytest.mark.parametrize("store", STORES[:1], indirect=True)

@@ -13,12 +13,15 @@ from django.contrib.admin.views.main import ChangeList
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
+from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from ..failures import service
 from . import views
 from .actions import delete_selected, purge_old, retry_selected
+from .dates import when
 from .detail import FailedJobDetail
+from .display import breakable, cut
 from .filters import FingerprintFilter, failed_at_filter, values_filter
 from .paginator import EstimatedCountPaginator
 
@@ -26,6 +29,7 @@ _JOB_ID = re.compile(r"^[0-9a-fA-F]{8}-?(?:[0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$"
 # Columns the changelist never shows: not read for a page of rows.
 _HEAVY = ("payload", "exception", "errors")
 PERMISSION = "django_jobqueue.{}_failedjob"
+EXCEPTION_CHARS = 100  # about three lines of the exception column at 1280 px
 
 
 class FailedJobChangeList(ChangeList):
@@ -36,9 +40,9 @@ class FailedJobChangeList(ChangeList):
 class FailedJobAdmin(FailedJobDetail, admin.ModelAdmin):
     """Failed jobs: browse, filter, inspect, retry, purge. Read-only: no add, no edit."""
 
-    list_display = ("id", "job_class", "queue", "connection", "exception_summary",
-                    "attempts", "failed_at")
-    list_display_links = ("id", "job_class")
+    list_display = ("id", "job_class_cell", "queue", "connection", "exception_cell",
+                    "attempts", "failed_at_local")
+    list_display_links = ("id", "job_class_cell")
     list_filter = (
         values_filter("queue", "queue"), values_filter("connection", "connection"),
         values_filter("job_class", "job class"),
@@ -46,7 +50,7 @@ class FailedJobAdmin(FailedJobDetail, admin.ModelAdmin):
         FingerprintFilter, failed_at_filter(),
     )
     # Only columns an index can sort: no filesort of a million rows by a text column.
-    sortable_by = ("id", "failed_at")
+    sortable_by = ("id", "failed_at_local")
     ordering = ("-failed_at", "-id")
     search_fields = ("job_class", "exception_class")  # shows the box; see get_search_results
     search_help_text = ("A failed-job id, a job id, or the start of a job class or "
@@ -57,12 +61,12 @@ class FailedJobAdmin(FailedJobDetail, admin.ModelAdmin):
     list_per_page = 50
     actions = (retry_selected, purge_old, delete_selected)
     readonly_fields = ("id", "uuid", "job_class", "queue", "connection", "attempts",
-                       "failed_at", "worker", "exception_summary", "exception_text",
+                       "failed_at_local", "worker", "exception_summary", "exception_text",
                        "attempt_errors", "work_horse", "retry_lineage", "fingerprint_link",
                        "payload_masked")
     fieldsets = (
         (None, {"fields": ("id", "uuid", "job_class", "queue", "connection", "attempts",
-                           "failed_at", "worker")}),
+                           "failed_at_local", "worker")}),
         ("Exception", {"fields": ("exception_summary", "exception_text")}),
         ("Attempts", {"fields": ("attempt_errors", "work_horse")}),
         ("Retries and kind", {"fields": ("retry_lineage", "fingerprint_link")}),
@@ -101,6 +105,23 @@ class FailedJobAdmin(FailedJobDetail, admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         service.forget_many(service.iter_queryset_ids(queryset))
 
+    # -- columns --------------------------------------------------------------------------
+
+    @admin.display(description="job class")
+    def job_class_cell(self, obj: Any) -> SafeString:
+        return breakable(obj.job_class)
+
+    @admin.display(description="exception")
+    def exception_cell(self, obj: Any) -> SafeString | str:
+        """The exception's first line, cut to fit a 1280 px screen; all of its text (the
+        whole message) on hover."""
+        full = f"{obj.exception_class}: {obj.message}" if obj.message else obj.exception_class
+        return cut(self.exception_summary(obj), full, EXCEPTION_CHARS)
+
+    @admin.display(description="failed at", ordering="failed_at")
+    def failed_at_local(self, obj: Any) -> str:
+        return when(obj.failed_at)
+
     # -- permissions ----------------------------------------------------------------------
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -134,7 +155,8 @@ class FailedJobAdmin(FailedJobDetail, admin.ModelAdmin):
             path("groups/", self._wrap(views.groups), name=name + "groups"),
             path("groups/<str:fingerprint>/retry/", self._wrap(views.retry_group, post=True),
                  name=name + "retry_group"),
-            path("groups/<str:fingerprint>/purge/", self._wrap(views.purge_group, post=True),
+            # GET shows the confirmation page; only its POST deletes.
+            path("groups/<str:fingerprint>/purge/", self._wrap(views.purge_group),
                  name=name + "purge_group"),
             path("queues/", self._wrap(views.queues), name=name + "queues"),
             path("<int:pk>/retry/", self._wrap(views.retry_one, post=True), name=name + "retry"),

@@ -17,6 +17,7 @@ from django.utils.safestring import SafeString, mark_safe
 from ..failures import service
 from ..management.render import death
 from ..masking import masked_payload_text
+from .dates import when
 
 NONE = "-"
 
@@ -44,7 +45,7 @@ class FailedJobDetail:
             return NONE
         rows = format_html_join(
             "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((e.get("attempt", NONE), e.get("at", NONE), e.get("exception_class", NONE),
+            ((e.get("attempt", NONE), when(e.get("at")), e.get("exception_class", NONE),
               e.get("message", NONE), e.get("worker", NONE)) for e in errors),
         )
         return format_html(

@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from ..failures import service
+from .display import breakable
 
 CHOICES_LIMIT = 100
 
@@ -20,8 +21,10 @@ class ValuesFilter(admin.SimpleListFilter):
 
     field: ClassVar[str] = ""
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(value, value) for value in service.distinct_values(self.field, CHOICES_LIMIT)]
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        # Class paths in a 240 px sidebar: wrap them at their dots.
+        values = service.distinct_values(self.field, CHOICES_LIMIT)
+        return [(value, breakable(value)) for value in values]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()

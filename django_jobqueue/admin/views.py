@@ -15,20 +15,27 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.admin.models import CHANGE, DELETION
 from django.core.exceptions import PermissionDenied
+from django.db.models import Max, Min
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.http import urlencode
+from django.utils.text import Truncator
 
 from .. import status
 from ..exceptions import JobQueueError
 from ..failures import service
 from ..transports import WorkerInfo
+from . import confirm
 from .actions import plural, report_retry
 from .audit import log_summary
 from .charts import bar_chart
+from .confirm import Deletion
+from .dates import when
+from .display import breakable
 from .summary import forget as forget_summaries
 from .summary import summary
 
@@ -68,9 +75,9 @@ def overview(modeladmin: Any, request: HttpRequest) -> TemplateResponse:
     groups = result["by_queue"]
     context = _context(
         modeladmin, request, "Failure overview",
-        total=result["total"], fallback=result.get("fallback"), as_of=as_of,
-        first_seen=min((g["first"] for g in groups), default=None),
-        last_seen=max((g["last"] for g in groups), default=None),
+        total=result["total"], fallback=result.get("fallback"), as_of=_as_of(as_of),
+        first_seen=when(min((g["first"] for g in groups), default=None)),
+        last_seen=when(max((g["last"] for g in groups), default=None)),
         tables=[(heading, _linked(result[f"by_{field}"][:TOP], field)) for heading, field in
                 (("Queue", "queue"), ("Job class", "job_class"),
                  ("Exception class", "exception_class"))],
@@ -81,10 +88,21 @@ def overview(modeladmin: Any, request: HttpRequest) -> TemplateResponse:
 
 
 def _linked(groups: list[dict[str, Any]], field: str) -> list[dict[str, Any]]:
-    """Stats groups with their value under ``value`` and a link to the filtered changelist."""
+    """Stats groups with their value under ``value`` (and as ``label``, wrapping at dots), a
+    link to the filtered changelist and their first and last failure as text."""
     base = reverse("admin:django_jobqueue_failedjob_changelist")
-    return [{**group, "value": group[field], "url": f"{base}?{urlencode({field: group[field]})}"}
-            for group in groups]
+    return [{**_dated(group), "value": group[field], "label": breakable(group[field]),
+             "url": f"{base}?{urlencode({field: group[field]})}"} for group in groups]
+
+
+def _dated(group: dict[str, Any]) -> dict[str, Any]:
+    """A stats or fingerprint group with ``first`` and ``last`` in the admin's date format."""
+    return {**group, "first": when(group["first"]), "last": when(group["last"])}
+
+
+def _as_of(computed_at: dt.datetime | None) -> str:
+    """When a big table's summary was computed ("" when it is live)."""
+    return when(computed_at) if computed_at is not None else ""
 
 
 def groups(modeladmin: Any, request: HttpRequest) -> TemplateResponse:
@@ -93,7 +111,9 @@ def groups(modeladmin: Any, request: HttpRequest) -> TemplateResponse:
     found, as_of = summary(("groups", GROUPS_SHOWN), lambda: service.groups(GROUPS_SHOWN))
     context = _context(
         modeladmin, request, "Failures grouped by fingerprint",
-        groups=found, limit=GROUPS_SHOWN, as_of=as_of,
+        groups=[{**_dated(group), "exception_class": breakable(group["exception_class"])}
+                for group in found],
+        limit=GROUPS_SHOWN, as_of=_as_of(as_of),
         can_retry=modeladmin.has_retry_permission(request),
         can_purge=modeladmin.has_purge_permission(request),
     )
@@ -125,7 +145,7 @@ def _worker_row(connection: str, info: WorkerInfo, now: float) -> dict[str, Any]
     return {
         "connection": connection, "info": info, "queues": ", ".join(info.queues),
         "heartbeat": f"{status.format_age(info.heartbeat_age)} ago",
-        "heartbeat_at": _at(info.last_heartbeat), "started_at": _at(info.started_at),
+        "heartbeat_at": when(_at(info.last_heartbeat)), "started_at": when(_at(info.started_at)),
         "current": [{"job": job, "running": status.format_age(now - job.started_at)}
                     for job in info.current],
     }
@@ -171,12 +191,36 @@ def retry_group(modeladmin: Any, request: HttpRequest, fingerprint: str) -> Http
 
 
 def purge_group(modeladmin: Any, request: HttpRequest, fingerprint: str) -> HttpResponse:
-    """Delete every failed job of a fingerprint group, in batches."""
+    """Delete every failed job of a fingerprint group, in batches, once confirmed: a GET
+    (the groups page's button is a link) shows the confirmation page."""
     _require(modeladmin.has_purge_permission(request))
-    deleted = service.prune(fingerprint=fingerprint)
+    rows = modeladmin.get_queryset(request).filter(fingerprint=fingerprint)
+    deletion = Deletion.confirmed(request, rows)
+    if deletion is None:
+        return confirm.render(modeladmin, request, Deletion.now(rows),
+                              _group_page(rows, fingerprint))
+    deleted = deletion.run()
     forget_summaries()
     text = f"Purged {plural(deleted)} (group {fingerprint[:12]})."
     modeladmin.message_user(request, text, messages.SUCCESS)
     if deleted:
         log_summary(request, DELETION, text)
     return HttpResponseRedirect(reverse("admin:django_jobqueue_failedjob_groups"))
+
+
+def _group_page(rows: Any, fingerprint: str) -> confirm.Page:
+    """The group purge's confirmation: the group's kind and time span as its scope."""
+    span = rows.order_by().aggregate(first=Min("failed_at"), last=Max("failed_at"))
+    sample = rows.order_by("-failed_at", "-id").values("exception_class", "message").first()
+    kind = f"{sample['exception_class']}: {sample['message']}" if sample else "no rows left"
+    groups_url = reverse("admin:django_jobqueue_failedjob_groups")
+    return confirm.Page(
+        title="Purge a group of failed jobs",
+        scope=format_html(
+            "every failed job of group <code>{}</code> (<span class=\"jq-wrap\">{}</span>), "
+            "first seen {}, last seen {}",
+            fingerprint[:12], Truncator(kind).chars(200), when(span["first"]),
+            when(span["last"])),
+        cancel_url=f"{groups_url}#fp-{fingerprint}",
+        crumbs=[("Failures grouped by fingerprint", groups_url)],
+    )

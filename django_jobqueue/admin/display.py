@@ -1,0 +1,25 @@
+"""Text in narrow columns (the changelist and its filters at 1280 px): dotted class paths
+that wrap at their dots, and long text cut with all of it on hover. Everything is user data
+and goes through ``format_html`` / ``conditional_escape``."""
+
+from __future__ import annotations
+
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.text import Truncator
+
+
+def breakable(text: str) -> SafeString:
+    """``text`` escaped, with a line-break opportunity (``<wbr>``) after each dot: a class
+    path such as ``shop.notifications.jobs.SendReminderEmail`` wraps between its parts
+    instead of in the middle of a name, or of widening its column."""
+    return mark_safe(".<wbr>".join(conditional_escape(part) for part in text.split(".")))
+
+
+def cut(shown: str, full: str, chars: int) -> SafeString | str:
+    """``shown`` cut to ``chars`` characters; when anything of ``full`` is left out, in a
+    ``<span>`` whose ``title`` holds all of ``full`` (escaped, quotes included)."""
+    short = Truncator(shown).chars(chars)
+    if short == shown == full:
+        return breakable(shown)
+    return format_html('<span title="{}">{}</span>', full, breakable(short))
