@@ -12,7 +12,7 @@ import pytest
 from django_jobqueue.failures import service
 from django_jobqueue.masking import MASK
 from django_jobqueue.transports import CurrentJob, WorkerInfo, get_transport
-from tests.adminkit import LOCAL_CONNECTIONS, client_for, failed, form_fields, url
+from tests.adminkit import LOCAL_CONNECTIONS, client_for, failed, form_fields, messages_of, url
 from tests.conftest import jobqueue, wait_until
 from tests.factories import STORES, command, make
 
@@ -199,3 +199,18 @@ def test_big_table_overview_and_groups_use_a_short_lived_copy(store, local, monk
         assert "Last 30 days: <strong>0</strong>" in client.get(url("overview")).content.decode()
     finally:
         summary.forget()
+
+
+def test_the_changelist_filters_by_the_fingerprint_prefix_shown(store, local):
+    client = client_for("superuser")
+    keyed = [failed(exc="KeyError", message="gone") for _ in range(2)]
+    other = failed(exc="OSError", message="disk")
+    changelist = url("changelist")
+    page = client.get(changelist, {"fingerprint": keyed[0].fingerprint[:12]})
+    assert page.status_code == 200
+    shown = {row.pk for row in page.context["cl"].result_list}
+    assert shown == {row.pk for row in keyed} and other.pk not in shown
+    missing = client.get(changelist, {"fingerprint": "ffff"}, follow=True)
+    assert list(missing.context["cl"].result_list) == []
+    assert any("no failed job has a fingerprint starting with ffff" in m
+               for m in messages_of(missing))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -48,6 +48,17 @@ class FingerprintFilter(ValuesFilter):
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         value = self.value()
         return [(value, value[:12])] if value else []
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        # The 12 digits shown on every page, or any unambiguous prefix, as in the commands.
+        value = self.value()
+        if value is None:
+            return queryset
+        try:
+            return queryset.filter(fingerprint=service.full_fingerprint(value))
+        except service.FingerprintLookupError as exc:
+            messages.warning(request, str(exc))
+            return queryset.none()
 
 
 def failed_at_filter() -> Any:

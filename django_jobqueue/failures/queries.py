@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from .. import payload as payload_codec
 from ..exceptions import FailedJobNotFound, PayloadError, TransportError
-from .criteria import matches, with_full_fingerprint
+from .criteria import matches, resolve_fingerprint, with_full_fingerprint
 from .fingerprint import fill_fingerprint
 from .record import FailureRecord
 from .stores import database_store, fallback, redis_is_primary, redis_store
@@ -41,6 +41,13 @@ def get(pk: int) -> Any:
         return database_store().get(pk)
     except FailedJob.DoesNotExist:
         raise FailedJobNotFound(f"no failed job with id {pk}") from None
+
+
+def full_fingerprint(text: str) -> str:
+    """The stored fingerprint that ``text`` (the 40 hex digits or an unambiguous prefix of at
+    least ``MIN_FINGERPRINT_PREFIX``) names, in the table; else
+    :class:`FingerprintLookupError`."""
+    return resolve_fingerprint(text, database_store().fingerprints_starting)
 
 
 def is_job_id(text: str) -> bool:
