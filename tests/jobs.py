@@ -50,6 +50,12 @@ class Flaky(Job):
             raise ConnectionError(f"flaky attempt {self.attempt}")
 
 
+class BackingOff(Flaky):
+    """Flaky with retries a second or two apart: a burst worker waits for each."""
+
+    retry_after = [1, 2]
+
+
 class AlwaysFails(Job):
     max_tries = 3
     retry_after = [0, 0]

@@ -88,11 +88,24 @@ CASES: list[Case] = [
     ("check_failed_jobs", 1, one_failure, lambda _: ["--threshold", "0"]),
     ("check_failed_jobs", 2, lambda: None, lambda _: []),
     ("check_failed_jobs", 2, lambda: None, lambda _: ["--threshold", "1", "--window", "x"]),
+    ("queue_status", 0, one_failure, lambda _: ["--connection", "default"]),
+    ("queue_status", 2, lambda: None, lambda _: ["--connection", "nope"]),
+    ("runworker", 2, lambda: None, lambda _: ["--connection", "nope"]),
+    ("runworker", 2, lambda: None, lambda _: ["--concurrency", "0"]),
+    ("runworker", 2, lambda: None, lambda _: ["--connection", "memory", "--burst"]),
 ]
+
+# Exit codes of a real worker run, checked on a runworker subprocess where it is tested.
+ELSEWHERE = {
+    ("runworker", 0): "test_worker_process.py::test_burst_worker_runs_everything_and_records_"
+                      "failures",
+    ("runworker", 1): "test_worker_process.py::test_a_burst_worker_gives_up_on_a_store_that_"
+                      "never_answers",
+}
 
 
 def test_the_cases_cover_the_documented_table():
-    assert documented() == {(name, code) for name, code, _, _ in CASES}
+    assert documented() == {(name, code) for name, code, _, _ in CASES} | set(ELSEWHERE)
 
 
 @pytest.mark.django_db(transaction=True, databases=["default"])

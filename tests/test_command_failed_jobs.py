@@ -112,7 +112,7 @@ def test_show_json_and_real_traceback():
 @pytest.mark.parametrize(("args", "match"), [
     (["show", "12345"], "no failed job with id 12345"),
     (["show", "f" * 32], "no failed job with job id"),
-    (["show", "bogus"], "neither a failed-job id nor a job id"),
+    (["show", "bogus"], "not a failed-job id or job id: bogus"),
     (["shoe", "1"], "unknown action 'shoe 1'"),
     (["show"], "unknown action"),
     (["show", "1", "--queue", "q"], "takes no filters"),
@@ -120,6 +120,14 @@ def test_show_json_and_real_traceback():
 ])
 def test_bad_arguments_are_clear_errors(args, match):
     refused("failed_jobs", *args, match=match)
+
+
+@pytest.mark.django_db(transaction=True, databases=["default"])
+def test_a_malformed_id_is_a_usage_error_for_show_as_for_forget():
+    # Scripts branch on the code: 2 is a bad argument, 1 an id that names no failed job.
+    assert refused("failed_jobs", "show", "abc").returncode == 2
+    assert refused("failed_jobs", "forget", "abc").returncode == 2
+    assert refused("failed_jobs", "show", "999").returncode == 1
 
 
 @pytest.mark.django_db(transaction=True, databases=["default", "mysql"])

@@ -61,9 +61,9 @@ def test_the_three_cleanups_and_all(args, left):
 @pytest.mark.django_db(transaction=True, databases=["default"])
 @pytest.mark.parametrize(("args", "match"), [
     ([], "refusing to delete every failed job"),
-    (["--days", "0"], "must be above 0"),
+    (["--days", "-1"], "must be a number of at least 0"),
     (["--days", "x"], "not a float"),
-    (["--days", "nan"], "at least"),
+    (["--days", "nan"], "must be a finite number"),
     (["--days", "1", "--hours", "1"], "not allowed with argument"),
     (["--keep", "-1"], "at least 0"),
     (["--batch-size", "0"], "at least 1"),
@@ -73,6 +73,15 @@ def test_bad_arguments_change_nothing(args, match):
     service.record(make(age_hours=100 * DAY))
     refused("prune_failed_jobs", *args, match=match)
     assert FailedJob.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True, databases=["default"])
+def test_zero_days_prunes_every_failure_until_now_like_the_admin():
+    service.record(make(age_hours=1))
+    out, _ = command("prune_failed_jobs", "--days", "0", "--dry-run")
+    assert out.startswith("Would delete 1 failed job")
+    command("prune_failed_jobs", "--hours", "0")
+    assert FailedJob.objects.count() == 0
 
 
 @pytest.mark.django_db(transaction=True, databases=["default"])

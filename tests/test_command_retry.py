@@ -77,8 +77,8 @@ def test_dry_run_changes_nothing(store):
     (["abc"], "not a failed-job id"),
     (["0"], "not a failed-job id"),
     (["--fallback", "12"], "not a job id"),
-    (["--all", "--rate", "0"], "must be above 0"),
-    (["--all", "--rate", "inf"], "at least"),
+    (["--all", "--rate", "0"], "must be a number above 0"),
+    (["--all", "--rate", "inf"], "must be a finite number"),
     (["--since", "yesterday"], "neither an ISO datetime .* nor a time ago"),
     (["--until", "5x"], "neither an ISO datetime"),
 ])

@@ -313,3 +313,13 @@ def test_a_burst_worker_says_which_delayed_jobs_it_waits_for(conn, start_worker,
     assert "delayed=1" in line and re.search(r"next_due_in=[0-3]\.\ds", line), line
     assert f"tests.jobs.Record {waiting.id[:12]} due in " in line
     assert [e["value"] for e in ledger.events("ran")] == [1]
+
+
+def test_a_burst_worker_says_so_at_each_new_wait(start_worker, empty_queues):
+    jobs.BackingOff("b", fails=2).dispatch(connection="redis")
+    worker = start_worker("--burst", "--connection", "redis")
+    assert worker.wait(60) == 0, worker.output()
+    lines = [ln for ln in worker.output().splitlines() if "event=burst_waiting" in ln]
+    # One line as each backoff begins (1 s, then 2 s), not one per 15 s.
+    assert len(lines) == 2 and all("tests.jobs.BackingOff" in ln for ln in lines), lines
+    assert [e["attempt"] for e in ledger.events("ran")] == [1, 2, 3]

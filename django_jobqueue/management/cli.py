@@ -107,19 +107,31 @@ def count(text: str) -> int:
 
 def positive_number(text: str) -> float:
     """A number above 0 (argparse type)."""
-    value = _bounded(text, float, 0)
+    value = _number(text, float)
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number above 0")
     return value
 
 
+def non_negative_number(text: str) -> float:
+    """A number of at least 0 (argparse type)."""
+    return _bounded(text, float, 0)
+
+
 def _bounded(text: str, kind: type, minimum: float) -> Any:
+    value = _number(text, kind)
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number of at least {minimum}")
+    return value
+
+
+def _number(text: str, kind: type) -> Any:
     try:
         value = kind(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
-    if not math.isfinite(value) or value < minimum:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a number of at least {minimum}")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number")
     return value
 
 

@@ -38,6 +38,7 @@ class BurstWatch:
         self.down_since: float | None = None
         self.last_error: BaseException | None = None
         self.next_report = 0.0
+        self.reported_at_jobs = 0
 
     def store_failed(self, now: float, error: BaseException) -> None:
         """A step could not reach the store; the streak starts at the first such step."""
@@ -63,12 +64,13 @@ class BurstWatch:
                   error=reason)
         raise StoreGaveUp(message)
 
-    def report_waiting(self, now: float) -> None:
-        """Say which delayed jobs the worker waits for and when they are due (at once, then
-        every ``REPORT_EVERY`` seconds while it keeps waiting)."""
-        if now < self.next_report:
+    def report_waiting(self, now: float, jobs_started: int) -> None:
+        """Say which delayed jobs the worker waits for and when they are due: at once when a
+        wait begins (no line yet, or jobs ran since the last one), then every
+        ``REPORT_EVERY`` seconds while it keeps waiting."""
+        if now < self.next_report and jobs_started == self.reported_at_jobs:
             return
-        self.next_report = now + REPORT_EVERY
+        self.next_report, self.reported_at_jobs = now + REPORT_EVERY, jobs_started
         upcoming = [job for queue in self.queues for job in self.transport.upcoming(queue, NAMED)]
         upcoming.sort(key=lambda job: job.due_in)
         delayed = sum(self.transport.size(queue).delayed for queue in self.queues)
@@ -78,14 +80,10 @@ class BurstWatch:
                   next_due_in=f"{max(upcoming[0].due_in, 0):.1f}s" if upcoming else "-",
                   jobs=", ".join(_describe(job) for job in upcoming[:NAMED]))
 
-    def waiting_done(self) -> None:
-        """The next wait starts with a line of its own."""
-        self.next_report = 0.0
-
 
 def _describe(job: DelayedJob) -> str:
     try:
         name = str(json.loads(job.payload).get("job") or "?")
     except (ValueError, AttributeError):
         name = "unreadable payload"
-    return f"{name} {job.id[:12]} due in {max(job.due_in, 0):.0f}s"
+    return f"{name} {job.id[:12]} due in {max(job.due_in, 0):.1f}s"

@@ -181,12 +181,11 @@ class Supervisor(Feeding, Answers):
         watch = self.burst_watch
         watch.check_store(now)
         if not (idle and self.queue_empty):
-            watch.waiting_done()
             return False
         try:
             if self._queues_drained():
                 return True
-            watch.report_waiting(now)
+            watch.report_waiting(now, self.jobs_started)
         except TransportError as exc:
             watch.store_failed(now, exc)
         return False

@@ -79,6 +79,8 @@ class Command(BaseCommand):
             self.stdout.write(f"Showing the newest {len(items)} of {total} (see --limit).")
 
     def _show(self, ref: str, as_json: bool) -> None:
+        if not (ref.isdigit() or service.is_job_id(ref)):
+            raise cli.usage_error(f"not a failed-job id or job id: {ref}")
         try:
             item = service.find(ref)
         except FailedJobNotFound as exc:

@@ -23,9 +23,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         age = parser.add_mutually_exclusive_group()
-        age.add_argument("--days", type=cli.positive_number, metavar="N",
-                         help="Only failed jobs older than N days (e.g. 30).")
-        age.add_argument("--hours", type=cli.positive_number, metavar="N",
+        age.add_argument("--days", type=cli.non_negative_number, metavar="N",
+                         help="Only failed jobs older than N days (e.g. 30; 0: every one "
+                         "failed until now, as the admin's Purge old allows).")
+        age.add_argument("--hours", type=cli.non_negative_number, metavar="N",
                          help="Only failed jobs older than N hours.")
         cli.add_filters(parser, "queue", "exception_class")
         parser.add_argument("--keep", type=cli.count, metavar="N",
@@ -48,8 +49,8 @@ class Command(BaseCommand):
             raise cli.usage_error(
                 "refusing to delete every failed job: give --days, --hours, --queue, "
                 "--exception-class or --keep, or --all to really delete them all")
-        verb = "counted" if options["dry_run"] else "deleted"
-        progress = cli.Progress(self.stdout, options["verbosity"], verb)
+        # A dry run is one counting query: nothing to show progress of.
+        progress = cli.Progress(self.stdout, options["verbosity"], "deleted")
         try:
             report = service.prune_report(
                 older_than=older_than, keep=options["keep"], batch_size=options["batch_size"],

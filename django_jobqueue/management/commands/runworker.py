@@ -97,7 +97,9 @@ class Command(BaseCommand):
         try:
             supervisor = Supervisor(worker_options)
         except ConfigurationError as exc:
-            raise CommandError(str(exc)) from exc
+            # A connection or handler named on the command line or in settings that cannot
+            # work: a usage error (2), like every command's bad arguments.
+            raise CommandError(str(exc), returncode=2) from exc
         # Told at start, then run anyway: jobs may be dispatched to it later.
         for line in unknown_queue_warnings(supervisor.queues, supervisor.transport):
             self.stderr.write(line, style_func=self.style.WARNING)
