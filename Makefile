@@ -7,10 +7,10 @@ test:
 	scripts/test
 
 servers:
-	$(PYTHON) -m tests.servers start
+	$(PYTHON) -m tests.support.servers start
 
 stop-servers:
-	$(PYTHON) -m tests.servers stop
+	$(PYTHON) -m tests.support.servers stop
 
 lint:
 	$(PYTHON) -m ruff check .

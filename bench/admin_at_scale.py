@@ -7,9 +7,10 @@
 
 What it does, in order:
 
-1. Starts (or reuses) the test servers (``tests.servers``) and uses a MariaDB database of its
-   own, ``jobqueue_bench`` (``JQ_BENCH_DATABASE``; created and migrated if missing), through
-   ``bench/settings.py``: ``default`` and ``FAILED_DATABASE`` both point at it.
+1. Starts (or reuses) the test servers (``tests.support.servers``) and uses a MariaDB
+   database of its own, ``jobqueue_bench`` (``JQ_BENCH_DATABASE``; created and migrated if
+   missing), through ``bench/settings.py``: ``default`` and ``FAILED_DATABASE`` both point
+   at it.
 2. Fills ``queue_failed_jobs`` with ``--rows`` rows (``bench/failed_rows.py``: 20 queues,
    200 job classes, 50 exception classes, 500 fingerprints, 90 days, ~500-byte payloads,
    ~2 KB tracebacks). A table that already has exactly that many rows is reused, so reruns

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/drain.py --connection redis --jobs 20000 --concurrency 1
 
-Uses the test servers (``tests.servers``) and the ``tests`` settings. Jobs are pushed first,
+Uses the test servers (``tests.support.servers``) and the ``tests`` settings. Jobs are pushed first,
 then a worker is started; the clock runs from the first job taken to the queue being empty,
 so worker start-up is not counted.
 """

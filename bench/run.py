@@ -5,7 +5,7 @@
     .venv/bin/python bench/run.py --systems ours,huey --only drain,substrate
     .venv/bin/python bench/run.py --scale   # also reserve+ack at 1k..1M queued jobs
 
-Starts (or reuses) the servers of ``tests.servers`` on its own ports (below; set the
+Starts (or reuses) the servers of ``tests.support.servers`` on its own ports (below; set the
 ``JQ_*_PORT`` variables to change them), builds the peers' virtualenv
 ``.venv-bench-peers`` once, and runs every measurement through ``bench/driver.py`` in
 the right virtualenv, ``--repeat`` times (repetitions interleaved across systems, so
@@ -74,7 +74,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def start_servers() -> dict[str, str]:
-    from tests import servers
+    from tests.support import servers
 
     os.environ.pop(servers.ENV_VAR, None)  # an inherited one would skip every check
     facts = servers.ensure_servers()  # publishes JQ_TEST_SERVERS for the drivers

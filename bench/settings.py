@@ -1,7 +1,7 @@
 """Settings for ``bench/admin_at_scale.py``: the test settings, with ``default`` (and so
 ``FAILED_DATABASE``, the admin's users and sessions) on a MariaDB database of its own.
 
-The database is the test MariaDB from ``tests.servers`` (started on import of
+The database is the test MariaDB from ``tests.support.servers`` (started on import of
 ``tests.settings``), not the ``jobqueue`` database the test suite uses, so a million rows
 never slow the tests down and the suite never empties the bench table.
 """

@@ -1,7 +1,7 @@
 """Settings for our side of the peer bench (``bench/ours.py`` and the workers it starts).
 
 Production defaults everywhere (``JOBQUEUE`` sets only connections and the failed store),
-on the servers of ``tests.servers``:
+on the servers of ``tests.support.servers``:
 
 - ``redis``: the Redis transport;
 - ``mariadb``: the database transport on MariaDB database ``jobqueue_peers`` (its own, so
@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.servers import ensure_servers
+from tests.support.servers import ensure_servers
 
 REPO = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("JQ_TEST_SERVER_DIR") or REPO / ".test-servers") / "bench"

@@ -97,7 +97,7 @@ def empty_queues(redis_client: Any) -> None:
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real three-node Redis Cluster for this test session (started on first use)."""
-    from tests import redis_cluster as cluster
+    from tests.support.servers import cluster
 
     nodes = cluster.start(tmp_path_factory.mktemp("redis-cluster"))
     yield cluster.url()

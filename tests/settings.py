@@ -1,7 +1,7 @@
 """Settings for the test suite: SQLite (default), a real MariaDB, PostgreSQL and Redis.
 
-The servers are started by ``tests.servers`` on 127.0.0.1 when this module is imported (once;
-worker subprocesses reuse them through the ``JQ_TEST_SERVERS`` environment variable).
+The servers are started by ``tests.support.servers`` on 127.0.0.1 when this module is imported
+(once; worker subprocesses reuse them through the ``JQ_TEST_SERVERS`` environment variable).
 Worker subprocesses set ``JQ_TESTING_DB=1`` to use the test databases pytest-django created,
 and ``JQ_SETTINGS_JSON`` to receive a test's JOBQUEUE overrides.
 """
@@ -14,15 +14,14 @@ from pathlib import Path
 
 import django
 
-from tests import redis_cluster
-from tests.servers import ensure_servers
+from tests.support.servers import cluster, ensure_servers
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 STATE_DIR = Path(os.environ.get("JQ_TEST_SERVER_DIR") or BASE_DIR / ".test-servers")
 STATE_DIR.mkdir(parents=True, exist_ok=True)
 SERVERS = ensure_servers()
 REDIS_URL = SERVERS["REDIS_URL"]
-REDIS_CLUSTER_URL = redis_cluster.url()
+REDIS_CLUSTER_URL = cluster.url()
 _USE_TEST_DB = os.environ.get("JQ_TESTING_DB") == "1"
 
 SECRET_KEY = "tests-only-not-secret"

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 # ``bench/run.py`` publishes the servers it started (or found) in this variable, the way
-# ``tests.servers`` hands them to its children; the peers' venv cannot import ``tests``.
+# ``tests.support.servers`` hands them to its children; the peers' venv cannot import ``tests``.
 SERVERS: dict[str, str] = json.loads(os.environ.get("JQ_TEST_SERVERS") or "{}")
 BIN = Path(sys.executable).parent
 # Each peer gets a Redis database of its own, so a reset is one FLUSHDB and no peer ever

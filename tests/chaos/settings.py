@@ -3,7 +3,7 @@
 - the ``tests.chaos`` app, so its ``jobs`` module is autodiscovered;
 - an audit hook recording every import, when ``JQ_CHAOS_AUDIT`` names a file;
 - ``chaosdb``, a dedicated MariaDB a scenario stops, starts or cuts connections of, when
-  ``JQ_CHAOS_MYSQL_PORT`` is set (see ``tests.chaos.servers``);
+  ``JQ_CHAOS_MYSQL_PORT`` is set (see ``tests.support.servers.chaos``);
 - a session ``wait_timeout`` of ``JQ_CHAOS_WAIT_TIMEOUT`` seconds on the ``mysql`` database
   (scenario 5).
 """

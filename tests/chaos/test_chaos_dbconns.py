@@ -23,7 +23,6 @@ from collections import Counter
 
 import pytest
 
-from tests import servers as test_servers
 from tests.chaos import jobs
 from tests.chaos.dbconns import Admin
 from tests.chaos.harness import (
@@ -34,6 +33,7 @@ from tests.chaos.harness import (
     size,
 )
 from tests.conftest import wait_until
+from tests.support.servers import ensure_servers
 
 pytestmark = [pytest.mark.slow, MARIADB_DB]
 
@@ -51,7 +51,7 @@ FAIL_EVERY = 5                   # every fifth job fails for good
 
 
 def _admin() -> Admin:
-    cfg = test_servers.ensure_servers()
+    cfg = ensure_servers()
     return Admin(host=cfg["MYSQL_HOST"], port=int(cfg["MYSQL_PORT"]), user=cfg["MYSQL_USER"],
                  passwd=cfg["MYSQL_PASSWORD"])
 

@@ -1,6 +1,6 @@
 """Scenario 6: the failed-job table is down while jobs fail for good.
 
-The table lives on a MariaDB of its own (``tests.chaos.servers``), SIGKILLed for the outage.
+The table lives on a MariaDB of its own (``tests.support.servers.chaos``), SIGKILLed for the outage.
 Every failure lands in the Redis fallback, ``failed()`` runs once per job; once the database
 is back, a mover moves the entries into the table, is SIGKILLed halfway and run again: no
 record lost, none twice. With both stores down (the fallback on a redis-server of its own,
@@ -19,7 +19,7 @@ from collections import Counter
 import pytest
 import redis as redis_py
 
-from tests.chaos import jobs, servers
+from tests.chaos import jobs
 from tests.chaos.harness import (
     FALLBACK_KEY,
     MARIADB_DB,
@@ -28,6 +28,7 @@ from tests.chaos.harness import (
     size,
 )
 from tests.conftest import REPO, wait_until
+from tests.support.servers import chaos as chaos_servers
 
 pytestmark = [pytest.mark.slow, MARIADB_DB]
 
@@ -36,7 +37,7 @@ FAILING = size(100, 500)
 
 @pytest.fixture(scope="module")
 def chaosdb():
-    db = servers.MariaDB()
+    db = chaos_servers.MariaDB()
     db.start()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.chaos.settings",
            "JQ_CHAOS_MYSQL_PORT": str(db.port), "PYTHONPATH": str(REPO)}
@@ -103,7 +104,7 @@ def test_database_down_fallback_then_moved_back_exactly_once(chaos, chaosdb, red
 @pytest.mark.parametrize("chaos", TRANSPORTS, indirect=True)
 def test_both_stores_down_jobs_stay_in_flight_then_end(chaos, chaosdb):
     count = size(20, 100)
-    fallback = servers.Redis()
+    fallback = chaos_servers.Redis()
     fallback.start(fresh=True)
     chaosdb.sql("DELETE FROM queue_failed_jobs", "chaos")
     chaos.env["JQ_CHAOS_MYSQL_PORT"] = str(chaosdb.port)

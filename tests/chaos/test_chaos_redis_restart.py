@@ -1,6 +1,6 @@
 """Scenario 4: the Redis of the transport restarts under running workers.
 
-A redis-server of its own (``tests.chaos.servers.Redis``, AOF with ``appendfsync always``,
+A redis-server of its own (``tests.support.servers.chaos.Redis``, AOF with ``appendfsync always``,
 on a port derived from ``JQ_CHAOS_PORT_BASE``) is the transport of two workers (two horses
 each). The test dispatches small batches at a steady rate throughout, while the server is
 SIGKILLed and started again three times (down 1 s each at CI size, 5 s at full size).
@@ -21,7 +21,7 @@ import pytest
 from django.conf import settings
 
 from django_jobqueue import dispatch_many, transports
-from tests.chaos import jobs, servers
+from tests.chaos import jobs
 from tests.chaos.harness import (
     MARIADB_DB,
     QUEUE,
@@ -31,6 +31,7 @@ from tests.chaos.harness import (
     size,
 )
 from tests.conftest import jobqueue
+from tests.support.servers import chaos as chaos_servers
 
 pytestmark = [pytest.mark.slow, MARIADB_DB]
 
@@ -46,7 +47,7 @@ NAME = "chaos-redis"
 
 @pytest.fixture
 def chaos_redis():
-    server = servers.Redis(servers.base_port() + 2)
+    server = chaos_servers.Redis(chaos_servers.base_port() + 2)
     server.start(fresh=True)
     yield server
     server.stop()
@@ -66,7 +67,7 @@ def test_redis_restarts_lose_no_acknowledged_dispatch(chaos_redis, tmp_path, red
             transports.reset()
 
 
-def _run(chaos: Chaos, server: servers.Redis, conns: dict) -> None:
+def _run(chaos: Chaos, server: chaos_servers.Redis, conns: dict) -> None:
     chaos.settings.update(LEASES, CONNECTIONS=conns)
     workers = [chaos.worker("--concurrency", "2", "--sleep", "0.1") for _ in range(2)]
     chaos.wait_ready()

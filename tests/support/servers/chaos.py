@@ -16,8 +16,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests import servers
-from tests.servers_base import binary, pid_alive, wait_for
+from tests.support.servers import mariadb, redis, state_dir
+from tests.support.servers.process import binary, pid_alive, wait_for
 
 DEADLINE = 60.0
 
@@ -28,7 +28,7 @@ def base_port() -> int:
 
 
 def _home(kind: str, port: int) -> Path:
-    return servers._state_dir() / f"chaos-{kind}-{port}"
+    return state_dir() / f"chaos-{kind}-{port}"
 
 
 class MariaDB:
@@ -40,18 +40,17 @@ class MariaDB:
         self.pid: int | None = None
 
     def answers(self) -> bool:
-        return servers._mysql_answers(host="127.0.0.1", port=self.port, user="jobqueue",
-                                      password="jobqueue")
+        return mariadb.answers(self.port)
 
     def start(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
-        servers._init_datadir(self.home)
-        self.pid = servers._spawn_mariadbd(self.port, self.home)
-        root = lambda: servers._mysql_answers(unix_socket=str(self.home / "mysqld.sock"),  # noqa: E731
-                                              user="root")
+        mariadb.init_datadir(self.home)
+        self.pid = mariadb.spawn(self.port, self.home)
+        root = lambda: mariadb.connects(unix_socket=str(self.home / "mysqld.sock"),  # noqa: E731
+                                        user="root")
         wait_for(root, lambda: pid_alive(self.pid, "mariadbd"), DEADLINE, "chaos mariadbd",
                  self.home / "mariadbd.log")
-        servers._bootstrap_mariadb(self.home / "mysqld.sock")
+        mariadb.bootstrap(self.home / "mysqld.sock")
         self.sql("CREATE DATABASE IF NOT EXISTS chaos CHARACTER SET utf8mb4")
 
     def kill(self) -> None:
@@ -109,7 +108,7 @@ class Redis:
                 "--appendfsync", "always", "--logfile", str(self.home / "redis.log")]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
-        wait_for(lambda: servers._redis_answers(self.port), lambda: self.proc.poll() is None,
+        wait_for(lambda: redis.answers(self.port), lambda: self.proc.poll() is None,
                  DEADLINE, "chaos redis-server", self.home / "redis.log")
 
     def kill(self) -> None:
@@ -124,12 +123,12 @@ class Redis:
         # A server an earlier run left on this port (a test killed mid-way, the other
         # Django line in the same checkout) would answer in place of ours: the port is the
         # chaos suite's own, so it is stopped.
-        if self.proc is not None or not servers._redis_answers(self.port):
+        if self.proc is not None or not redis.answers(self.port):
             return
         with contextlib.suppress(OSError):
-            servers._redis_command(self.port, b"SHUTDOWN NOSAVE")
+            redis.command(self.port, b"SHUTDOWN NOSAVE")
         deadline = time.monotonic() + DEADLINE
-        while servers._redis_answers(self.port):
+        while redis.answers(self.port):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"a redis-server on port {self.port} will not stop")
             time.sleep(0.05)

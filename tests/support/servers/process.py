@@ -1,4 +1,5 @@
-"""Process helpers shared by the test servers (``tests.servers``, ``tests.servers_pg``)."""
+"""Process helpers shared by the test servers: find a binary, wait for a server, stop one by
+its pidfile, hold the state directory's lock."""
 
 from __future__ import annotations
 
@@ -82,4 +83,4 @@ def stop_process(pidfile: Path, name: str, request: Callable[[int], object], log
 
 
 def say(what: str, since: float) -> None:
-    print(f"tests.servers: {what} in {time.monotonic() - since:.2f} s", file=sys.stderr)
+    print(f"tests.support.servers: {what} in {time.monotonic() - since:.2f} s", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""The real PostgreSQL server for the tests; ``tests.servers`` starts and stops it.
+"""The real PostgreSQL server for the tests; ``tests.support.servers`` starts and stops it.
 
 initdb and postgres refuse to run as root, so as root both run as the ``postgres`` system
 user (made by Debian's package) through ``runuser``, in a directory it owns; otherwise they
@@ -20,7 +20,7 @@ import tempfile
 from functools import partial
 from pathlib import Path
 
-from tests.servers_base import (
+from tests.support.servers.process import (
     HINT,
     binary,
     failure,

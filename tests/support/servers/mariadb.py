@@ -1,0 +1,130 @@
+"""The shared MariaDB of the tests (``tests.support.servers`` starts and stops it); the chaos
+suite's own MariaDB (``tests.support.servers.chaos``) is made with the same steps."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from tests.support.servers.process import (
+    binary,
+    failure,
+    pid_alive,
+    read_pid,
+    stop_process,
+    wait_for,
+)
+
+USER = PASSWORD = DATABASE = "jobqueue"
+DEADLINE = 60.0
+
+
+def facts(home: Path) -> dict[str, str]:
+    return {
+        "MYSQL_HOST": "127.0.0.1",
+        "MYSQL_PORT": os.environ.get("JQ_MYSQL_PORT", "13306"),
+        "MYSQL_USER": USER,
+        "MYSQL_PASSWORD": PASSWORD,
+        # Only meaningful when we started the server; a reused one has its own socket.
+        "MYSQL_SOCKET": str(home / "mysqld.sock"),
+    }
+
+
+def connects(**kwargs: Any) -> bool:
+    """Whether ``MySQLdb.connect(**kwargs)`` succeeds."""
+    import MySQLdb  # late: `stop` must work where mysqlclient is not installed
+
+    try:
+        MySQLdb.connect(connect_timeout=2, **kwargs).close()
+    except MySQLdb.Error:
+        return False
+    return True
+
+
+def answers(port: int) -> bool:
+    """Whether the test user can log in on 127.0.0.1:``port``."""
+    return connects(host="127.0.0.1", port=port, user=USER, password=PASSWORD)
+
+
+def init_datadir(home: Path) -> None:
+    marker, data, log = home / "initialised", home / "data", home / "install-db.log"
+    if marker.exists():
+        return
+    shutil.rmtree(data, ignore_errors=True)  # leftovers of an interrupted earlier attempt
+    data.mkdir(parents=True)
+    args = [binary("mariadb-install-db"), "--no-defaults", "--user=root", f"--datadir={data}"]
+    # "normal" gives root@localhost an empty password, so the bootstrap needs no sudo.
+    args += ["--auth-root-authentication-method=normal", "--skip-test-db", "--skip-log-bin"]
+    with log.open("wb") as out:
+        done = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=out, stderr=out, check=False)
+    if done.returncode != 0:
+        raise failure("mariadb-install-db failed", log)
+    marker.touch()
+
+
+def spawn(port: int, home: Path) -> int:
+    """Start mariadbd on the datadir in ``home``; return its pid."""
+    args = [binary("mariadbd"), "--no-defaults", "--user=root", f"--datadir={home / 'data'}"]
+    args += [f"--port={port}", "--bind-address=127.0.0.1", f"--socket={home / 'mysqld.sock'}"]
+    args += [f"--pid-file={home / 'mariadbd.pid'}", "--max-connections=500"]
+    # Durability is worthless for throwaway data; a fixed charset and IP-only grants keep
+    # results independent of the host's defaults and DNS.
+    args += ["--innodb-flush-log-at-trx-commit=2", "--innodb-doublewrite=0", "--skip-log-bin"]
+    args += ["--innodb-buffer-pool-size=128M", "--skip-name-resolve"]
+    args += ["--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci"]
+    with (home / "mariadbd.log").open("ab") as out:
+        # A new session keeps it alive after pytest exits and away from pytest's Ctrl-C.
+        proc = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
+        )
+    # Popen warns (ResourceWarning) when collected while its child runs; the server is
+    # meant to outlive us and is tracked by pid from here on, so mark the handle settled.
+    proc.returncode = 0
+    return proc.pid
+
+
+def bootstrap(sock: Path) -> None:
+    """Create the test user and database as root over the Unix socket ``sock``."""
+    import MySQLdb
+
+    conn = MySQLdb.connect(unix_socket=str(sock), user="root", connect_timeout=2)
+    try:
+        cursor = conn.cursor()
+        # 'localhost' too, so socket logins are not captured by a more specific account.
+        for host in ("%", "127.0.0.1", "localhost"):
+            account = f"'{USER}'@'{host}'"
+            # No query parameters: the '%' host would read as a format placeholder.
+            cursor.execute(f"CREATE USER IF NOT EXISTS {account} IDENTIFIED BY '{PASSWORD}'")
+            cursor.execute(f"GRANT ALL PRIVILEGES ON *.* TO {account} WITH GRANT OPTION")
+        cursor.execute(f"CREATE DATABASE IF NOT EXISTS `{DATABASE}`")
+    finally:
+        conn.close()
+
+
+def start(port: int, home: Path) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    sock, log, pidfile = home / "mysqld.sock", home / "mariadbd.log", home / "mariadbd.pid"
+    pid = read_pid(pidfile)
+    # A live one is ours but unusable as the test user (an interrupted bootstrap, say);
+    # a second mariadbd on the same datadir would only die on InnoDB's lock.
+    if pid is None or not pid_alive(pid, "mariadbd"):
+        pidfile.unlink(missing_ok=True)
+        init_datadir(home)
+        pid = spawn(port, home)
+    root_answers = partial(connects, unix_socket=str(sock), user="root")
+    wait_for(root_answers, partial(pid_alive, pid, "mariadbd"), DEADLINE, "mariadbd", log)
+    bootstrap(sock)
+    if not answers(port):
+        raise failure(f"mariadbd runs but {USER} cannot log in on 127.0.0.1:{port}", log)
+
+
+def stop(home: Path) -> None:
+    def terminate(pid: int) -> None:
+        os.kill(pid, signal.SIGTERM)  # mariadbd's clean shutdown
+
+    stop_process(home / "mariadbd.pid", "mariadbd", terminate, home / "mariadbd.log")
