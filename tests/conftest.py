@@ -1,37 +1,22 @@
-"""Fixtures shared by the suite: ledgers, transports on real servers, worker subprocesses."""
+"""Fixtures shared by the suite: ledgers, transports on real servers, worker subprocesses.
+What they use, and the helpers test modules import, live in ``tests.support``."""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
-from django.test import override_settings
 
 from django_jobqueue import transports
 from django_jobqueue.failures import service
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.02) -> Any:
-    """Poll ``predicate`` until it returns something truthy, or fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s: {predicate}")
-        time.sleep(interval)
+from tests.support import REPO
+from tests.support.settings_overrides import jobqueue
+from tests.support.workers import WorkerProcess
 
 
 @pytest.fixture(autouse=True)
@@ -61,31 +46,6 @@ def redis_client() -> Iterator[Any]:
     client.close()
 
 
-def jobqueue(**overrides: Any) -> override_settings:
-    """``override_settings`` for a few JOBQUEUE keys, keeping the rest."""
-    return override_settings(JOBQUEUE={**settings.JOBQUEUE, **overrides})
-
-
-_SQLITE_DB = pytest.mark.django_db(transaction=True, databases=["default"])
-_MARIADB_DB = pytest.mark.django_db(transaction=True, databases=["default", "mysql"])
-_POSTGRES_DB = pytest.mark.django_db(transaction=True, databases=["default", "postgres"])
-
-# One parameter per transport, each with the real databases it needs.
-TRANSPORT_PARAMS = [
-    pytest.param("memory", id="memory"),
-    pytest.param("default", id="sqlite", marks=_SQLITE_DB),
-    pytest.param("mysql", id="mariadb", marks=_MARIADB_DB),
-    pytest.param("postgres", id="postgresql", marks=_POSTGRES_DB),
-    pytest.param("redis", id="redis"),
-    pytest.param("redis-cluster", id="redis-cluster"),
-]
-
-
-# Real-worker tests that need one SQL server and Redis, with leases that expire in seconds.
-MARIADB_AND_REDIS = [pytest.param("mysql", id="mariadb"), pytest.param("redis", id="redis")]
-FAST_LEASE = {"LEASE": 2.0, "HEARTBEAT": 0.5, "MAINTENANCE_INTERVAL": 0.5}
-
-
 @pytest.fixture
 def empty_queues(redis_client: Any) -> None:
     """The queues real-worker tests use, emptied on every shared connection."""
@@ -106,7 +66,7 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def store(request: pytest.FixtureRequest) -> Iterator[str]:
-    """``FAILED_DATABASE`` set to the parametrised alias (see ``tests.factories.STORES``),
+    """``FAILED_DATABASE`` set to the parametrised alias (see ``tests.support.params.STORES``),
     jobs pushed to the memory connection, which starts empty."""
     with jobqueue(FAILED_DATABASE=request.param, DEFAULT_CONNECTION="memory"):
         transports.get_transport("memory").clear("default")
@@ -123,7 +83,7 @@ def clean_connection(
     connection_name: str, request: pytest.FixtureRequest
 ) -> Iterator[str]:
     """A connection whose store is real and empty (database ones are marked for their
-    test databases in TRANSPORT_PARAMS)."""
+    test databases in ``tests.support.params.TRANSPORT_PARAMS``)."""
     if connection_name.startswith("redis"):
         request.getfixturevalue("redis_client")
     if connection_name == "redis-cluster":
@@ -134,47 +94,6 @@ def clean_connection(
     yield connection_name
     for queue in ("default", "high", "low", "other"):
         transport.clear(queue)
-
-
-class WorkerProcess:
-    """A real ``manage.py runworker`` subprocess."""
-
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.log = log
-        self._out = log.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "django", "runworker", *args],
-            cwd=REPO, env=env, stdout=self._out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def signal(self, signum: int) -> None:
-        self.proc.send_signal(signum)
-
-    def wait(self, timeout: float = 30) -> int:
-        try:
-            return self.proc.wait(timeout)
-        finally:
-            self._out.close()
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def horse_pids(self) -> list[int]:
-        out = subprocess.run(
-            ["pgrep", "-P", str(self.pid)], capture_output=True, text=True
-        ).stdout
-        return [int(pid) for pid in out.split()]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-        self._out.close()
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests import ledger
+from tests.support import ledger
 
 
 def first(job, exc_type, exc_value, tb):

@@ -9,8 +9,8 @@ import sys
 import time
 
 from django_jobqueue import DontRetry, ExponentialBackoff, Job
-from tests import ledger
 from tests.jobs_elsewhere import ImportedIntoJobs  # noqa: F401 -- see test_job_location.py
+from tests.support import ledger
 
 
 class Record(Job):

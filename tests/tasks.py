@@ -12,7 +12,7 @@ import time
 
 from django_jobqueue.tasks import task_options
 from django_jobqueue.tasks.compat import task
-from tests import ledger
+from tests.support import ledger
 
 
 @task

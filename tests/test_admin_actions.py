@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from django_jobqueue import transports
 from django_jobqueue.failures import service
-from tests.adminkit import (
+from tests.support.admin import (
     LOCAL_CONNECTIONS,
     action_post,
     client_for,
@@ -23,8 +23,9 @@ from tests.adminkit import (
     url,
     user,
 )
-from tests.conftest import jobqueue
-from tests.factories import STORES, make
+from tests.support.factories import make
+from tests.support.params import STORES
+from tests.support.settings_overrides import jobqueue
 
 TWO_STORES = STORES[:2]  # SQLite and MariaDB
 

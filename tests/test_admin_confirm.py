@@ -10,7 +10,7 @@ from django.contrib.admin.models import DELETION, LogEntry
 from django.test import Client
 
 from django_jobqueue.failures import service
-from tests.adminkit import (
+from tests.support.admin import (
     LOCAL_CONNECTIONS,
     action_post,
     breadcrumbs,
@@ -22,8 +22,8 @@ from tests.adminkit import (
     url,
     user,
 )
-from tests.conftest import jobqueue
-from tests.factories import STORES
+from tests.support.params import STORES
+from tests.support.settings_overrides import jobqueue
 
 pytestmark = pytest.mark.parametrize("store", STORES[:1], indirect=True)
 

@@ -24,9 +24,10 @@ from django.utils import timezone
 
 from django_jobqueue.failures import service
 from django_jobqueue.transports import CurrentJob, WorkerInfo, get_transport
-from tests.adminkit import LOCAL_CONNECTIONS, failed, user
-from tests.conftest import REPO, jobqueue
-from tests.factories import STORES
+from tests.support import REPO
+from tests.support.admin import LOCAL_CONNECTIONS, failed, user
+from tests.support.params import STORES
+from tests.support.settings_overrides import jobqueue
 
 CHROMIUM = os.environ.get("JQ_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

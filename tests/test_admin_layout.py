@@ -17,9 +17,9 @@ from django.utils import timezone
 from django_jobqueue.failures import service
 from django_jobqueue.models import FailedJob
 from django_jobqueue.transports import WorkerInfo, get_transport
-from tests.adminkit import LOCAL_CONNECTIONS, action_post, breadcrumbs, client_for, failed, url
-from tests.conftest import jobqueue
-from tests.factories import STORES
+from tests.support.admin import LOCAL_CONNECTIONS, action_post, breadcrumbs, client_for, failed, url
+from tests.support.params import STORES
+from tests.support.settings_overrides import jobqueue
 
 pytestmark = pytest.mark.parametrize("store", STORES[:1], indirect=True)
 ZONE = zoneinfo.ZoneInfo("Asia/Kathmandu")  # UTC+05:45: a wrong zone cannot pass by luck

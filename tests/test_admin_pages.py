@@ -12,9 +12,12 @@ import pytest
 from django_jobqueue.failures import service
 from django_jobqueue.masking import MASK
 from django_jobqueue.transports import CurrentJob, WorkerInfo, get_transport
-from tests.adminkit import LOCAL_CONNECTIONS, client_for, failed, form_fields, messages_of, url
-from tests.conftest import jobqueue, wait_until
-from tests.factories import STORES, command, make
+from tests.support.admin import LOCAL_CONNECTIONS, client_for, failed, form_fields, messages_of, url
+from tests.support.commands import command
+from tests.support.factories import make
+from tests.support.params import STORES
+from tests.support.settings_overrides import jobqueue
+from tests.support.waiting import wait_until
 
 SCRIPT = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"

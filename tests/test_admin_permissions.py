@@ -9,9 +9,9 @@ import pytest
 from django.utils import timezone
 
 from django_jobqueue.failures import service
-from tests.adminkit import LOCAL_CONNECTIONS, USERS, action_post, client_for, failed, url
-from tests.conftest import jobqueue
-from tests.factories import STORES
+from tests.support.admin import LOCAL_CONNECTIONS, USERS, action_post, client_for, failed, url
+from tests.support.params import STORES
+from tests.support.settings_overrides import jobqueue
 
 VIEWERS = {"view_only", "retry_only", "purge_only", "superuser"}
 RETRIERS = {"retry_only", "superuser"}

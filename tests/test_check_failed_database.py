@@ -12,7 +12,7 @@ from django.db import connections
 
 from django_jobqueue.checks import check_databases
 from django_jobqueue.checks.reachability import check_failed_database
-from tests.conftest import jobqueue
+from tests.support.settings_overrides import jobqueue
 
 
 def test_it_is_a_database_tagged_check():

@@ -15,7 +15,7 @@ from django_jobqueue import conf
 from django_jobqueue.checks import check_settings
 from django_jobqueue.retry import ExponentialBackoff
 from django_jobqueue.transports import get_transport
-from tests.conftest import jobqueue
+from tests.support.settings_overrides import jobqueue
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "django_jobqueue.transports.database.DatabaseTransport"

@@ -18,8 +18,8 @@ from django.core.management import load_command_class
 
 from django_jobqueue.failures import service
 from django_jobqueue.transports import get_transport
-from tests.conftest import jobqueue
-from tests.factories import make
+from tests.support.factories import kinds_sharing_a_prefix, make
+from tests.support.settings_overrides import jobqueue
 
 ROOT = Path(__file__).resolve().parent.parent
 ROW = re.compile(r"^\| `([a-z_]+)` \| (\d) \|", re.MULTILINE)
@@ -50,8 +50,6 @@ def gone_class() -> Any:
 
 
 def shared_prefix() -> str:
-    from tests.test_fingerprint_prefix import kinds_sharing_a_prefix
-
     first, second = kinds_sharing_a_prefix()
     service.record(make(exc=first))
     return service.record(make(exc=second)).fingerprint[:4]

@@ -9,8 +9,10 @@ import pytest
 from django_jobqueue.failures import service
 from django_jobqueue.failures.record import exception_text
 from django_jobqueue.transports import get_transport
-from tests.conftest import jobqueue
-from tests.factories import STORES, command, failing_command, make, mysql_down, refused
+from tests.support.commands import command, failing_command, refused
+from tests.support.factories import make
+from tests.support.params import STORES
+from tests.support.settings_overrides import jobqueue, mysql_down
 
 
 def charge_card(order_id):

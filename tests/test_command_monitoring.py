@@ -12,8 +12,10 @@ from django_jobqueue import dispatch
 from django_jobqueue.failures import service
 from django_jobqueue.transports import CurrentJob, WorkerInfo, get_transport
 from tests import jobs
-from tests.conftest import jobqueue
-from tests.factories import STORES, command, failing_command, make, mysql_down, refused
+from tests.support.commands import command, failing_command, refused
+from tests.support.factories import make
+from tests.support.params import STORES
+from tests.support.settings_overrides import jobqueue, mysql_down
 
 
 @pytest.fixture

@@ -6,8 +6,10 @@ import pytest
 
 from django_jobqueue.failures import service
 from django_jobqueue.models import FailedJob
-from tests.conftest import jobqueue
-from tests.factories import STORES, TTY, command, make, mysql_down, refused
+from tests.support.commands import TTY, command, refused
+from tests.support.factories import make
+from tests.support.params import STORES
+from tests.support.settings_overrides import jobqueue, mysql_down
 
 DAY = 24
 

@@ -10,8 +10,10 @@ import pytest
 from django_jobqueue.failures import service
 from django_jobqueue.models import FailedJob
 from django_jobqueue.transports import get_transport
-from tests.conftest import jobqueue
-from tests.factories import STORES, command, failing_command, make, refused
+from tests.support.commands import command, failing_command, refused
+from tests.support.factories import make
+from tests.support.params import STORES
+from tests.support.settings_overrides import jobqueue
 
 
 def pushed(queue="default"):

@@ -15,8 +15,8 @@ from django_jobqueue.failures import service
 from django_jobqueue.models import FailedJob, QueuedJob
 from django_jobqueue.transports import get_transport
 from tests import jobs
-from tests.conftest import REPO
-from tests.factories import make
+from tests.support import REPO
+from tests.support.factories import make
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, databases=["default"])]
 

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import connections
 
 from django_jobqueue.transports import PushItem, get_transport
-from tests.conftest import wait_until
+from tests.support.waiting import wait_until
 
 MARIADB = pytest.mark.django_db(transaction=True, databases=["default", "mysql"])
 POSTGRES = pytest.mark.django_db(transaction=True, databases=["default", "postgres"])

@@ -14,8 +14,9 @@ from django.db import transaction
 from django_jobqueue import ConfigurationError, PayloadError, dispatch_many
 from django_jobqueue.testing import work
 from django_jobqueue.transports import get_transport
-from tests import jobs, ledger
-from tests.conftest import jobqueue
+from tests import jobs
+from tests.support import ledger
+from tests.support.settings_overrides import jobqueue
 
 
 @pytest.fixture

@@ -15,8 +15,10 @@ from django_jobqueue.failures.database import DatabaseFailedJobStore
 from django_jobqueue.failures.stores import table_outage
 from django_jobqueue.models import FailedJob
 from django_jobqueue.transports import get_transport
-from tests.conftest import jobqueue, wait_until
-from tests.factories import STORES, make, mysql_down
+from tests.support.factories import make
+from tests.support.params import STORES
+from tests.support.settings_overrides import jobqueue, mysql_down
+from tests.support.waiting import wait_until
 
 
 def rows(alias):

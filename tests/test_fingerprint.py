@@ -22,8 +22,9 @@ from django_jobqueue.failures.fingerprint import (
 from django_jobqueue.failures.first_seen import claim_in_database
 from django_jobqueue.failures.record import FailureRecord, exception_text
 from django_jobqueue.models import FailedJob, FailureFingerprint
-from tests.conftest import jobqueue
-from tests.factories import STORES, make, mysql_down
+from tests.support.factories import make
+from tests.support.params import STORES
+from tests.support.settings_overrides import jobqueue, mysql_down
 
 HANDLER = "tests.test_fingerprint.remember"
 seen: list[FailureRecord] = []

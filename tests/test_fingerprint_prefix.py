@@ -3,7 +3,6 @@ the database stores and the Redis store: through the service and through the com
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 
@@ -12,21 +11,10 @@ import pytest
 from django_jobqueue.failures import service
 from django_jobqueue.failures.fingerprint import fingerprint
 from django_jobqueue.transports import get_transport
-from tests.conftest import jobqueue
-from tests.factories import STORES, command, make, refused
-
-
-def kinds_sharing_a_prefix(length: int = 4) -> tuple[str, str]:
-    """Two exception classes whose failures' fingerprints share their first ``length`` hex
-    digits (found by search: a birthday collision needs a few hundred tries)."""
-    seen: dict[str, str] = {}
-    for n in itertools.count():
-        exc = f"tests.errors.Kind{n}"
-        head = fingerprint(exc, "it broke", "", "tests.jobs.Record")[:length]
-        if head in seen:
-            return seen[head], exc
-        seen[head] = exc
-    raise AssertionError("unreachable")
+from tests.support.commands import command, refused
+from tests.support.factories import kinds_sharing_a_prefix, make
+from tests.support.params import STORES
+from tests.support.settings_overrides import jobqueue
 
 
 @pytest.fixture(params=[pytest.param(p.values[0], id=p.id) for p in STORES]

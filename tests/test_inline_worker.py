@@ -12,8 +12,9 @@ from django_jobqueue.models import FailedJob
 from django_jobqueue.signals import job_failed, job_retrying
 from django_jobqueue.testing import work
 from django_jobqueue.transports import PushItem, get_transport
-from tests import jobs, ledger
-from tests.conftest import jobqueue
+from tests import jobs
+from tests.support import ledger
+from tests.support.settings_overrides import jobqueue
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,7 +8,7 @@ import pytest
 from django_jobqueue import Job, UnknownJobClass
 from django_jobqueue.transports import get_transport
 from tests import jobs
-from tests.conftest import jobqueue
+from tests.support.settings_overrides import jobqueue
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

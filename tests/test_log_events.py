@@ -13,11 +13,9 @@ import pytest
 
 from django_jobqueue.logutil import Event, KeyValueFormatter, log_event, log_value
 from django_jobqueue.worker.handlers import build_chain, run_chain
+from tests.support.log_lines import LINE
 
 PACKAGE = Path(__file__).resolve().parent.parent / "django_jobqueue"
-# One pair: a bare word, or a double-quoted string with \" and \\ escapes.
-PAIR = r'[a-z_]+=(?:[^\s"=\\]+|"(?:[^"\\]|\\.)*")'
-LINE = re.compile(rf"^{PAIR}(?: {PAIR})*$")
 
 
 def parse(line: str) -> dict[str, str]:

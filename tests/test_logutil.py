@@ -11,7 +11,7 @@ from django_jobqueue.models import FailedJob
 from django_jobqueue.testing import work
 from django_jobqueue.transports import get_transport
 from tests import jobs
-from tests.conftest import jobqueue
+from tests.support.settings_overrides import jobqueue
 
 RAW_CONTROLS = ("\r", "\x1b", "\x9b", "\u2028", "\x00")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from django_jobqueue.masking import MASK, mask_payload, masked_payload_text
-from tests.conftest import jobqueue
+from tests.support.settings_overrides import jobqueue
 
 
 def payload(job="tests.jobs.Charge", args=(), kwargs=None, **extra):

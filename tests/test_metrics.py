@@ -15,8 +15,8 @@ from django_jobqueue import metrics
 from django_jobqueue.metrics.collector import QueueDepthCollector, WorkerCollector
 from django_jobqueue.transports import get_transport
 from tests import jobs
-from tests.conftest import wait_until
-from tests.test_log_events import LINE
+from tests.support.log_lines import LINE
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "mysql", "postgres"])
 
@@ -244,7 +244,8 @@ def test_a_system_failure_is_counted_once_even_when_the_store_refuses_it_first(c
 @pytest.mark.django_db(transaction=True, databases=["default", "mysql"])
 def test_every_failure_written_to_the_fallback_is_counted(counts, redis_client):
     from django_jobqueue.failures import service
-    from tests.factories import make, mysql_down
+    from tests.support.factories import make
+    from tests.support.settings_overrides import mysql_down
 
     with mysql_down():
         # The first meets the table down; the next come straight to the fallback while the

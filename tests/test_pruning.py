@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from django_jobqueue.failures import service
 from django_jobqueue.models import FailedJob
-from tests.conftest import jobqueue
-from tests.factories import STORES, make, mysql_down
+from tests.support.factories import make
+from tests.support.params import STORES
+from tests.support.settings_overrides import jobqueue, mysql_down
 
 DAY = 24
 

@@ -9,7 +9,9 @@ from django.test.utils import CaptureQueriesContext
 
 from django_jobqueue.failures import service
 from django_jobqueue.models import FailedJob
-from tests.factories import STORES, make, mysql_down
+from tests.support.factories import make
+from tests.support.params import STORES
+from tests.support.settings_overrides import mysql_down
 
 
 @pytest.mark.parametrize("store", STORES, indirect=True)

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from django_jobqueue.transports import PushItem, get_transport
-from tests.conftest import wait_until
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture

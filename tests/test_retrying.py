@@ -10,8 +10,9 @@ import pytest
 from django_jobqueue.failures import service
 from django_jobqueue.models import FailedJob
 from django_jobqueue.transports import get_transport
-from tests.conftest import jobqueue
-from tests.factories import STORES, make
+from tests.support.factories import make
+from tests.support.params import STORES
+from tests.support.settings_overrides import jobqueue
 
 
 class FakeClock:

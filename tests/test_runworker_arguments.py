@@ -14,7 +14,7 @@ from django_jobqueue import queue_names
 from django_jobqueue.queue_names import declared_queues, unknown_queue_warnings
 from django_jobqueue.transports import get_transport
 from tests import jobs
-from tests.conftest import REPO
+from tests.support import REPO
 
 
 @pytest.mark.parametrize("value", ["0", "-2", "two"])

@@ -26,7 +26,7 @@ from django_jobqueue.testing import work
 from django_jobqueue.transports import get_transport
 from django_jobqueue.worker.execute import run_attempt
 from tests.chaos import jobs as chaos_jobs
-from tests.conftest import jobqueue
+from tests.support.settings_overrides import jobqueue
 
 PACKAGE = Path(__file__).resolve().parent.parent / "django_jobqueue"
 BANNED_MODULES = {"pickle", "cPickle", "_pickle", "marshal", "shelve", "dill", "cloudpickle",

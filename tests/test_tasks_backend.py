@@ -26,7 +26,8 @@ from django_jobqueue.tasks.compat import (
 )
 from django_jobqueue.testing import WorkResult, work
 from django_jobqueue.transports import get_transport
-from tests import ledger, tasks
+from tests import tasks
+from tests.support import ledger
 
 QUEUES = ["default", "high", "low"]
 BACKENDS = [

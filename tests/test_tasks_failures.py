@@ -19,7 +19,8 @@ from django_jobqueue.tasks.compat import TaskResultStatus, task_backends
 from django_jobqueue.tasks.compat import task as compat_task
 from django_jobqueue.testing import work
 from django_jobqueue.transports import get_transport
-from tests import ledger, tasks
+from tests import tasks
+from tests.support import ledger
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

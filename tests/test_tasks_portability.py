@@ -8,8 +8,8 @@ import pytest
 from django_jobqueue.tasks.compat import TaskResultStatus, task_backends
 from django_jobqueue.testing import work
 from django_jobqueue.transports import get_transport
-from tests import ledger as ledger_log
 from tests import tasks
+from tests.support import ledger as ledger_log
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from django_jobqueue.models import FailedJob
 from django_jobqueue.tasks.compat import TaskResultStatus, task_backends
-from tests import ledger, tasks
-from tests.conftest import wait_until
+from tests import tasks
+from tests.support import ledger
+from tests.support.waiting import wait_until
 
 pytestmark = [
     pytest.mark.slow,

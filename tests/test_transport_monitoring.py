@@ -11,7 +11,8 @@ import pytest
 from django.db import connections
 
 from django_jobqueue.transports import CurrentJob, PushItem, WorkerInfo, get_transport
-from tests.conftest import TRANSPORT_PARAMS, wait_until
+from tests.support.params import TRANSPORT_PARAMS
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.parametrize("connection_name", TRANSPORT_PARAMS, indirect=True)
 

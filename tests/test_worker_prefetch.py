@@ -8,8 +8,11 @@ import signal
 import pytest
 
 from django_jobqueue.transports import get_transport
-from tests import jobs, ledger
-from tests.conftest import FAST_LEASE, MARIADB_AND_REDIS, wait_until
+from tests import jobs
+from tests.support import ledger
+from tests.support.params import MARIADB_AND_REDIS
+from tests.support.settings_overrides import FAST_LEASE
+from tests.support.waiting import wait_until
 
 pytestmark = [
     pytest.mark.slow,

@@ -12,10 +12,13 @@ from django.conf import settings
 
 from django_jobqueue.models import QueueWorker
 from django_jobqueue.transports import get_transport
-from tests import jobs, ledger
-from tests.adminkit import client_for, url
-from tests.conftest import FAST_LEASE, MARIADB_AND_REDIS, jobqueue, wait_until
-from tests.factories import command
+from tests import jobs
+from tests.support import ledger
+from tests.support.admin import client_for, url
+from tests.support.commands import command
+from tests.support.params import MARIADB_AND_REDIS
+from tests.support.settings_overrides import FAST_LEASE, jobqueue
+from tests.support.waiting import wait_until
 
 pytestmark = [
     pytest.mark.slow,

@@ -4,7 +4,7 @@ If anything imports it (a payload name resolved by import instead of through the
 it leaves a mark in the ledger, and the audit hook sees the import too.
 """
 
-from tests import ledger
+from tests.support import ledger
 
 ledger.write("canary_imported")
 

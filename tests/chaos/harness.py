@@ -1,7 +1,7 @@
 """The chaos harness: real workers on a transport, a ledger, and the quiescence check.
 
-The ledger is the append-only JSON-lines file of ``tests.ledger`` (one ``write()`` of one short
-line per event, ``O_APPEND``). It is chosen over a table or a Redis stream because it
+The ledger is the append-only JSON-lines file of ``tests.support.ledger`` (one ``write()`` of
+one short line per event, ``O_APPEND``). It is chosen over a table or a Redis stream because it
 depends on none of the things the scenarios break: a SIGKILLed writer's completed ``write()``
 is already in the kernel, and Redis restarts, killed database connections and a database
 that is down (scenarios 4, 5, 6) cannot lose or delay a ledger line. Every job event is
@@ -35,7 +35,9 @@ import pytest
 
 from django_jobqueue.models import FailedJob
 from django_jobqueue.transports import get_transport
-from tests.conftest import REPO, WorkerProcess, wait_until
+from tests.support import REPO
+from tests.support.waiting import wait_until
+from tests.support.workers import WorkerProcess
 
 FULL = os.environ.get("JQ_CHAOS", "").lower() == "full"
 SIZE = "full" if FULL else "ci"

@@ -1,5 +1,5 @@
-"""Jobs of the chaos suite. Each writes to the ledger (``tests.ledger``, one O_APPEND line per
-event): ``start`` and ``finish`` (``ok`` True or False) around its work, ``hook`` from
+"""Jobs of the chaos suite. Each writes to the ledger (``tests.support.ledger``, one O_APPEND
+line per event): ``start`` and ``finish`` (``ok`` True or False) around its work, ``hook`` from
 ``failed()``. Per-instance ``max_tries``, ``timeout`` and ``retry_after`` travel in the payload
 (``Job.dispatch_overrides``), so one class serves every scenario.
 """
@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from django_jobqueue import ExponentialBackoff, Job
-from tests import ledger
+from tests.support import ledger
 
 
 def mark(job: Job, event: str, **fields: Any) -> None:

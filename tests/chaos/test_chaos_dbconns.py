@@ -32,8 +32,8 @@ from tests.chaos.harness import (
     dispatch_all,
     size,
 )
-from tests.conftest import wait_until
 from tests.support.servers import ensure_servers
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, MARIADB_DB]
 

@@ -27,8 +27,9 @@ from tests.chaos.harness import (
     dispatch_all,
     size,
 )
-from tests.conftest import REPO, wait_until
+from tests.support import REPO
 from tests.support.servers import chaos as chaos_servers
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, MARIADB_DB]
 

@@ -8,7 +8,6 @@ import re
 import pytest
 
 from django_jobqueue.conf import jobqueue_settings
-from tests.adminkit import LOCAL_CONNECTIONS, client_for, url
 from tests.chaos import jobs
 from tests.chaos.harness import (
     FAILED_DB,
@@ -19,7 +18,8 @@ from tests.chaos.harness import (
     percentile,
     size,
 )
-from tests.conftest import jobqueue
+from tests.support.admin import LOCAL_CONNECTIONS, client_for, url
+from tests.support.settings_overrides import jobqueue
 
 pytestmark = [pytest.mark.slow, MARIADB_DB]
 

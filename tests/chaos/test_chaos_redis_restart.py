@@ -30,8 +30,8 @@ from tests.chaos.harness import (
     percentile,
     size,
 )
-from tests.conftest import jobqueue
 from tests.support.servers import chaos as chaos_servers
+from tests.support.settings_overrides import jobqueue
 
 pytestmark = [pytest.mark.slow, MARIADB_DB]
 

@@ -33,7 +33,7 @@ from tests.chaos.harness import (
     percentile,
     size,
 )
-from tests.conftest import wait_until
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, MARIADB_DB]
 

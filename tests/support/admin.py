@@ -1,4 +1,4 @@
-"""Users, failed jobs and requests for the admin tests."""
+"""Users, failed jobs, requests and page parsing for the admin tests."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from django_jobqueue.failures import service
-from tests.factories import make
+from tests.support.factories import make
 
 # The queue page asks every shared connection for its sizes: only the test's own databases.
 LOCAL_CONNECTIONS = {
@@ -54,7 +54,7 @@ def client_for(kind: str, **options: Any) -> Client:
 
 
 def failed(**options: Any) -> Any:
-    """A failed-job row recorded through the service (``tests.factories.make`` options)."""
+    """A failed-job row recorded through the service (``tests.support.factories.make`` options)."""
     return service.get(service.record(make(**options)).id)
 
 
