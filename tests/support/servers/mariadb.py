@@ -11,14 +11,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from tests.support.servers.process import (
-    binary,
-    failure,
-    pid_alive,
-    read_pid,
-    stop_process,
-    wait_for,
-)
+from tests.support.servers import process
 
 USER = PASSWORD = DATABASE = "jobqueue"
 DEADLINE = 60.0
@@ -57,19 +50,21 @@ def init_datadir(home: Path) -> None:
         return
     shutil.rmtree(data, ignore_errors=True)  # leftovers of an interrupted earlier attempt
     data.mkdir(parents=True)
-    args = [binary("mariadb-install-db"), "--no-defaults", "--user=root", f"--datadir={data}"]
+    args = [process.binary("mariadb-install-db"), "--no-defaults", "--user=root"]
+    args += [f"--datadir={data}"]
     # "normal" gives root@localhost an empty password, so the bootstrap needs no sudo.
     args += ["--auth-root-authentication-method=normal", "--skip-test-db", "--skip-log-bin"]
     with log.open("wb") as out:
         done = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=out, stderr=out, check=False)
     if done.returncode != 0:
-        raise failure("mariadb-install-db failed", log)
+        raise process.failure("mariadb-install-db failed", log)
     marker.touch()
 
 
 def spawn(port: int, home: Path) -> int:
     """Start mariadbd on the datadir in ``home``; return its pid."""
-    args = [binary("mariadbd"), "--no-defaults", "--user=root", f"--datadir={home / 'data'}"]
+    args = [process.binary("mariadbd"), "--no-defaults", "--user=root"]
+    args += [f"--datadir={home / 'data'}"]
     args += [f"--port={port}", "--bind-address=127.0.0.1", f"--socket={home / 'mysqld.sock'}"]
     args += [f"--pid-file={home / 'mariadbd.pid'}", "--max-connections=500"]
     # Durability is worthless for throwaway data; a fixed charset and IP-only grants keep
@@ -109,22 +104,23 @@ def bootstrap(sock: Path) -> None:
 def start(port: int, home: Path) -> None:
     home.mkdir(parents=True, exist_ok=True)
     sock, log, pidfile = home / "mysqld.sock", home / "mariadbd.log", home / "mariadbd.pid"
-    pid = read_pid(pidfile)
+    pid = process.read_pid(pidfile)
     # A live one is ours but unusable as the test user (an interrupted bootstrap, say);
     # a second mariadbd on the same datadir would only die on InnoDB's lock.
-    if pid is None or not pid_alive(pid, "mariadbd"):
+    if pid is None or not process.pid_alive(pid, "mariadbd"):
         pidfile.unlink(missing_ok=True)
         init_datadir(home)
         pid = spawn(port, home)
     root_answers = partial(connects, unix_socket=str(sock), user="root")
-    wait_for(root_answers, partial(pid_alive, pid, "mariadbd"), DEADLINE, "mariadbd", log)
+    alive = partial(process.pid_alive, pid, "mariadbd")
+    process.wait_for(root_answers, alive, DEADLINE, "mariadbd", log)
     bootstrap(sock)
     if not answers(port):
-        raise failure(f"mariadbd runs but {USER} cannot log in on 127.0.0.1:{port}", log)
+        raise process.failure(f"mariadbd runs but {USER} cannot log in on 127.0.0.1:{port}", log)
 
 
 def stop(home: Path) -> None:
     def terminate(pid: int) -> None:
         os.kill(pid, signal.SIGTERM)  # mariadbd's clean shutdown
 
-    stop_process(home / "mariadbd.pid", "mariadbd", terminate, home / "mariadbd.log")
+    process.stop_process(home / "mariadbd.pid", "mariadbd", terminate, home / "mariadbd.log")

@@ -9,14 +9,7 @@ import subprocess
 from functools import partial
 from pathlib import Path
 
-from tests.support.servers.process import (
-    binary,
-    failure,
-    pid_alive,
-    read_pid,
-    stop_process,
-    wait_for,
-)
+from tests.support.servers import process
 
 DEADLINE = 10.0
 
@@ -45,18 +38,18 @@ def start(port: int, home: Path) -> None:
     home.mkdir(parents=True, exist_ok=True)
     log, pidfile = home / "redis.log", home / "redis.pid"
     pidfile.unlink(missing_ok=True)  # so a stale pid cannot pass the liveness check below
-    args = [binary("redis-server"), "--port", str(port), "--bind", "127.0.0.1"]
+    args = [process.binary("redis-server"), "--port", str(port), "--bind", "127.0.0.1"]
     args += ["--daemonize", "yes", "--dir", str(home), "--pidfile", str(pidfile)]
     args += ["--logfile", str(log), "--save", "", "--appendonly", "no"]
     done = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, check=False)
     if done.returncode != 0:
-        raise failure(f"redis-server failed: {done.stderr.decode(errors='replace')}", log)
+        raise process.failure(f"redis-server failed: {done.stderr.decode(errors='replace')}", log)
 
     def alive() -> bool:
-        pid = read_pid(pidfile)  # written a moment after the daemonising parent exits
-        return pid is None or pid_alive(pid, "redis-server")
+        pid = process.read_pid(pidfile)  # written a moment after the daemonising parent exits
+        return pid is None or process.pid_alive(pid, "redis-server")
 
-    wait_for(partial(answers, port), alive, DEADLINE, "redis-server", log)
+    process.wait_for(partial(answers, port), alive, DEADLINE, "redis-server", log)
 
 
 def stop(port: int, home: Path) -> None:
@@ -64,4 +57,4 @@ def stop(port: int, home: Path) -> None:
         with contextlib.suppress(OSError):  # redis closes the connection instead of replying
             command(port, b"SHUTDOWN NOSAVE")
 
-    stop_process(home / "redis.pid", "redis-server", shutdown, home / "redis.log")
+    process.stop_process(home / "redis.pid", "redis-server", shutdown, home / "redis.log")
