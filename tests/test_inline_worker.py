@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 
 import pytest
 
@@ -154,12 +155,30 @@ def test_sys_exit_fails_the_attempt_like_any_exception(how, caplog):
         assert "event=failed_hook_raised" in caplog.text and "error=SystemExit" in caplog.text
 
 
-def test_keyboard_interrupt_in_process_is_ctrl_c_and_stops_work():
-    # A work horse ignores SIGINT, so there it can only be the job's (a failed attempt);
-    # in a test run's own process it may be Ctrl-C, which must stop the run.
+@pytest.fixture
+def sigint():
+    """Sets this process's SIGINT disposition for one test: a run started in the background
+    (CI, ``&``) inherits SIGINT ignored, one in a terminal does not."""
+    previous = signal.getsignal(signal.SIGINT)
+    yield lambda handler: signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_keyboard_interrupt_in_process_is_ctrl_c_and_stops_work(sigint):
+    # Where Ctrl-C can reach the process (a terminal), KeyboardInterrupt must stop the run.
+    sigint(signal.default_int_handler)
     jobs.Exits("e", how="interrupt").dispatch()
     with pytest.raises(KeyboardInterrupt):
         work()
+
+
+def test_keyboard_interrupt_where_sigint_is_ignored_is_the_jobs(sigint):
+    # As in a work horse: with SIGINT ignored only job code can raise it, so it fails the
+    # attempt like any exception.
+    sigint(signal.SIG_IGN)
+    jobs.Exits("e", how="interrupt").dispatch()
+    assert work().failed == 1
+    assert FailedJob.objects.get().exception.startswith("KeyboardInterrupt")
 
 
 def test_bulk_dispatch_and_drain():
