@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from django_jobqueue.exception_text import exception_text
 from django_jobqueue.failures import service
-from django_jobqueue.failures.record import exception_text
 from django_jobqueue.transports import get_transport
 from tests.conftest import jobqueue
 from tests.factories import STORES, command, failing_command, make, mysql_down, refused
