@@ -35,7 +35,7 @@ from .handlers import build_chain, killed_handler
 from .horse import StopFlag
 from .options import WorkerOptions
 from .outcome import Bookkeeper
-from .registry import Presence
+from .presence import Presence
 from .slots import IDLE, RUNNING, Slot, enforce_limits
 
 if TYPE_CHECKING:
