@@ -21,10 +21,10 @@ class JobQueueConfig(AppConfig):
         autodiscover_modules("jobs")
         if uses_tasks_backend():
             # Only then is the Tasks framework imported: projects without it need nothing.
-            from .tasks import receivers, registry
+            from .tasks import known, receivers
 
             receivers.connect()
-            registry.autodiscover()
+            known.autodiscover()
         setting_changed.connect(_reset_on_settings_change, dispatch_uid="django_jobqueue.reset")
 
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from .failures.record import exception_text, safe_message
+from .exception_text import exception_text, safe_message
 
 # C0 controls, DEL and C1 controls (ESC starts ANSI sequences; U+009B is a one-byte CSI),
 # the Unicode line and paragraph separators some log viewers break lines on, and the

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 from .conf import jobqueue_settings
 from .transports import Reserved, get_transport
+from .worker.bookkeeper import Bookkeeper
 from .worker.execute import run_attempt, run_failed_hook
 from .worker.handlers import build_chain
-from .worker.outcome import Bookkeeper
 
 _tokens = itertools.count()
 

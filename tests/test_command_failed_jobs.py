@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from django_jobqueue.exception_text import exception_text
 from django_jobqueue.failures import service
-from django_jobqueue.failures.record import exception_text
 from django_jobqueue.transports import get_transport
 from tests.support.commands import command, failing_command, refused
 from tests.support.factories import make

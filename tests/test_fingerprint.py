@@ -13,6 +13,7 @@ from django.utils.module_loading import import_string
 
 from django_jobqueue import payload as payload_codec
 from django_jobqueue.checks import check_settings
+from django_jobqueue.exception_text import exception_text
 from django_jobqueue.failures import service
 from django_jobqueue.failures.fingerprint import (
     application_frame,
@@ -20,7 +21,7 @@ from django_jobqueue.failures.fingerprint import (
     normalise_message,
 )
 from django_jobqueue.failures.first_seen import claim_in_database
-from django_jobqueue.failures.record import FailureRecord, exception_text
+from django_jobqueue.failures.record import FailureRecord
 from django_jobqueue.models import FailedJob, FailureFingerprint
 from tests.support.factories import make
 from tests.support.params import STORES

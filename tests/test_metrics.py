@@ -217,7 +217,7 @@ def test_registering_the_depth_collector_asks_the_store_nothing():
 def test_a_system_failure_is_counted_once_even_when_the_store_refuses_it_first(counts):
     from django_jobqueue.exceptions import TransportError
     from django_jobqueue.transports import Reserved
-    from django_jobqueue.worker.outcome import Bookkeeper
+    from django_jobqueue.worker.bookkeeper import Bookkeeper
 
     class Down:
         name = "redis"

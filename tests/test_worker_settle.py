@@ -10,8 +10,8 @@ import pytest
 
 from django_jobqueue import TransportError
 from django_jobqueue.transports import Reserved
-from django_jobqueue.worker.batch import Owed
 from django_jobqueue.worker.options import WorkerOptions
+from django_jobqueue.worker.owed import Owed
 from django_jobqueue.worker.supervisor import Supervisor
 
 pytestmark = pytest.mark.usefixtures("redis_client")

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from django_jobqueue.transports import Reserved
-from django_jobqueue.worker.batch import Batch, Outcomes, Owed
+from django_jobqueue.worker.batch import Batch
+from django_jobqueue.worker.owed import Outcomes, Owed
 from django_jobqueue.worker.slots import HOOK, IDLE, INBOX_MAX, RUNNING, Op, Slot
 
 

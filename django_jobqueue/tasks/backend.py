@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from ..conf import jobqueue_settings
 from ..dispatch import dispatch
-from . import policy, registry, results
+from . import known, policy, results
 from .compat import (
     BaseTaskBackend,
     InvalidTask,
@@ -80,7 +80,7 @@ class JobQueueBackend(BaseTaskBackend):
         """Write the READY result, then dispatch the job (after the surrounding transaction
         commits, as for any job); send ``task_enqueued``."""
         self.validate_task(task)
-        registry.remember(task)
+        known.remember(task)
         # The same normalisation TaskResult applies: non-JSON arguments raise here.
         args, kwargs = normalize_json(list(args)), normalize_json(dict(kwargs))
         now, result_id = timezone.now(), uuid.uuid4().hex
@@ -117,7 +117,7 @@ class JobQueueBackend(BaseTaskBackend):
         row = results.fetch(str(result_id), self.alias, self.results_database)
         if row is None:
             raise TaskResultDoesNotExist(result_id)
-        registered = registry.find(row.task_path)
+        registered = known.find(row.task_path)
         if registered is None:
             raise TaskResultDoesNotExist(
                 f"{result_id}: its task {row.task_path!r} is not registered in this process"

@@ -3,7 +3,7 @@
 A task travels as a job whose arguments name the backend alias, the task's path and its
 arguments; retries, timeouts, leases, abandoned-job recovery and failure recording are
 the engine's, exactly as for any job. ``handle()`` marks the attempt RUNNING, resolves the
-task through :mod:`.registry` (never by importing the stored path) and calls it; the
+task through :mod:`.known` (never by importing the stored path) and calls it; the
 outcome is written by the receivers in :mod:`.receivers`.
 """
 
@@ -18,7 +18,7 @@ from ..exceptions import DontRetry, UnknownJobClass
 from ..jobs import Job
 from ..models import TaskResultRecord
 from ..retry import retry_after_from_json
-from . import registry, results
+from . import known, results
 from .compat import (
     BaseTaskBackend,
     InvalidTask,
@@ -99,7 +99,7 @@ class RunTask(Job):
         return normalize_json(task.func(*args, **self.kwargs))
 
     def _task_as_enqueued(self, row: TaskResultRecord) -> Task:
-        registered = registry.find(self.task)
+        registered = known.find(self.task)
         if registered is None:
             raise UnknownTask(
                 f"no task {self.task!r} is registered in this worker: is its app installed"

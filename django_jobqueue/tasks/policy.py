@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..retry import RetryAfter, retry_after_to_json
-from . import registry
+from . import known
 from .compat import Task
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -36,7 +36,7 @@ class JobQueueTask(Task):
         # Slotted dataclasses break zero-argument super(): name the base class.
         Task.__post_init__(self)
         validate(max_tries=self.max_tries, retry_after=self.retry_after, timeout=self.timeout)
-        registry.remember(self)
+        known.remember(self)
 
 
 def task_options(

@@ -12,7 +12,7 @@ from functools import partial
 from typing import Any
 
 from ..signals import job_failed, job_retrying, job_succeeded
-from . import registry, results
+from . import known, results
 from .compat import InvalidTask, task_finished
 from .job import RunTask, results_database
 
@@ -48,7 +48,7 @@ def on_failed(sender: Any, job: RunTask | None, exception: BaseException, **kwar
 
 
 def _finished(job: RunTask, row: Any, exception: BaseException | None = None) -> None:
-    registered = registry.find(job.task)
+    registered = known.find(job.task)
     if row is None or registered is None:
         return  # no result or no task to describe: nothing a receiver could use
     try:

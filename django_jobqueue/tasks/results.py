@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from django.db import transaction
 from django.utils import timezone
 
-from ..failures.record import cap
+from ..exception_text import cap
 from ..logutil import exception_for_log, log_event
 from ..models import TaskResultRecord
 from .compat import Task, TaskError, TaskResult, TaskResultStatus

@@ -20,10 +20,11 @@ from .. import metrics
 from ..exceptions import TransportError
 from ..logutil import exception_for_log, log_event
 from ..transports import Reserved, Transport
-from .batch import Batch, Outcomes, Owed
+from .batch import Batch
+from .bookkeeper import Bookkeeper
 from .handlers import WorkHorseKilledHandler
 from .options import WorkerOptions
-from .outcome import Bookkeeper
+from .owed import Outcomes, Owed
 from .slots import (
     HOOK,
     Op,

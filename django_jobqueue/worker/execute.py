@@ -22,8 +22,8 @@ from typing import Any
 from .. import payload as payload_codec
 from .. import signals
 from ..conf import jobqueue_settings
+from ..exception_text import class_path, error_entry, exception_text, safe_message
 from ..exceptions import AbandonedJobError, JobFailed, JobTimeout, PayloadError, WorkHorseKilled
-from ..failures.record import class_path, error_entry, exception_text, safe_message
 from ..jobs import Job, resolve
 from ..logutil import exception_for_log, log_event
 from ..retry import decide, is_unrecoverable, retry_after_from_json

@@ -20,10 +20,11 @@ from ..conf import jobqueue_settings
 from ..exceptions import TransportError
 from ..logutil import log_event
 from ..transports import Reserved, Transport
-from .batch import Batch, Outcomes
+from .batch import Batch
 from .burst import BurstWatch
 from .horse import Horse, StopFlag, encode
 from .options import WorkerOptions
+from .owed import Outcomes
 from .slots import IDLE, INBOX_BYTES, Op, Slot, timeout_of
 
 if TYPE_CHECKING:

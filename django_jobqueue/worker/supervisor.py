@@ -28,14 +28,15 @@ from ..failures import service
 from ..logutil import exception_for_log, log_event
 from ..transports import Reserved, get_transport
 from .answers import Answers
-from .batch import Batch, Outcomes
+from .batch import Batch
+from .bookkeeper import Bookkeeper
 from .burst import BurstWatch
 from .feeding import Feeding
 from .handlers import build_chain, killed_handler
 from .horse import StopFlag
 from .options import WorkerOptions
-from .outcome import Bookkeeper
-from .registry import Presence
+from .owed import Outcomes
+from .presence import Presence
 from .slots import IDLE, RUNNING, Slot, enforce_limits
 
 if TYPE_CHECKING:

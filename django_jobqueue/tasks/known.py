@@ -15,14 +15,14 @@ from django.utils.module_loading import autodiscover_modules
 
 from .compat import Task
 
-_registry: dict[str, Task] = {}
+_known: dict[str, Task] = {}
 _discovered = False
 
 
 def remember(task: Task) -> None:
     """Record ``task`` under its path; the first definition wins (``.using()`` copies
     share its function, so they add nothing)."""
-    _registry.setdefault(task.module_path, task)
+    _known.setdefault(task.module_path, task)
 
 
 def find(path: str) -> Task | None:
@@ -43,7 +43,7 @@ def autodiscover() -> None:
 
 
 def _lookup(path: str) -> Task | None:
-    task = _registry.get(path)
+    task = _known.get(path)
     if task is not None:
         return task
     module_name, _, attribute = path.rpartition(".")

@@ -13,9 +13,10 @@ from typing import Any
 
 from .. import metrics
 from .. import payload as payload_codec
+from ..exception_text import error_entry
 from ..exceptions import PayloadError
 from ..failures import service
-from ..failures.record import FailureRecord, error_entry
+from ..failures.record import FailureRecord
 from ..jobs import Job, resolve
 from ..logutil import log_event
 from ..transports import Reserved, Transport
