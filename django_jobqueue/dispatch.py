@@ -50,7 +50,7 @@ def _prepare(
     connection = connection or cls.connection or jobqueue_settings.DEFAULT_CONNECTION
     queue = queue or cls.queue or jobqueue_settings.DEFAULT_QUEUE
     jobqueue_settings.connection(connection)  # unknown names raise now, not in a worker
-    ensure_discoverable(cls, get_transport(connection))  # so do classes workers lack
+    ensure_discoverable(cls, connection)  # so do classes workers lack
     overrides = job.dispatch_overrides()
     max_tries = overrides.get("max_tries") or cls.max_tries
     if max_tries is not None and (not isinstance(max_tries, int) or max_tries < 1):

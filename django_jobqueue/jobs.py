@@ -21,7 +21,6 @@ from .retry import RetryAfter
 
 if TYPE_CHECKING:
     from .dispatch import Dispatched
-    from .transports import Transport
 
 logger = logging.getLogger(__name__)
 
@@ -164,10 +163,14 @@ def register(cls: type[Job]) -> None:
     _registry[cls.name] = cls
 
 
-def ensure_discoverable(cls: type[Job], transport: Transport) -> None:
+def ensure_discoverable(cls: type[Job], connection: str) -> None:
     """Raise :class:`UnknownJobClass` at dispatch for a class that workers would not know:
     one created after Django started, going to a store that other processes serve."""
-    if not cls._jq_created_late or cls.discoverable or not transport.shareable_between_processes:
+    if not cls._jq_created_late or cls.discoverable:
+        return  # the common case: two attribute reads on the dispatch path, nothing else
+    from .transports import get_transport
+
+    if not get_transport(connection).shareable_between_processes:
         return
     module = cls.__module__
     app = apps.get_containing_app_config(module)
