@@ -39,8 +39,8 @@ def uses_tasks_backend() -> bool:
 
 def _reset_on_settings_change(*, setting: str, **kwargs: object) -> None:
     if setting in {"JOBQUEUE", "CACHES", "DATABASES"}:
-        from .failures import service
+        from . import failures
         from .transports import reset
 
         reset()
-        service.reset()
+        failures.reset()

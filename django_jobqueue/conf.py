@@ -12,6 +12,7 @@ from django.conf import settings as django_settings
 
 from .shapes import (
     Choice,
+    Either,
     Flag,
     Handler,
     Handlers,
@@ -26,6 +27,9 @@ from .shapes import (
 DATABASE_TRANSPORT = "django_jobqueue.transports.database.DatabaseTransport"
 REDIS_TRANSPORT = "django_jobqueue.transports.redis.RedisTransport"
 MEMORY_TRANSPORT = "django_jobqueue.transports.memory.MemoryTransport"
+DATABASE_STORE = "django_jobqueue.failures.database.DatabaseStore"
+REDIS_STORE = "django_jobqueue.failures.redis.RedisStore"
+FALLBACK_STORE = "django_jobqueue.failures.composite.FallbackStore"
 
 _POSITIVE = Number(above=0)
 _POSITIVE_INT = Number(integer=True, at_least=1)
@@ -33,6 +37,7 @@ _NOT_NEGATIVE = Number(at_least=0)
 _CONNECTION = Table(
     {"TRANSPORT": Handler(objects=False), "OPTIONS": Table({})}, required=("TRANSPORT",)
 )
+_STORE = Table({"STORE": Handler(objects=False), "OPTIONS": Table({})}, required=("STORE",))
 _REDIS = Table({"ALIAS": Text(empty=False), "URL": Text(empty=False), "PREFIX": Text(),
                 "CLUSTER": Flag()})
 
@@ -55,8 +60,13 @@ SETTINGS: dict[str, Setting] = {
     "MAX_PAYLOAD_BYTES": Setting(1024 * 1024, _POSITIVE_INT),
     # Deepest nesting of lists and dicts in job arguments (a scalar argument is depth 0).
     "MAX_PAYLOAD_DEPTH": Setting(32, _POSITIVE_INT),
-    # Failed-job store and its Redis fallback.
-    "FAILED_STORE": Setting("database", Choice(("database", "redis")), check_id="E009"),
+    # Where failed jobs are kept: {"STORE": dotted path, "OPTIONS": {...}}; by default the
+    # table on FAILED_DATABASE, falling back to FAILED_REDIS (or the first Redis connection)
+    # while it is down. The 0.1 strings "database" and "redis" still work (warning W002).
+    "FAILED_STORE": Setting(
+        {"STORE": FALLBACK_STORE, "OPTIONS": {}},
+        Either(Choice(("database", "redis")), _STORE), check_id="E009",
+    ),
     "FAILED_DATABASE": Setting("default", Text(empty=False)),
     # After the table fails to answer, send failures to the fallback for this many seconds
     # before trying it again (0: try it for every failure).

@@ -124,6 +124,27 @@ class Choice(Shape):
 
 
 @dataclass(frozen=True)
+class Either(Shape):
+    """One of two shapes (a value of 0.1's form, or today's)."""
+
+    first: Shape
+    second: Shape
+
+    @property
+    def expected(self) -> str:  # type: ignore[override]
+        return f"{self.first.expected}, or {self.second.expected}"
+
+    def problem(self, value: Any) -> Problem | None:
+        if self.first.problem(value) is None:
+            return None
+        problem = self.second.problem(value)
+        # A dict is meant as the second form: say what is wrong inside it.
+        if problem is not None and problem.where == "" and not isinstance(value, dict):
+            return Problem(self.expected, value)
+        return problem
+
+
+@dataclass(frozen=True)
 class Handler(Shape):
     """A dotted path (``"pkg.module.function"``), or, with ``objects``, a callable itself."""
 
@@ -222,6 +243,8 @@ class Setting:
 def sub_tables(setting: Setting, value: Any) -> list[tuple[str, Mapping[str, Any], Table]]:
     """The dicts inside ``value`` whose keys are known: ``(where, dict, table)`` each."""
     shape = setting.shape
+    if isinstance(shape, Either):
+        shape = next((s for s in (shape.first, shape.second) if isinstance(s, Table)), shape)
     if isinstance(shape, Table) and isinstance(value, dict):
         return [("", value, shape)]
     if isinstance(shape, NamedTables) and isinstance(value, dict):

@@ -14,9 +14,9 @@ from typing import Any
 
 from django.db import DatabaseError
 
+from . import failures
 from .conf import jobqueue_settings
 from .exceptions import JobQueueError
-from .failures import service
 from .queue_names import declared_queues, used_queues
 from .transports import Transport, WorkerInfo, get_transport
 
@@ -61,7 +61,7 @@ def known_queues() -> list[str]:
     names = declared_queues()
     # A failed-job store that is down hides its queues; the other sources still count.
     with contextlib.suppress(JobQueueError, DatabaseError):
-        names.update(service.queues_seen())
+        names.update(failures.queues())
     return sorted(names)
 
 

@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 
-from django_jobqueue import transports
-from django_jobqueue.failures import service
+from django_jobqueue import failures, transports
 from tests.support import REPO
 from tests.support.settings_overrides import jobqueue
 from tests.support.workers import WorkerProcess
@@ -22,10 +21,10 @@ from tests.support.workers import WorkerProcess
 @pytest.fixture(autouse=True)
 def _fresh_caches() -> Iterator[None]:
     transports.reset()
-    service.reset()
+    failures.reset()
     yield
     transports.reset()
-    service.reset()
+    failures.reset()
 
 
 @pytest.fixture

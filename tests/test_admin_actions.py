@@ -10,8 +10,8 @@ from django.contrib.admin.models import CHANGE, DELETION, LogEntry
 from django.test import Client
 from django.utils import timezone
 
-from django_jobqueue import transports
-from django_jobqueue.failures import service
+from django_jobqueue import failures, transports
+from django_jobqueue.failures.estimates import count_estimate
 from tests.support.admin import (
     LOCAL_CONNECTIONS,
     action_post,
@@ -38,7 +38,7 @@ def local():
 
 def bulk(n, **options):
     """``n`` failed jobs inserted in one statement (the fallback mover's path)."""
-    service.database_store().record_many([make(**options) for _ in range(n)])
+    failures.table().record_many([make(**options) for _ in range(n)])
 
 
 def confirmed(page):
@@ -91,7 +91,7 @@ def test_retry_selected_pushes_reports_and_logs(store, local):
     response = client.post(url("changelist"), action_post(
         "retry_selected", *(r.pk for r in [*rows, keep]), index="0"), follow=True)
     assert "Retried 2 failed jobs (3 selected). 1 failed job kept" in messages_of(response)[0]
-    assert service.count() == 1 and service.get(keep.pk)
+    assert failures.count() == 1 and failures.get(keep.pk)
     assert transports.get_transport("memory").size("default").ready == 2
     entry = LogEntry.objects.get()
     assert entry.action_flag == CHANGE and entry.user.username == "retry_only"
@@ -109,12 +109,12 @@ def test_purge_asks_days_shows_count_and_scope(store, local):
     recount = client.post(url("changelist"), action_post("purge_old", old.pk, recent.pk,
                                                          days="1", recount="1"))
     assert "<strong>2</strong> failed jobs will be deleted" in recount.content.decode()
-    assert service.count() == 2  # asking deletes nothing
+    assert failures.count() == 2  # asking deletes nothing
     with jobqueue(FAILED_RETENTION_DAYS=3):
         page = client.post(url("changelist"), action_post("purge_old", old.pk, recent.pk))
         done = client.post(url("changelist"), confirmed(page), follow=True)
     assert messages_of(done) == ["Purged 1 failed job older than 3 days (2 selected)."]
-    assert [row.pk for row in service.filter()] == [recent.pk]
+    assert [row.pk for row in failures.table().filter()] == [recent.pk]
     assert LogEntry.objects.get().action_flag == DELETION
 
 
@@ -123,7 +123,7 @@ def test_select_all_matching_acts_on_the_filter_in_batches(store, local):
     bulk(1100, queue="alpha", age_hours=50 * 24)
     bulk(3, queue="beta", age_hours=50 * 24)
     client = client_for("superuser")
-    one = service.filter(queue="alpha").first().pk
+    one = failures.table().filter(queue="alpha").first().pk
     ask = client.post(url("changelist") + "?queue=alpha",
                       action_post("purge_old", one, across=True))
     assert "every failed job matching the filters</strong> (queue = alpha)" in (
@@ -132,7 +132,7 @@ def test_select_all_matching_acts_on_the_filter_in_batches(store, local):
     done = client.post(url("changelist") + "?queue=alpha", confirmed(ask), follow=True)
     assert messages_of(done) == [
         "Purged 1100 failed jobs older than 30 days (everything matching the filters)."]
-    assert service.count(queue="alpha") == 0 and service.count(queue="beta") == 3
+    assert failures.count(queue="alpha") == 0 and failures.count(queue="beta") == 3
 
 
 @pytest.mark.parametrize("store", TWO_STORES, indirect=True)
@@ -144,7 +144,7 @@ def test_delete_selected_confirms_with_a_count(store, local):
     assert "<strong>2</strong> failed jobs will be deleted" in ask.content.decode()
     done = client.post(url("changelist"), confirmed(ask), follow=True)
     assert messages_of(done) == ["Deleted 2 failed jobs (2 selected)."]
-    assert [row.pk for row in service.filter()] == [rows[2].pk]
+    assert [row.pk for row in failures.table().filter()] == [rows[2].pk]
 
 
 @pytest.mark.parametrize("store", STORES[:1], indirect=True)
@@ -155,10 +155,10 @@ def test_csrf_is_enforced(store, local):
     forged = client.post(url("changelist"), action_post("retry_selected", row.pk, index="0"))
     assert forged.status_code == 403
     assert client.post(url("retry", row.pk)).status_code == 403
-    assert service.count() == 1
+    assert failures.count() == 1
     token = csrf_token(client.get(url("change", row.pk)).content.decode())
     done = client.post(url("retry", row.pk), {"csrfmiddlewaretoken": token})
-    assert done.status_code == 302 and service.count() == 0
+    assert done.status_code == 302 and failures.count() == 0
 
 
 @pytest.mark.parametrize("store", STORES[:1], indirect=True)
@@ -170,16 +170,16 @@ def test_get_never_runs_an_action(store, local):
     page = client.get(url("purge_group", row.fingerprint) + f"?post=yes&upto={row.pk}")
     assert page.status_code == 200 and "will be deleted" in page.content.decode()
     client.get(url("changelist") + f"?action=delete_selected&_selected_action={row.pk}")
-    assert service.count() == 1
+    assert failures.count() == 1
 
 
 @pytest.mark.parametrize("store", TWO_STORES, indirect=True)
 def test_count_estimate_is_exact_when_small_and_capped_when_large(store):
     bulk(30)
-    queryset = service.filter()
-    assert service.count_estimate(queryset) == 30
-    assert service.count_estimate(queryset.filter(queue="none")) == 0
+    queryset = failures.table().filter()
+    assert count_estimate(queryset) == 30
+    assert count_estimate(queryset.filter(queue="none")) == 0
     # Above the exact limit: the table's statistics (MariaDB) or a capped count (SQLite).
-    estimate = service.count_estimate(queryset, exact_limit=10)
+    estimate = count_estimate(queryset, exact_limit=10)
     assert estimate >= 11
-    assert service.count_estimate(queryset.filter(queue="default"), exact_limit=10) == 30
+    assert count_estimate(queryset.filter(queue="default"), exact_limit=10) == 30

@@ -9,7 +9,7 @@ import pytest
 from django.contrib.admin.models import DELETION, LogEntry
 from django.test import Client
 
-from django_jobqueue.failures import service
+from django_jobqueue import failures
 from tests.support.admin import (
     LOCAL_CONNECTIONS,
     action_post,
@@ -60,7 +60,7 @@ def test_purge_group_button_asks_instead_of_deleting(store, local):
     # The old one-click form (a POST without the page's fields) only shows the page again.
     again = client.post(url("purge_group", fingerprint))
     assert again.status_code == 200 and "will be deleted" in again.content.decode()
-    assert service.count() == 4 and service.get(other.pk)
+    assert failures.count() == 4 and failures.get(other.pk)
 
 
 def test_confirming_a_group_purge_deletes_exactly_the_rows_counted(store, local):
@@ -72,7 +72,7 @@ def test_confirming_a_group_purge_deletes_exactly_the_rows_counted(store, local)
     assert later.fingerprint == fingerprint
     done = client.post(url("purge_group", fingerprint), confirm(fields), follow=True)
     assert messages_of(done) == [f"Purged 3 failed jobs (group {fingerprint[:12]})."]
-    assert [row.pk for row in service.filter()] == [later.pk]
+    assert [row.pk for row in failures.table().filter()] == [later.pk]
     assert LogEntry.objects.get().action_flag == DELETION
 
 
@@ -84,10 +84,10 @@ def test_group_purge_confirmation_needs_csrf_and_permission(store, local):
     fields = confirm(form_fields(html))
     del fields["csrfmiddlewaretoken"]
     assert client.post(url("purge_group", fingerprint), fields).status_code == 403
-    assert service.count() == 3
+    assert failures.count() == 3
     fields["csrfmiddlewaretoken"] = [csrf_token(html)]
     assert client.post(url("purge_group", fingerprint), fields).status_code == 302
-    assert service.count() == 0
+    assert failures.count() == 0
     retrier = client_for("retry_only")
     assert retrier.get(url("purge_group", fingerprint)).status_code == 403
 
@@ -105,7 +105,7 @@ def test_delete_selected_across_deletes_what_was_counted_not_newer_rows(store, l
                        follow=True)
     assert messages_of(done) == [
         "Deleted 3 failed jobs (everything matching the filters)."]
-    assert [row.pk for row in service.filter()] == [newer.pk]
+    assert [row.pk for row in failures.table().filter()] == [newer.pk]
 
 
 def test_purge_old_with_days_changed_but_not_recounted_asks_again(store, local):
@@ -117,11 +117,11 @@ def test_purge_old_with_days_changed_but_not_recounted_asks_again(store, local):
     changed = {**confirm(form_fields(html)), "days": ["1"]}  # edited, then "Yes" at once
     again = client.post(url("changelist"), changed)
     assert "<strong>2</strong> failed jobs will be deleted" in again.content.decode()
-    assert service.count() == 2
+    assert failures.count() == 2
     done = client.post(url("changelist"), confirm(form_fields(again.content.decode())),
                        follow=True)
     assert messages_of(done) == ["Purged 2 failed jobs older than 1 days (2 selected)."]
-    assert service.count() == 0
+    assert failures.count() == 0
 
 
 def test_a_forged_confirmation_without_the_pages_fields_deletes_nothing(store, local):
@@ -130,7 +130,7 @@ def test_a_forged_confirmation_without_the_pages_fields_deletes_nothing(store, l
     for action in ("delete_selected", "purge_old"):
         response = client.post(url("changelist"), action_post(action, row.pk, post="yes"))
         assert response.status_code == 200 and "will be deleted" in response.content.decode()
-    assert service.count() == 1
+    assert failures.count() == 1
 
 
 @pytest.mark.parametrize("action", ["delete_selected", "purge_old"])
@@ -151,9 +151,9 @@ def test_detail_delete_asks_then_deletes_only_that_row(store, local):
     client = client_for("superuser")
     page = client.get(url("delete", row.pk))
     html = page.content.decode()
-    assert page.status_code == 200 and service.count() == 2
+    assert page.status_code == 200 and failures.count() == 2
     assert breadcrumbs(html).startswith("Home > Job queue > Failed jobs >")
     assert 'class="button cancel-link"' in html
     client.post(url("delete", row.pk), {"post": "yes"})
-    assert [r.pk for r in service.filter()] == [other.pk]
+    assert [r.pk for r in failures.table().filter()] == [other.pk]
     assert client_for("view_only").get(url("delete", other.pk)).status_code == 403

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from django_jobqueue.failures import service
+from django_jobqueue import failures
 from django_jobqueue.transports import CurrentJob, WorkerInfo, get_transport
 from tests.support import REPO
 from tests.support.admin import LOCAL_CONNECTIONS, failed, user
@@ -125,7 +125,7 @@ def test_admin_in_chromium(store, live_server, shots, monkeypatch, width):
             browse(visit, rows)
             purge_and_retry(visit, rows)
             browser.close()
-    assert [row.pk for row in service.filter()] == [rows["kept"].pk]
+    assert [row.pk for row in failures.table().filter()] == [rows["kept"].pk]
     for path in visit.saved:
         assert path.stat().st_size > 1000
 
@@ -264,7 +264,7 @@ def purge_and_retry(visit, rows):
     visit.go(f"{ADMIN}groups/")
     page.click(f"#fp-{rows['long'].fingerprint} a.jq-purge")
     expect(page.locator(".jq-count")).to_contain_text("1 failed job will be deleted")
-    assert service.get(rows["long"].pk) is not None
+    assert failures.get(rows["long"].pk) is not None
     visit.check("purge-group", crumbs=f"{CRUMBS} › Failures grouped by fingerprint")  # noqa: RUF001
     page.click("#jq-confirm-yes")
     expect(page.locator("ul.messagelist")).to_contain_text("Purged 1 failed job (group")

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from django_jobqueue.failures import service
+from django_jobqueue import failures
 from tests.support.admin import LOCAL_CONNECTIONS, USERS, action_post, client_for, failed, url
 from tests.support.params import STORES
 from tests.support.settings_overrides import jobqueue
@@ -69,7 +69,7 @@ def test_permission_matrix(store, kind, endpoint):
         else:
             response = client.post(make_url(row), make_data(row))
     allowed = kind in allowed_users
-    remaining = service.count()
+    remaining = failures.count()
 
     if kind in ("anonymous", "non_staff"):
         assert response.status_code == 302

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from django.core.management import load_command_class
 
-from django_jobqueue.failures import service
+from django_jobqueue import failures
 from django_jobqueue.transports import get_transport
 from tests.support.factories import kinds_sharing_a_prefix, make
 from tests.support.settings_overrides import jobqueue
@@ -42,17 +42,17 @@ def exit_code(*argv: str) -> int:
 
 
 def one_failure() -> Any:
-    return service.record(make())
+    return failures.record(make())
 
 
 def gone_class() -> Any:
-    return service.record(make(job="shop.jobs.Deleted"))
+    return failures.record(make(job="shop.jobs.Deleted"))
 
 
 def shared_prefix() -> str:
     first, second = kinds_sharing_a_prefix()
-    service.record(make(exc=first))
-    return service.record(make(exc=second)).fingerprint[:4]
+    failures.record(make(exc=first))
+    return failures.record(make(exc=second)).fingerprint[:4]
 
 
 # (command, documented exit code, setup returning a value, argv built from that value)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from django_jobqueue import failures
 from django_jobqueue.exception_text import exception_text
-from django_jobqueue.failures import service
 from django_jobqueue.transports import get_transport
 from tests.support.commands import command, failing_command, refused
 from tests.support.factories import make
@@ -37,9 +37,9 @@ def killed_retry(previous_uuid):
 
 @pytest.mark.parametrize("store", STORES, indirect=True)
 def test_list_is_a_table_newest_first_with_filters_and_limit(store):
-    ids = [service.record(make(queue="q", exc="KeyError", age_hours=age)).id
+    ids = [failures.record(make(queue="q", exc="KeyError", age_hours=age)).id
            for age in (3, 1, 2)]
-    service.record(make(queue="other", exc="OSError"))
+    failures.record(make(queue="other", exc="OSError"))
     out, _ = command("failed_jobs", "--queue", "q", "--limit", "2")
     lines = out.splitlines()
     assert lines[0].split() == ["ID", "Failed", "at", "Connection", "Queue", "Job",
@@ -54,7 +54,7 @@ def test_list_is_a_table_newest_first_with_filters_and_limit(store):
 @pytest.mark.django_db(transaction=True, databases=["default"])
 def test_json_lines():
     first, second = make(queue="a"), make(queue="b", exc="KeyError")
-    pks = [service.record(first).id, service.record(second).id]
+    pks = [failures.record(first).id, failures.record(second).id]
     out, _ = command("failed_jobs", "--json", "--since", "1h")
     rows = [json.loads(line) for line in out.splitlines()]
     assert [row["id"] for row in rows] == pks[::-1]
@@ -64,7 +64,7 @@ def test_json_lines():
 
 @pytest.mark.django_db(transaction=True, databases=["default"])
 def test_terminal_control_characters_are_escaped():
-    service.record(make(message="evil \x1b[2J\x1b[31mred\rover"))
+    failures.record(make(message="evil \x1b[2J\x1b[31mred\rover"))
     out, _ = command("failed_jobs")
     assert "\x1b" not in out and "\r" not in out
     assert "evil \\x1b[2J\\x1b[31mred\\x0dover" in out
@@ -73,9 +73,9 @@ def test_terminal_control_characters_are_escaped():
 @pytest.mark.parametrize("store", STORES, indirect=True)
 def test_show_prints_everything(store):
     earlier = make()
-    earlier_id = service.record(earlier).id
+    earlier_id = failures.record(earlier).id
     record = killed_retry(earlier.uuid)
-    pk = service.record(record).id
+    pk = failures.record(record).id
     out, _ = command("failed_jobs", "show", str(pk))
     assert out.startswith(f"Failed job #{pk}\n  Job id:")
     for expected in (
@@ -101,7 +101,7 @@ def test_show_json_and_real_traceback():
         charge_card(7)
     except ValueError as exc:
         record.exception = exception_text(exc)
-    pk = service.record(record).id
+    pk = failures.record(record).id
     out, _ = command("failed_jobs", "show", str(pk), "--json")
     data = json.loads(out)
     assert data["id"] == pk and data["payload"]["job"] == "tests.jobs.Record"
@@ -136,7 +136,7 @@ def test_a_malformed_id_is_a_usage_error_for_show_as_for_forget():
 def test_fallback_entries_can_be_listed_and_shown(redis_client):
     with mysql_down():
         record = make(queue="emails")
-        service.record(record)
+        failures.record(record)
     with jobqueue(FAILED_DATABASE="mysql"):
         out, _ = command("failed_jobs")
         assert out == "No failed jobs.\n"
@@ -154,7 +154,7 @@ def test_redis_store_ids_as_listed_work_with_show_retry_and_forget(redis_client)
         get_transport("memory").clear("default")
         records = [make(message=f"failure {n}") for n in range(3)]
         for record in records:
-            service.record(record)
+            failures.record(record)
         out, _ = command("failed_jobs")
         listed = [line.split()[0] for line in out.splitlines()[1:]]
         assert listed == [r.uuid for r in reversed(records)]
@@ -176,15 +176,15 @@ def test_redis_store_ids_as_listed_work_with_show_retry_and_forget(redis_client)
 @pytest.mark.parametrize("store", STORES, indirect=True)
 def test_forget_by_row_id_or_job_id(store):
     first, second, third = make(), make(), make()
-    pks = [service.record(r).id for r in (first, second, third)]
+    pks = [failures.record(r).id for r in (first, second, third)]
     out, _ = command("failed_jobs", "forget", str(pks[0]), "--dry-run")
-    assert out == "Would forget 1 failed job.\n" and service.count() == 3
+    assert out == "Would forget 1 failed job.\n" and failures.count() == 3
     out, _ = command("failed_jobs", "forget", str(pks[0]), second.uuid)
     assert out == "Forgot 2 failed jobs.\n"
-    assert [row.uuid for row in service.filter()] == [third.uuid]
+    assert [row.uuid for row in failures.table().filter()] == [third.uuid]
     out = failing_command("failed_jobs", "forget", str(pks[2]), str(pks[0]))
     assert out == f"Forgot 1 failed job.\nNot found: {pks[0]}\n"
-    assert service.count() == 0
+    assert failures.count() == 0
 
 
 @pytest.mark.django_db(transaction=True, databases=["default"])

@@ -8,8 +8,7 @@ import time
 
 import pytest
 
-from django_jobqueue import dispatch
-from django_jobqueue.failures import service
+from django_jobqueue import dispatch, failures
 from django_jobqueue.transports import CurrentJob, WorkerInfo, get_transport
 from tests import jobs
 from tests.support.commands import command, failing_command, refused
@@ -22,7 +21,7 @@ from tests.support.settings_overrides import jobqueue, mysql_down
 def pattern(store):
     """Two queues, two exception classes, one failure 30 hours old."""
     for queue, exc, hours in [("a", "KeyError", 0), ("a", "KeyError", 1), ("b", "OSError", 30)]:
-        service.record(make(queue=queue, exc=exc, age_hours=hours))
+        failures.record(make(queue=queue, exc=exc, age_hours=hours))
     return store
 
 
@@ -72,7 +71,7 @@ def test_check_bad_arguments(args, match):
 @pytest.mark.django_db(transaction=True, databases=["default", "mysql"])
 def test_check_counts_failures_hidden_in_the_fallback(redis_client):
     with mysql_down():
-        service.record(make())
+        failures.record(make())
     with jobqueue(FAILED_DATABASE="mysql"):
         out = failing_command("check_failed_jobs", "--threshold", "0")
     assert out.startswith("ALERT: 1 failed job in the last 1h")
@@ -88,7 +87,7 @@ def test_queue_status_counts_ready_delayed_and_reserved(redis_client):
         dispatch(jobs.Record(2), connection=connection)
         dispatch(jobs.Record(3), connection=connection, delay=300)
         transport.reserve(["default"], 1, 30, "t")
-    service.record(make(queue="mail"))  # a queue seen in failed jobs is listed
+    failures.record(make(queue="mail"))  # a queue seen in failed jobs is listed
     running = CurrentJob("b" * 32, "tests.jobs.LongJob", time.time() - 3)
     worker = WorkerInfo(name="box.42", host="box", pid=42, connection="redis",
                         queues=("default", "mail"), concurrency=2, started_at=time.time(),
@@ -164,7 +163,7 @@ def test_fallback_listing_without_redis_is_a_clear_error():
 @pytest.mark.django_db(transaction=True, databases=["default"])
 def test_redis_store_prunes_only_by_age_and_queue(redis_client):
     with jobqueue(FAILED_STORE="redis"):
-        service.record(make())
+        failures.record(make())
         refused("prune_failed_jobs", "--exception-class", "KeyError",
                 match="only be pruned by age and queue")
         out, _ = command("prune_failed_jobs", "--queue", "default")

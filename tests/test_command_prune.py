@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from django_jobqueue.failures import service
+from django_jobqueue import failures
 from django_jobqueue.models import FailedJob
 from tests.support.commands import TTY, command, refused
 from tests.support.factories import make
@@ -22,7 +22,7 @@ def queues(alias="default"):
 def aged(store):
     """Failed jobs aged 0-60 days in queues a and b, 2 of b older than 30 days."""
     for queue, days in [("a", 0), ("a", 10), ("a", 40), ("b", 35), ("b", 60), ("b", 1)]:
-        service.record(make(queue=queue, exc="KeyError" if queue == "a" else "OSError",
+        failures.record(make(queue=queue, exc="KeyError" if queue == "a" else "OSError",
                             age_hours=days * DAY))
     return store
 
@@ -54,7 +54,7 @@ def test_dry_run_reports_and_deletes_nothing(aged):
 def test_the_three_cleanups_and_all(args, left):
     with jobqueue(FAILED_DATABASE="default"):
         for queue, days in [("a", 0), ("a", 10), ("a", 40), ("b", 35), ("b", 60), ("b", 1)]:
-            service.record(make(queue=queue, exc="KeyError" if queue == "a" else "OSError",
+            failures.record(make(queue=queue, exc="KeyError" if queue == "a" else "OSError",
                                 age_hours=days * DAY))
         command("prune_failed_jobs", *args)
     assert queues() == left
@@ -72,14 +72,14 @@ def test_the_three_cleanups_and_all(args, left):
     (["--days", "99999999"], "before the year 1"),
 ])
 def test_bad_arguments_change_nothing(args, match):
-    service.record(make(age_hours=100 * DAY))
+    failures.record(make(age_hours=100 * DAY))
     refused("prune_failed_jobs", *args, match=match)
     assert FailedJob.objects.count() == 1
 
 
 @pytest.mark.django_db(transaction=True, databases=["default"])
 def test_zero_days_prunes_every_failure_until_now_like_the_admin():
-    service.record(make(age_hours=1))
+    failures.record(make(age_hours=1))
     out, _ = command("prune_failed_jobs", "--days", "0", "--dry-run")
     assert out.startswith("Would delete 1 failed job")
     command("prune_failed_jobs", "--hours", "0")
@@ -94,15 +94,15 @@ def test_refusal_exits_with_the_usage_code():
 @pytest.mark.django_db(transaction=True, databases=["default"])
 def test_progress_only_with_verbosity_2_or_a_terminal():
     for _ in range(5):
-        service.record(make(age_hours=40 * DAY))
+        failures.record(make(age_hours=40 * DAY))
     out, _ = command("prune_failed_jobs", "--days", "30", "--batch-size", "2", verbosity=2)
     assert out.splitlines()[:3] == ["deleted 2 failed jobs so far", "deleted 4 failed jobs so far",
                                     "deleted 5 failed jobs so far"]
     for _ in range(3):
-        service.record(make(age_hours=40 * DAY))
+        failures.record(make(age_hours=40 * DAY))
     out, _ = command("prune_failed_jobs", "--days", "30", "--batch-size", "2")
     assert "so far" not in out and out.startswith("Deleted 3 failed jobs:")
-    service.record(make(age_hours=40 * DAY))
+    failures.record(make(age_hours=40 * DAY))
     tty = TTY()
     command("prune_failed_jobs", "--days", "30", stdout=tty)
     assert tty.getvalue().startswith("\rdeleted 1 failed job so far\nDeleted 1 failed job:")
@@ -111,10 +111,10 @@ def test_progress_only_with_verbosity_2_or_a_terminal():
 @pytest.mark.django_db(transaction=True, databases=["default", "mysql"])
 def test_prunes_the_redis_fallback_too(redis_client):
     with mysql_down():
-        service.record(make(queue="a", age_hours=40 * DAY))
-        service.record(make(queue="a"))
+        failures.record(make(queue="a", age_hours=40 * DAY))
+        failures.record(make(queue="a"))
     with jobqueue(FAILED_DATABASE="mysql"):
-        service.record(make(queue="a", age_hours=50 * DAY))
+        failures.record(make(queue="a", age_hours=50 * DAY))
         out, _ = command("prune_failed_jobs", "--days", "30")
     assert out.splitlines() == ["Deleted 2 failed jobs:", "  queue  table  redis",
                                 "  a          1      1"]
@@ -124,7 +124,7 @@ def test_prunes_the_redis_fallback_too(redis_client):
 @pytest.mark.django_db(transaction=True, databases=["default"])
 def test_unreachable_fallback_is_reported_on_stderr():
     with jobqueue(FAILED_REDIS={"URL": "redis://127.0.0.1:9/0"}):
-        service.record(make(age_hours=40 * DAY))
+        failures.record(make(age_hours=40 * DAY))
         out, err = command("prune_failed_jobs", "--days", "30")
     assert out.startswith("Deleted 1 failed job:")
     assert "The Redis fallback was not pruned" in err

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from django_jobqueue.failures import service
+from django_jobqueue import failures
 from django_jobqueue.models import FailedJob
 from django_jobqueue.transports import get_transport
 from tests.support.commands import command, failing_command, refused
@@ -23,7 +23,7 @@ def pushed(queue="default"):
 
 @pytest.mark.parametrize("store", STORES, indirect=True)
 def test_retry_by_ids(store):
-    a, b, c = (service.record(make()).id for _ in range(3))
+    a, b, c = (failures.record(make()).id for _ in range(3))
     out, _ = command("retry_failed_jobs", str(a), str(c))
     assert out == "Retried 2 failed jobs (default 2).\n"
     assert list(FailedJob.objects.using(store).values_list("pk", flat=True)) == [b]
@@ -32,8 +32,8 @@ def test_retry_by_ids(store):
 
 @pytest.mark.parametrize("store", STORES, indirect=True)
 def test_gone_classes_are_reported_kept_and_exit_1(store):
-    ok = service.record(make()).id
-    gone = service.record(make(job="shop.jobs.Deleted")).id
+    ok = failures.record(make()).id
+    gone = failures.record(make(job="shop.jobs.Deleted")).id
     out = failing_command("retry_failed_jobs", "--all")
     assert out.splitlines()[:2] == ["Retried 1 failed job (default 1).",
                                     "Kept 1 that cannot be retried:"]
@@ -48,7 +48,7 @@ def test_filters_select_what_is_retried(store):
     new = make(queue="q", exc="KeyError")
     other = make(queue="q", exc="OSError", job="tests.jobs.AsyncRecord")
     for record in (old, new, other):
-        service.record(record)
+        failures.record(record)
     command("retry_failed_jobs", "--since", "2h", "--exception-class", "KeyError")
     assert [p["retry_of"] for p in pushed("q")] == [new.uuid]
     command("retry_failed_jobs", "--job-class", "tests.jobs.AsyncRecord", "--queue", "q")
@@ -67,7 +67,7 @@ SQLITE = [STORES[0]]
 
 @pytest.mark.parametrize("store", SQLITE, indirect=True)
 def test_dry_run_changes_nothing(store):
-    service.record(make())
+    failures.record(make())
     out, _ = command("retry_failed_jobs", "--all", "--dry-run")
     assert out == "Would retry 1 failed job (default 1).\n"
     assert FailedJob.objects.count() == 1 and pushed() == []
@@ -85,7 +85,7 @@ def test_dry_run_changes_nothing(store):
     (["--until", "5x"], "neither an ISO datetime"),
 ])
 def test_bad_arguments_change_nothing(args, match):
-    service.record(make())
+    failures.record(make())
     refused("retry_failed_jobs", *args, match=match)
     assert FailedJob.objects.count() == 1
 
@@ -93,7 +93,7 @@ def test_bad_arguments_change_nothing(args, match):
 @pytest.mark.parametrize("store", SQLITE, indirect=True)
 def test_rate_paces_the_retries(store):
     for _ in range(5):
-        service.record(make())
+        failures.record(make())
     started = time.monotonic()
     out, _ = command("retry_failed_jobs", "--all", "--rate", "50")
     assert time.monotonic() - started >= 0.08  # four gaps of 1/50 s at least
@@ -103,13 +103,13 @@ def test_rate_paces_the_retries(store):
 @pytest.mark.parametrize("store", SQLITE, indirect=True)
 def test_progress_lines_with_verbosity_2(store):
     for _ in range(3):
-        service.record(make())
+        failures.record(make())
     out, _ = command("retry_failed_jobs", "--all", verbosity=2)
     assert out.splitlines() == ["retried or kept 1 failed job so far",
                                 "retried or kept 2 failed jobs so far",
                                 "retried or kept 3 failed jobs so far",
                                 "Retried 3 failed jobs (default 3)."]
-    service.record(make())
+    failures.record(make())
     out, _ = command("retry_failed_jobs", "--all", "--dry-run", verbosity=2)
     assert out.splitlines()[:2] == ["checked 1 failed job so far",
                                     "Would retry 1 failed job (default 1)."]
@@ -120,11 +120,11 @@ def test_redis_store_entries_by_job_id(redis_client):
     with jobqueue(FAILED_STORE="redis", DEFAULT_CONNECTION="memory"):
         get_transport("memory").clear("default")
         keep, retry = make(), make()
-        service.record(keep)
-        service.record(retry)
+        failures.record(keep)
+        failures.record(retry)
         out, _ = command("retry_failed_jobs", retry.uuid)
         assert out == "Retried 1 failed job (default 1).\n"
         assert [p["retry_of"] for p in pushed()] == [retry.uuid]
-        assert [r.uuid for r in service.fallback_entries("default")] == [keep.uuid]
+        assert [r.uuid for r in failures.select(queue="default")] == [keep.uuid]
         out = failing_command("retry_failed_jobs", "f" * 32)
         assert "no failed job " + "f" * 32 in out

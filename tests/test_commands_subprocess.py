@@ -10,8 +10,7 @@ import sys
 
 import pytest
 
-from django_jobqueue import dispatch
-from django_jobqueue.failures import service
+from django_jobqueue import dispatch, failures
 from django_jobqueue.models import FailedJob, QueuedJob
 from django_jobqueue.transports import get_transport
 from tests import jobs
@@ -31,8 +30,8 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_prune_and_its_refusal():
-    service.record(make(queue="old", age_hours=24 * 40))
-    service.record(make(queue="new"))
+    failures.record(make(queue="old", age_hours=24 * 40))
+    failures.record(make(queue="new"))
     refused = run("prune_failed_jobs")
     assert refused.returncode == 2 and "refusing to delete every failed job" in refused.stderr
     bad = run("prune_failed_jobs", "--days", "1", "--hours", "2")
@@ -45,8 +44,8 @@ def test_prune_and_its_refusal():
 
 def test_retry_pushes_to_the_database_queue_and_exits_1_for_kept_rows():
     get_transport("default").clear("default")
-    ok = service.record(make(connection="default"))
-    gone = service.record(make(connection="default", job="shop.jobs.Deleted"))
+    ok = failures.record(make(connection="default"))
+    gone = failures.record(make(connection="default", job="shop.jobs.Deleted"))
     result = run("retry_failed_jobs", str(ok.id), str(gone.id), "--rate", "100")
     assert result.returncode == 1, result.stderr
     assert result.stdout.splitlines()[:2] == ["Retried 1 failed job (default 1).",
@@ -58,7 +57,7 @@ def test_retry_pushes_to_the_database_queue_and_exits_1_for_kept_rows():
 
 
 def test_list_and_show():
-    recorded = service.record(make(exc="KeyError", message="user 5 missing"))
+    recorded = failures.record(make(exc="KeyError", message="user 5 missing"))
     listed = run("failed_jobs", "--json")
     assert listed.returncode == 0, listed.stderr
     assert json.loads(listed.stdout)["id"] == recorded.id
@@ -71,7 +70,7 @@ def test_list_and_show():
 
 def test_stats_and_check():
     for _ in range(3):
-        service.record(make())
+        failures.record(make())
     stats = run("failed_jobs_stats", "--json", "--since", "1h")
     assert stats.returncode == 0 and json.loads(stats.stdout)["total"] == 3
     alert = run("check_failed_jobs", "--threshold", "2", "--window", "1h")

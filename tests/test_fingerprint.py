@@ -11,10 +11,10 @@ from django.apps import apps
 from django.db import connections
 from django.utils.module_loading import import_string
 
+from django_jobqueue import failures
 from django_jobqueue import payload as payload_codec
 from django_jobqueue.checks import check_settings
 from django_jobqueue.exception_text import exception_text
-from django_jobqueue.failures import service
 from django_jobqueue.failures.fingerprint import (
     application_frame,
     fingerprint,
@@ -155,9 +155,9 @@ def test_old_redis_entries_without_fingerprint_still_load():
 def test_recording_stores_the_fingerprint_and_announces_new_ones_once(store):
     with jobqueue(FAILED_DATABASE=store, DEFAULT_CONNECTION="memory",
                   NEW_FINGERPRINT_HANDLER=HANDLER):
-        first = service.record(make(exc="KeyError"))
-        again = service.record(make(exc="KeyError"))
-        other = service.record(make(exc="OSError"))
+        first = failures.record(make(exc="KeyError"))
+        again = failures.record(make(exc="KeyError"))
+        other = failures.record(make(exc="OSError"))
     rows = {row.pk: row.fingerprint for row in FailedJob.objects.using(store)}
     assert rows[first.id] == rows[again.id] == first.fingerprint != rows[other.id]
     assert (first.new_fingerprint, again.new_fingerprint, other.new_fingerprint) == (
@@ -169,7 +169,7 @@ def test_recording_stores_the_fingerprint_and_announces_new_ones_once(store):
 @pytest.mark.parametrize("store", STORES, indirect=True)
 def test_a_raising_handler_is_logged_and_changes_nothing(store, caplog):
     with jobqueue(FAILED_DATABASE=store, NEW_FINGERPRINT_HANDLER="tests.test_fingerprint.explode"):
-        recorded = service.record(make())
+        recorded = failures.record(make())
     assert recorded.store == "database" and recorded.new_fingerprint
     assert FailedJob.objects.using(store).count() == 1
     assert "event=fingerprint_handler_raised" in caplog.text
@@ -199,13 +199,13 @@ def test_concurrent_claims_have_one_winner():
 @pytest.mark.django_db(transaction=True, databases=["default", "mysql"])
 def test_fallback_entries_are_announced_when_moved_not_before(redis_client):
     with mysql_down(), jobqueue(FAILED_DATABASE="mysql", NEW_FINGERPRINT_HANDLER=HANDLER):
-        recorded = service.record(make())
+        recorded = failures.record(make())
         assert recorded.store == "redis" and not recorded.new_fingerprint
     stored = json.loads(redis_client.lindex("jqtest:queue:failed:default", 0))
     assert stored["fingerprint"] == recorded.fingerprint
     with jobqueue(FAILED_DATABASE="mysql", NEW_FINGERPRINT_HANDLER=HANDLER):
         assert seen == []
-        assert service.move_fallback() == 1
+        assert failures.move_fallback() == 1
         assert [r.uuid for r in seen] == [stored["uuid"]]
     assert FailedJob.objects.using("mysql").get().fingerprint == recorded.fingerprint
 
@@ -213,15 +213,15 @@ def test_fallback_entries_are_announced_when_moved_not_before(redis_client):
 @pytest.mark.django_db(transaction=True, databases=["default"])
 def test_redis_primary_claims_with_a_set(redis_client):
     with jobqueue(FAILED_STORE="redis", NEW_FINGERPRINT_HANDLER=HANDLER):
-        assert service.record(make()).new_fingerprint
-        assert not service.record(make()).new_fingerprint
+        assert failures.record(make()).new_fingerprint
+        assert not failures.record(make()).new_fingerprint
     assert len(seen) == 1
     assert redis_client.scard("jqtest:queue:failed-fingerprints") == 1
 
 
 @pytest.mark.django_db(transaction=True, databases=["default"])
 def test_migration_backfills_old_rows():
-    recorded = {service.record(make(exc=exc)).fingerprint for exc in ("KeyError", "KeyError",
+    recorded = {failures.record(make(exc=exc)).fingerprint for exc in ("KeyError", "KeyError",
                                                                           "OSError")}
     FailedJob.objects.update(fingerprint="")
     FailureFingerprint.objects.all().delete()

@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from django_jobqueue.failures import service
+from django_jobqueue import failures
+from django_jobqueue.failures.estimates import groups
 from django_jobqueue.failures.fingerprint import fingerprint
 from django_jobqueue.transports import get_transport
 from tests.support.commands import command, refused
@@ -42,8 +43,8 @@ def shown_prefixes() -> dict[str, int]:
 @pytest.mark.django_db(transaction=True, databases=["default", "mysql", "postgres"])
 def test_the_shown_prefix_selects_its_kind_in_every_command(any_store):
     for _ in range(2):
-        service.record(make(exc="KeyError"))
-    service.record(make(exc="OSError"))
+        failures.record(make(exc="KeyError"))
+    failures.record(make(exc="OSError"))
     shown = shown_prefixes()
     [prefix] = [p for p, n in shown.items() if n == 2]
     assert len(prefix) == 12
@@ -63,25 +64,27 @@ def test_the_shown_prefix_selects_its_kind_in_every_command(any_store):
 @pytest.mark.django_db(transaction=True, databases=["default", "mysql", "postgres"])
 def test_service_functions_take_a_prefix(any_store):
     record = make(exc="KeyError")
-    service.record(record)
-    service.record(make(exc="OSError"))
+    failures.record(record)
+    failures.record(make(exc="OSError"))
     full = record.fingerprint
-    assert service.fingerprint_count(full[:12], redis=any_store == "redis") == 1
+    assert failures.count(fingerprint=full[:12]) == 1
     if any_store == "redis":
-        assert [r.uuid for r in service.fallback_matching(fingerprint=full[:5])] == [record.uuid]
+        found = failures.part("redis").select(fingerprint=full[:5])
+        assert [r.uuid for r in found] == [record.uuid]
         return
-    assert service.count(fingerprint=full[:4]) == 1
-    assert [row.uuid for row in service.recent(fingerprint=full[:8])] == [record.uuid]
-    assert [g["fingerprint"] for g in service.groups(fingerprint=full[:8])] == [full]
-    assert service.prune(fingerprint=full[:12]) == 1
-    assert service.count() == 1
+    assert failures.count(fingerprint=full[:4]) == 1
+    assert [row.uuid for row in failures.select(fingerprint=full[:8])] == [record.uuid]
+    table = failures.table()
+    assert [g["fingerprint"] for g in groups(table.filter(fingerprint=full[:8]))] == [full]
+    assert failures.prune(fingerprint=full[:12]) == 1
+    assert failures.count() == 1
 
 
 @pytest.mark.django_db(transaction=True, databases=["default", "mysql", "postgres"])
 def test_an_ambiguous_prefix_lists_the_candidates(any_store):
     first, second = kinds_sharing_a_prefix()
-    service.record(make(exc=first))
-    service.record(make(exc=second))
+    failures.record(make(exc=first))
+    failures.record(make(exc=second))
     prefix = fingerprint(first, "it broke", "", "tests.jobs.Record")[:4]
     error = refused("failed_jobs", "--fingerprint", prefix, match="is ambiguous")
     assert error.returncode == 2
@@ -89,9 +92,9 @@ def test_an_ambiguous_prefix_lists_the_candidates(any_store):
     assert sorted(candidates) == candidates and len(candidates) == 2
     assert all(c.startswith(prefix) for c in candidates)
     refused("retry_failed_jobs", "--fingerprint", prefix, match="is ambiguous")
-    with pytest.raises(service.FingerprintLookupError) as raised:
-        service.fallback_matching(fingerprint=prefix) if any_store == "redis" else (
-            service.count(fingerprint=prefix))
+    with pytest.raises(failures.FingerprintLookupError) as raised:
+        failures.part("redis").select(fingerprint=prefix) if any_store == "redis" else (
+            failures.count(fingerprint=prefix))
     assert raised.value.candidates == candidates
     # One more digit than they share tells them apart.
     shared = next(i for i, (a, b) in enumerate(zip(*candidates, strict=True)) if a != b)
@@ -103,7 +106,7 @@ def test_an_ambiguous_prefix_lists_the_candidates(any_store):
 @pytest.mark.django_db(transaction=True, databases=["default", "mysql", "postgres"])
 def test_a_prefix_matching_nothing_says_so(any_store):
     taken = make()
-    service.record(taken)
+    failures.record(taken)
     unused = next(p for p in ("0000", "1111", "2222")
                   if not taken.fingerprint.startswith(p))
     for name in ("failed_jobs", "retry_failed_jobs"):

@@ -7,8 +7,7 @@ import signal
 
 import pytest
 
-from django_jobqueue import dispatch_many
-from django_jobqueue.failures import service
+from django_jobqueue import dispatch_many, failures
 from django_jobqueue.models import FailedJob
 from django_jobqueue.signals import job_failed, job_retrying
 from django_jobqueue.testing import work
@@ -191,7 +190,7 @@ def test_retry_from_failed_store_runs_again_with_fresh_attempts():
     jobs.AlwaysFails("again").dispatch()
     work()
     row = FailedJob.objects.get()
-    new_id = service.retry(row.pk)
+    new_id = failures.retry(row.pk)
     assert FailedJob.objects.count() == 0
     work()
     retried = FailedJob.objects.get()
@@ -256,7 +255,7 @@ def test_retrying_a_failed_job_keeps_its_dispatch_options():
     assert work(queues=["high"]).failed == 1
     row = FailedJob.objects.get()
     jobs.Record("plain").dispatch(queue="high")
-    new_id = service.retry(row.pk)
+    new_id = failures.retry(row.pk)
     # The retried job keeps priority 7, so it goes ahead of the plain job queued before it.
     first = get_transport().reserve(["high"], 1, 30, "t")
     assert [job.id for job in first] == [new_id]

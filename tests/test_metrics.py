@@ -243,16 +243,16 @@ def test_a_system_failure_is_counted_once_even_when_the_store_refuses_it_first(c
 
 @pytest.mark.django_db(transaction=True, databases=["default", "mysql"])
 def test_every_failure_written_to_the_fallback_is_counted(counts, redis_client):
-    from django_jobqueue.failures import service
+    from django_jobqueue import failures
     from tests.support.factories import make
     from tests.support.settings_overrides import mysql_down
 
     with mysql_down():
         # The first meets the table down; the next come straight to the fallback while the
         # outage is waited out. All three are fallback writes.
-        assert [service.record(make()).store for _ in range(3)] == ["redis"] * 3
+        assert [failures.record(make()).store for _ in range(3)] == ["redis"] * 3
     assert counts.fallbacks == 3
-    assert service.move_fallback() == 3
+    assert failures.move_fallback() == 3
 
 
 def test_a_horse_flushes_sentry_before_it_exits(monkeypatch):

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.test import override_settings
 from django.utils import timezone
 
-from django_jobqueue.failures import service
+from django_jobqueue import failures
 from django_jobqueue.models import FailedJob, TaskResultRecord
 from django_jobqueue.tasks import JobQueueTask, RunTask, task_options
 from django_jobqueue.tasks.compat import TaskResultStatus, task_backends
@@ -43,7 +43,7 @@ def test_operator_retry_of_a_failed_task_updates_its_result(tmp_path):
     assert row.job_class == "tests.tasks.fails_while"
 
     flag.unlink()
-    new_job_id = service.retry(row.pk)
+    new_job_id = failures.retry(row.pk)
     assert new_job_id != result.id
     assert work(connection="memory").succeeded == 1
     result.refresh()

@@ -1,6 +1,6 @@
 """The Django admin for failed jobs: changelist, actions, detail page, failure overview,
 fingerprint groups and queue sizes. Everything that changes data calls the failures service
-(:mod:`django_jobqueue.failures.service`); nothing here writes failed-job rows itself."""
+(:mod:`django_jobqueue.failures`); nothing here writes failed-job rows itself."""
 
 from __future__ import annotations
 

@@ -20,8 +20,9 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from .. import failures
 from ..conf import jobqueue_settings
-from ..failures import service
+from ..failures.database import row_ids
 from . import confirm
 from .audit import log_summary
 from .confirm import Deletion
@@ -55,7 +56,7 @@ def report_retry(modeladmin: Any, request: HttpRequest, report: Any, scope: str)
 @admin.action(description="Retry selected failed jobs", permissions=["retry"])
 def retry_selected(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Any]) -> None:
     """Push each row's payload again and delete the row (rows that cannot be retried stay)."""
-    report = service.retry_many(service.iter_queryset_ids(queryset))
+    report = failures.retry_many(row_ids(queryset))
     report_retry(modeladmin, request, report, _scope(request))
 
 

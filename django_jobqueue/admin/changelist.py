@@ -16,7 +16,8 @@ from django.urls import URLPattern, path
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
-from ..failures import service
+from .. import failures
+from ..failures.database import row_ids
 from . import views
 from .actions import delete_selected, purge_old, retry_selected
 from .dates import when
@@ -79,7 +80,7 @@ class FailedJobAdmin(FailedJobDetail, admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         """The failed-job table on ``FAILED_DATABASE``, newest first."""
-        return service.filter().order_by(*self.ordering)
+        return failures.table().queryset().order_by(*self.ordering)
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return FailedJobChangeList
@@ -100,10 +101,10 @@ class FailedJobAdmin(FailedJobDetail, admin.ModelAdmin):
         return queryset.filter(prefix), False
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
-        service.forget(obj.pk)
+        failures.forget(obj.pk)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        service.forget_many(service.iter_queryset_ids(queryset))
+        failures.forget_many(row_ids(queryset))
 
     # -- columns --------------------------------------------------------------------------
 

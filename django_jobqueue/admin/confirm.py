@@ -22,7 +22,8 @@ from django.db.models import Max, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
-from ..failures import service
+from .. import failures
+from ..failures.database import row_ids
 
 TEMPLATE = "admin/django_jobqueue/failedjob/confirm_action.html"
 
@@ -58,8 +59,8 @@ class Deletion:
     def run(self) -> int:
         """Delete the rows in primary-key batches through the failures service; how many
         went (fewer than counted when someone else deleted some meanwhile)."""
-        ids = service.iter_queryset_ids(self.queryset, upto=self.upto)
-        return sum(service.forget_many(ids).values())
+        ids = row_ids(self.queryset, upto=self.upto)
+        return sum(failures.forget_many(ids).values())
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 
-from ..failures import service
+from .. import failures
 from ..management.render import death
 from ..masking import masked_payload_text
 from .dates import when
@@ -61,12 +61,12 @@ class FailedJobDetail:
         """The jobs this one retries (``retry_of``, followed through existing rows). A job
         retried from this row has left it (a retry deletes the row), so "retried as" is
         only known from the admin log."""
-        steps = service.lineage(obj.payload)
+        steps = failures.lineage(obj.payload)
         if not steps:
             return "not a retry"
         return format_html_join(
             mark_safe("<br>"), "retried from job {} ({})",
-            ((step.uuid, _row_link(step.failed_id)) for step in steps),
+            ((step.uuid, _row_link(step)) for step in steps),
         )
 
     @admin.display(description="fingerprint")
@@ -79,12 +79,14 @@ class FailedJobDetail:
             '<code>{}</code> &middot; <a href="{}?{}">{} failed jobs like this</a>'
             ' &middot; <a href="{}#fp-{}">its group</a>',
             obj.fingerprint, base, urlencode({"fingerprint": obj.fingerprint}),
-            service.fingerprint_count(obj.fingerprint), groups, obj.fingerprint,
+            failures.table().count(fingerprint=obj.fingerprint), groups, obj.fingerprint,
         )
 
 
-def _row_link(failed_id: int | None) -> SafeString | str:
-    if failed_id is None:
+def _row_link(step: failures.LineageStep) -> SafeString | str:
+    if step.failed_id is None:
         return "no longer stored"
-    url = reverse("admin:django_jobqueue_failedjob_change", args=[failed_id])
-    return format_html('<a href="{}">failed job #{}</a>', url, failed_id)
+    if not isinstance(step.failed_id, int):  # kept where the admin has no page for it
+        return f"in the {step.store} store"
+    url = reverse("admin:django_jobqueue_failedjob_change", args=[step.failed_id])
+    return format_html('<a href="{}">failed job #{}</a>', url, step.failed_id)

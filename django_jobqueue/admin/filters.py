@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from ..failures import service
+from .. import failures
 from .display import breakable
 
 CHOICES_LIMIT = 100
@@ -23,7 +23,7 @@ class ValuesFilter(admin.SimpleListFilter):
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
         # Class paths in a 240 px sidebar: wrap them at their dots.
-        values = service.distinct_values(self.field, CHOICES_LIMIT)
+        values = failures.table().distinct_values(self.field, CHOICES_LIMIT)
         return [(value, breakable(value)) for value in values]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
@@ -55,8 +55,8 @@ class FingerprintFilter(ValuesFilter):
         if value is None:
             return queryset
         try:
-            return queryset.filter(fingerprint=service.full_fingerprint(value))
-        except service.FingerprintLookupError as exc:
+            return queryset.filter(fingerprint=failures.full_fingerprint(value))
+        except failures.FingerprintLookupError as exc:
             messages.warning(request, str(exc))
             return queryset.none()
 

@@ -24,8 +24,9 @@ from typing import Any, TypeVar
 
 from django.utils import timezone
 
+from .. import failures
 from ..conf import jobqueue_settings
-from ..failures import service
+from ..failures.estimates import table_rows_estimate
 
 T = TypeVar("T")
 LIVE_ROWS = 100_000
@@ -62,5 +63,5 @@ def forget() -> None:
 
 
 def _big_table() -> bool:
-    estimate = service.table_rows_estimate()
+    estimate = table_rows_estimate(failures.table().queryset())
     return estimate is not None and estimate >= LIVE_ROWS

@@ -25,9 +25,9 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.text import Truncator
 
-from .. import status
+from .. import failures, status
 from ..exceptions import JobQueueError
-from ..failures import service
+from ..failures import estimates
 from ..transports import WorkerInfo
 from . import confirm
 from .actions import plural, report_retry
@@ -64,7 +64,8 @@ def overview(modeladmin: Any, request: HttpRequest) -> TemplateResponse:
     since = timezone.make_aware(dt.datetime.combine(first_day, dt.time.min))
     (result, per_day), as_of = summary(
         ("overview", since, first_hour),
-        lambda: (service.stats(since=since, hours_since=first_hour), service.per_day(since)))
+        lambda: (failures.stats(since=since, hours_since=first_hour),
+                 estimates.per_day(failures.table().queryset(), since)))
     hours = {timezone.localtime(row["hour"]).replace(tzinfo=None): row["count"]
              for row in result["by_hour"]}
     days = {row["day"]: row["count"] for row in per_day}
@@ -108,7 +109,8 @@ def _as_of(computed_at: dt.datetime | None) -> str:
 def groups(modeladmin: Any, request: HttpRequest) -> TemplateResponse:
     """The largest fingerprint groups, each with retry and purge buttons."""
     _require(modeladmin.has_view_permission(request))
-    found, as_of = summary(("groups", GROUPS_SHOWN), lambda: service.groups(GROUPS_SHOWN))
+    found, as_of = summary(("groups", GROUPS_SHOWN),
+                           lambda: estimates.groups(failures.table().queryset(), GROUPS_SHOWN))
     context = _context(
         modeladmin, request, "Failures grouped by fingerprint",
         groups=[{**_dated(group), "exception_class": breakable(group["exception_class"])}
@@ -160,7 +162,7 @@ def retry_one(modeladmin: Any, request: HttpRequest, pk: int) -> HttpResponse:
     _require(modeladmin.has_retry_permission(request))
     obj = get_object_or_404(modeladmin.get_queryset(request), pk=pk)
     try:
-        new_id = service.retry(obj.pk)
+        new_id = failures.retry(obj.pk)
     except JobQueueError as exc:
         modeladmin.message_user(request, f"Failed job #{obj.pk} was kept: {exc}",
                                 messages.ERROR)
@@ -184,7 +186,7 @@ def raw_payload(modeladmin: Any, request: HttpRequest, pk: int) -> HttpResponse:
 def retry_group(modeladmin: Any, request: HttpRequest, fingerprint: str) -> HttpResponse:
     """Retry every failed job of a fingerprint group, oldest first, in batches."""
     _require(modeladmin.has_retry_permission(request))
-    report = service.retry_matching(fingerprint=fingerprint)
+    report = failures.retry_matching(fingerprint=fingerprint)
     forget_summaries()  # the groups page shows the change at once, big table or not
     report_retry(modeladmin, request, report, f"group {fingerprint[:12]}")
     return HttpResponseRedirect(reverse("admin:django_jobqueue_failedjob_groups"))

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.core import checks
-from django.db import connections
 from django.utils.module_loading import import_string
 
 from ..conf import jobqueue_settings
@@ -44,23 +43,25 @@ def check_connections(refused: set[str]) -> list[checks.CheckMessage]:
 
 
 def check_failed_store(refused: set[str]) -> list[checks.CheckMessage]:
-    s = jobqueue_settings
+    """The store ``FAILED_STORE`` names can be built and says it can work (E009-E011);
+    a 0.1 string is a warning (W002) that names what to write instead."""
+    from ..failures.stores import LEGACY, build, store_config
+
     if refused & {"FAILED_STORE", "FAILED_DATABASE", "FAILED_REDIS", "CONNECTIONS"}:
         return []
-    if s.FAILED_STORE == "database" and s.FAILED_DATABASE not in connections:
-        return [error(f"JOBQUEUE['FAILED_DATABASE'] {s.FAILED_DATABASE!r} is not in"
-                      " DATABASES.", "E010")]
-    if s.FAILED_STORE == "redis":
-        from ..failures.service import redis_store
-
-        try:
-            if redis_store() is None:
-                return [error("FAILED_STORE is 'redis' but no Redis is configured: set"
-                              " JOBQUEUE['FAILED_REDIS'] = {'ALIAS': ...} or {'URL': ...}.",
-                              "E011")]
-        except ConfigurationError as exc:
-            return [error(str(exc), "E011")]
-    return []
+    value = jobqueue_settings.FAILED_STORE
+    messages: list[checks.CheckMessage] = []
+    if isinstance(value, str) and value in LEGACY:
+        messages.append(checks.Warning(
+            f"JOBQUEUE['FAILED_STORE'] = {value!r} is the 0.1 form of this setting.",
+            hint=f"Write {LEGACY[value]!r}: the same store, named by dotted path like a"
+                 " connection's TRANSPORT.",
+            id="django_jobqueue.W002"))
+    try:
+        store = build(store_config())
+    except ConfigurationError as exc:
+        return [*messages, error(str(exc), "E009")]
+    return [*messages, *store.check()]
 
 
 def check_handlers(refused: set[str]) -> list[checks.CheckMessage]:

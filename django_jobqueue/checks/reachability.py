@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from django.core import checks
 from django.db import connections
 
-from ..conf import jobqueue_settings
+from ..exceptions import ConfigurationError
 
 # ``check`` must not hang on a server that drops packets: past this, the warning says so.
 CONNECT_TIMEOUT = 5.0
@@ -20,21 +20,32 @@ def check_failed_database(
 ) -> list[checks.CheckMessage]:
     """Connect to FAILED_DATABASE if it is among ``databases`` (Django's convention for
     database checks: ``None`` means "touch no database")."""
-    s = jobqueue_settings
-    alias = s.FAILED_DATABASE
-    if not databases or s.FAILED_STORE != "database" or not isinstance(alias, str):
+    if not databases:
         return []
-    if alias not in databases or alias not in connections:
-        return []  # not asked for; or E010 already says it is missing
+    alias = _table_alias()
+    if alias is None or alias not in databases or alias not in connections:
+        return []  # no table, or not asked for; or E010 already says it is missing
     problem = _connect_problem(alias, CONNECT_TIMEOUT if timeout is None else timeout)
     if problem is None:
         return []
     return [checks.Warning(
-        f"JOBQUEUE['FAILED_DATABASE'] {alias!r} cannot be reached: {problem}",
+        f"The failed-job table's database {alias!r} cannot be reached: {problem}",
         hint="Until it answers, failed jobs go to the Redis fallback (FAILED_REDIS), or stay"
         " in flight without one. Start the database or fix its DATABASES entry.",
         id="django_jobqueue.W001",
     )]
+
+
+def _table_alias() -> str | None:
+    """The database of the failed-job table, if the configured store has one."""
+    from ..failures.database import DatabaseStore
+    from ..failures.stores import build, store_config
+
+    try:
+        parts = build(store_config()).parts()
+    except ConfigurationError:
+        return None  # E009 says why
+    return next((part.alias for part in parts if isinstance(part, DatabaseStore)), None)
 
 
 def _connect_problem(alias: str, timeout: float) -> str | None:

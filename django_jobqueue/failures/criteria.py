@@ -32,6 +32,12 @@ FINGERPRINT_LENGTH = 40
 #: Candidates named when a prefix is ambiguous.
 SHOWN_CANDIDATES = 10
 _HEX = re.compile(r"^[0-9a-f]+$")
+_JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def is_job_id(text: str) -> bool:
+    """Whether ``text`` has the form of a job id (32 lower-case hex digits)."""
+    return bool(_JOB_ID.match(text))
 
 
 class FingerprintLookupError(JobQueueError, ValueError):

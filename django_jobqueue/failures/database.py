@@ -1,22 +1,34 @@
-"""The failed-job store in ``queue_failed_jobs``."""
+"""The failed-job store in the ``queue_failed_jobs`` table (the ``FailedJob`` model).
+
+Options: ``DATABASE``, the database alias (default: ``JOBQUEUE["FAILED_DATABASE"]``).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import islice
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.core import checks
+from django.db import IntegrityError, connections, transaction
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.db.models.functions import TruncDate, TruncHour
 
+from .. import payload as payload_codec
+from ..conf import jobqueue_settings
 from ..dbutil import run_with_retry
-from .criteria import as_q, with_full_fingerprint
+from ..exceptions import FailedJobNotFound, PayloadError
+from .base import FailedJobStore, PruneReport, Pusher, Ref, Sink, Stored
+from .criteria import as_q, is_job_id, with_full_fingerprint
+from .first_seen import claim_in_database
 from .record import FailureRecord
 
 _TOP_FINGERPRINTS = 10
+# Columns with a ``(column, failed_at)`` index: a DISTINCT on them reads the index only.
+INDEXED = ("queue", "connection", "job_class", "exception_class", "fingerprint")
 
 
 def _model() -> Any:
@@ -25,23 +37,61 @@ def _model() -> Any:
     return FailedJob
 
 
-class DatabaseFailedJobStore:
-    """``record / get / filter / forget / prune / count / stats`` on the ``FailedJob`` model.
+class DatabaseStore(FailedJobStore):
+    """Failed jobs as rows of ``queue_failed_jobs``: the seed's table, with the columns and
+    indexes that filtering, grouping and pruning a million rows need."""
 
-    Filter criteria (all optional): ``queue``, ``connection``, ``job_class``,
-    ``exception_class``, ``fingerprint`` (or a prefix of it), ``since`` (failed at or
-    after), ``before`` (failed before) and ``ids`` (primary keys).
-    """
+    label = "database"
+    supports_row_ids = True
+    supports_full_prune = True
+    supports_queryset = True
 
-    def __init__(self, alias: str) -> None:
-        self.alias = alias
+    def __init__(self, options: dict[str, Any]) -> None:
+        super().__init__(options)
+        self.alias: str = options.get("DATABASE") or jobqueue_settings.FAILED_DATABASE
+
+    def check(self) -> list[Any]:
+        if self.alias in connections:
+            return []
+        where = ("the failed-job store's OPTIONS['DATABASE']" if self.options.get("DATABASE")
+                 else "JOBQUEUE['FAILED_DATABASE']")
+        return [checks.Error(
+            f"{where} {self.alias!r} is not in DATABASES.",
+            hint=f"Use one of: {', '.join(connections) or 'none'}.",
+            id="django_jobqueue.E010")]
 
     def queryset(self) -> QuerySet[Any]:
         return _model().objects.using(self.alias)
 
-    def record(self, record: FailureRecord, attempts: int = 2) -> int:
-        """Insert ``record``; if its job uuid is already there, return the existing row's id."""
-        return run_with_retry(self.alias, lambda: self._insert(record), attempts=attempts)
+    def filter(self, **criteria: Any) -> QuerySet[Any]:
+        """Rows matching ``criteria`` (and ``ids``, row ids), as a queryset."""
+        criteria = with_full_fingerprint(criteria, self.fingerprints_starting)
+        return self.queryset().filter(as_q(**criteria))
+
+    # -- writing ----------------------------------------------------------------------------
+    def record_many(self, records: Sequence[FailureRecord]) -> list[Stored]:
+        """One ``INSERT`` for all of ``records``; a job id already stored makes the batch go
+        one by one, each keeping the existing row."""
+
+        def insert() -> dict[str, int]:
+            if len(records) == 1:
+                return {records[0].uuid: self._insert(records[0])}
+            rows = [_model()(**_fields(record)) for record in records]
+            try:
+                with self._statement():
+                    created = self.queryset().bulk_create(rows)
+            except IntegrityError:
+                return {record.uuid: self._insert(record) for record in records}
+            ids = {row.uuid: row.pk for row in created if row.pk is not None}
+            missing = [record.uuid for record in records if record.uuid not in ids]
+            if missing:  # databases that return no ids from a multi-row INSERT
+                ids.update(self.queryset().filter(uuid__in=missing).values_list("uuid", "pk"))
+            return ids
+
+        if not records:
+            return []
+        ids = run_with_retry(self.alias, insert, attempts=2)
+        return [Stored(record, ids[record.uuid], self) for record in records]
 
     def _insert(self, record: FailureRecord) -> int:
         try:
@@ -61,62 +111,39 @@ class DatabaseFailedJobStore:
             return transaction.atomic(using=self.alias)
         return contextlib.nullcontext()
 
-    def record_batch(self, records: list[FailureRecord], attempts: int = 2) -> dict[str, int]:
-        """Insert ``records`` in one statement; returns each one's row id by job uuid. A
-        uuid already stored (the same failure recorded again after a crash) makes the
-        batch go one by one, each keeping the existing row."""
+    def retry(self, ref: Ref, push: Pusher) -> str:
+        row = self._row(ref)
+        with self._with_push(row):
+            new_id = push(as_record(row, self.label))
+            row.delete()
+        return new_id
 
-        def insert() -> dict[str, int]:
-            rows = [_model()(**_fields(record)) for record in records]
-            try:
-                with self._statement():
-                    created = self.queryset().bulk_create(rows)
-            except IntegrityError:
-                return {record.uuid: self._insert(record) for record in records}
-            ids = {row.uuid: row.pk for row in created if row.pk is not None}
-            missing = [record.uuid for record in records if record.uuid not in ids]
-            if missing:  # databases that return no ids from a multi-row INSERT
-                ids.update(self.queryset().filter(uuid__in=missing).values_list("uuid", "pk"))
-            return ids
+    def _with_push(self, row: Any) -> contextlib.AbstractContextManager[Any]:
+        # A transport on this database joins the transaction: push and delete commit
+        # together. Any other is pushed to at once (never on commit, which a crash could
+        # lose), then the row goes.
+        from ..transports import get_transport
 
-        return run_with_retry(self.alias, insert, attempts=attempts)
+        if get_transport(_connection_of(row)).uses_database(self.alias):
+            return transaction.atomic(using=self.alias)
+        return contextlib.nullcontext()
 
-    def record_many(self, records: Iterable[FailureRecord], attempts: int = 6) -> int:
-        """Insert records, skipping uuids already stored (the fallback mover)."""
-        rows = [_model()(**_fields(record)) for record in records]
-        if not rows:
-            return 0
+    def forget(self, ref: Ref) -> bool:
+        try:
+            row = self._row(ref)
+        except FailedJobNotFound:
+            return False
+        return bool(self.queryset().filter(pk=row.pk).delete()[0])
 
-        def insert() -> int:
-            self.queryset().bulk_create(rows, ignore_conflicts=True)
-            return len(rows)
-
-        return run_with_retry(self.alias, insert, attempts=attempts)
-
-    def get(self, pk: int) -> Any:
-        return self.queryset().get(pk=pk)
-
-    def filter(self, **criteria: Any) -> QuerySet[Any]:
-        criteria = with_full_fingerprint(criteria, self.fingerprints_starting)
-        return self.queryset().filter(as_q(**criteria))
-
-    def fingerprints_starting(self, prefix: str, limit: int) -> list[str]:
-        """Up to ``limit`` distinct stored fingerprints starting with ``prefix``, sorted.
-
-        The range on ``fingerprint`` is what lets every database use the ``(fingerprint,
-        failed_at)`` index (PostgreSQL does not for ``LIKE`` under most collations); hex
-        digits sort below ``g`` in every collation, and ``startswith`` keeps it exact.
-        """
-        rows = self.queryset().filter(fingerprint__gte=prefix, fingerprint__lt=prefix + "g",
-                                      fingerprint__startswith=prefix)
-        return list(rows.order_by("fingerprint").values_list("fingerprint", flat=True)
-                    .distinct()[:limit])
-
-    def forget(self, pk: int) -> bool:
-        return bool(self.queryset().filter(pk=pk).delete()[0])
-
-    def count(self, **criteria: Any) -> int:
-        return self.filter(**criteria).count()
+    def forget_many(self, ids: Iterable[int], batch_size: int = 500) -> dict[str, int]:
+        """Delete rows ``ids`` (any iterable, read ``batch_size`` at a time, so a generator
+        of 100,000 ids is never held whole); return how many went, by queue."""
+        deleted: Counter[str] = Counter()
+        iterator = iter(ids)
+        while chunk := list(islice(iterator, batch_size)):
+            counts = self.prune(ids=chunk, batch_size=batch_size).by_store.get(self.label, {})
+            deleted.update(counts)
+        return dict(deleted)
 
     def prune(
         self,
@@ -127,28 +154,23 @@ class DatabaseFailedJobStore:
         progress: Callable[[int], None] | None = None,
         dry_run: bool = False,
         **criteria: Any,
-    ) -> dict[str, int]:
-        """Delete matching rows (failed before ``before``, beyond the newest ``keep``) in
-        batches of ``batch_size`` ids; return how many went, by queue.
-
-        Each batch is one short ``SELECT`` of ids in ``(failed_at, id)`` order, which an
-        index serves for every filter (``failed_at`` alone, or ``queue`` / ``job_class`` /
-        ``exception_class`` / ``connection`` / ``fingerprint`` with ``failed_at``), then one
-        ``DELETE ... WHERE id IN (...)``: no statement scans or locks more than a batch.
-        With ``dry_run`` nothing is deleted and the counts are of what would be.
-        """
+    ) -> PruneReport:
+        """In batches of ``batch_size`` ids: each one short ``SELECT`` of ids in
+        ``(failed_at, id)`` order, which an index serves for every filter (``failed_at``
+        alone, or ``queue`` / ``job_class`` / ``exception_class`` / ``connection`` /
+        ``fingerprint`` with ``failed_at``), then one ``DELETE ... WHERE id IN (...)``: no
+        statement scans or locks more than a batch."""
+        report = PruneReport(dry_run=dry_run)
         queryset = self._prunable(before, keep, criteria)
         if queryset is None:
-            return {}
+            return report
         if dry_run:
-            grouped = queryset.order_by().values("queue").annotate(n=Count("pk"))
-            return {row["queue"]: row["n"] for row in grouped}
+            grouped_rows = queryset.order_by().values("queue").annotate(n=Count("pk"))
+            report.by_store[self.label] = {row["queue"]: row["n"] for row in grouped_rows}
+            return report
         deleted: Counter[str] = Counter()
-        while True:
-            batch = list(queryset.order_by("failed_at", "pk").values_list("pk", "queue")
-                         [:batch_size])
-            if not batch:
-                return dict(deleted)
+        while batch := list(queryset.order_by("failed_at", "pk").values_list("pk", "queue")
+                            [:batch_size]):
             ids = [pk for pk, _ in batch]
             run_with_retry(self.alias, lambda ids=ids: self.queryset().filter(pk__in=ids).delete())
             # Counted from the selected rows: a row another process deleted meanwhile (a
@@ -156,6 +178,8 @@ class DatabaseFailedJobStore:
             deleted.update(queue for _, queue in batch)
             if progress:
                 progress(deleted.total())
+        report.by_store[self.label] = dict(deleted)
+        return report
 
     def _prunable(
         self, before: dt.datetime | None, keep: int | None, criteria: dict[str, Any]
@@ -180,30 +204,105 @@ class DatabaseFailedJobStore:
         )
         return queryset.filter(older)
 
+    def take_oldest(self, sink: Sink, batch: int = 500) -> int:
+        # SKIP LOCKED keeps concurrent movers on different rows where the database has it;
+        # on SQLite the write lock serialises them.
+        with transaction.atomic(using=self.alias):
+            locked = self.queryset().order_by("failed_at", "pk")
+            if connections[self.alias].features.has_select_for_update_skip_locked:
+                locked = locked.select_for_update(skip_locked=True)
+            rows = list(locked[:batch])
+            if rows:
+                sink([as_record(row, self.label) for row in rows])
+                self.queryset().filter(pk__in=[row.pk for row in rows]).delete()
+        return len(rows)
+
+    def claim_fingerprint(self, record: FailureRecord) -> bool:
+        return claim_in_database(self.alias, record)
+
+    # -- reading ----------------------------------------------------------------------------
+    def get(self, ref: Ref) -> FailureRecord:
+        return as_record(self._row(ref), self.label)
+
+    def _row(self, ref: Ref) -> Any:
+        text = str(ref).strip()
+        if text.isdigit():
+            row = self.queryset().filter(pk=int(text)).first()
+        elif is_job_id(text):
+            row = self.queryset().filter(uuid=text).first()
+        else:
+            raise FailedJobNotFound(f"{text!r} is neither a failed-job id nor a job id")
+        if row is None:
+            raise FailedJobNotFound(f"no failed job with {'id' if text.isdigit() else 'job id'}"
+                                    f" {text}")
+        return row
+
+    def select(self, limit: int | None = None, **criteria: Any) -> list[FailureRecord]:
+        rows = self.filter(**criteria).order_by("-failed_at", "-pk")
+        return [as_record(row, self.label) for row in (rows[:limit] if limit else rows)]
+
+    def count(self, **criteria: Any) -> int:
+        return self.filter(**criteria).count()
+
+    def refs(self, batch_size: int = 500, **criteria: Any) -> Iterator[Ref]:
+        return row_ids(self.filter(**criteria), batch_size)
+
     def stats(
         self, since: dt.datetime | None = None, hours_since: dt.datetime | None = None
     ) -> dict[str, Any]:
-        """Counts by queue, exception class, job class and fingerprint (each with first and
-        last failure and the number of distinct days), and by hour (from ``hours_since``
-        when given, else from ``since``)."""
         queryset = self.filter(since=since)
         window = [moment for moment in (since, hours_since) if moment is not None]
-        by_hour = self.filter(since=max(window, default=None))
         hours = (
-            by_hour.annotate(hour=TruncHour("failed_at"))
+            self.filter(since=max(window, default=None))
+            .annotate(hour=TruncHour("failed_at"))
             .values("hour")
             .annotate(count=Count("pk"))
             .order_by("hour")
         )
-        fingerprints = fingerprint_groups(queryset, _TOP_FINGERPRINTS)
         return {
             "total": queryset.count(),
             "by_queue": list(grouped("queue", queryset)),
             "by_exception_class": list(grouped("exception_class", queryset)),
             "by_job_class": list(grouped("job_class", queryset)),
-            "by_fingerprint": fingerprints,
+            "by_fingerprint": fingerprint_groups(queryset, _TOP_FINGERPRINTS),
             "by_hour": list(hours),
         }
+
+    def queues(self) -> list[str]:
+        return self.distinct_values("queue", limit=None)
+
+    def distinct_values(self, field: str, limit: int | None = 100) -> list[str]:
+        """Up to ``limit`` distinct values of an indexed column, sorted (the index alone
+        serves it)."""
+        if field not in INDEXED:
+            raise ValueError(f"{field!r} is not an indexed failed-job column")
+        rows = self.queryset().order_by(field).values_list(field, flat=True).distinct()
+        return list(rows[:limit] if limit is not None else rows)
+
+    def fingerprints_starting(self, prefix: str, limit: int) -> list[str]:
+        """The range on ``fingerprint`` is what lets every database use the
+        ``(fingerprint, failed_at)`` index (PostgreSQL does not for ``LIKE`` under most
+        collations); hex digits sort below ``g`` in every collation, and ``startswith``
+        keeps it exact."""
+        rows = self.queryset().filter(fingerprint__gte=prefix, fingerprint__lt=prefix + "g",
+                                      fingerprint__startswith=prefix)
+        return list(rows.order_by("fingerprint").values_list("fingerprint", flat=True)
+                    .distinct()[:limit])
+
+
+def row_ids(queryset: QuerySet[Any], batch_size: int = 500, upto: int | None = None
+            ) -> Iterator[int]:
+    """Ids of ``queryset``'s rows, oldest first, ``batch_size`` at a time (keyset on the
+    primary key, so rows deleted or kept meanwhile do not shift the walk), up to ``upto``
+    (default: the highest id when the walk starts)."""
+    if upto is None:
+        upto = queryset.order_by().aggregate(top=Max("pk"))["top"] or 0
+    queryset = queryset.filter(pk__lte=upto).order_by("pk")
+    last = 0
+    while batch := list(queryset.filter(pk__gt=last).values_list("pk", flat=True)
+                        [:batch_size]):
+        yield from batch
+        last = batch[-1]
 
 
 def grouped(field: str, rows: QuerySet[Any]) -> QuerySet[Any]:
@@ -232,6 +331,24 @@ def fingerprint_groups(rows: QuerySet[Any], limit: int) -> list[dict[str, Any]]:
         group["exception_class"] = sample.get("exception_class", "")
         group["message"] = sample.get("message", "")
     return groups
+
+
+def as_record(row: Any, label: str) -> FailureRecord:
+    """A ``FailedJob`` row as the store-neutral record."""
+    return FailureRecord(
+        **{name: getattr(row, name) for name in _COLUMNS}, ref=row.pk, store=label)
+
+
+def _connection_of(row: Any) -> str:
+    try:
+        return payload_codec.loads(row.payload).get("connection") or row.connection
+    except PayloadError:
+        return row.connection
+
+
+_COLUMNS = ("uuid", "connection", "queue", "payload", "exception", "exception_class", "message",
+            "job_class", "attempts", "errors", "failed_at", "worker", "exit_code",
+            "term_signal", "max_rss_kb", "fingerprint")
 
 
 def _fields(record: FailureRecord) -> dict[str, Any]:

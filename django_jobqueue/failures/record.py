@@ -1,4 +1,4 @@
-"""What a failure is, as stored: the record shared by the database store and the Redis fallback.
+"""What a failure is, as stored: the one record type every failed-job store keeps.
 
 Exceptions are kept as text only (see :mod:`django_jobqueue.exception_text`), never rebuilt
 by importing a stored name.
@@ -51,6 +51,10 @@ class FailureRecord:
     max_rss_kb: int | None = None
     #: See :mod:`django_jobqueue.failures.fingerprint`; set when the failure is recorded.
     fingerprint: str = ""
+    #: Where a record read back from a store is kept: that store's id for it (the table's
+    #: row id, else the job id) and the store's label. Not stored themselves.
+    ref: int | str | None = field(default=None, compare=False)
+    store: str = field(default="", compare=False)
 
     def make_storable(self) -> FailureRecord:
         """Make every text field encodable (see :func:`storable`); returns the record."""
@@ -63,8 +67,14 @@ class FailureRecord:
         ]
         return self
 
+    @property
+    def id(self) -> int | str:
+        """How commands and the admin name this record: its ref, else its job id."""
+        return self.ref if self.ref is not None else self.uuid
+
     def to_json_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        del data["ref"], data["store"]
         data["failed_at"] = self.failed_at.isoformat()
         return data
 
@@ -72,5 +82,5 @@ class FailureRecord:
     def from_json_dict(cls, data: dict[str, Any]) -> FailureRecord:
         data = dict(data)
         data["failed_at"] = dt.datetime.fromisoformat(data["failed_at"])
-        known = set(cls.__dataclass_fields__)
+        known = set(cls.__dataclass_fields__) - {"ref", "store"}
         return cls(**{k: v for k, v in data.items() if k in known})

@@ -1,8 +1,12 @@
 """The Redis failed-job store: JSON entries in the list ``<prefix>:queue:failed:<queue>``.
 
-It is the fallback when ``queue_failed_jobs`` cannot be written, or the primary store with
-``FAILED_STORE = "redis"``. Newest entries are at the head, so the seed's ``LRANGE ... 0 9``
-shows the latest ten and ``LINDEX ... 0`` the latest one.
+The database-down fallback of the default store, or a store on its own. Newest entries are
+at the head, so the seed's ``LRANGE ... 0 9`` shows the latest ten and ``LINDEX ... 0`` the
+latest one. Its lists are read whole to filter them: they hold what waits to move into the
+table, or the failures of a Redis-only setup, not a table's history.
+
+Options: ``ALIAS`` (a django-redis cache alias) or ``URL``, ``CLUSTER``, ``PREFIX``; without
+them, ``JOBQUEUE["FAILED_REDIS"]``, else the options of the first Redis connection.
 """
 
 from __future__ import annotations
@@ -11,15 +15,25 @@ import datetime as dt
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from ..exceptions import TransportError
+from django.core import checks
+
+from ..conf import jobqueue_settings
+from ..exceptions import FailedJobNotFound, TransportError
 from ..logutil import log_event
+from .base import FailedJobStore, PruneReport, Pusher, Ref, Sink, Stored
+from .criteria import is_job_id, matches, with_full_fingerprint
 from .fingerprint import fill_fingerprint
 from .record import FailureRecord
+from .tally import records_stats
 
 logger = logging.getLogger(__name__)
+
+_WHERE_MAX = 200_000
+# Later than any stored ISO timestamp: "every entry" for the age filter.
+_END_OF_TIME = dt.datetime.max.replace(tzinfo=dt.UTC)
 
 # Remove the n oldest entries, only while holding the mover's lock.
 _TRIM_IF_LOCKED = """
@@ -51,15 +65,42 @@ return removed
 """
 
 
-class RedisFailedJobStore:
+class RedisStore(FailedJobStore):
     """Failed jobs as JSON in one Redis list per queue."""
 
-    def __init__(self, client: Any, prefix: str) -> None:
-        self.client = client
-        self.prefix = prefix
-        self._trim = client.register_script(_TRIM_IF_LOCKED)
-        self._prune_old = client.register_script(_PRUNE_OLD)
-        self._unlock = client.register_script(_UNLOCK)
+    label = "redis"
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        super().__init__(options)
+        self.config = redis_options(options)
+        self.prefix = (self.config or {}).get("PREFIX") or jobqueue_settings.REDIS_PREFIX
+        self._client: Any = None
+        # Where each entry read last lives: a bulk retry of what a listing showed looks each
+        # one up here (checked with LPOS) instead of reading every list again per entry.
+        self._where: dict[str, tuple[str, bytes]] = {}
+
+    def check(self) -> list[Any]:
+        if self.config:
+            return []
+        return [checks.Error(
+            "the Redis failed-job store has no Redis to use.",
+            hint="Set JOBQUEUE['FAILED_REDIS'] = {'ALIAS': ...} or {'URL': ...} (or the"
+                 " store's OPTIONS), or add a Redis connection.",
+            id="django_jobqueue.E011")]
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            if not self.config:
+                raise TransportError("the Redis failed-job store has no Redis configured"
+                                     " (FAILED_REDIS)")
+            from ..transports.redis import redis_client
+
+            self._client = redis_client(self.config)
+            self._trim = self._client.register_script(_TRIM_IF_LOCKED)
+            self._prune_old = self._client.register_script(_PRUNE_OLD)
+            self._unlock = self._client.register_script(_UNLOCK)
+        return self._client
 
     def key(self, queue: str) -> str:
         return f"{self.prefix}:queue:failed:{queue}"
@@ -67,6 +108,10 @@ class RedisFailedJobStore:
     @property
     def queues_key(self) -> str:
         return f"{self.prefix}:queue:failed-queues"
+
+    @property
+    def fingerprints_key(self) -> str:
+        return f"{self.prefix}:queue:failed-fingerprints"
 
     def _guard(self, operation: Callable[[], Any]) -> Any:
         try:
@@ -78,72 +123,56 @@ class RedisFailedJobStore:
                 raise TransportError(f"redis failed-job store: {exc}") from exc
             raise
 
-    def record(self, record: FailureRecord) -> str:
-        entry = json.dumps(record.to_json_dict(), separators=(",", ":"))
-
+    # -- writing ----------------------------------------------------------------------------
+    def record_many(self, records: Sequence[FailureRecord]) -> list[Stored]:
         def push() -> None:
             pipe = self.client.pipeline(transaction=False)
-            pipe.lpush(self.key(record.queue), entry)
-            pipe.sadd(self.queues_key, record.queue)
+            for record in records:
+                pipe.lpush(self.key(record.queue),
+                           json.dumps(record.to_json_dict(), separators=(",", ":")))
+                pipe.sadd(self.queues_key, record.queue)
             pipe.execute()
 
-        self._guard(push)
-        return record.uuid
+        if records:
+            self._guard(push)
+        return [Stored(record, record.uuid, self) for record in records]
 
-    def queues(self) -> list[str]:
-        return sorted(_text(q) for q in self._guard(lambda: self.client.smembers(self.queues_key)))
+    def retry(self, ref: Ref, push: Pusher) -> str:
+        queue, raw, record = self._find(ref)
+        new_id = push(record)
+        self._remove(queue, raw)
+        return new_id
 
-    def count(self, queue: str | None = None) -> int:
-        queues = [queue] if queue else self.queues()
-        return sum(int(self._guard(lambda q=q: self.client.llen(self.key(q)))) for q in queues)
+    def forget(self, ref: Ref) -> bool:
+        try:
+            queue, raw, _ = self._find(ref)
+        except FailedJobNotFound:
+            return False
+        return self._remove(queue, raw)
 
-    def entries(self, queue: str, start: int = 0, stop: int = -1) -> list[FailureRecord]:
-        raw = self._guard(lambda: self.client.lrange(self.key(queue), start, stop))
-        return [record for record in map(_parse, raw) if record is not None]
-
-    def forget(self, queue: str, job_uuid: str) -> bool:
-        for raw in self._guard(lambda: self.client.lrange(self.key(queue), 0, -1)):
-            record = _parse(raw)
-            if record is not None and record.uuid == job_uuid:
-                return bool(self._guard(lambda raw=raw: self.client.lrem(self.key(queue), 1, raw)))
-        return False
-
-    def fingerprints_starting(self, prefix: str, limit: int) -> list[str]:
-        """Up to ``limit`` distinct fingerprints of stored entries starting with ``prefix``,
-        sorted (entries stored before fingerprints existed are fingerprinted on the way)."""
-        found = {
-            fill_fingerprint(record).fingerprint
-            for queue in self.queues() for record in self.entries(queue)
-        }
-        return sorted(fp for fp in found if fp.startswith(prefix))[:limit]
-
-    @property
-    def fingerprints_key(self) -> str:
-        return f"{self.prefix}:queue:failed-fingerprints"
-
-    def claim_fingerprint(self, fingerprint: str) -> bool:
-        """True for the one caller that adds ``fingerprint`` to the set first (``SADD``)."""
-        return bool(self._guard(lambda: self.client.sadd(self.fingerprints_key, fingerprint)))
-
-    def raw_entries(self, queue: str) -> list[tuple[bytes, FailureRecord]]:
-        """``(stored JSON, record)`` pairs of one queue, newest first; unreadable ones left out."""
-        raw = self._guard(lambda: self.client.lrange(self.key(queue), 0, -1))
-        return [(entry, record) for entry in raw if (record := _parse(entry)) is not None]
-
-    def remove(self, queue: str, raw: bytes) -> bool:
-        """Delete one entry given its stored JSON (from :meth:`raw_entries`)."""
+    def _remove(self, queue: str, raw: bytes) -> bool:
+        record = _parse(raw)
+        if record is not None:
+            self._where.pop(record.uuid, None)
         return bool(self._guard(lambda: self.client.lrem(self.key(queue), 1, raw)))
 
-    def prune(self, before: dt.datetime, queue: str | None = None) -> int:
-        return sum(self.prune_by_queue(before, queue).values())
-
-    def prune_by_queue(
-        self, before: dt.datetime, queue: str | None = None, dry_run: bool = False
-    ) -> dict[str, int]:
-        """Remove entries that failed before ``before`` (oldest end first); with ``dry_run``
-        only count them. Returns counts by queue (queues with none are left out)."""
-        cutoff = before.isoformat()
+    def prune(
+        self,
+        *,
+        before: dt.datetime | None = None,
+        keep: int | None = None,
+        batch_size: int = 1000,
+        progress: Callable[[int], None] | None = None,
+        dry_run: bool = False,
+        **criteria: Any,
+    ) -> PruneReport:
+        """Pops entries from each list's old end while they failed before ``before``."""
+        narrowed = {name for name, value in criteria.items() if value is not None}
+        if keep is not None or narrowed - {"queue"}:
+            raise ValueError("the Redis failed-job store can only be pruned by age and queue")
+        cutoff = (before or _END_OF_TIME).isoformat()
         counts = {}
+        queue = criteria.get("queue")
         for q in [queue] if queue else self.queues():
             if dry_run:
                 n = self._count_old(self.key(q), cutoff)
@@ -152,7 +181,7 @@ class RedisFailedJobStore:
                                                                 args=[cutoff])))
             if n:
                 counts[q] = n
-        return counts
+        return PruneReport(by_store={self.label: counts}, dry_run=dry_run)
 
     def _count_old(self, key: str, cutoff: str) -> int:
         # What _PRUNE_OLD would pop: entries from the tail until one is at or after cutoff.
@@ -164,15 +193,8 @@ class RedisFailedJobStore:
             count += 1
         return count
 
-    def drain_into(
-        self, sink: Callable[[list[FailureRecord]], Any], batch: int = 500, lock_ms: int = 30000
-    ) -> int:
-        """Move the oldest entries of every queue into ``sink`` (the database store).
-
-        A lock per queue keeps concurrent movers apart; the entries are removed only after
-        ``sink`` returned, so a mover killed halfway leaves them for the next one (the sink
-        ignores uuids it already has, so nothing is stored twice).
-        """
+    def take_oldest(self, sink: Sink, batch: int = 500, lock_ms: int = 30000) -> int:
+        """A lock per queue keeps concurrent movers apart."""
         moved = 0
         for queue in self.queues():
             key, lock = self.key(queue), self.key(queue) + ":moving"
@@ -189,7 +211,7 @@ class RedisFailedJobStore:
 
     def _move_batch(
         self, queue: str, key: str, lock: str, token: str,
-        sink: Callable[[list[FailureRecord]], Any], batch: int,
+        sink: Sink, batch: int,
     ) -> int:
         raw = self._guard(lambda: self.client.lrange(key, -batch, -1))
         if not raw:
@@ -208,6 +230,101 @@ class RedisFailedJobStore:
             sink(records)
         trimmed = self._guard(lambda: self._trim(keys=[key, lock], args=[token, len(raw)]))
         return len(records) if trimmed > 0 else 0
+
+    def claim_fingerprint(self, record: FailureRecord) -> bool:
+        """``SADD`` to the fingerprint set: 1 for the first caller only."""
+        return bool(self._guard(
+            lambda: self.client.sadd(self.fingerprints_key, record.fingerprint)))
+
+    # -- reading ----------------------------------------------------------------------------
+    def get(self, ref: Ref) -> FailureRecord:
+        return self._find(ref)[2]
+
+    def _find(self, ref: Ref) -> tuple[str, bytes, FailureRecord]:
+        text = str(ref).strip()
+        if not is_job_id(text):
+            raise FailedJobNotFound(f"{text!r} is not a job id (32 hex digits): the Redis"
+                                    " store knows its failed jobs by job id")
+        if text in self._where:
+            queue, raw = self._where[text]
+            record = _parse(raw)
+            if record is not None and self._guard(
+                    lambda: self.client.lpos(self.key(queue), raw)) is not None:
+                return queue, raw, self._readable(record)
+            del self._where[text]
+        for queue in self.queues():
+            for raw, record in self._entries(queue):
+                if record.uuid == text:
+                    return queue, raw, record
+        raise FailedJobNotFound(f"no failed job with job id {text} in the Redis store")
+
+    def _entries(self, queue: str) -> list[tuple[bytes, FailureRecord]]:
+        """``(stored JSON, record)`` pairs of one queue, newest first; unreadable ones left
+        out (the mover sets them aside)."""
+        raw = self._guard(lambda: self.client.lrange(self.key(queue), 0, -1))
+        pairs = [(entry, self._readable(record)) for entry in raw
+                 if (record := _parse(entry)) is not None]
+        if len(self._where) > _WHERE_MAX:
+            self._where.clear()
+        self._where.update((record.uuid, (queue, entry)) for entry, record in pairs)
+        return pairs
+
+    def _readable(self, record: FailureRecord) -> FailureRecord:
+        record.ref, record.store = record.uuid, self.label
+        return fill_fingerprint(record)
+
+    def select(self, limit: int | None = None, **criteria: Any) -> list[FailureRecord]:
+        criteria = with_full_fingerprint(criteria, self.fingerprints_starting)
+        queue = criteria.get("queue")
+        found = [record for q in ([queue] if queue else self.queues())
+                 for _, record in self._entries(q) if matches(record, **criteria)]
+        found.sort(key=lambda record: record.failed_at, reverse=True)
+        return found[:limit] if limit is not None else found
+
+    def count(self, **criteria: Any) -> int:
+        narrowed = {name for name, value in criteria.items() if value is not None}
+        if narrowed <= {"queue"}:  # LLEN, without reading the entries
+            queue = criteria.get("queue")
+            return sum(int(self._guard(lambda q=q: self.client.llen(self.key(q))))
+                       for q in ([queue] if queue else self.queues()))
+        return len(self.select(**criteria))
+
+    def refs(self, batch_size: int = 500, **criteria: Any) -> Iterator[Ref]:
+        return iter([record.uuid for record in reversed(self.select(**criteria))])
+
+    def stats(
+        self, since: dt.datetime | None = None, hours_since: dt.datetime | None = None
+    ) -> dict[str, Any]:
+        return records_stats(self.select(since=since), hours_since)
+
+    def queues(self) -> list[str]:
+        return sorted(_text(q) for q in self._guard(lambda: self.client.smembers(self.queues_key)))
+
+    def fingerprints_starting(self, prefix: str, limit: int) -> list[str]:
+        found = {record.fingerprint for queue in self.queues()
+                 for _, record in self._entries(queue)}
+        return sorted(fp for fp in found if fp.startswith(prefix))[:limit]
+
+    def close(self) -> None:
+        # A django-redis alias's client belongs to the project's cache: not ours to close.
+        if self._client is not None and (self.config or {}).get("URL"):
+            self._client.close()
+        self._client = None
+
+
+def redis_options(options: dict[str, Any]) -> dict[str, Any] | None:
+    """The Redis to use: the store's options, else ``FAILED_REDIS``, else the first Redis
+    connection's; ``None`` when there is none."""
+    from ..conf import REDIS_TRANSPORT
+
+    if options:
+        return dict(options)
+    if jobqueue_settings.FAILED_REDIS:
+        return dict(jobqueue_settings.FAILED_REDIS)
+    for config in jobqueue_settings.CONNECTIONS.values():
+        if config.get("TRANSPORT") == REDIS_TRANSPORT:
+            return dict(config.get("OPTIONS") or {})
+    return None
 
 
 def _text(value: Any) -> str:

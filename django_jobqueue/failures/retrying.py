@@ -1,10 +1,10 @@
-"""Retrying failed jobs: one, many, or every match of a filter, paced.
+"""Retrying failed jobs: one, many, or every match of a filter, paced, in any store.
 
 A retry pushes the stored payload again (new job id, attempts reset, empty error history,
 ``retry_of`` = the failed job's id), then deletes the record. A record whose payload is
 unreadable or whose job class is no longer registered is kept, and the report says why.
-Bulk retries walk the table in primary-key batches (never loading every row) and can be
-paced to at most ``rate`` per second, so that replaying a storm does not recreate it.
+Bulk retries walk the store's refs in batches (never loading every row of a table) and can
+be paced to at most ``rate`` per second, so that replaying a storm does not recreate it.
 """
 
 from __future__ import annotations
@@ -17,21 +17,16 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from .. import payload as payload_codec
 from ..dispatch import push_payload
-from ..exceptions import FailedJobNotFound, JobQueueError, PayloadError
+from ..exceptions import JobQueueError
 from ..jobs import resolve
 from ..logutil import log_event
-from ..transports import get_transport
+from .base import FailedJobStore, Ref
 from .criteria import matches, with_full_fingerprint
-from .queries import get
 from .record import FailureRecord
-from .redis import RedisFailedJobStore
-from .stores import database_store, fallback
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +37,9 @@ T = TypeVar("T")
 class RetryReport:
     """Outcome of a bulk retry.
 
-    ``retried``: new job ids by failed-job id (the job id for Redis entries); ``errors``:
-    why a record was kept; ``planned``: with ``dry_run``, the records that would be retried;
-    ``queues``: retried (or planned) records per queue.
+    ``retried``: new job ids by ref (the failed-job id, or the job id in stores without
+    row ids); ``errors``: why a record was kept; ``planned``: with ``dry_run``, the records
+    that would be retried; ``queues``: retried (or planned) records per queue.
     """
 
     retried: dict[Any, str] = field(default_factory=dict)
@@ -67,80 +62,63 @@ def check_retryable(raw: str) -> dict[str, Any]:
     return payload
 
 
-def push_again(raw: str, old_uuid: str, connection: str, queue: str) -> str:
+def push_again(record: FailureRecord) -> str:
     """Validate a stored payload and push it as a new job; return the new id."""
-    payload = check_retryable(raw)
+    payload = check_retryable(record.payload)
     fresh = dict(payload)
     fresh.update(
-        id=uuid.uuid4().hex, errors=[], retry_of=old_uuid,
+        id=uuid.uuid4().hex, errors=[], retry_of=record.uuid,
         dispatched_at=timezone.now().isoformat(),
-        queue=payload.get("queue") or queue, connection=payload.get("connection") or connection,
+        queue=payload.get("queue") or record.queue,
+        connection=payload.get("connection") or record.connection,
     )
     return push_payload(fresh).id
 
 
-def retry(pk: int) -> str:
-    """Push failed job ``pk`` again, then delete its row; return the new job id."""
-    return _retry_row(get(pk))
-
-
-def _retry_row(row: Any) -> str:
-    store, pk = database_store(), row.pk
-    if get_transport(_connection_of(row.payload, row.connection)).uses_database(store.alias):
-        # Same database: the push and the delete commit together.
-        with transaction.atomic(using=store.alias):
-            new_id = push_again(row.payload, row.uuid, row.connection, row.queue)
-            row.delete()
-    else:
-        # Push first: a crash in between runs the job again rather than losing it.
-        new_id = push_again(row.payload, row.uuid, row.connection, row.queue)
-        row.delete()
-    log_event(logger, logging.INFO, "failed_job_retried", failed_id=pk, job=row.job_class,
-              new_id=new_id)
-    return new_id
-
-
-def _connection_of(raw: str, default: str) -> str:
-    try:
-        return payload_codec.loads(raw).get("connection") or default
-    except PayloadError:
-        return default
+def retry(store: FailedJobStore, ref: Ref) -> str:
+    """Push the failed job ``ref`` again, then delete its record; return the new job id."""
+    return _retry_counted(store, ref, RetryReport())
 
 
 def retry_many(
-    pks: Iterable[int],
+    store: FailedJobStore,
+    refs: Iterable[Ref],
     progress: Callable[[int], None] | None = None,
     *,
     dry_run: bool = False,
 ) -> RetryReport:
-    """Retry each failed job (``dry_run``: only check it could be); rows that cannot be
+    """Retry each failed job (``dry_run``: only check it could be); records that cannot be
     retried stay, with their error in the report."""
     report = RetryReport(dry_run=dry_run)
-    for pk in pks:
+    for ref in refs:
         try:
-            row = get(pk)
-        except FailedJobNotFound as exc:
-            report.errors[pk] = str(exc)
-        else:
-            _attempt(report, pk, row.queue, row.payload, lambda row=row: _retry_row(row))
+            if dry_run:
+                record = store.get(ref)
+                check_retryable(record.payload)
+                report.planned.append(ref)
+                report.queues[record.queue] += 1
+            else:
+                report.retried[ref] = _retry_counted(store, ref, report)
+        except (JobQueueError, ValueError) as exc:
+            report.errors[ref] = str(exc)
         if progress:
             progress(report.done)
     return report
 
 
-def _attempt(
-    report: RetryReport, key: Any, queue: str, payload: str, push: Callable[[], str]
-) -> None:
-    """Retry one record through ``push`` (or, dry run, check it could be), into ``report``."""
-    try:
-        if report.dry_run:
-            check_retryable(payload)
-            report.planned.append(key)
-        else:
-            report.retried[key] = push()
-        report.queues[queue] += 1
-    except (JobQueueError, ValueError) as exc:
-        report.errors[key] = str(exc)
+def _retry_counted(store: FailedJobStore, ref: Ref, report: RetryReport) -> str:
+    retried: list[FailureRecord] = []
+
+    def push(record: FailureRecord) -> str:
+        new_id = push_again(record)
+        retried.append(record)
+        report.queues[record.queue] += 1
+        return new_id
+
+    new_id = store.retry(ref, push)
+    log_event(logger, logging.INFO, "failed_job_retried", failed_id=ref,
+              job=retried[0].job_class, new_id=new_id)
+    return new_id
 
 
 def paced(
@@ -165,34 +143,10 @@ def paced(
         yield item
 
 
-def iter_ids(batch_size: int = 500, upto: int | None = None, **criteria: Any) -> Iterator[int]:
-    """Ids of matching rows, oldest first, fetched ``batch_size`` at a time (keyset on the
-    primary key, so rows deleted or kept meanwhile do not shift the walk). Only rows up to
-    ``upto`` (default: the highest id when the walk starts) are visited, so failures
-    recorded while it runs, retried jobs failing again included, are not picked up."""
-    return iter_queryset_ids(database_store().filter(**criteria), batch_size, upto)
-
-
-def iter_queryset_ids(
-    queryset: Any, batch_size: int = 500, upto: int | None = None
-) -> Iterator[int]:
-    """:func:`iter_ids` for any queryset of failed jobs (the admin's filtered changelist):
-    ids oldest first, ``batch_size`` at a time, up to the highest id when the walk starts."""
-    if upto is None:
-        upto = queryset.order_by().aggregate(top=Max("pk"))["top"] or 0
-    queryset = queryset.filter(pk__lte=upto).order_by("pk")
-    last = 0
-    while True:
-        batch = list(queryset.filter(pk__gt=last).values_list("pk", flat=True)[:batch_size])
-        if not batch:
-            return
-        yield from batch
-        last = batch[-1]
-
-
 def retry_matching(
+    store: FailedJobStore,
     *,
-    ids: Iterable[int] | None = None,
+    ids: Iterable[Ref] | None = None,
     rate: float | None = None,
     dry_run: bool = False,
     batch_size: int = 500,
@@ -201,71 +155,39 @@ def retry_matching(
     sleep: Callable[[float], None] = time.sleep,
     **criteria: Any,
 ) -> RetryReport:
-    """Retry the rows ``ids`` and/or every row matching ``criteria``, oldest first, at most
-    ``rate`` per second. Ids that do not exist (or do not match) are reported as errors."""
+    """Retry the records ``ids`` (failed-job ids or job ids) and/or every record matching
+    ``criteria``, oldest first, at most ``rate`` per second. Ids that are not there (or do
+    not match) are reported as errors."""
     narrowed = {k: v for k, v in criteria.items() if v is not None}
-    missing: dict[int, str] = {}
+    missing: dict[Ref, str] = {}
     if ids is not None:
-        wanted = sorted(set(ids))
-        if narrowed:
-            matching = set(iter_ids(batch_size, ids=wanted, **narrowed))
-            missing = {pk: f"no failed job with id {pk} matches the filters"
-                       for pk in wanted if pk not in matching}
-            wanted = [pk for pk in wanted if pk in matching]
-        stream: Iterable[int] = wanted
+        wanted, missing = _matching_refs(store, ids, narrowed)
+        stream: Iterable[Ref] = wanted
     else:
-        stream = iter_ids(batch_size, **narrowed)
-    report = retry_many(paced(stream, rate, clock, sleep), progress, dry_run=dry_run)
+        stream = store.refs(batch_size, **narrowed)
+    report = retry_many(store, paced(stream, rate, clock, sleep), progress, dry_run=dry_run)
     report.errors.update(missing)
     return report
 
 
-def retry_fallback(queue: str, job_uuid: str) -> str:
-    """Push a Redis-stored failed job again, then delete its entry; return the new job id."""
-    store = fallback()
-    for raw, record in store.raw_entries(queue):
-        if record.uuid == job_uuid:
-            return _retry_entry(store, queue, raw, record)
-    raise FailedJobNotFound(f"no failed job {job_uuid} in the redis store for queue {queue!r}")
-
-
-def retry_fallback_matching(
-    *,
-    uuids: Iterable[str] | None = None,
-    rate: float | None = None,
-    dry_run: bool = False,
-    progress: Callable[[int], None] | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    **criteria: Any,
-) -> RetryReport:
-    """Like :func:`retry_matching` for the Redis store (ids are job ids), oldest first.
-
-    The Redis lists are read whole: they hold what waits to move into the table, or the
-    failures of a Redis-only setup, not a table's history.
-    """
-    store, wanted = fallback(), set(uuids) if uuids is not None else None
-    queue = criteria.get("queue")
+def _matching_refs(
+    store: FailedJobStore, ids: Iterable[Ref], criteria: dict[str, Any]
+) -> tuple[list[Ref], dict[Ref, str]]:
+    """``ids`` without repeats, in order (row ids ascending first), and those of them that
+    do not match ``criteria``, with why."""
+    wanted = sorted(set(ids), key=lambda ref: (isinstance(ref, str), ref))
+    if not criteria:
+        return wanted, {}
     criteria = with_full_fingerprint(criteria, store.fingerprints_starting)
-    found = [
-        (q, raw, record)
-        for q in ([queue] if queue else store.queues())
-        for raw, record in reversed(store.raw_entries(q))
-        if matches(record, **criteria) and (wanted is None or record.uuid in wanted)
-    ]
-    report = RetryReport(dry_run=dry_run)
-    for job_uuid in sorted((wanted or set()) - {record.uuid for _, _, record in found}):
-        report.errors[job_uuid] = f"no failed job {job_uuid} in the redis store matches"
-    for q, raw, record in paced(found, rate, clock, sleep):
-        _attempt(report, record.uuid, record.queue, record.payload,
-                 lambda q=q, raw=raw, record=record: _retry_entry(store, q, raw, record))
-        if progress:
-            progress(report.done)
-    return report
-
-
-def _retry_entry(store: RedisFailedJobStore, queue: str, raw: bytes,
-                 record: FailureRecord) -> str:
-    new_id = push_again(record.payload, record.uuid, record.connection, record.queue)
-    store.remove(queue, raw)
-    return new_id
+    kept: list[Ref] = []
+    missing: dict[Ref, str] = {}
+    for ref in wanted:
+        try:
+            matched = matches(store.get(ref), **criteria)
+        except JobQueueError:
+            matched = False
+        if matched:
+            kept.append(ref)
+        else:
+            missing[ref] = f"no failed job with id {ref} matches the filters"
+    return kept, missing

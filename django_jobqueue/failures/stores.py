@@ -1,94 +1,80 @@
-"""The failed-job stores this process uses: the table, and the Redis list when configured."""
+"""The failed-job store this process uses, built once from ``JOBQUEUE["FAILED_STORE"]``.
+
+``FAILED_STORE`` is ``{"STORE": dotted path, "OPTIONS": {...}}``, like a connection's
+``TRANSPORT``. The default is the table with the Redis fallback (when the project has a
+Redis). The strings of 0.1, ``"database"`` (that same default) and ``"redis"`` (the Redis
+store alone), are still accepted; the system checks warn about them (W002).
+"""
 
 from __future__ import annotations
 
 import os
-import time
+import threading
 from typing import Any
 
-from ..conf import jobqueue_settings
-from ..exceptions import TransportError
-from .database import DatabaseFailedJobStore
-from .redis import RedisFailedJobStore
+from django.utils.module_loading import import_string
 
-# One client per process and configuration: building one per failure would leak pools.
-_redis_stores: dict[tuple[int, str, str], RedisFailedJobStore] = {}
+from ..conf import FALLBACK_STORE, REDIS_STORE, jobqueue_settings
+from ..exceptions import ConfigurationError
+from .base import FailedJobStore
+
+#: What the strings of 0.1 meant, as ``FAILED_STORE`` values of today.
+LEGACY = {
+    "database": {"STORE": FALLBACK_STORE, "OPTIONS": {}},
+    "redis": {"STORE": REDIS_STORE, "OPTIONS": {}},
+}
+
+_lock = threading.Lock()
+_cache: dict[int, FailedJobStore] = {}
 
 
-def database_store() -> DatabaseFailedJobStore:
-    """The ``queue_failed_jobs`` store on ``FAILED_DATABASE``."""
-    return DatabaseFailedJobStore(jobqueue_settings.FAILED_DATABASE)
-
-
-def redis_store() -> RedisFailedJobStore | None:
-    """The Redis store from ``FAILED_REDIS``, else from the first redis connection, else None."""
-    options = jobqueue_settings.FAILED_REDIS or _redis_connection_options()
-    if not options:
-        return None
-    prefix = options.get("PREFIX") or jobqueue_settings.REDIS_PREFIX
-    key = (os.getpid(), repr(sorted(options.items())), prefix)
-    store = _redis_stores.get(key)
+def configured_store() -> FailedJobStore:
+    """The store of ``FAILED_STORE``, one per process (a store holds clients and the
+    fallback's outage window, which a forked process must not share)."""
+    pid = os.getpid()
+    store = _cache.get(pid)
     if store is None:
-        from ..transports.redis import redis_client
-
-        store = _redis_stores[key] = RedisFailedJobStore(redis_client(options), prefix)
+        with _lock:
+            store = _cache.get(pid)
+            if store is None:
+                store = _cache[pid] = build(store_config())
     return store
 
 
-def fallback() -> RedisFailedJobStore:
-    """The Redis store; :class:`TransportError` when none is configured."""
-    store = redis_store()
-    if store is None:
-        raise TransportError("no Redis failed-job store is configured (FAILED_REDIS)")
-    return store
+def store_config() -> dict[str, Any]:
+    """``FAILED_STORE`` as ``{"STORE": ..., "OPTIONS": ...}`` (a 0.1 string translated)."""
+    value = jobqueue_settings.FAILED_STORE
+    if isinstance(value, str):
+        try:
+            return LEGACY[value]
+        except KeyError:
+            raise ConfigurationError(
+                f"JOBQUEUE['FAILED_STORE'] {value!r} is not a store: give"
+                " {'STORE': dotted path, 'OPTIONS': {...}}") from None
+    return value
 
 
-class _TableOutage:
-    """Remembers, per process, that the failed-job table just failed to answer.
-
-    Each write to a table that is down costs a connection attempt and a retry; a worker
-    recording a burst of failures during an outage would pay that for every one of them,
-    holding up its supervisor. For ``FAILED_DATABASE_RETRY_INTERVAL`` seconds after a
-    failure, failures go straight to the Redis fallback (or stay in flight without one);
-    then the table is tried again. The mover brings fallback entries back afterwards.
-    """
-
-    def __init__(self) -> None:
-        self.until: dict[str, float] = {}
-
-    def skipping(self, alias: str) -> bool:
-        return time.monotonic() < self.until.get(alias, 0.0)
-
-    def failed(self, alias: str) -> None:
-        interval = float(jobqueue_settings.FAILED_DATABASE_RETRY_INTERVAL or 0)
-        self.until[alias] = time.monotonic() + interval
-
-    def answered(self, alias: str) -> None:
-        self.until.pop(alias, None)
-
-
-table_outage = _TableOutage()
-
-
-def redis_is_primary() -> bool:
-    """``FAILED_STORE = "redis"``: the Redis list is the only store."""
-    return jobqueue_settings.FAILED_STORE == "redis"
+def build(config: dict[str, Any], where: str = "FAILED_STORE") -> FailedJobStore:
+    """The store that ``config`` (``{"STORE": dotted path, "OPTIONS": {...}}``) names."""
+    path = config.get("STORE") if isinstance(config, dict) else None
+    if not isinstance(path, str) or not path:
+        raise ConfigurationError(f"{where} needs a 'STORE' (a dotted path), not {config!r}")
+    try:
+        cls = import_string(path)
+    except ImportError as exc:
+        raise ConfigurationError(f"{where}: cannot import STORE {path!r}: {exc}") from exc
+    if not (isinstance(cls, type) and issubclass(cls, FailedJobStore)):
+        raise ConfigurationError(f"{where}: {path} is not a FailedJobStore")
+    return cls(dict(config.get("OPTIONS") or {}))
 
 
 def reset() -> None:
-    """Forget cached Redis clients, remembered outages and known fingerprints (after a
-    settings change, in tests)."""
+    """Forget the built store, remembered outages and known fingerprints (after a settings
+    change, in tests)."""
     from .first_seen import forget_known
 
-    _redis_stores.clear()
-    table_outage.until.clear()
+    with _lock:
+        for store in _cache.values():
+            store.close()
+        _cache.clear()
     forget_known()
-
-
-def _redis_connection_options() -> dict[str, Any] | None:
-    from ..conf import REDIS_TRANSPORT
-
-    for config in jobqueue_settings.CONNECTIONS.values():
-        if config.get("TRANSPORT") == REDIS_TRANSPORT:
-            return dict(config.get("OPTIONS") or {})
-    return None

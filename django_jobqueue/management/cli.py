@@ -21,7 +21,8 @@ from django.core.management.base import CommandError, CommandParser
 from django.db import DatabaseError
 from django.utils import timezone
 
-from ..exceptions import JobQueueError
+from ..exceptions import ConfigurationError, JobQueueError
+from ..failures.base import FailedJobStore
 from ..failures.criteria import FingerprintLookupError, fingerprint_prefix
 
 _SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -154,6 +155,28 @@ def add_filters(parser: CommandParser, *names: str) -> None:
         kind = {"since": moment, "until": moment, "fingerprint": fingerprint}.get(name, str)
         parser.add_argument(f"--{name.replace('_', '-')}", metavar=metavar, type=kind,
                             help=text)
+
+
+def add_store_choice(parser: CommandParser) -> None:
+    """``--store LABEL``: only the failed jobs kept in one part of the store."""
+    parser.add_argument("--store", metavar="LABEL",
+                        help="Only failed jobs kept in this part of the failed-job store "
+                        "('database' or 'redis' with the default store; default: all).")
+    # 0.1's flag for the Redis part, kept working for scripts that pass it.
+    parser.add_argument("--fallback", action="store_true", help=argparse.SUPPRESS)
+
+
+def chosen_store(options: dict[str, Any]) -> FailedJobStore:
+    """The store ``--store`` names (``--fallback``: the Redis part), else the whole store."""
+    from .. import failures
+
+    label = options.get("store") or ("redis" if options.get("fallback") else None)
+    if label is None:
+        return failures.store()
+    try:
+        return failures.part(label)
+    except ConfigurationError as exc:
+        raise usage_error(str(exc)) from None
 
 
 def criteria(options: dict[str, Any]) -> dict[str, Any]:

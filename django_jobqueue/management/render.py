@@ -9,6 +9,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from ..failures import FailureRecord
 from ..masking import masked_payload, masked_payload_text
 from .cli import block, one_line, plural
 
@@ -39,30 +40,25 @@ def when(value: dt.datetime | None) -> str:
     return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def identity(item: Any) -> Any:
-    """What ``failed_jobs show``, ``failed_jobs forget`` and ``retry_failed_jobs`` take: the
-    failed-job id of a table row; for a Redis record (which has no row), its job id."""
-    pk = getattr(item, "pk", None)
-    return item.uuid if pk is None else pk
-
-
-def summary(item: Any) -> dict[str, Any]:
-    """The list fields of a table row or a Redis record, for ``--json``."""
+def summary(item: FailureRecord) -> dict[str, Any]:
+    """The list fields of a failed job, for ``--json``: ``id`` is what ``failed_jobs show``,
+    ``failed_jobs forget`` and ``retry_failed_jobs`` take (the failed-job id where the
+    store has row ids, else the job id) and ``store`` where it is kept."""
     data = {name: getattr(item, name) for name in FIELDS}
-    data["id"] = identity(item)
-    data["store"] = "redis" if getattr(item, "pk", None) is None else "database"
+    data["id"] = item.id
+    data["store"] = item.store
     return data
 
 
-def list_rows(items: Sequence[Any]) -> str:
+def list_rows(items: Sequence[FailureRecord]) -> str:
     """The ``failed_jobs`` table."""
     rows = [
-        [identity(item), when(item.failed_at), item.connection, item.queue, item.job_class,
-         item.exception_class, item.attempts, one_line(item.message, 60)]
+        [item.id, item.store, when(item.failed_at), item.connection, item.queue,
+         item.job_class, item.exception_class, item.attempts, one_line(item.message, 60)]
         for item in items
     ]
-    return table(["ID", "Failed at", "Connection", "Queue", "Job", "Exception", "Tries",
-                  "Message"], rows)
+    return table(["ID", "Store", "Failed at", "Connection", "Queue", "Job", "Exception",
+                  "Tries", "Message"], rows)
 
 
 def death(item: Any) -> str | None:
@@ -83,7 +79,7 @@ def death(item: Any) -> str | None:
     return ", ".join(parts)
 
 
-def details(item: Any, lineage: Sequence[Any], same: int) -> dict[str, Any]:
+def details(item: FailureRecord, lineage: Sequence[Any], same: int) -> dict[str, Any]:
     """Everything about one failed job, for ``failed_jobs show --json``."""
     data = summary(item)
     masked = masked_payload(item.payload)
@@ -91,16 +87,17 @@ def details(item: Any, lineage: Sequence[Any], same: int) -> dict[str, Any]:
     data.update(
         exception=item.exception, errors=item.errors, exit_code=item.exit_code,
         term_signal=item.term_signal, max_rss_kb=item.max_rss_kb,
-        retry_of=[{"uuid": step.uuid, "failed_id": step.failed_id} for step in lineage],
+        retry_of=[{"uuid": step.uuid, "failed_id": step.failed_id, "store": step.store}
+                  for step in lineage],
         same_fingerprint=same,
     )
     return data
 
 
-def show(item: Any, lineage: Sequence[Any], same: int) -> str:
+def show(item: FailureRecord, lineage: Sequence[Any], same: int) -> str:
     """Everything about one failed job, for a person."""
-    pk = getattr(item, "pk", None)
-    title = f"Failed job #{pk}" if pk is not None else "Failed job (Redis store)"
+    title = (f"Failed job #{item.id}" if isinstance(item.id, int) else "Failed job"
+             ) + f" ({item.store} store)"
     facts = [
         ("Job id", item.uuid), ("Job class", item.job_class),
         ("Connection", item.connection), ("Queue", item.queue),
@@ -111,7 +108,9 @@ def show(item: Any, lineage: Sequence[Any], same: int) -> str:
     if (killed := death(item)) is not None:
         facts.append(("Work horse", killed))
     for step in lineage:
-        where = f"failed job #{step.failed_id}" if step.failed_id else "no longer stored"
+        where = ("no longer stored" if step.failed_id is None
+                 else f"failed job #{step.failed_id}" if isinstance(step.failed_id, int)
+                 else f"in the {step.store} store")
         facts.append(("Retry of", f"{step.uuid} ({where})"))
     width = max(len(label) for label, _ in facts) + 1
     lines = [title, *(f"  {(label + ':').ljust(width)} {one_line(value)}"
@@ -136,7 +135,7 @@ def stats(result: dict[str, Any], since: dt.datetime | None) -> str:
     scope = f"since {when(since)}" if since else "all time"
     lines = [f"Failed jobs ({scope}): {result['total']}"]
     fallback = result.get("fallback")
-    lines.append(f"Waiting in the Redis fallback: {'unknown' if fallback is None else fallback}")
+    lines.append(f"Waiting in the fallback store: {'unknown' if fallback is None else fallback}")
     for key, title in (("by_queue", "queue"), ("by_job_class", "job_class"),
                        ("by_exception_class", "exception_class")):
         lines += ["", f"By {title.replace('_', ' ')}:", indent(table(

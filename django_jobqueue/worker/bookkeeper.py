@@ -15,7 +15,6 @@ from .. import metrics
 from .. import payload as payload_codec
 from ..exception_text import error_entry
 from ..exceptions import PayloadError
-from ..failures import service
 from ..failures.record import FailureRecord
 from ..jobs import Job, resolve
 from ..logutil import log_event
@@ -49,7 +48,7 @@ class Bookkeeper:
         can); returns each one's ``failed_job`` info. The jobs stay queued: see
         :meth:`remove`."""
         records = [self._record(job, result, death) for job, result, death in failures]
-        recorded = service.record_all(records)
+        recorded = failures.record_all(records)
         infos = []
         for (job, _, _), record, stored in zip(failures, records, recorded, strict=True):
             log_event(logger, logging.WARNING, "job_failed", job=record.job_class, id=job.id,

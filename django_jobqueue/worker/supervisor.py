@@ -21,10 +21,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .. import metrics
+from .. import failures, metrics
 from ..conf import jobqueue_settings
 from ..exceptions import ConfigurationError, TransportError
-from ..failures import service
 from ..logutil import exception_for_log, log_event
 from ..transports import Reserved, get_transport
 from .answers import Answers
@@ -286,7 +285,7 @@ class Supervisor(Feeding, Answers):
                 f"the job's lease expired: its worker stopped without finishing it"
                 f" (collected by {self.name})",
             )
-        moved = service.move_fallback()
+        moved = failures.move_fallback()
         if moved:
             log_event(logger, logging.INFO, "fallback_moved", count=moved)
 

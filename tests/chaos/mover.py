@@ -10,9 +10,9 @@ import django
 
 if __name__ == "__main__":
     django.setup()
-    from django_jobqueue.failures import service
+    from django_jobqueue import failures
 
     batch = int(sys.argv[1])
-    while moved := service.move_fallback(batch=batch):
+    while moved := failures.move_fallback(batch=batch):
         print(f"moved {moved}", flush=True)
     print("done", flush=True)

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
 
-from django_jobqueue.failures import service
+from django_jobqueue import failures
 from tests.support.factories import make
 
 # The queue page asks every shared connection for its sizes: only the test's own databases.
@@ -55,7 +55,7 @@ def client_for(kind: str, **options: Any) -> Client:
 
 def failed(**options: Any) -> Any:
     """A failed-job row recorded through the service (``tests.support.factories.make`` options)."""
-    return service.get(service.record(make(**options)).id)
+    return failures.get(failures.record(make(**options)).id)
 
 
 def url(name: str, *args: Any) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
-from ...failures import service
+from ... import failures
 from .. import cli
 
 
@@ -30,7 +30,8 @@ class Command(BaseCommand):
     @cli.store_errors
     def handle(self, *args: Any, **options: Any) -> None:
         window_text = _span_text(options["window"].total_seconds())
-        failed = service.window_count(timezone.now() - options["window"], options["queue"])
+        failed = failures.count(since=timezone.now() - options["window"],
+                                queue=options["queue"])
         where = f" on queue {cli.one_line(options['queue'])}" if options["queue"] else ""
         detail = (f"{cli.plural(failed, 'failed job')} in the last {window_text}{where} "
                   f"(threshold {options['threshold']})")

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from ... import failures
 from ...exceptions import FailedJobNotFound
-from ...failures import service
 from .. import cli, render
 
 
@@ -27,16 +27,14 @@ class Command(BaseCommand):
         parser.add_argument("action", nargs="*", metavar="show ID | forget ID [ID ...]",
                             help="'show ID': everything about one failed job; 'forget ID "
                             "...': delete failed jobs. ID is what the list shows: a "
-                            "failed-job id, or a job id (32 hex digits) looked up in the "
-                            "table, then in the Redis store.")
+                            "failed-job id, or a job id (32 hex digits) looked up in every "
+                            "part of the failed-job store.")
         cli.add_filters(parser)
         parser.add_argument("--limit", type=cli.positive_int, default=50, metavar="N",
                             help="Show at most N failed jobs (default 50).")
         parser.add_argument("--json", action="store_true",
                             help="One JSON object per line (per failed job) instead of text.")
-        parser.add_argument("--fallback", action="store_true",
-                            help="List the Redis store's entries instead of table rows (the "
-                            "default with FAILED_STORE = 'redis').")
+        cli.add_store_choice(parser)
         parser.add_argument("--dry-run", action="store_true",
                             help="With 'forget': delete nothing, say which IDs exist.")
 
@@ -61,11 +59,8 @@ class Command(BaseCommand):
 
     def _list(self, options: dict[str, Any]) -> None:
         filters, limit = cli.criteria(options), options["limit"]
-        if options["fallback"] or service.redis_is_primary():
-            found = service.fallback_matching(**filters)
-            items, total = found[:limit], len(found)
-        else:
-            items, total = service.recent(limit, **filters), None
+        store = cli.chosen_store(options)
+        items = store.select(limit, **filters)
         if options["json"]:
             for item in items:
                 cli.json_line(render.summary(item), self.stdout)
@@ -74,30 +69,29 @@ class Command(BaseCommand):
             self.stdout.write("No failed jobs.")
             return
         self.stdout.write(render.list_rows(items))
-        total = service.count(**filters) if total is None else total
+        total = store.count(**filters) if len(items) == limit else len(items)
         if total > len(items):
             self.stdout.write(f"Showing the newest {len(items)} of {total} (see --limit).")
 
     def _show(self, ref: str, as_json: bool) -> None:
-        if not (ref.isdigit() or service.is_job_id(ref)):
+        if not (ref.isdigit() or failures.is_job_id(ref)):
             raise cli.usage_error(f"not a failed-job id or job id: {ref}")
         try:
-            item = service.find(ref)
+            item = failures.get(ref)
         except FailedJobNotFound as exc:
             raise CommandError(str(exc)) from None
-        lineage = service.lineage(item.payload)
-        in_redis = getattr(item, "pk", None) is None
-        same = service.fingerprint_count(item.fingerprint, redis=in_redis)
+        lineage = failures.lineage(item)
+        same = failures.count(fingerprint=item.fingerprint) if item.fingerprint else 0
         if as_json:
             cli.json_line(render.details(item, lineage, same), self.stdout)
         else:
             self.stdout.write(render.show(item, lineage, same))
 
     def _forget(self, refs: list[str], dry_run: bool) -> None:
-        bad = [ref for ref in refs if not (ref.isdigit() or service.is_job_id(ref))]
+        bad = [ref for ref in refs if not (ref.isdigit() or failures.is_job_id(ref))]
         if bad:
             raise cli.usage_error(f"not a failed-job id or job id: {', '.join(bad)}")
-        missing = [ref for ref in refs if not service.forget(ref, dry_run=dry_run)]
+        missing = [ref for ref in refs if not failures.forget(ref, dry_run=dry_run)]
         done = len(refs) - len(missing)
         verb = "Would forget" if dry_run else "Forgot"
         self.stdout.write(f"{verb} {cli.plural(done, 'failed job')}.")

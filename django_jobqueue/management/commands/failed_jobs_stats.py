@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
-from ...failures import service
+from ... import failures
 from .. import cli, render
 
 
@@ -28,7 +28,7 @@ class Command(BaseCommand):
     @cli.store_errors
     def handle(self, *args: Any, **options: Any) -> None:
         since = options["since"]
-        result = service.stats(since=since,
+        result = failures.stats(since=since,
                                hours_since=timezone.now() - dt.timedelta(hours=24))
         if options["json"]:
             cli.json_line({"since": since, **result}, self.stdout)

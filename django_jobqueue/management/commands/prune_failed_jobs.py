@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
-from ...failures import service
+from ... import failures
 from .. import cli
 from ..render import indent, table
 
@@ -52,7 +52,7 @@ class Command(BaseCommand):
         # A dry run is one counting query: nothing to show progress of.
         progress = cli.Progress(self.stdout, options["verbosity"], "deleted")
         try:
-            report = service.prune_report(
+            report = failures.prune_report(
                 older_than=older_than, keep=options["keep"], batch_size=options["batch_size"],
                 progress=progress, everything=options["everything"],
                 dry_run=options["dry_run"], **filters,
@@ -62,18 +62,20 @@ class Command(BaseCommand):
         progress.finish()
         self._report(report)
 
-    def _report(self, report: service.PruneReport) -> None:
+    def _report(self, report: failures.PruneReport) -> None:
         verb = "Would delete" if report.dry_run else "Deleted"
         if not report.total:
             self.stdout.write(f"{verb} no failed jobs.")
         else:
-            queues = sorted(set(report.by_queue) | set(report.fallback))
+            labels = sorted(report.by_store)
+            queues = sorted({q for counts in report.by_store.values() for q in counts})
             self.stdout.write(f"{verb} {cli.plural(report.total, 'failed job')}:")
             self.stdout.write(indent(table(
-                ["queue", "table", "redis"],
-                [[q, report.by_queue.get(q, 0), report.fallback.get(q, 0)] for q in queues])))
-        if report.fallback_error:
-            self.stderr.write(f"The Redis fallback was not pruned: {report.fallback_error}")
+                ["queue", *labels],
+                [[q, *(report.by_store[label].get(q, 0) for label in labels)]
+                 for q in queues])))
+        for label, error in sorted(report.errors.items()):
+            self.stderr.write(f"The {label} store was not pruned: {error}")
 
 
 def _age(options: dict[str, Any]) -> dt.timedelta | None:

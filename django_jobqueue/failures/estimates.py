@@ -1,6 +1,6 @@
-"""Read-only questions the admin asks of ``queue_failed_jobs``, each cheap on a big table:
-the distinct values of an indexed column (capped), a row count that is exact when small and
-estimated when large, failures per day, and failures grouped by fingerprint."""
+"""Questions the admin asks of the table's querysets, each cheap on a table of millions of
+failures: a row count that is exact when small and estimated when large, failures per day,
+and failures grouped by fingerprint. Only a store with a queryset (the table) has them."""
 
 from __future__ import annotations
 
@@ -12,20 +12,9 @@ from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncDate
 
 from .database import fingerprint_groups
-from .stores import database_store
 
-# Columns with a ``(column, failed_at)`` index: a DISTINCT on them reads the index only.
-INDEXED = ("queue", "connection", "job_class", "exception_class", "fingerprint")
 EXACT_COUNT_LIMIT = 10_000
 CAPPED_COUNT_LIMIT = 1_000_000
-
-
-def distinct_values(field: str, limit: int = 100) -> list[str]:
-    """Up to ``limit`` distinct values of an indexed column, sorted."""
-    if field not in INDEXED:
-        raise ValueError(f"{field!r} is not an indexed failed-job column")
-    rows = database_store().queryset().order_by(field).values_list(field, flat=True)
-    return list(rows.distinct()[:limit])
 
 
 def count_estimate(queryset: QuerySet[Any], exact_limit: int = EXACT_COUNT_LIMIT) -> int:
@@ -47,10 +36,10 @@ def count_estimate(queryset: QuerySet[Any], exact_limit: int = EXACT_COUNT_LIMIT
     return queryset.order_by()[:CAPPED_COUNT_LIMIT].count()
 
 
-def table_rows_estimate() -> int | None:
-    """The database's own estimate of the failed-job table's rows (no count: one read of
-    its statistics); ``None`` where it keeps none (SQLite)."""
-    return _table_estimate(database_store().queryset())
+def table_rows_estimate(queryset: QuerySet[Any]) -> int | None:
+    """The database's own estimate of the rows of ``queryset``'s table (no count: one read
+    of its statistics); ``None`` where it keeps none (SQLite)."""
+    return _table_estimate(queryset)
 
 
 def _table_estimate(queryset: QuerySet[Any]) -> int | None:
@@ -69,14 +58,14 @@ def _table_estimate(queryset: QuerySet[Any]) -> int | None:
     return int(row[0]) if row and row[0] is not None and row[0] >= 0 else None
 
 
-def per_day(since: dt.datetime) -> list[dict[str, Any]]:
+def per_day(queryset: QuerySet[Any], since: dt.datetime) -> list[dict[str, Any]]:
     """Failures per day (in the current time zone) from ``since``: ``[{"day", "count"}]``."""
-    rows = (database_store().filter(since=since).annotate(day=TruncDate("failed_at"))
+    rows = (queryset.filter(failed_at__gte=since).annotate(day=TruncDate("failed_at"))
             .values("day").annotate(count=Count("pk")).order_by("day"))
     return list(rows)
 
 
-def groups(limit: int = 100, **criteria: Any) -> list[dict[str, Any]]:
-    """The ``limit`` largest fingerprint groups matching ``criteria``: fingerprint, count,
-    first and last failure, days, exception class and a sample message."""
-    return fingerprint_groups(database_store().filter(**criteria), limit)
+def groups(queryset: QuerySet[Any], limit: int = 100) -> list[dict[str, Any]]:
+    """The ``limit`` largest fingerprint groups of ``queryset``: fingerprint, count, first
+    and last failure, days, exception class and a sample message."""
+    return fingerprint_groups(queryset, limit)

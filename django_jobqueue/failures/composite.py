@@ -1,0 +1,257 @@
+"""The store that keeps failures when the table cannot: a primary store (by default the
+``queue_failed_jobs`` table) and a secondary it falls back to (by default the Redis lists,
+when the project has a Redis).
+
+It owns the three rules of the fallback, which no caller needs to know:
+
+- **Record, else fall back.** A failure goes to the primary; when the primary does not
+  answer, to the secondary. Never dropped: with no secondary, the write fails and the
+  worker keeps the job in flight until a store takes it.
+- **The outage window.** Each write to a database that is down costs a connection attempt
+  and a retry; a worker recording a burst of failures during an outage would pay that for
+  every one of them, holding up its supervisor. For ``RETRY_INTERVAL`` seconds after the
+  primary failed, failures go straight to the secondary; then the primary is tried again.
+- **The move back.** :meth:`move_back` (each worker's maintenance turn) moves waiting
+  records into the primary, where they are announced as new fingerprints if they are.
+
+Reads see both: a record is listed, counted, retried and forgotten wherever it is, and
+says which store it is in (``record.store``).
+
+Options: ``PRIMARY`` and ``SECONDARY`` (each ``{"STORE": dotted path, "OPTIONS": {...}}``;
+``SECONDARY: None`` for none) and ``RETRY_INTERVAL`` (seconds, default
+``JOBQUEUE["FAILED_DATABASE_RETRY_INTERVAL"]``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+import itertools
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from .. import metrics
+from ..conf import DATABASE_STORE, jobqueue_settings
+from ..exceptions import FailedJobNotFound, TransportError
+from ..logutil import log_event
+from .base import FailedJobStore, PruneReport, Pusher, Ref, Sink, Stored
+from .criteria import with_full_fingerprint
+from .fingerprint import fill_fingerprint
+from .record import FailureRecord
+from .redis import redis_options
+
+logger = logging.getLogger(__name__)
+
+
+class FallbackStore(FailedJobStore):
+    """A primary store, and a secondary one that takes failures while the primary is down."""
+
+    label = "fallback"
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        from .stores import build
+
+        super().__init__(options)
+        self.primary = build(options.get("PRIMARY") or {"STORE": DATABASE_STORE}, "PRIMARY")
+        secondary = options["SECONDARY"] if "SECONDARY" in options else _default_secondary()
+        self.secondary = build(secondary, "SECONDARY") if secondary else None
+        self.retry_interval: float | None = options.get("RETRY_INTERVAL")
+        self.supports_row_ids = self.primary.supports_row_ids
+        self.supports_full_prune = self.primary.supports_full_prune
+        self.supports_queryset = self.primary.supports_queryset
+        self._down_until = 0.0
+
+    def check(self) -> list[Any]:
+        return [message for part in self.parts() for message in part.check()]
+
+    def parts(self) -> Sequence[FailedJobStore]:
+        return [*self.primary.parts(), *(self.secondary.parts() if self.secondary else [])]
+
+    # -- writing ----------------------------------------------------------------------------
+    def record_many(self, records: Sequence[FailureRecord]) -> list[Stored]:
+        if not records:
+            return []
+        if time.monotonic() < self._down_until:
+            return self._fall_back(records)
+        try:
+            stored = self.primary.record_many(records)
+        except TransportError as exc:
+            if len(records) > 1:
+                # Maybe an outage, maybe one record the primary refuses: one by one tells
+                # them apart (and the first to meet the outage starts its window).
+                log_event(logger, logging.WARNING, "failure_batch_refused",
+                          count=len(records), error=exc)
+                return [item for record in records for item in self.record_many([record])]
+            self._outage_began(records[0], exc)
+            return self._fall_back(records)
+        self._down_until = 0.0
+        return stored
+
+    def _outage_began(self, record: FailureRecord, error: TransportError) -> None:
+        interval = self.retry_interval
+        if interval is None:
+            interval = float(jobqueue_settings.FAILED_DATABASE_RETRY_INTERVAL or 0)
+        self._down_until = time.monotonic() + interval
+        log_event(logger, logging.WARNING, "fallback_used", job=record.job_class,
+                  id=record.uuid, error=error)
+
+    def _fall_back(self, records: Sequence[FailureRecord]) -> list[Stored]:
+        if self.secondary is None:
+            raise TransportError(f"the {self.primary.label} failed-job store is unavailable"
+                                 " and no fallback store is set")
+        stored = self.secondary.record_many(records)
+        # Counted here, not where the primary refused: while an outage is waited out,
+        # failures come straight here.
+        metrics.record_fallbacks(len(stored))
+        return [Stored(item.record, item.ref, item.store, decides_fingerprints=False)
+                for item in stored]
+
+    def move_back(self, batch: int = 500) -> list[Stored]:
+        """Move records waiting in the secondary into the primary; returns them as stored
+        there (fingerprinted, if they were stored without one)."""
+        if self.secondary is None:
+            return []
+        moved: list[Stored] = []
+
+        def sink(records: list[FailureRecord]) -> None:
+            moved.extend(self.primary.record_many([fill_fingerprint(r) for r in records]))
+
+        try:
+            self.secondary.take_oldest(sink, batch)
+        except TransportError as exc:
+            # Expected while the primary is down: the records wait for the next turn.
+            log_event(logger, logging.DEBUG, "fallback_not_moved", error=exc)
+        return moved
+
+    def retry(self, ref: Ref, push: Pusher) -> str:
+        return self._first_that_has(ref, lambda part: part.retry(ref, push))
+
+    def forget(self, ref: Ref) -> bool:
+        return any(part.forget(ref) for part in self._parts_for(ref))
+
+    def prune(
+        self,
+        *,
+        before: dt.datetime | None = None,
+        keep: int | None = None,
+        batch_size: int = 1000,
+        progress: Callable[[int], None] | None = None,
+        dry_run: bool = False,
+        **criteria: Any,
+    ) -> PruneReport:
+        """The primary as asked; the secondary too when it can prune that way (else its
+        records are left to the move back)."""
+        criteria = self._resolved(criteria)
+        options = dict(before=before, keep=keep, batch_size=batch_size, progress=progress,
+                       dry_run=dry_run, **criteria)
+        report = self.primary.prune(**options)
+        secondary = self.secondary
+        narrowed = {name for name, value in criteria.items() if value is not None}
+        if secondary is None or not (secondary.supports_full_prune
+                                     or (keep is None and narrowed <= {"queue"})):
+            return report
+        try:
+            return report.merge(secondary.prune(**options))
+        except TransportError as exc:
+            log_event(logger, logging.WARNING, "fallback_prune_failed", error=exc)
+            report.errors[secondary.label] = str(exc)
+            return report
+
+    def take_oldest(self, sink: Sink, batch: int = 500) -> int:
+        return self.primary.take_oldest(sink, batch)
+
+    def claim_fingerprint(self, record: FailureRecord) -> bool:
+        return self.primary.claim_fingerprint(record)
+
+    # -- reading ----------------------------------------------------------------------------
+    def get(self, ref: Ref) -> FailureRecord:
+        return self._first_that_has(ref, lambda part: part.get(ref))
+
+    def _first_that_has(self, ref: Ref, action: Callable[[FailedJobStore], Any]) -> Any:
+        parts = self._parts_for(ref)
+        for part in parts[:-1]:
+            try:
+                return action(part)
+            except FailedJobNotFound:
+                continue
+        return action(parts[-1])
+
+    def _parts_for(self, ref: Ref) -> list[FailedJobStore]:
+        # A row id means nothing to a store without row ids: only job ids are looked up
+        # in both.
+        parts = [self.primary]
+        if self.secondary and (self.secondary.supports_row_ids or not str(ref).isdigit()):
+            parts.append(self.secondary)
+        return parts
+
+    def _resolved(self, criteria: dict[str, Any]) -> dict[str, Any]:
+        # A fingerprint prefix names a fingerprint of either part: resolved once, here, or
+        # the part that lacks it would call it unknown.
+        return with_full_fingerprint(criteria, self.fingerprints_starting)
+
+    def select(self, limit: int | None = None, **criteria: Any) -> list[FailureRecord]:
+        criteria = self._resolved(criteria)
+        found = [self.primary.select(limit, **criteria),
+                 self._secondary_or(lambda s: s.select(limit, **criteria), [])]
+        newest = heapq.merge(*found, key=lambda record: record.failed_at, reverse=True)
+        return list(itertools.islice(newest, limit))
+
+    def count(self, **criteria: Any) -> int:
+        criteria = self._resolved(criteria)
+        return self.primary.count(**criteria) + self._secondary_or(
+            lambda s: s.count(**criteria), 0)
+
+    def refs(self, batch_size: int = 500, **criteria: Any) -> Iterator[Ref]:
+        criteria = self._resolved(criteria)
+        yield from self.primary.refs(batch_size, **criteria)
+        yield from self._secondary_or(lambda s: list(s.refs(batch_size, **criteria)), [])
+
+    def stats(
+        self, since: dt.datetime | None = None, hours_since: dt.datetime | None = None
+    ) -> dict[str, Any]:
+        """The primary's: records waiting in the secondary are counted by :meth:`waiting`."""
+        return self.primary.stats(since, hours_since)
+
+    def waiting(self) -> int | None:
+        if self.secondary is None:
+            return 0
+        try:
+            return self.secondary.count()
+        except TransportError:
+            return None
+
+    def queues(self) -> list[str]:
+        return sorted({*self.primary.queues(), *self._secondary_or(lambda s: s.queues(), [])})
+
+    def fingerprints_starting(self, prefix: str, limit: int) -> list[str]:
+        found = {*self.primary.fingerprints_starting(prefix, limit),
+                 *self._secondary_or(lambda s: s.fingerprints_starting(prefix, limit), [])}
+        return sorted(found)[:limit]
+
+    def _secondary_or(self, read: Callable[[FailedJobStore], Any], default: Any) -> Any:
+        """``read`` of the secondary; ``default`` without one, or when it does not answer
+        (an unreachable fallback hides what waits in it, not what the primary has)."""
+        if self.secondary is None:
+            return default
+        try:
+            return read(self.secondary)
+        except TransportError as exc:
+            log_event(logger, logging.WARNING, "fallback_unreadable_now", error=exc)
+            return default
+
+    def queryset(self) -> Any:
+        return self.primary.queryset()
+
+    def close(self) -> None:
+        for part in self.parts():
+            part.close()
+
+
+def _default_secondary() -> dict[str, Any] | None:
+    """The Redis store when the project has a Redis (``FAILED_REDIS`` or a Redis
+    connection), else none."""
+    from ..conf import REDIS_STORE
+
+    return {"STORE": REDIS_STORE, "OPTIONS": {}} if redis_options({}) else None
