@@ -11,6 +11,7 @@ import json
 import logging
 from typing import Any
 
+from .. import failures as failed_jobs
 from .. import metrics
 from .. import payload as payload_codec
 from ..exception_text import error_entry
@@ -48,7 +49,7 @@ class Bookkeeper:
         can); returns each one's ``failed_job`` info. The jobs stay queued: see
         :meth:`remove`."""
         records = [self._record(job, result, death) for job, result, death in failures]
-        recorded = failures.record_all(records)
+        recorded = failed_jobs.record_all(records)
         infos = []
         for (job, _, _), record, stored in zip(failures, records, recorded, strict=True):
             log_event(logger, logging.WARNING, "job_failed", job=record.job_class, id=job.id,

@@ -21,7 +21,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .. import failures, metrics
+from .. import failures as failed_jobs
+from .. import metrics
 from ..conf import jobqueue_settings
 from ..exceptions import ConfigurationError, TransportError
 from ..logutil import exception_for_log, log_event
@@ -285,7 +286,7 @@ class Supervisor(Feeding, Answers):
                 f"the job's lease expired: its worker stopped without finishing it"
                 f" (collected by {self.name})",
             )
-        moved = failures.move_fallback()
+        moved = failed_jobs.move_fallback()
         if moved:
             log_event(logger, logging.INFO, "fallback_moved", count=moved)
 
