@@ -42,9 +42,10 @@ def test_list_is_a_table_newest_first_with_filters_and_limit(store):
     failures.record(make(queue="other", exc="OSError"))
     out, _ = command("failed_jobs", "--queue", "q", "--limit", "2")
     lines = out.splitlines()
-    assert lines[0].split() == ["ID", "Failed", "at", "Connection", "Queue", "Job",
+    assert lines[0].split() == ["ID", "Store", "Failed", "at", "Connection", "Queue", "Job",
                                 "Exception", "Tries", "Message"]
-    assert [int(line.split()[0]) for line in lines[1:3]] == [ids[1], ids[2]]
+    assert [line.split()[:2] for line in lines[1:3]] == [[str(ids[1]), "database"],
+                                                         [str(ids[2]), "database"]]
     assert "KeyError" in lines[1] and "it broke" in lines[1]
     assert lines[3] == "Showing the newest 2 of 3 (see --limit)."
     out, _ = command("failed_jobs", "--exception-class", "Nope")
@@ -77,7 +78,7 @@ def test_show_prints_everything(store):
     record = killed_retry(earlier.uuid)
     pk = failures.record(record).id
     out, _ = command("failed_jobs", "show", str(pk))
-    assert out.startswith(f"Failed job #{pk}\n  Job id:")
+    assert out.startswith(f"Failed job #{pk} (database store)\n  Job id:")
     for expected in (
         f"Job id:      {record.uuid}",
         "Work horse:  exit code -9, signal 9 (SIGKILL), max RSS 524288 KiB",
@@ -138,13 +139,17 @@ def test_fallback_entries_can_be_listed_and_shown(redis_client):
         record = make(queue="emails")
         failures.record(record)
     with jobqueue(FAILED_DATABASE="mysql"):
+        # Listed wherever it is kept, and said to be in the fallback.
         out, _ = command("failed_jobs")
-        assert out == "No failed jobs.\n"
-        out, _ = command("failed_jobs", "--fallback")
         row = out.splitlines()[1].split()
-        assert row[0] == record.uuid and row[3:5] == ["memory", "emails"]
+        assert row[:2] == [record.uuid, "redis"] and row[4:6] == ["memory", "emails"]
+        out, _ = command("failed_jobs", "--store", "database")
+        assert out == "No failed jobs.\n"
+        for only_redis in (["--store", "redis"], ["--fallback"]):  # 0.1's flag still works
+            out, _ = command("failed_jobs", *only_redis)
+            assert out.splitlines()[1].split()[:2] == [record.uuid, "redis"]
         out, _ = command("failed_jobs", "show", record.uuid)
-    assert out.startswith("Failed job (Redis store)\n")
+    assert out.startswith("Failed job (redis store)\n")
     assert "(shared by 1 failed job)" in out
 
 
@@ -161,7 +166,7 @@ def test_redis_store_ids_as_listed_work_with_show_retry_and_forget(redis_client)
         out, _ = command("failed_jobs", "--json")
         assert [json.loads(line)["id"] for line in out.splitlines()] == listed
         shown, _ = command("failed_jobs", "show", listed[0])
-        assert shown.startswith("Failed job (Redis store)\n")
+        assert shown.startswith("Failed job (redis store)\n")
         assert f"Job id:      {listed[0]}" in shown
         out, _ = command("retry_failed_jobs", listed[1])
         assert out == "Retried 1 failed job (default 1).\n"

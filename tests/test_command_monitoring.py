@@ -28,7 +28,7 @@ def pattern(store):
 @pytest.mark.parametrize("store", STORES, indirect=True)
 def test_stats_text(pattern):
     out, _ = command("failed_jobs_stats")
-    assert out.startswith("Failed jobs (all time): 3\nWaiting in the Redis fallback: 0\n")
+    assert out.startswith("Failed jobs (all time): 3\nWaiting in the fallback store: 0\n")
     queue_section = out.split("By queue:\n")[1].split("\n\n")[0].splitlines()
     assert [line.split()[:3] for line in queue_section[1:]] == [["a", "2", "1"],
                                                                ["b", "1", "1"]]
@@ -157,7 +157,7 @@ def test_a_store_that_is_down_is_a_one_line_error(args):
 def test_fallback_listing_without_redis_is_a_clear_error():
     with jobqueue(FAILED_REDIS={}, CONNECTIONS={
             "default": {"TRANSPORT": "django_jobqueue.transports.database.DatabaseTransport"}}):
-        refused("failed_jobs", "--fallback", match="no Redis failed-job store is configured")
+        refused("failed_jobs", "--fallback", match="the failed-job store has no part 'redis' \\(it has database\\)")
 
 
 @pytest.mark.django_db(transaction=True, databases=["default"])
@@ -167,8 +167,8 @@ def test_redis_store_prunes_only_by_age_and_queue(redis_client):
         refused("prune_failed_jobs", "--exception-class", "KeyError",
                 match="only be pruned by age and queue")
         out, _ = command("prune_failed_jobs", "--queue", "default")
-    assert out.splitlines() == ["Deleted 1 failed job:", "  queue    table  redis",
-                                "  default      0      1"]
+    assert out.splitlines() == ["Deleted 1 failed job:", "  queue    redis",
+                                "  default      1"]
 
 
 @pytest.mark.django_db(transaction=True, databases=["default"])

@@ -127,4 +127,4 @@ def test_redis_store_entries_by_job_id(redis_client):
         assert [p["retry_of"] for p in pushed()] == [retry.uuid]
         assert [r.uuid for r in failures.select(queue="default")] == [keep.uuid]
         out = failing_command("retry_failed_jobs", "f" * 32)
-        assert "no failed job " + "f" * 32 in out
+        assert "no failed job with job id " + "f" * 32 in out

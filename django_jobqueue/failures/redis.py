@@ -75,6 +75,7 @@ class RedisStore(FailedJobStore):
         self.config = redis_options(options)
         self.prefix = (self.config or {}).get("PREFIX") or jobqueue_settings.REDIS_PREFIX
         self._client: Any = None
+        self._scripts: dict[str, Any] = {}
         # Where each entry read last lives: a bulk retry of what a listing showed looks each
         # one up here (checked with LPOS) instead of reading every list again per entry.
         self._where: dict[str, tuple[str, bytes]] = {}
@@ -96,11 +97,16 @@ class RedisStore(FailedJobStore):
                                      " (FAILED_REDIS)")
             from ..transports.redis import redis_client
 
-            self._client = redis_client(self.config)
-            self._trim = self._client.register_script(_TRIM_IF_LOCKED)
-            self._prune_old = self._client.register_script(_PRUNE_OLD)
-            self._unlock = self._client.register_script(_UNLOCK)
+            client = redis_client(self.config)
+            self._scripts = {name: client.register_script(source) for name, source in
+                             (("trim", _TRIM_IF_LOCKED), ("prune", _PRUNE_OLD),
+                              ("unlock", _UNLOCK))}
+            self._client = client
         return self._client
+
+    def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        self.client  # noqa: B018 -- builds the client and its scripts on first use
+        return self._guard(lambda: self._scripts[name](keys=keys, args=args))
 
     def key(self, queue: str) -> str:
         return f"{self.prefix}:queue:failed:{queue}"
@@ -177,8 +183,7 @@ class RedisStore(FailedJobStore):
             if dry_run:
                 n = self._count_old(self.key(q), cutoff)
             else:
-                n = int(self._guard(lambda q=q: self._prune_old(keys=[self.key(q)],
-                                                                args=[cutoff])))
+                n = int(self._script("prune", [self.key(q)], [cutoff]))
             if n:
                 counts[q] = n
         return PruneReport(by_store={self.label: counts}, dry_run=dry_run)
@@ -206,7 +211,7 @@ class RedisStore(FailedJobStore):
                 moved += self._move_batch(queue, key, lock, token, sink, batch)
             finally:
                 # A failed sink (database still down) must not keep others out for lock_ms.
-                self._guard(lambda lock=lock, t=token: self._unlock(keys=[lock], args=[t]))
+                self._script("unlock", [lock], [token])
         return moved
 
     def _move_batch(
@@ -228,7 +233,7 @@ class RedisStore(FailedJobStore):
                       key=key, moved_to=f"{key}:unreadable")
         if records:
             sink(records)
-        trimmed = self._guard(lambda: self._trim(keys=[key, lock], args=[token, len(raw)]))
+        trimmed = self._script("trim", [key, lock], [token, len(raw)])
         return len(records) if trimmed > 0 else 0
 
     def claim_fingerprint(self, record: FailureRecord) -> bool:

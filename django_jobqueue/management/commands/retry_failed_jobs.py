@@ -43,13 +43,14 @@ class Command(BaseCommand):
         if not options["ids"] and not filters and not options["everything"]:
             raise cli.usage_error("give failed-job IDs or filters, or --all to retry every "
                                   "failed job")
-        ids = _ids(options["ids"])
+        store = cli.chosen_store(options)
+        ids = _ids(options["ids"], store.supports_row_ids)
         verb = "checked" if options["dry_run"] else "retried or kept"
         progress = cli.Progress(self.stdout, options["verbosity"], verb)
         common = {"rate": options["rate"], "dry_run": options["dry_run"],
                   "progress": progress, **filters}
         report = failures.retry_matching(ids=ids, batch_size=options["batch_size"],
-                                         within=cli.chosen_store(options), **common)
+                                         within=store, **common)
         progress.finish()
         self._report(report)
         if report.errors:
@@ -67,12 +68,14 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {key}: {cli.one_line(why, 300)}")
 
 
-def _ids(raw: list[str]) -> list[int | str] | None:
+def _ids(raw: list[str], row_ids: bool) -> list[int | str] | None:
+    """``raw`` as refs: failed-job ids (where the store has them) and job ids."""
     if not raw:
         return None
-    bad = [text for text in raw
-           if not ((text.isdigit() and int(text) >= 1) or failures.is_job_id(text))]
+    bad = [text for text in raw if not (
+        (row_ids and text.isdigit() and int(text) >= 1) or failures.is_job_id(text))]
     if bad:
-        raise cli.usage_error("not a failed-job id (a positive integer) or job id (32 hex"
-                              f" digits): {', '.join(bad)}")
+        kind = ("a failed-job id (a positive integer) or job id (32 hex digits)" if row_ids
+                else "a job id (32 hex digits; this store has no failed-job ids)")
+        raise cli.usage_error(f"not {kind}: {', '.join(bad)}")
     return [int(text) if text.isdigit() else text for text in raw]
