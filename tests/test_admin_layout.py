@@ -14,7 +14,6 @@ import zoneinfo
 import pytest
 from django.utils import timezone
 
-from django_jobqueue import failures
 from django_jobqueue.models import FailedJob
 from django_jobqueue.transports import WorkerInfo, get_transport
 from tests.support.admin import LOCAL_CONNECTIONS, action_post, breadcrumbs, client_for, failed, url
@@ -37,7 +36,8 @@ def at_known_time():
     when = (timezone.now() - dt.timedelta(hours=1)).replace(microsecond=0)
     row = failed(queue="emails", age_hours=1)
     FailedJob.objects.using(row._state.db).filter(pk=row.pk).update(failed_at=when)
-    return failures.get(row.pk), f"{when.astimezone(ZONE):%Y-%m-%d %H:%M:%S}"
+    row.refresh_from_db()
+    return row, f"{when.astimezone(ZONE):%Y-%m-%d %H:%M:%S}"
 
 
 def test_one_date_format_on_every_page(store, local):

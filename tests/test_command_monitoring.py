@@ -157,7 +157,8 @@ def test_a_store_that_is_down_is_a_one_line_error(args):
 def test_fallback_listing_without_redis_is_a_clear_error():
     with jobqueue(FAILED_REDIS={}, CONNECTIONS={
             "default": {"TRANSPORT": "django_jobqueue.transports.database.DatabaseTransport"}}):
-        refused("failed_jobs", "--fallback", match="the failed-job store has no part 'redis' \\(it has database\\)")
+        refused("failed_jobs", "--fallback",
+                match="the failed-job store has no part 'redis' \\(it has database\\)")
 
 
 @pytest.mark.django_db(transaction=True, databases=["default"])

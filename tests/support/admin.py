@@ -54,8 +54,9 @@ def client_for(kind: str, **options: Any) -> Client:
 
 
 def failed(**options: Any) -> Any:
-    """A failed-job row recorded through the service (``tests.support.factories.make`` options)."""
-    return failures.get(failures.record(make(**options)).id)
+    """A failed-job row recorded through the service (``tests.support.factories.make`` options):
+    the model instance the admin shows."""
+    return failures.table().queryset().get(pk=failures.record(make(**options)).id)
 
 
 def url(name: str, *args: Any) -> str:
