@@ -43,6 +43,20 @@ redis.call('LTRIM', KEYS[1], 0, -(n + 1))
 return n
 """
 
+# Push an entry unless its job id is stored already (a failure recorded again after a
+# crash). The set of ids only says "maybe there": a miss is confirmed by reading the list,
+# so an id left behind by a hand-edited list never keeps a failure out.
+_RECORD_ONCE = """
+if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then
+  for _, raw in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+    local ok, entry = pcall(cjson.decode, raw)
+    if ok and type(entry) == 'table' and entry['uuid'] == ARGV[1] then return 0 end
+  end
+end
+redis.call('LPUSH', KEYS[1], ARGV[2])
+return 1
+"""
+
 _UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
@@ -59,6 +73,9 @@ while true do
     break
   end
   redis.call('RPOP', KEYS[1])
+  if ok and type(entry) == 'table' and entry['uuid'] then
+    redis.call('SREM', KEYS[2], entry['uuid'])
+  end
   removed = removed + 1
 end
 return removed
@@ -100,7 +117,7 @@ class RedisStore(FailedJobStore):
             client = redis_client(self.config)
             self._scripts = {name: client.register_script(source) for name, source in
                              (("trim", _TRIM_IF_LOCKED), ("prune", _PRUNE_OLD),
-                              ("unlock", _UNLOCK))}
+                              ("unlock", _UNLOCK), ("record", _RECORD_ONCE))}
             self._client = client
         return self._client
 
@@ -110,6 +127,9 @@ class RedisStore(FailedJobStore):
 
     def key(self, queue: str) -> str:
         return f"{self.prefix}:queue:failed:{queue}"
+
+    def ids_key(self, queue: str) -> str:
+        return f"{self.key(queue)}:ids"
 
     @property
     def queues_key(self) -> str:
@@ -134,12 +154,14 @@ class RedisStore(FailedJobStore):
         def push() -> None:
             pipe = self.client.pipeline(transaction=False)
             for record in records:
-                pipe.lpush(self.key(record.queue),
-                           json.dumps(record.to_json_dict(), separators=(",", ":")))
+                entry = json.dumps(record.to_json_dict(), separators=(",", ":"))
+                self._scripts["record"](keys=[self.key(record.queue), self.ids_key(record.queue)],
+                                        args=[record.uuid, entry], client=pipe)
                 pipe.sadd(self.queues_key, record.queue)
             pipe.execute()
 
         if records:
+            self.client  # noqa: B018 -- builds the client and its scripts on first use
             self._guard(push)
         return [Stored(record, record.uuid, self) for record in records]
 
@@ -157,10 +179,12 @@ class RedisStore(FailedJobStore):
         return self._remove(queue, raw)
 
     def _remove(self, queue: str, raw: bytes) -> bool:
+        removed = bool(self._guard(lambda: self.client.lrem(self.key(queue), 1, raw)))
         record = _parse(raw)
         if record is not None:
             self._where.pop(record.uuid, None)
-        return bool(self._guard(lambda: self.client.lrem(self.key(queue), 1, raw)))
+            self._guard(lambda: self.client.srem(self.ids_key(queue), record.uuid))
+        return removed
 
     def prune(
         self,
@@ -183,7 +207,7 @@ class RedisStore(FailedJobStore):
             if dry_run:
                 n = self._count_old(self.key(q), cutoff)
             else:
-                n = int(self._script("prune", [self.key(q)], [cutoff]))
+                n = int(self._script("prune", [self.key(q), self.ids_key(q)], [cutoff]))
             if n:
                 counts[q] = n
         return PruneReport(by_store={self.label: counts}, dry_run=dry_run)
@@ -234,7 +258,12 @@ class RedisStore(FailedJobStore):
         if records:
             sink(records)
         trimmed = self._script("trim", [key, lock], [token, len(raw)])
-        return len(records) if trimmed > 0 else 0
+        if trimmed <= 0:
+            return 0
+        if records:
+            self._guard(lambda: self.client.srem(self.ids_key(queue),
+                                                 *[record.uuid for record in records]))
+        return len(records)
 
     def claim_fingerprint(self, record: FailureRecord) -> bool:
         """``SADD`` to the fingerprint set: 1 for the first caller only."""
