@@ -18,10 +18,9 @@ from django.views.decorators.http import require_POST
 
 from .. import failures
 from ..failures.database import row_ids
-from . import views
+from . import detail, views
 from .actions import delete_selected, purge_old, retry_selected
 from .dates import when
-from .detail import FailedJobDetail
 from .display import breakable, cut
 from .filters import FingerprintFilter, failed_at_filter, values_filter
 from .paginator import EstimatedCountPaginator
@@ -38,7 +37,7 @@ class FailedJobChangeList(ChangeList):
         return super().get_queryset(request, exclude_parameters).defer(*_HEAVY)
 
 
-class FailedJobAdmin(FailedJobDetail, admin.ModelAdmin):
+class FailedJobAdmin(admin.ModelAdmin):
     """Failed jobs: browse, filter, inspect, retry, purge. Read-only: no add, no edit."""
 
     list_display = ("id", "job_class_cell", "queue", "connection", "exception_cell",
@@ -62,16 +61,11 @@ class FailedJobAdmin(FailedJobDetail, admin.ModelAdmin):
     list_per_page = 50
     actions = (retry_selected, purge_old, delete_selected)
     readonly_fields = ("id", "uuid", "job_class", "queue", "connection", "attempts",
-                       "failed_at_local", "worker", "exception_summary", "exception_text",
-                       "attempt_errors", "work_horse", "retry_lineage", "fingerprint_link",
-                       "payload_masked")
+                       "failed_at_local", "worker", *detail.FIELDS)
     fieldsets = (
         (None, {"fields": ("id", "uuid", "job_class", "queue", "connection", "attempts",
                            "failed_at_local", "worker")}),
-        ("Exception", {"fields": ("exception_summary", "exception_text")}),
-        ("Attempts", {"fields": ("attempt_errors", "work_horse")}),
-        ("Retries and kind", {"fields": ("retry_lineage", "fingerprint_link")}),
-        ("Payload", {"fields": ("payload_masked",)}),
+        *detail.FIELDSETS,
     )
     change_list_template = "admin/django_jobqueue/failedjob/change_list.html"
     change_form_template = "admin/django_jobqueue/failedjob/change_form.html"
@@ -117,7 +111,7 @@ class FailedJobAdmin(FailedJobDetail, admin.ModelAdmin):
         """The exception's first line, cut to fit a 1280 px screen; all of its text (the
         whole message) on hover."""
         full = f"{obj.exception_class}: {obj.message}" if obj.message else obj.exception_class
-        return cut(self.exception_summary(obj), full, EXCEPTION_CHARS)
+        return cut(detail.exception_summary(obj), full, EXCEPTION_CHARS)
 
     @admin.display(description="failed at", ordering="failed_at")
     def failed_at_local(self, obj: Any) -> str:
