@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from django_jobqueue.conf import DATABASE_STORE, FALLBACK_STORE, REDIS_STORE
 from django_jobqueue.exceptions import FailedJobNotFound
-from django_jobqueue.failures import FailedJobStore
+from django_jobqueue.failures import FailedJobStore, PruneRequest
 from django_jobqueue.failures.fingerprint import fill_fingerprint
 from django_jobqueue.failures.retrying import push_again
 from django_jobqueue.failures.stores import build
@@ -150,10 +150,10 @@ def test_prune_by_age_and_queue_with_a_dry_run_first(failed_store):
     for queue, days in [("a", 40), ("a", 50), ("b", 45), ("b", 1)]:
         stored(failed_store, queue=queue, age_hours=days * 24)
     month_ago = timezone.now() - dt.timedelta(days=30)
-    plan = failed_store.prune(before=month_ago, dry_run=True)
+    plan = failed_store.prune(PruneRequest(before=month_ago, dry_run=True))
     assert plan.dry_run and plan.total == 3 and failed_store.count() == 4
-    assert failed_store.prune(before=month_ago, queue="a").total == 2
-    assert failed_store.prune(before=month_ago).total == 1
+    assert failed_store.prune(PruneRequest(before=month_ago, criteria={"queue": "a"})).total == 2
+    assert failed_store.prune(PruneRequest(before=month_ago)).total == 1
     assert [r.queue for r in failed_store.select()] == ["b"]
 
 
@@ -162,11 +162,12 @@ def test_keep_and_other_criteria_only_where_supported(failed_store):
         stored(failed_store, exc="KeyError", age_hours=age)
     if not failed_store.supports_full_prune:
         with pytest.raises(ValueError, match="only be pruned by age and queue"):
-            failed_store.prune(keep=1)
+            failed_store.prune(PruneRequest(keep=1))
         with pytest.raises(ValueError):
-            failed_store.prune(exception_class="KeyError")
+            failed_store.prune(PruneRequest(criteria={"exception_class": "KeyError"}))
         return
-    assert failed_store.prune(keep=1, exception_class="KeyError", batch_size=1).total == 3
+    assert failed_store.prune(PruneRequest(
+        keep=1, criteria={"exception_class": "KeyError"}, batch_size=1)).total == 3
     assert failed_store.count() == 1
 
 

@@ -9,6 +9,7 @@ from django.db import connections
 from django.utils import timezone
 
 from django_jobqueue import failures
+from django_jobqueue.failures import PruneRequest
 from django_jobqueue.models import FailedJob
 from tests.support.factories import make
 from tests.support.params import STORES
@@ -97,7 +98,8 @@ def test_each_prune_batch_is_an_index_range_without_sorting(keep, criteria):
     for hours in range(4):
         failures.record(make(queue="a", age_hours=hours))
     store = failures.table()
-    queryset = store._prunable(criteria.pop("before", None), keep, criteria)
+    queryset = store._prunable(PruneRequest(before=criteria.pop("before", None), keep=keep,
+                                            criteria=criteria))
     batch = queryset.order_by("failed_at", "pk").values_list("pk", "queue")[:1000]
     sql, params = batch.query.sql_with_params()
     with connections["default"].cursor() as cursor:

@@ -29,7 +29,7 @@ from django.utils import timezone
 from .. import payload as payload_codec
 from ..exceptions import ConfigurationError, FailedJobNotFound, PayloadError
 from . import retrying
-from .base import FailedJobStore, PruneReport, Ref, Stored
+from .base import FailedJobStore, PruneReport, PruneRequest, Ref, Stored
 from .criteria import (
     MIN_FINGERPRINT_PREFIX,
     FingerprintLookupError,
@@ -52,6 +52,7 @@ __all__ = [
     "FingerprintLookupError",
     "LineageStep",
     "PruneReport",
+    "PruneRequest",
     "Recorded",
     "RetryReport",
     "count",
@@ -302,8 +303,9 @@ def prune_report(
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     before = timezone.now() - older_than if older_than is not None else None
-    return store().prune(before=before, keep=keep, batch_size=batch_size, progress=progress,
-                         dry_run=dry_run, **narrowed)
+    return store().prune(PruneRequest(before=before, keep=keep, criteria=narrowed,
+                                      batch_size=batch_size, dry_run=dry_run,
+                                      progress=progress))
 
 
 def prune(**options: Any) -> int:

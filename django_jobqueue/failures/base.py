@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +41,25 @@ class Stored:
     ref: Ref
     store: FailedJobStore
     decides_fingerprints: bool = True
+
+
+@dataclass(frozen=True)
+class PruneRequest:
+    """What to prune: records that failed before ``before`` (any age when ``None``),
+    matching ``criteria``, beyond the newest ``keep``; deleted ``batch_size`` at a time with
+    ``progress`` told the running total, or only counted when ``dry_run``."""
+
+    before: dt.datetime | None = None
+    keep: int | None = None
+    criteria: Mapping[str, Any] = field(default_factory=dict)
+    batch_size: int = 1000
+    dry_run: bool = False
+    progress: Callable[[int], None] | None = None
+
+    @property
+    def narrowed_by(self) -> set[str]:
+        """The criteria given a value."""
+        return {name for name, value in self.criteria.items() if value is not None}
 
 
 @dataclass
@@ -112,18 +131,9 @@ class FailedJobStore(ABC):
         """Delete one record; False if it was not there."""
 
     @abstractmethod
-    def prune(
-        self,
-        *,
-        before: dt.datetime | None = None,
-        keep: int | None = None,
-        batch_size: int = 1000,
-        progress: Callable[[int], None] | None = None,
-        dry_run: bool = False,
-        **criteria: Any,
-    ) -> PruneReport:
-        """Delete records that failed before ``before``, matching ``criteria``, beyond the
-        newest ``keep`` (only with :attr:`supports_full_prune`, else ``ValueError``)."""
+    def prune(self, request: PruneRequest) -> PruneReport:
+        """Delete what ``request`` selects (``keep`` and criteria other than ``queue`` only
+        with :attr:`supports_full_prune`, else ``ValueError``)."""
 
     @abstractmethod
     def take_oldest(self, sink: Sink, batch: int = 500) -> int:

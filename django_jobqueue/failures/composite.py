@@ -30,13 +30,14 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from .. import metrics
 from ..conf import DATABASE_STORE, jobqueue_settings
 from ..exceptions import FailedJobNotFound, TransportError
 from ..logutil import log_event
-from .base import FailedJobStore, PruneReport, Pusher, Ref, Sink, Stored
+from .base import FailedJobStore, PruneReport, PruneRequest, Pusher, Ref, Sink, Stored
 from .criteria import with_full_fingerprint
 from .fingerprint import fill_fingerprint
 from .record import FailureRecord
@@ -131,29 +132,17 @@ class FallbackStore(FailedJobStore):
     def forget(self, ref: Ref) -> bool:
         return any(part.forget(ref) for part in self._parts_for(ref))
 
-    def prune(
-        self,
-        *,
-        before: dt.datetime | None = None,
-        keep: int | None = None,
-        batch_size: int = 1000,
-        progress: Callable[[int], None] | None = None,
-        dry_run: bool = False,
-        **criteria: Any,
-    ) -> PruneReport:
+    def prune(self, request: PruneRequest) -> PruneReport:
         """The primary as asked; the secondary too when it can prune that way (else its
         records are left to the move back)."""
-        criteria = self._resolved(criteria)
-        options = dict(before=before, keep=keep, batch_size=batch_size, progress=progress,
-                       dry_run=dry_run, **criteria)
-        report = self.primary.prune(**options)
+        request = replace(request, criteria=self._resolved(dict(request.criteria)))
+        report = self.primary.prune(request)
         secondary = self.secondary
-        narrowed = {name for name, value in criteria.items() if value is not None}
-        if secondary is None or not (secondary.supports_full_prune
-                                     or (keep is None and narrowed <= {"queue"})):
+        if secondary is None or not (secondary.supports_full_prune or (
+                request.keep is None and request.narrowed_by <= {"queue"})):
             return report
         try:
-            return report.merge(secondary.prune(**options))
+            return report.merge(secondary.prune(request))
         except TransportError as exc:
             log_event(logger, logging.WARNING, "fallback_prune_failed", error=exc)
             report.errors[secondary.label] = str(exc)

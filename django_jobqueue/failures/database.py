@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from typing import Any
 
@@ -21,7 +21,7 @@ from .. import payload as payload_codec
 from ..conf import jobqueue_settings
 from ..dbutil import run_with_retry
 from ..exceptions import FailedJobNotFound, PayloadError
-from .base import FailedJobStore, PruneReport, Pusher, Ref, Sink, Stored
+from .base import FailedJobStore, PruneReport, PruneRequest, Pusher, Ref, Sink, Stored
 from .criteria import as_q, is_job_id, with_full_fingerprint
 from .first_seen import claim_in_database
 from .record import FailureRecord
@@ -141,52 +141,42 @@ class DatabaseStore(FailedJobStore):
         deleted: Counter[str] = Counter()
         iterator = iter(ids)
         while chunk := list(islice(iterator, batch_size)):
-            counts = self.prune(ids=chunk, batch_size=batch_size).by_store.get(self.label, {})
+            request = PruneRequest(criteria={"ids": chunk}, batch_size=batch_size)
+            counts = self.prune(request).by_store.get(self.label, {})
             deleted.update(counts)
         return dict(deleted)
 
-    def prune(
-        self,
-        *,
-        before: dt.datetime | None = None,
-        keep: int | None = None,
-        batch_size: int = 1000,
-        progress: Callable[[int], None] | None = None,
-        dry_run: bool = False,
-        **criteria: Any,
-    ) -> PruneReport:
+    def prune(self, request: PruneRequest) -> PruneReport:
         """In batches of ``batch_size`` ids: each one short ``SELECT`` of ids in
         ``(failed_at, id)`` order, which an index serves for every filter (``failed_at``
         alone, or ``queue`` / ``job_class`` / ``exception_class`` / ``connection`` /
         ``fingerprint`` with ``failed_at``), then one ``DELETE ... WHERE id IN (...)``: no
         statement scans or locks more than a batch."""
-        report = PruneReport(dry_run=dry_run)
-        queryset = self._prunable(before, keep, criteria)
+        report = PruneReport(dry_run=request.dry_run)
+        queryset = self._prunable(request)
         if queryset is None:
             return report
-        if dry_run:
+        if request.dry_run:
             grouped_rows = queryset.order_by().values("queue").annotate(n=Count("pk"))
             report.by_store[self.label] = {row["queue"]: row["n"] for row in grouped_rows}
             return report
         deleted: Counter[str] = Counter()
         while batch := list(queryset.order_by("failed_at", "pk").values_list("pk", "queue")
-                            [:batch_size]):
+                            [:request.batch_size]):
             ids = [pk for pk, _ in batch]
             run_with_retry(self.alias, lambda ids=ids: self.queryset().filter(pk__in=ids).delete())
             # Counted from the selected rows: a row another process deleted meanwhile (a
             # retry) is gone all the same.
             deleted.update(queue for _, queue in batch)
-            if progress:
-                progress(deleted.total())
+            if request.progress:
+                request.progress(deleted.total())
         report.by_store[self.label] = dict(deleted)
         return report
 
-    def _prunable(
-        self, before: dt.datetime | None, keep: int | None, criteria: dict[str, Any]
-    ) -> QuerySet[Any] | None:
-        queryset = self.filter(before=before, **criteria)
-        if keep is not None:
-            return self._older_than_newest(queryset, keep)
+    def _prunable(self, request: PruneRequest) -> QuerySet[Any] | None:
+        queryset = self.filter(before=request.before, **request.criteria)
+        if request.keep is not None:
+            return self._older_than_newest(queryset, request.keep)
         return queryset
 
     @staticmethod

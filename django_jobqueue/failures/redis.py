@@ -23,7 +23,7 @@ from django.core import checks
 from ..conf import jobqueue_settings
 from ..exceptions import FailedJobNotFound, TransportError
 from ..logutil import log_event
-from .base import FailedJobStore, PruneReport, Pusher, Ref, Sink, Stored
+from .base import FailedJobStore, PruneReport, PruneRequest, Pusher, Ref, Sink, Stored
 from .criteria import is_job_id, matches, with_full_fingerprint
 from .fingerprint import fill_fingerprint
 from .record import FailureRecord
@@ -186,31 +186,21 @@ class RedisStore(FailedJobStore):
             self._guard(lambda: self.client.srem(self.ids_key(queue), record.uuid))
         return removed
 
-    def prune(
-        self,
-        *,
-        before: dt.datetime | None = None,
-        keep: int | None = None,
-        batch_size: int = 1000,
-        progress: Callable[[int], None] | None = None,
-        dry_run: bool = False,
-        **criteria: Any,
-    ) -> PruneReport:
+    def prune(self, request: PruneRequest) -> PruneReport:
         """Pops entries from each list's old end while they failed before ``before``."""
-        narrowed = {name for name, value in criteria.items() if value is not None}
-        if keep is not None or narrowed - {"queue"}:
+        if request.keep is not None or request.narrowed_by - {"queue"}:
             raise ValueError("the Redis failed-job store can only be pruned by age and queue")
-        cutoff = (before or _END_OF_TIME).isoformat()
+        cutoff = (request.before or _END_OF_TIME).isoformat()
         counts = {}
-        queue = criteria.get("queue")
+        queue = request.criteria.get("queue")
         for q in [queue] if queue else self.queues():
-            if dry_run:
+            if request.dry_run:
                 n = self._count_old(self.key(q), cutoff)
             else:
                 n = int(self._script("prune", [self.key(q), self.ids_key(q)], [cutoff]))
             if n:
                 counts[q] = n
-        return PruneReport(by_store={self.label: counts}, dry_run=dry_run)
+        return PruneReport(by_store={self.label: counts}, dry_run=request.dry_run)
 
     def _count_old(self, key: str, cutoff: str) -> int:
         # What _PRUNE_OLD would pop: entries from the tail until one is at or after cutoff.
