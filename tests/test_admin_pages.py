@@ -10,6 +10,7 @@ import time
 import pytest
 
 from django_jobqueue import failures
+from django_jobqueue.conf import REDIS_STORE
 from django_jobqueue.masking import MASK
 from django_jobqueue.transports import CurrentJob, WorkerInfo, get_transport
 from tests.support.admin import LOCAL_CONNECTIONS, client_for, failed, form_fields, messages_of, url
@@ -217,3 +218,17 @@ def test_the_changelist_filters_by_the_fingerprint_prefix_shown(store, local):
     assert list(missing.context["cl"].result_list) == []
     assert any("no failed job has a fingerprint starting with ffff" in m
                for m in messages_of(missing))
+
+
+def test_a_store_without_a_table_leaves_the_pages_empty_and_says_where_failures_are(
+        store, redis_client, local):
+    with jobqueue(FAILED_STORE={"STORE": REDIS_STORE}):
+        failures.record(make(queue="emails"))
+        client = client_for("superuser")
+        changelist = client.get(url("changelist"))
+        assert changelist.status_code == 200
+        [warning] = messages_of(changelist)
+        assert "kept in the redis store" in warning and "manage.py failed_jobs" in warning
+        assert "emails" not in changelist.content.decode().split("<tbody>")[-1]
+        for page in ("overview", "groups"):
+            assert client.get(url(page)).status_code == 200

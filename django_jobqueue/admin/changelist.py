@@ -8,7 +8,7 @@ from collections.abc import Callable
 from functools import partial, update_wrapper
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 
 from .. import failures
 from ..failures.database import row_ids
-from . import detail, views
+from . import detail, source, views
 from .actions import delete_selected, purge_old, retry_selected
 from .dates import when
 from .display import breakable, cut
@@ -73,8 +73,13 @@ class FailedJobAdmin(admin.ModelAdmin):
     # -- data ---------------------------------------------------------------------------
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        """The failed-job table on ``FAILED_DATABASE``, newest first."""
-        return failures.table().queryset().order_by(*self.ordering)
+        """The failed-job store's table, newest first."""
+        return source.rows().order_by(*self.ordering)
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        if (why := source.missing_table()) is not None:
+            self.message_user(request, why, messages.WARNING)
+        return super().changelist_view(request, extra_context)
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return FailedJobChangeList

@@ -9,6 +9,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from .. import failures
+from ..failures.estimates import distinct_values
+from . import source
 from .display import breakable
 
 CHOICES_LIMIT = 100
@@ -23,7 +25,7 @@ class ValuesFilter(admin.SimpleListFilter):
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
         # Class paths in a 240 px sidebar: wrap them at their dots.
-        values = failures.table().distinct_values(self.field, CHOICES_LIMIT)
+        values = distinct_values(source.rows(), self.field, CHOICES_LIMIT)
         return [(value, breakable(value)) for value in values]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:

@@ -24,9 +24,9 @@ from typing import Any, TypeVar
 
 from django.utils import timezone
 
-from .. import failures
 from ..conf import jobqueue_settings
 from ..failures.estimates import table_rows_estimate
+from . import source
 
 T = TypeVar("T")
 LIVE_ROWS = 100_000
@@ -63,5 +63,5 @@ def forget() -> None:
 
 
 def _big_table() -> bool:
-    estimate = table_rows_estimate(failures.table().queryset())
+    estimate = table_rows_estimate(source.rows())
     return estimate is not None and estimate >= LIVE_ROWS

@@ -29,7 +29,7 @@ from .. import failures, status
 from ..exceptions import JobQueueError
 from ..failures import estimates
 from ..transports import WorkerInfo
-from . import confirm
+from . import confirm, source
 from .actions import plural, report_retry
 from .audit import log_summary
 from .charts import bar_chart
@@ -65,7 +65,7 @@ def overview(modeladmin: Any, request: HttpRequest) -> TemplateResponse:
     (result, per_day), as_of = summary(
         ("overview", since, first_hour),
         lambda: (failures.stats(since=since, hours_since=first_hour),
-                 estimates.per_day(failures.table().queryset(), since)))
+                 estimates.per_day(source.rows(), since)))
     hours = {timezone.localtime(row["hour"]).replace(tzinfo=None): row["count"]
              for row in result["by_hour"]}
     days = {row["day"]: row["count"] for row in per_day}
@@ -110,7 +110,7 @@ def groups(modeladmin: Any, request: HttpRequest) -> TemplateResponse:
     """The largest fingerprint groups, each with retry and purge buttons."""
     _require(modeladmin.has_view_permission(request))
     found, as_of = summary(("groups", GROUPS_SHOWN),
-                           lambda: estimates.groups(failures.table().queryset(), GROUPS_SHOWN))
+                           lambda: estimates.groups(source.rows(), GROUPS_SHOWN))
     context = _context(
         modeladmin, request, "Failures grouped by fingerprint",
         groups=[{**_dated(group), "exception_class": breakable(group["exception_class"])}

@@ -102,6 +102,9 @@ class FailedJobStore(ABC):
     supports_full_prune: bool = False
     #: Offers the Django admin a queryset (:meth:`queryset`): only the table does.
     supports_queryset: bool = False
+    #: The ``OPTIONS`` keys it understands; another key is a configuration error (with a
+    #: guess at the one meant). ``None``: the store checks its options itself.
+    options_accepted: tuple[str, ...] | None = None
 
     def __init__(self, options: dict[str, Any]) -> None:
         self.options = options

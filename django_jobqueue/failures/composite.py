@@ -50,6 +50,7 @@ class FallbackStore(FailedJobStore):
     """A primary store, and a secondary one that takes failures while the primary is down."""
 
     label = "fallback"
+    options_accepted = ("PRIMARY", "SECONDARY", "RETRY_INTERVAL")
 
     def __init__(self, options: dict[str, Any]) -> None:
         from .stores import build

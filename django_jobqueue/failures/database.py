@@ -45,6 +45,7 @@ class DatabaseStore(FailedJobStore):
     supports_row_ids = True
     supports_full_prune = True
     supports_queryset = True
+    options_accepted = ("DATABASE",)
 
     def __init__(self, options: dict[str, Any]) -> None:
         super().__init__(options)
@@ -259,15 +260,9 @@ class DatabaseStore(FailedJobStore):
         }
 
     def queues(self) -> list[str]:
-        return self.distinct_values("queue", limit=None)
-
-    def distinct_values(self, field: str, limit: int | None = 100) -> list[str]:
-        """Up to ``limit`` distinct values of an indexed column, sorted (the index alone
-        serves it)."""
-        if field not in INDEXED:
-            raise ValueError(f"{field!r} is not an indexed failed-job column")
-        rows = self.queryset().order_by(field).values_list(field, flat=True).distinct()
-        return list(rows[:limit] if limit is not None else rows)
+        # The (queue, failed_at) index alone serves it.
+        return list(self.queryset().order_by("queue").values_list("queue", flat=True)
+                    .distinct())
 
     def fingerprints_starting(self, prefix: str, limit: int) -> list[str]:
         """The range on ``fingerprint`` is what lets every database use the

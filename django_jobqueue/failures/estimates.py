@@ -11,10 +11,19 @@ from django.db import connections
 from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncDate
 
-from .database import fingerprint_groups
+from .database import INDEXED, fingerprint_groups
 
 EXACT_COUNT_LIMIT = 10_000
 CAPPED_COUNT_LIMIT = 1_000_000
+
+
+def distinct_values(queryset: QuerySet[Any], field: str, limit: int | None = 100) -> list[str]:
+    """Up to ``limit`` distinct values of an indexed column, sorted (the index alone serves
+    it)."""
+    if field not in INDEXED:
+        raise ValueError(f"{field!r} is not an indexed failed-job column")
+    values = queryset.order_by(field).values_list(field, flat=True).distinct()
+    return list(values[:limit] if limit is not None else values)
 
 
 def count_estimate(queryset: QuerySet[Any], exact_limit: int = EXACT_COUNT_LIMIT) -> int:

@@ -21,7 +21,7 @@ from typing import Any
 from django.core import checks
 
 from ..conf import jobqueue_settings
-from ..exceptions import FailedJobNotFound, TransportError
+from ..exceptions import ConfigurationError, FailedJobNotFound, TransportError
 from ..logutil import log_event
 from .base import FailedJobStore, PruneReport, PruneRequest, Pusher, Ref, Sink, Stored
 from .criteria import is_job_id, matches, with_full_fingerprint
@@ -86,6 +86,7 @@ class RedisStore(FailedJobStore):
     """Failed jobs as JSON in one Redis list per queue."""
 
     label = "redis"
+    options_accepted = ("ALIAS", "URL", "CLUSTER", "PREFIX")
 
     def __init__(self, options: dict[str, Any]) -> None:
         super().__init__(options)
@@ -98,13 +99,21 @@ class RedisStore(FailedJobStore):
         self._where: dict[str, tuple[str, bytes]] = {}
 
     def check(self) -> list[Any]:
-        if self.config:
-            return []
-        return [checks.Error(
-            "the Redis failed-job store has no Redis to use.",
-            hint="Set JOBQUEUE['FAILED_REDIS'] = {'ALIAS': ...} or {'URL': ...} (or the"
-                 " store's OPTIONS), or add a Redis connection.",
-            id="django_jobqueue.E011")]
+        """E011: no Redis to use, or one whose client cannot be built (an unknown
+        django-redis alias, a bad URL); a Redis that does not answer is not reported."""
+        if not self.config:
+            return [checks.Error(
+                "the Redis failed-job store has no Redis to use.",
+                hint="Set JOBQUEUE['FAILED_REDIS'] = {'ALIAS': ...} or {'URL': ...} (or the"
+                     " store's OPTIONS), or add a Redis connection.",
+                id="django_jobqueue.E011")]
+        try:
+            self.client  # noqa: B018 -- building it is the check
+        except ConfigurationError as exc:
+            return [checks.Error(f"the Redis failed-job store: {exc}", id="django_jobqueue.E011")]
+        except TransportError:
+            pass  # unreachable is not misconfigured
+        return []
 
     @property
     def client(self) -> Any:

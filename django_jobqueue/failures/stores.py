@@ -8,15 +8,18 @@ store alone), are still accepted; the system checks warn about them (W002).
 
 from __future__ import annotations
 
+import difflib
 import os
 import threading
 from typing import Any
 
 from django.utils.module_loading import import_string
 
-from ..conf import FALLBACK_STORE, REDIS_STORE, jobqueue_settings
+from ..conf import DATABASE_STORE, FALLBACK_STORE, REDIS_STORE, jobqueue_settings
 from ..exceptions import ConfigurationError
 from .base import FailedJobStore
+
+BUILT_IN = (DATABASE_STORE, REDIS_STORE, FALLBACK_STORE)
 
 #: What the strings of 0.1 meant, as ``FAILED_STORE`` values of today.
 LEGACY = {
@@ -62,10 +65,22 @@ def build(config: dict[str, Any], where: str = "FAILED_STORE") -> FailedJobStore
     try:
         cls = import_string(path)
     except ImportError as exc:
-        raise ConfigurationError(f"{where}: cannot import STORE {path!r}: {exc}") from exc
+        raise ConfigurationError(f"{where}: cannot import STORE {path!r}: {exc}."
+                                 + _guess(path, BUILT_IN)) from exc
     if not (isinstance(cls, type) and issubclass(cls, FailedJobStore)):
         raise ConfigurationError(f"{where}: {path} is not a FailedJobStore")
-    return cls(dict(config.get("OPTIONS") or {}))
+    options = dict(config.get("OPTIONS") or {})
+    accepted = cls.options_accepted
+    for name in sorted(set(options) - set(accepted if accepted is not None else options)):
+        raise ConfigurationError(f"{where}: {cls.__name__} has no option {name!r} (it takes"
+                                 f" {', '.join(accepted or ()) or 'none'})." + _guess(
+                                     name, accepted or ()))
+    return cls(options)
+
+
+def _guess(word: str, known: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(word, known, n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 def reset() -> None:
