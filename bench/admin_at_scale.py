@@ -261,7 +261,8 @@ def measure_prune(args: argparse.Namespace) -> dict[str, Any]:
     from django.core.management import call_command
     from django.db import connection
 
-    from django_jobqueue.failures import service
+    from django_jobqueue import failures as service
+    from django_jobqueue.failures.estimates import count_estimate
 
     longest: dict[str, dict[str, Any]] = {}
     statements = 0
@@ -278,7 +279,7 @@ def measure_prune(args: argparse.Namespace) -> dict[str, Any]:
             if seconds > longest.get(verb, {}).get("s", -1):
                 longest[verb] = {"s": round(seconds, 3), "sql": sql[:200]}
 
-    before = service.count_estimate(service.filter())
+    before = count_estimate(service.table().queryset())
     deadline = time.monotonic() + args.prune_deadline
     original = service.prune_report
 
@@ -298,7 +299,7 @@ def measure_prune(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         service.prune_report = original
     seconds = time.monotonic() - began
-    left = service.filter().order_by()[:1].count()
+    left = service.table().queryset().order_by()[:1].count()
     worst = max(longest.values(), key=lambda v: v["s"], default={"s": 0, "sql": ""})
     return {"page": "prune --all", "rows_before_estimate": before, "seconds": round(seconds, 1),
             "statements": statements, "longest_by_verb": longest,

@@ -24,7 +24,7 @@ def test_an_unreachable_failed_database_is_a_warning():
     with jobqueue(FAILED_DATABASE="broken"):
         [warning] = check_databases(databases=["broken"])
     assert (warning.id, warning.level) == ("django_jobqueue.W001", checks.WARNING)
-    assert "JOBQUEUE['FAILED_DATABASE'] 'broken' cannot be reached" in warning.msg
+    assert "The failed-job table's database 'broken' cannot be reached" in warning.msg
 
 
 def test_nothing_is_touched_unless_databases_are_asked_for():

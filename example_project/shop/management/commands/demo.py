@@ -20,7 +20,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from django_jobqueue.failures import service
+from django_jobqueue import failures
 from django_jobqueue.models import FailedJob, FailureFingerprint
 from django_jobqueue.transports import get_transport
 from shop import scenarios
@@ -69,7 +69,7 @@ class Command(BaseCommand):
         kinds = FailedJob.objects.filter(job_class__in=labels).values("fingerprint")
         FailureFingerprint.objects.filter(fingerprint__in=kinds).delete()
         # Only the failures service deletes failed jobs: one prune per demo job class.
-        pruned = sum(service.prune(job_class=label) for label in labels)
+        pruned = sum(failures.prune(job_class=label) for label in labels)
         transport = get_transport()
         cleared = sum(transport.clear(queue) for queue in QUEUES)
         self.say(
@@ -123,7 +123,7 @@ class Command(BaseCommand):
         sys.stderr.flush()
 
     def report(self, planned: list[Planned], started: Any) -> list[Any]:
-        by_uuid = {row.uuid: row for row in service.filter(since=started)}
+        by_uuid = {record.uuid: record for record in failures.select(since=started)}
         rows = [by_uuid[p.job_id] for p in planned if p.job_id in by_uuid]
         problems = self.compare(planned, by_uuid)
         succeeded = len(planned) - len(rows)
@@ -133,21 +133,21 @@ class Command(BaseCommand):
         if rows:
             self.say("\nThe failed ones are rows in the queue_failed_jobs table:")
             self.say(f"  {'id':>4}  {'job class':<28} {'queue':<9} {'attempts':>8}  exception")
-            for row in sorted(rows, key=lambda r: r.pk):
+            for row in sorted(rows, key=_by_id):
                 first_line = row.exception.splitlines()[0] if row.exception else ""
                 self.say(
-                    f"  {row.pk:>4}  {row.job_class:<28} {row.queue:<9} "
+                    f"  {row.id!s:>4}  {row.job_class:<28} {row.queue:<9} "
                     f"{row.attempts:>8}  {_short(first_line, 70)}"
                 )
-        by_class = service.stats(since=started)["by_exception_class"]
+        by_class = failures.stats(since=started)["by_exception_class"]
         counts = ", ".join(f"{item['exception_class']} {item['count']}" for item in by_class)
-        self.say(f"\nservice.stats(), by exception class: {counts or 'none'}")
+        self.say(f"\nfailures.stats(), by exception class: {counts or 'none'}")
         if problems:
             raise CommandError(
                 "the demo did not end as its jobs are written to:\n  " + "\n  ".join(problems)
             )
         self.say(self.style.SUCCESS("Every job ended as written: the demo works."))
-        return sorted(rows, key=lambda r: r.pk)
+        return sorted(rows, key=_by_id)
 
     def compare(self, planned: list[Planned], by_uuid: dict[str, Any]) -> list[str]:
         problems = []
@@ -174,8 +174,8 @@ class Command(BaseCommand):
 
     def next_steps(self, rows: list[Any]) -> None:
         python, manage = _python(), _manage()
-        example_id = rows[0].pk if rows else 1
-        retry = f"from django_jobqueue.failures import service; print(service.retry({example_id}))"
+        example_id = rows[0].id if rows else 1
+        retry = f"from django_jobqueue import failures; print(failures.retry({example_id}))"
         mysql = settings.DATABASES["default"]["ENGINE"].endswith("mysql")
         prompt, client = ("mysql>", "mariadb or mysql") if mysql else ("sqlite>", "sqlite3")
         if settings.REDIS_URL or not settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
@@ -200,7 +200,7 @@ class Command(BaseCommand):
     $ {python} {manage} runworker {" ".join(QUEUES)} --burst
   (The demo's failures are built to happen again; a real retry follows a fix.)
   From Python: {retry}
-  The same service has get(id), filter(...), count(...), stats(), forget(id), retry_many(ids)
+  The same service has get(id), select(...), count(...), stats(), forget(id), retry_many(ids)
   and prune(older_than=..., keep=..., queue=...): see README.md and docs/failures.md.
 
 * Run it again: ./scripts/demo (or {python} {manage} demo) starts from a clean slate.
@@ -255,3 +255,8 @@ def _python() -> str:
         return str(Path(sys.executable).absolute().relative_to(Path.cwd()))
     except ValueError:
         return sys.executable
+
+
+def _by_id(record: Any) -> tuple[bool, Any]:
+    # Table rows by id; failures waiting in the Redis fallback (named by job id) after them.
+    return isinstance(record.id, str), record.id
