@@ -7,6 +7,7 @@ checks' business, since those have side effects.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections.abc import Mapping
@@ -22,9 +23,11 @@ class Problem:
     expected: str
     value: Any
     where: str = ""
+    #: A guess at what was meant (``"Did you mean 'redis'?"``), when there is one.
+    hint: str | None = None
 
     def inside(self, key: str) -> Problem:
-        return Problem(self.expected, self.value, f"[{key!r}]{self.where}")
+        return Problem(self.expected, self.value, f"[{key!r}]{self.where}", self.hint)
 
     def describe(self, name: str) -> str:
         shown = repr(self.value)
@@ -122,6 +125,13 @@ class Choice(Shape):
     def accepts(self, value: Any) -> bool:
         return isinstance(value, str) and value in self.choices
 
+    def problem(self, value: Any) -> Problem | None:
+        if self.accepts(value):
+            return None
+        close = (difflib.get_close_matches(value, self.choices, n=1)
+                 if isinstance(value, str) else [])
+        return Problem(self.expected, value, hint=f"Did you mean {close[0]!r}?" if close else None)
+
 
 @dataclass(frozen=True)
 class Either(Shape):
@@ -140,7 +150,7 @@ class Either(Shape):
         problem = self.second.problem(value)
         # A dict is meant as the second form: say what is wrong inside it.
         if problem is not None and problem.where == "" and not isinstance(value, dict):
-            return Problem(self.expected, value)
+            return Problem(self.expected, value, hint=self.first.problem(value).hint)
         return problem
 
 

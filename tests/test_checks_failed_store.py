@@ -56,3 +56,9 @@ def test_what_a_store_needs_is_checked_by_the_store():
     assert code == "django_jobqueue.E010" and "OPTIONS['DATABASE'] 'nope'" in text
     [(code, text)] = messages({"STORE": REDIS_STORE, "OPTIONS": {"ALIAS": "not-a-cache"}})
     assert code == "django_jobqueue.E011" and "not-a-cache" in text
+
+
+def test_a_mistyped_string_gets_a_guess():
+    with jobqueue(FAILED_STORE="databse"):
+        [message] = check_settings()
+    assert message.id == "django_jobqueue.E009" and message.hint == "Did you mean 'database'?"

@@ -61,7 +61,7 @@ def check_shapes(given: Mapping[Any, Any]) -> tuple[list[checks.CheckMessage], s
             continue
         problem = setting.shape.problem(given[name])
         if problem is not None:
-            errors.append(error(problem.describe(name), setting.check_id))
+            errors.append(error(problem.describe(name), setting.check_id, problem.hint))
             refused.add(name)
     return errors, refused
 

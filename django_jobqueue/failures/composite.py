@@ -56,9 +56,11 @@ class FallbackStore(FailedJobStore):
         from .stores import build
 
         super().__init__(options)
-        self.primary = build(options.get("PRIMARY") or {"STORE": DATABASE_STORE}, "PRIMARY")
+        self.primary = build(options.get("PRIMARY") or {"STORE": DATABASE_STORE},
+                             "FAILED_STORE['OPTIONS']['PRIMARY']")
         secondary = options["SECONDARY"] if "SECONDARY" in options else _default_secondary()
-        self.secondary = build(secondary, "SECONDARY") if secondary else None
+        self.secondary = build(secondary, "FAILED_STORE['OPTIONS']['SECONDARY']"
+                               ) if secondary else None
         self.retry_interval: float | None = options.get("RETRY_INTERVAL")
         self.supports_row_ids = self.primary.supports_row_ids
         self.supports_full_prune = self.primary.supports_full_prune

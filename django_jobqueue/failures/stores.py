@@ -68,7 +68,7 @@ def build(config: dict[str, Any], where: str = "FAILED_STORE") -> FailedJobStore
         raise ConfigurationError(f"{where}: cannot import STORE {path!r}: {exc}."
                                  + _guess(path, BUILT_IN)) from exc
     if not (isinstance(cls, type) and issubclass(cls, FailedJobStore)):
-        raise ConfigurationError(f"{where}: {path} is not a FailedJobStore")
+        raise ConfigurationError(f"{where}: {path!r} is not a FailedJobStore.")
     options = dict(config.get("OPTIONS") or {})
     accepted = cls.options_accepted
     for name in sorted(set(options) - set(accepted if accepted is not None else options)):
