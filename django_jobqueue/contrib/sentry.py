@@ -38,7 +38,9 @@ def _scope(sdk: ModuleType) -> Iterator[Any]:
 
 
 def _describe(scope: Any, job: Any, extra: dict[str, Any]) -> None:
-    name = getattr(job, "name", None) or (type(job).__name__ if job is not None else "unknown")
+    # The class's registered name: a job's own ``self.name`` (an argument) must not hide it.
+    name = getattr(type(job), "name", None) or (type(job).__name__ if job is not None
+                                                 else "unknown")
     scope.set_tag("jobqueue.job_class", name)
     # No queue tag here: ``job.queue`` is the class's default, not always the queue the job
     # was dispatched to. ``capture_failed`` has the real one from the failure record.
