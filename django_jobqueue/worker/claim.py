@@ -21,11 +21,15 @@ from ..transports import Reserved
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """A reserved job (``reserved``) with what its payload says: the registered ``name``
-    (``?`` if unreadable), the attempt's ``timeout``, and the parsed ``document`` (plain
-    JSON; None if the payload is not JSON)."""
+    """A reserved job (``reserved``, whose ``id``, ``queue`` and ``attempts`` it repeats)
+    with what its payload says: the registered ``name`` (``?`` if unreadable), the
+    attempt's ``timeout``, and the parsed ``document`` (plain JSON; None if the payload is
+    not JSON)."""
 
     reserved: Reserved
+    id: str
+    queue: str
+    attempts: int
     name: str
     timeout: float
     document: Any
@@ -37,22 +41,12 @@ class Claim:
             document = json.loads(reserved.payload)
         except (ValueError, RecursionError):
             document = None
-        if not isinstance(document, dict):
-            return cls(reserved, "?", default_timeout, document)
-        return cls(reserved, str(document.get("job") or "?"),
-                   _timeout(document.get("timeout"), default_timeout), document)
-
-    @property
-    def id(self) -> str:
-        return self.reserved.id
-
-    @property
-    def queue(self) -> str:
-        return self.reserved.queue
-
-    @property
-    def attempts(self) -> int:
-        return self.reserved.attempts
+        name, timeout = "?", default_timeout
+        if isinstance(document, dict):
+            name = str(document.get("job") or "?")
+            timeout = _timeout(document.get("timeout"), default_timeout)
+        return cls(reserved, reserved.id, reserved.queue, reserved.attempts, name, timeout,
+                   document)
 
     @property
     def payload(self) -> str:
