@@ -20,7 +20,7 @@ from dataclasses import replace
 from ..conf import jobqueue_settings
 from ..exceptions import TransportError
 from ..logutil import log_event
-from ..transports import Transport
+from ..transports import Reserved, Transport
 from .burst import BurstWatch
 from .claim import Claim
 from .horse import Horse
@@ -158,6 +158,28 @@ class Feeder:
             self.hooks.append(message)
             return
         slot.push(Op(None, message.timeout, message, size=size), time.monotonic(), time.time())
+
+    # -- what the supervisor asks ------------------------------------------------------------
+    @property
+    def idle(self) -> bool:
+        """No hook waits for a horse, no job is held ahead and no start mark is owed."""
+        return not self.hooks and self.prefetch.empty
+
+    def held(self) -> list[Reserved]:
+        """Jobs held ahead of the horses, whose leases the heartbeat must renew."""
+        return self.prefetch.held()
+
+    def deadlines(self) -> list[float]:
+        """When acks and marks must go out alone, and when prefetched jobs go stale."""
+        return [t for t in (self.flush_at(), self.prefetch.stale_at()) if t is not None]
+
+    def back_off(self, now: float) -> None:
+        """The store failed: reserve nothing for a second."""
+        self.reserve_after = now + 1.0
+
+    def horse_freed(self) -> None:
+        """A horse finished a job: prefetching may resume."""
+        self.prefetch.paused = False
 
     # -- how much ------------------------------------------------------------------------------
     def _wanted(self, idle: int) -> int:

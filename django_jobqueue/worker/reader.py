@@ -104,7 +104,7 @@ class Reader:
         if result.recycle:
             slot.horse.exiting = True
             self.feeder.return_queued(slot)
-        self.feeder.prefetch.paused = False  # a horse is free: prefetching may resume
+        self.feeder.horse_freed()
         metrics.record_attempt(claim.queue, result.job, result.status, now - slot.began)
         if result.failure is None:
             self.outcomes.succeeded(claim.reserved, now)

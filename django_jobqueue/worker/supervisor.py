@@ -1,12 +1,12 @@
 """The supervisor: reserves jobs, hands them to work horses, and settles every outcome.
 
-One loop, each turn a list of named steps: assign work, wait and read the horses' answers,
-settle owed outcomes, enforce timeouts and memory limits, flush acks, retry deferred
-bookkeeping, heartbeat, maintenance. Every step catches its own errors, so a store that is
-down slows the worker but never stops it, and no job is dropped: a job leaves the store only
-once its outcome is recorded. The supervisor holds its parts and runs their steps: the
-``Feeder`` gives horses work, the ``Reader`` reads their answers, and the ``Settler``
-settles with the store the outcomes they leave in ``Outcomes``.
+One loop, each turn a list of named steps: assign work, flush acks and start marks, wait and
+read the horses' answers, settle what they leave owed, enforce timeouts and memory limits,
+heartbeat, hand back stale prefetched jobs, maintenance. Every step catches its own errors,
+so a store that is down slows the worker but never stops it, and no job is dropped: a job
+leaves the store only once its outcome is recorded. The supervisor holds its parts and runs
+their steps: the ``Feeder`` gives horses work, the ``Reader`` reads their answers, and the
+``Settler`` settles with the store the outcomes they leave in ``Outcomes``.
 """
 
 from __future__ import annotations
@@ -158,12 +158,13 @@ class Supervisor:
             except TransportError as exc:
                 log_event(logger, logging.WARNING, "store_unavailable", step=step.__name__,
                           error=exc)
-                self.feeder.reserve_after = time.monotonic() + 1.0
-                self.burst_watch.store_failed(self.feeder.reserve_after - 1.0, exc)
+                now = time.monotonic()
+                self.feeder.back_off(now)
+                self.burst_watch.store_failed(now, exc)
             except Exception as error:
                 log_event(logger, logging.ERROR, "worker_step_failed", step=step.__name__,
                           error=type(error).__name__, traceback=exception_for_log(error))
-                self.feeder.reserve_after = time.monotonic() + 1.0
+                self.feeder.back_off(time.monotonic())
 
     def _finished(self) -> bool:
         now = time.monotonic()
@@ -202,7 +203,7 @@ class Supervisor:
 
     def _all_idle(self) -> bool:
         busy = any(slot.phase != IDLE for slot in self.slots)
-        return not (busy or self.feeder.hooks or self.outcomes) and self.feeder.prefetch.empty
+        return not (busy or self.outcomes) and self.feeder.idle
 
     def _queues_drained(self) -> bool:
         # Burst mode waits for delayed jobs (retries in backoff) too; reserved jobs of
@@ -241,9 +242,8 @@ class Supervisor:
         """When owed acks, marks and outcomes are due, when prefetched jobs go stale, and
         when a stop's shutdown timeout runs out (else a busy worker would notice it only at
         its next heartbeat)."""
-        due = (self.feeder.flush_at(), self.feeder.prefetch.stale_at(),
-               self.outcomes.next_due(), self.stop_deadline if self.stopping else None)
-        return [t for t in due if t is not None]
+        due = (self.outcomes.next_due(), self.stop_deadline if self.stopping else None)
+        return [*self.feeder.deadlines(), *(t for t in due if t is not None)]
 
     def _settle(self) -> None:
         self.settler.settle_due(time.monotonic())
@@ -257,7 +257,7 @@ class Supervisor:
             return
         self.next_heartbeat = now + jobqueue_settings.HEARTBEAT
         held = [claim.reserved for slot in self.slots for claim in slot.jobs()]
-        held += self.outcomes.held() + self.feeder.prefetch.held()
+        held += self.outcomes.held() + self.feeder.held()
         running = [(s.job, s.started_at) for s in self.slots if s.job and s.phase == RUNNING]
         try:
             if held:
