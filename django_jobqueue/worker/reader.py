@@ -33,6 +33,8 @@ logger = logging.getLogger("django_jobqueue.worker")
 
 # Answers read from one horse in a turn before the loop moves on.
 _READ_AT_ONCE = 64
+# How log lines name the answers (as the wire named them before it was typed).
+_NAMES = {Result: "result", Skipped: "skipped", HookDone: "hook_done"}
 
 
 class Reader:
@@ -95,7 +97,7 @@ class Reader:
             # Never expected: the books no longer match the horse. Killing it is safe (what
             # it ran is settled as killed, what was queued goes back); going on is not.
             log_event(logger, logging.ERROR, "unexpected_answer", pid=slot.horse.pid,
-                      op=type(answer).__name__, id=answer.id, phase=slot.phase, action="kill")
+                      op=_NAMES[type(answer)], id=answer.id, phase=slot.phase, action="kill")
             slot.kill(("WorkHorseKilled", "its answers did not match what it was sent"))
 
     def _on_result(self, slot: Slot, claim: Claim, result: Result) -> None:
