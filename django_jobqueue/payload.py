@@ -78,8 +78,10 @@ def _check_reserved_keys(value: Any) -> None:
             _check_reserved_keys(item)
 
 
-def _too_deep(data: Any, limit: int) -> bool:
-    """True if the arguments in ``data`` nest lists and dicts deeper than ``limit``."""
+def _too_deep(data: Any, limit: int, tagged: bool = False) -> bool:
+    """True if the arguments in ``data`` nest lists and dicts deeper than ``limit``
+    (``tagged``: tagged values are still JSON objects, and count as the values they stand
+    for)."""
     if not isinstance(data, dict):
         return False
     # The args list and kwargs dict themselves sit at depth -1: the values in them at 0
@@ -88,6 +90,8 @@ def _too_deep(data: Any, limit: int) -> bool:
     while stack:
         value, depth = stack.pop()
         if isinstance(value, dict):
+            if tagged and TAG in value:
+                continue
             children: Any = value.values()
         elif isinstance(value, (list, tuple)):
             children = value
@@ -143,6 +147,31 @@ def loads(raw: str | bytes) -> dict[str, Any]:
         raise PayloadError(f"payload is not JSON: {exc}") from None
     except RecursionError:
         raise PayloadError("payload is nested too deeply to parse") from None
+    return _checked(payload)
+
+
+def checked(document: Any, raw: str) -> dict[str, Any]:
+    """``document``, parsed from ``raw`` by plain ``json.loads`` (tagged values left as
+    JSON), if :func:`loads` would accept ``raw``; else :class:`PayloadError`. For the
+    supervisor, which reads a payload once and never rebuilds the job's arguments."""
+    if _TAG_MARKER in raw:
+        _check_tags(document)
+    return _checked(document, tagged=True)
+
+
+def _check_tags(value: Any) -> None:
+    """Raise :class:`PayloadError` where :func:`loads` could not decode a tagged value."""
+    stack = [value]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            _decode_special(value)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+
+
+def _checked(payload: Any, tagged: bool = False) -> dict[str, Any]:
     if not isinstance(payload, dict) or not isinstance(payload.get("job"), str):
         raise PayloadError("payload is not a job payload (no 'job' name)")
     data = payload.get("data") or {}
@@ -151,7 +180,7 @@ def loads(raw: str | bytes) -> dict[str, Any]:
     # Dispatch refuses such arguments; a payload written some other way is refused here
     # too, whatever depth this Python's JSON parser happens to cope with.
     limit = jobqueue_settings.MAX_PAYLOAD_DEPTH
-    if limit and _too_deep(data, limit):
+    if limit and _too_deep(data, limit, tagged):
         raise PayloadError(f"job arguments nest deeper than MAX_PAYLOAD_DEPTH={limit}")
     _check_policy(payload)
     return payload

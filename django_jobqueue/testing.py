@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .conf import jobqueue_settings
-from .transports import Reserved, get_transport
-from .worker.bookkeeper import Bookkeeper
+from .transports import Reserved, Transport, get_transport
+from .worker.claim import Claim
 from .worker.execute import run_attempt, run_failed_hook
 from .worker.handlers import build_chain
+from .worker.outcomes import Outcomes, Owed
+from .worker.protocol import Run
+from .worker.settler import Settler
 
 _tokens = itertools.count()
 
@@ -51,7 +55,7 @@ def work(
     """
     transport = get_transport(connection)
     queues = list(queues or [jobqueue_settings.DEFAULT_QUEUE])
-    books = Bookkeeper(transport, "inline")
+    books = _settler(transport)
     chain = build_chain(exception_handlers)
     loop = asyncio.new_event_loop()
     result = WorkResult()
@@ -71,23 +75,31 @@ def work(
     return result
 
 
-def _run_one(job: Reserved, books: Bookkeeper, chain: list, loop, result: WorkResult) -> None:
-    message = {
-        "id": job.id, "queue": job.queue, "payload": job.payload,
-        "attempts": job.attempts, "worker": "inline",
-    }
-    outcome, pending = run_attempt(message, chain, loop)
-    if outcome["status"] == "ok":
+def _settler(transport: Transport) -> Settler:
+    # Outcomes are settled at once, never queued: a store that does not answer raises to
+    # the test, and the hooks run here, not in a horse.
+    return Settler(transport, "inline", Outcomes(), lambda message, pid: None,
+                   lambda claim, why: None)
+
+
+def _run_one(job: Reserved, books: Settler, chain: list, loop, result: WorkResult) -> None:
+    claim = Claim.of(job, float(jobqueue_settings.DEFAULT_TIMEOUT))
+    run = Run(claim.id, claim.payload, claim.attempts, "inline", claim.timeout)
+    outcome, pending = run_attempt(run, chain, loop)
+    if outcome.failure is None:
         books.transport.ack(job)
         result.succeeded += 1
         return
-    failed_job = books.settle(job, outcome)
-    if failed_job is None:
+    item = Owed.failed(claim, outcome.failure, outcome.job, horse_pid=os.getpid())
+    if item.failure.retry:
+        books.release(item)
         result.retried += 1
         return
+    books.record([item])
+    books.remove([claim])
     result.failed += 1
-    if pending is not None:
-        run_failed_hook(pending, failed_job, loop)
+    if pending is not None and item.info is not None:
+        run_failed_hook(pending, item.info, loop)
 
 
 def _any_delayed(transport, queues: Sequence[str]) -> bool:

@@ -217,7 +217,9 @@ def test_registering_the_depth_collector_asks_the_store_nothing():
 def test_a_system_failure_is_counted_once_even_when_the_store_refuses_it_first(counts):
     from django_jobqueue.exceptions import TransportError
     from django_jobqueue.transports import Reserved
-    from django_jobqueue.worker.bookkeeper import Bookkeeper
+    from django_jobqueue.worker.claim import Claim
+    from django_jobqueue.worker.outcomes import Ended, Outcomes, Owed
+    from django_jobqueue.worker.settler import Settler
 
     class Down:
         name = "redis"
@@ -226,19 +228,24 @@ def test_a_system_failure_is_counted_once_even_when_the_store_refuses_it_first(c
             raise TransportError("down")
 
     raw = '{"job": "tests.jobs.Flaky", "args": ["k", 9], "kwargs": {}, "max_tries": 5}'
-    job = Reserved("j1", "default", raw, 1, None, "t")
-    books = Bookkeeper(Down(), "w")
-    for _ in range(3):  # the supervisor retries a deferred settlement every turn
-        with pytest.raises(TransportError):
-            books.system_failure(job, "WorkHorseKilled", "killed")
+    claim = Claim.of(Reserved("j1", "default", raw, 1, None, "t"), 30.0)
+    outcomes = Outcomes()
+    outcomes.add(Owed.ended_by(claim, Ended("WorkHorseKilled", "killed"), "w"))
+
+    def settler(transport):
+        return Settler(transport, "w", outcomes, lambda message, pid: None,
+                       lambda claim, why: None)
+
+    for _ in range(3):  # the supervisor tries a deferred settlement again, when it is due
+        settler(Down()).settle_due(float("inf"))
     assert dict(counts.system) == {} and dict(counts.attempts) == {}
 
     class Up(Down):
         def release(self, *args):
             return True
 
-    Bookkeeper(Up(), "w").system_failure(job, "WorkHorseKilled", "killed")
-    assert dict(counts.system) == {("default", "WorkHorseKilled"): 1}
+    settler(Up()).settle_due(float("inf"))
+    assert dict(counts.system) == {("default", "WorkHorseKilled"): 1} and not outcomes
 
 
 @pytest.mark.django_db(transaction=True, databases=["default", "mysql"])

@@ -25,6 +25,7 @@ from django_jobqueue.jobs import resolve
 from django_jobqueue.testing import work
 from django_jobqueue.transports import get_transport
 from django_jobqueue.worker.execute import run_attempt
+from django_jobqueue.worker.protocol import Run
 from tests.chaos import jobs as chaos_jobs
 from tests.support.settings_overrides import jobqueue
 
@@ -80,9 +81,9 @@ def test_job_classes_come_from_the_registry_only(name):
     with pytest.raises(UnknownJobClass):
         resolve(name)
     raw = json.dumps({"v": 1, "id": "x", "job": name, "data": {"args": ["id"], "kwargs": {}}})
-    result, _ = run_attempt({"id": "x", "attempts": 1, "payload": raw}, [])
-    assert result["status"] == "failed"
-    assert result["exception_class"] == "django_jobqueue.exceptions.UnknownJobClass"
+    result, _ = run_attempt(Run("x", raw, 1, "", 30.0), [])
+    assert result.status == "failed"
+    assert result.failure.exception_class == "django_jobqueue.exceptions.UnknownJobClass"
     assert set(sys.modules) == before and "tests.chaos.canary" not in sys.modules
 
 
@@ -108,9 +109,9 @@ def test_payload_depth_limit_at_dispatch():
 
 def test_payload_too_deep_to_parse_fails_cleanly_in_the_worker():
     raw = '{"v": 1, "id": "x", "job": "tests.chaos.jobs.Step", "data": {"args": [' + "[" * 50_000
-    result, _ = run_attempt({"id": "x", "attempts": 1, "payload": raw}, [])
-    assert result["exception_class"] == "django_jobqueue.exceptions.PayloadError"
-    assert "nested too deeply" in result["message"]
+    result, _ = run_attempt(Run("x", raw, 1, "", 30.0), [])
+    assert result.failure.exception_class == "django_jobqueue.exceptions.PayloadError"
+    assert "nested too deeply" in result.failure.message
 
 
 def test_secrets_in_arguments_never_reach_worker_logs(caplog, ledger, redis_client):

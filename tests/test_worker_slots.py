@@ -1,13 +1,16 @@
-"""The supervisor's bookkeeping of what each horse was sent (``worker.slots``) and of what it
-owes the store and holds ahead (``worker.batch``): pure logic, no processes."""
+"""The supervisor's bookkeeping of what each horse was sent (``worker.slots``), of what it
+holds ahead (``worker.prefetch``) and of what it owes the store (``worker.outcomes``): pure
+logic, no processes."""
 
 from __future__ import annotations
 
 import pytest
 
 from django_jobqueue.transports import Reserved
-from django_jobqueue.worker.batch import Batch
-from django_jobqueue.worker.owed import Outcomes, Owed
+from django_jobqueue.worker.claim import Claim
+from django_jobqueue.worker.outcomes import Outcomes, Owed
+from django_jobqueue.worker.prefetch import Prefetch
+from django_jobqueue.worker.protocol import Failure, Hook
 from django_jobqueue.worker.slots import HOOK, IDLE, INBOX_MAX, RUNNING, Op, Slot
 
 
@@ -16,8 +19,12 @@ class _Horse:
     pid = 1
 
 
-def job(n: int) -> Reserved:
-    return Reserved(f"id{n}", "default", "{}", 1, n, "t")
+def job(n: int) -> Claim:
+    return Claim.of(Reserved(f"id{n}", "default", "{}", 1, n, "t"), 30.0)
+
+
+def failure(retry: bool) -> Failure:
+    return Failure(retry, 0.0, {}, "E: m", "E", "m", "x")
 
 
 def busy_slot(typical: float | None) -> Slot:
@@ -57,7 +64,7 @@ def test_a_kill_stays_pinned_on_the_op_it_was_for():
 def test_answers_are_matched_to_ops_in_the_order_they_were_sent():
     slot = busy_slot(None)
     slot.push(Op(job(1), 30.0), now=1.0, wall=1.0)
-    slot.push(Op(None, 30.0, {"op": "hook", "id": "id9"}), now=1.0, wall=1.0)
+    slot.push(Op(None, 30.0, Hook("id9", {}, 30.0, "w")), now=1.0, wall=1.0)
     slot.push(Op(job(2), 30.0), now=1.0, wall=1.0)
     assert (slot.phase, slot.job.id, slot.queued_runs()) == (RUNNING, "id0", 2)
     slot.pop(now=2.0, wall=2.0)  # job 0 answered after 2 s; job 1 begins now
@@ -67,7 +74,7 @@ def test_answers_are_matched_to_ops_in_the_order_they_were_sent():
     # The horse dies: the job behind the hook never began; the hook is kept to be re-sent.
     assert [j.id for j in slot.take_queued_runs()] == ["id2"]
     first, rest = slot.take_all()
-    assert (first.message["id"], rest, slot.phase) == ("id9", [], IDLE)
+    assert (first.message.id, rest, slot.phase) == ("id9", [], IDLE)
 
 
 def test_a_skipped_job_does_not_count_in_the_running_average():
@@ -77,29 +84,29 @@ def test_a_skipped_job_does_not_count_in_the_running_average():
 
 
 def test_jobs_a_horse_will_not_run_go_back_first_in_line():
-    batch = Batch(target=8, hold=1.0)
-    batch.keep_ahead([job(3), job(4)], now=0.0)
-    taken = batch.take_ahead_one()
-    assert taken.id == "id3" and batch.unmarked == []  # marked when it begins, not before
-    batch.put_back([job(1), job(2)], now=1.0)
-    assert [j.id for _, j in batch.ahead] == ["id1", "id2", "id4"]
-    batch.mark(taken, now=1.0)
-    batch.unmark(taken)
-    assert batch.unmarked == [] and batch.settle_at() is not None
+    prefetch = Prefetch(target=8, hold=1.0)
+    prefetch.keep_ahead([job(3), job(4)], now=0.0)
+    taken = prefetch.take_ahead_one()
+    assert taken.id == "id3" and prefetch.marks == []  # marked when it begins, not before
+    prefetch.put_back([job(1), job(2)], now=1.0)
+    assert [j.id for _, j in prefetch.ahead] == ["id1", "id2", "id4"]
+    prefetch.mark(taken, now=1.0)
+    prefetch.unmark(taken)
+    assert prefetch.marks == [] and prefetch.marks_since is not None
 
 
 def test_jobs_queued_in_horses_count_against_the_prefetch_target():
-    batch = Batch(target=32, hold=1.0)
+    prefetch = Prefetch(target=32, hold=1.0)
     # A refill waits until half the target is left, then tops it up.
-    assert batch.wanted(run=0, queue_empty=False, room=1 << 30, in_horses=17) == 0
-    assert batch.wanted(run=0, queue_empty=False, room=1 << 30, in_horses=16) == 16
-    assert batch.wanted(run=1, queue_empty=True, room=1 << 30, in_horses=10) == 22
+    assert prefetch.wanted(run=0, queue_empty=False, room=1 << 30, in_horses=17) == 0
+    assert prefetch.wanted(run=0, queue_empty=False, room=1 << 30, in_horses=16) == 16
+    assert prefetch.wanted(run=1, queue_empty=True, room=1 << 30, in_horses=10) == 22
 
 
 def test_owed_outcomes_wait_until_due():
     owed = Outcomes()
-    owed.add(Owed(job(1), {"status": "retry"}, 1, due=5.0))
-    owed.add(Owed(job(2), {"status": "failed"}, 1))
-    assert [item.job.id for item in owed.take_due(1.0)] == ["id2"]
-    assert owed.next_due() == 5.0 and [j.id for j in owed.jobs()] == ["id1"]
-    assert [item.job.id for item in owed.take_due(5.0)] == ["id1"] and not owed
+    owed.add(Owed(job(1), failure(retry=True), "{}", "x", 1, due=5.0))
+    owed.add(Owed(job(2), failure(retry=False), "{}", "x", 1))
+    assert [item.claim.id for item in owed.take_due(1.0)] == ["id2"]
+    assert owed.next_due() == 5.0 and [j.id for j in owed.held()] == ["id1"]
+    assert [item.claim.id for item in owed.take_due(5.0)] == ["id1"] and not owed

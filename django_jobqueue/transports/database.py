@@ -18,7 +18,15 @@ from django.core import checks
 from django.db import connections, transaction
 
 from ..dbutil import now_sql, placeholders, run_with_retry
-from .base import DelayedJob, PushItem, QueueSize, Reserved, Transport, fill_from_queues
+from .base import (
+    DelayedJob,
+    PushItem,
+    QueueSize,
+    Reserved,
+    Transport,
+    WorkerInfo,
+    fill_from_queues,
+)
 from .database_workers import DatabaseWorkers
 
 TABLE = "queue_jobs"
@@ -26,15 +34,17 @@ _COLUMNS = "id, uuid, queue, payload, attempts, priority, available_at"
 _INSERT_CHUNK = 500
 
 
-class DatabaseTransport(DatabaseWorkers, Transport):
+class DatabaseTransport(Transport):
     """Queued jobs as rows; the embedded default on SQLite."""
 
     poll_interval = 0.5
     reports_oldest_age = True
+    keeps_worker_registry = True
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:
         super().__init__(name, options)
         self.alias: str = options.get("DATABASE", "default")
+        self.registry = DatabaseWorkers(name, self.alias)
 
     # -- helpers -------------------------------------------------------------------------
     @property
@@ -284,6 +294,19 @@ class DatabaseTransport(DatabaseWorkers, Transport):
             f"SELECT {now} - MIN(available_at) FROM {TABLE}"
             f" WHERE queue = %s AND reserved_until IS NULL AND available_at <= {now}"
         )
+
+    # -- worker registry: the queue_workers table -------------------------------------------
+    def register_worker(self, info: WorkerInfo, ttl: float) -> None:
+        self.registry.register(info, ttl)
+
+    def unregister_worker(self, name: str) -> None:
+        self.registry.unregister(name)
+
+    def workers(self) -> list[WorkerInfo]:
+        return self.registry.live()
+
+    def prune_workers(self) -> int:
+        return self.registry.prune()
 
     def clear(self, queue: str) -> int:
         return self._retrying(

@@ -2,8 +2,9 @@
 
 The steps: rebuild the job from its payload through the registry, run ``handle()`` under its
 timeout, and on an exception (``sys.exit()`` included: it ends the attempt, not the horse)
-run the handler chain and let the retry policy decide. The result is a plain dict the
-supervisor turns into bookkeeping; job code never runs in the supervisor (only the
+run the handler chain and let the retry policy decide (:func:`failure_of`, which the
+supervisor uses too for attempts it ends). The result is a :class:`~.protocol.Result` the
+supervisor settles with the store; job code never runs in the supervisor (only the
 work-horse-killed handler does, as in RQ, since it is about a horse that is gone).
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
 import signal
 import sys
@@ -28,6 +28,7 @@ from ..jobs import Job, resolve
 from ..logutil import exception_for_log, log_event
 from ..retry import decide, is_unrecoverable, retry_after_from_json
 from .handlers import ExceptionHandler, run_chain
+from .protocol import Failure, Hook, Result, Run, SystemFailure
 
 logger = logging.getLogger("django_jobqueue.worker")
 
@@ -135,63 +136,71 @@ def build(body: dict[str, Any]) -> Job:
 
 
 def run_attempt(
-    message: dict[str, Any],
+    run: Run,
     chain: Sequence[ExceptionHandler],
     loop: asyncio.AbstractEventLoop | None = None,
-) -> tuple[dict[str, Any], Pending | None]:
+) -> tuple[Result, Pending | None]:
     """Run one attempt. Returns the result for the supervisor and, when the job failed for
     good, what its ``failed()`` hook needs once the failure is recorded."""
-    attempt, job_id = int(message["attempts"]), message["id"]
     body: dict[str, Any] | None = None
     job: Job | None = None
     try:
-        # Parsed apart from rebuilding, so a row for an unknown class still names it.
-        body = payload_codec.loads(message["payload"])
+        # The payload's one parse in this process; apart from rebuilding, so a failure of
+        # an unknown class still names it.
+        body = payload_codec.loads(run.payload)
         job = build(body)
-        job.attempt, job.job_id, job.worker = attempt, job_id, message.get("worker", "")
-        result = call_with_timeout(job.handle, job_timeout(message, body), loop)
+        job.attempt, job.job_id, job.worker = run.attempts, run.id, run.worker
+        value = call_with_timeout(job.handle, run.timeout, loop)
     except job_exceptions() as exc:
         tb = sys.exc_info()[2]
         run_chain(chain, job, exc, tb)
-        return _failure(message, body, job, exc, tb)
+        return _failed(run, body, job, exc, tb)
     signals.job_succeeded.send_robust(
-        sender=type(job), job=job, job_id=job_id, attempt=attempt, result=result
+        sender=type(job), job=job, job_id=run.id, attempt=run.attempts, result=value
     )
-    return {"status": "ok", "job": job.name}, None
+    return Result(run.id, job.name, recycle=False), None
 
 
-def _failure(
-    message: dict[str, Any],
-    body: dict[str, Any] | None,
-    job: Job | None,
-    exc: BaseException,
-    tb: Any,
-) -> tuple[dict[str, Any], Pending | None]:
-    attempt, job_id = int(message["attempts"]), message["id"]
-    text = safe_message(exc)
-    entry = error_entry(exc, attempt, message.get("worker", ""), text)
+def _failed(
+    run: Run, body: dict[str, Any] | None, job: Job | None, exc: BaseException, tb: Any
+) -> tuple[Result, Pending | None]:
     cls = type(job) if job is not None else None
-    # A job that cannot be rebuilt will not rebuild next time either: no retries.
-    decision = policy_decision(body, cls, attempt, exc)
-    result = {
-        "status": "retry" if decision.retry else "failed",
-        "delay": decision.delay,
-        "reason": decision.reason,
-        "error": entry,
-        "exception": exception_text(exc, tb, text),
-        "exception_class": entry["exception_class"],
-        "message": text,
-        "job_class": label_of(cls, body),
-        "job": cls.name if cls is not None else "unknown",  # a metrics label: never the payload's
-        "payload": with_error(message["payload"], body, entry),
-    }
-    if decision.retry:
+    failure = failure_of(exc, run.attempts, run.worker, cls, body, tb)
+    # A metrics label: the registry's name, never one a payload made up.
+    result = Result(run.id, cls.name if cls is not None else "unknown", False, failure)
+    if failure.retry:
         signals.job_retrying.send_robust(
-            sender=cls or Job, job=job, job_id=job_id, exception=exc, attempt=attempt,
-            delay=decision.delay,
+            sender=cls or Job, job=job, job_id=run.id, exception=exc, attempt=run.attempts,
+            delay=failure.delay,
         )
         return result, None
-    return result, Pending(job, job_id, exc, job_timeout(message, body))
+    return result, Pending(job, run.id, exc, run.timeout)
+
+
+def failure_of(
+    exc: BaseException,
+    attempt: int,
+    worker: str,
+    cls: type[Job] | None,
+    body: dict[str, Any] | None,
+    tb: Any = None,
+) -> Failure:
+    """The one way a failed attempt becomes a :class:`Failure`, whether it failed in job
+    code (in a horse) or the supervisor ended it (``tb`` None): the retry policy's
+    decision, the error entry, the stored text and the class it is filed under."""
+    text = safe_message(exc)
+    entry = error_entry(exc, attempt, worker, text)
+    # A job that cannot be rebuilt will not rebuild next time either: no retries.
+    decision = policy_decision(body, cls, attempt, exc)
+    return Failure(
+        retry=decision.retry,
+        delay=decision.delay,
+        error=entry,
+        exception=exception_text(exc, tb, text),
+        exception_class=entry["exception_class"],
+        message=text,
+        job_class=label_of(cls, body),
+    )
 
 
 def label_of(cls: type[Job] | None, body: dict[str, Any] | None) -> str:
@@ -205,12 +214,6 @@ def label_of(cls: type[Job] | None, body: dict[str, Any] | None) -> str:
         log_event(logger, logging.ERROR, "job_label_raised", job=cls.name,
                   error=type(error).__name__, traceback=exception_for_log(error))
         return cls.name
-
-
-def job_timeout(message: dict[str, Any], body: dict[str, Any] | None) -> float:
-    """The attempt's timeout: the worker's resolved one, else the payload's, else the setting."""
-    value = message.get("timeout") or (body or {}).get("timeout")
-    return float(value or jobqueue_settings.DEFAULT_TIMEOUT)
 
 
 def policy_decision(
@@ -238,19 +241,6 @@ def policy_decision(
         return decide(attempts=attempt, max_tries=max_tries, retry_after=0)
 
 
-def with_error(raw: str, body: dict[str, Any] | None, entry: dict[str, Any]) -> str:
-    """The payload text with ``entry`` appended to its ``errors`` (unreadable ones unchanged)."""
-    if body is None:
-        return raw
-    try:
-        updated = json.loads(raw)
-    except ValueError:
-        return raw
-    errors = [*(updated.get("errors") or []), entry]
-    updated["errors"] = errors[-jobqueue_settings.MAX_ERRORS_KEPT :]
-    return json.dumps(updated, separators=(",", ":"))
-
-
 def run_failed_hook(
     pending: Pending, failed_job: dict[str, Any], loop: asyncio.AbstractEventLoop | None = None
 ) -> None:
@@ -272,45 +262,45 @@ def run_failed_hook(
     )
 
 
-def stand_in(message: dict[str, Any]) -> Pending:
+def stand_in(hook: Hook) -> Pending:
     """What a ``failed()`` hook needs when the horse that ran the job is gone: the job
     rebuilt from its payload and a :class:`JobFailed` carrying the original exception's
     class and message (the exception itself lived in that horse)."""
-    exc = JobFailed(str(message.get("exception_class", "")), str(message.get("message", "")))
-    job: Job | None = None
-    try:
-        _, job = rebuild(message["payload"])
-        job.attempt, job.job_id = int(message["attempts"]), message["id"]
-        job.worker = message.get("worker", "")
-    except Exception:  # an __init__ that raises, too: the signal is sent without a job
-        job = None
-    return Pending(job, message["id"], exc, job_timeout(message, None))
+    told = hook.stand_in
+    if told is None:  # never sent so: only the horse holding the exception gets no stand-in
+        return Pending(None, hook.id, JobFailed("", ""), hook.timeout)
+    exc = JobFailed(told.exception_class, told.message)
+    job = _rebuilt(told.payload, told.attempts, hook.id, hook.worker)
+    return Pending(job, hook.id, exc, hook.timeout)
 
 
 def run_system_failure(
-    message: dict[str, Any],
+    message: SystemFailure,
     chain: Sequence[ExceptionHandler],
     loop: asyncio.AbstractEventLoop | None = None,
 ) -> None:
     """Handlers and hooks for a failure the supervisor saw: a killed horse, a hard timeout,
     an abandoned job. The exception is one of ours, built here, never imported by name."""
-    exc = SYSTEM_EXCEPTIONS[message["kind"]](message["message"])
-    job: Job | None = None
-    try:
-        _, job = rebuild(message["payload"])
-        job.attempt, job.job_id = int(message["attempts"]), message["id"]
-        job.worker = message.get("worker", "")
-    except Exception:  # an __init__ that raises, too: handlers and signal get no job
-        job = None
+    exc = SYSTEM_EXCEPTIONS[message.kind](message.message)
+    job = _rebuilt(message.payload, message.attempts, message.id, message.worker)
     run_chain(chain, job, exc, None)
-    if message.get("failed_job") is None:
+    if message.failed_job is None:
         signals.job_retrying.send_robust(
-            sender=type(job) if job else Job, job=job, job_id=message["id"], exception=exc,
-            attempt=int(message["attempts"]), delay=message.get("delay", 0),
+            sender=type(job) if job else Job, job=job, job_id=message.id, exception=exc,
+            attempt=message.attempts, delay=message.delay,
         )
         return
-    pending = Pending(job, message["id"], exc, job_timeout(message, None))
-    run_failed_hook(pending, message["failed_job"], loop)
+    pending = Pending(job, message.id, exc, message.timeout)
+    run_failed_hook(pending, message.failed_job, loop)
+
+
+def _rebuilt(raw: str, attempts: int, job_id: str, worker: str) -> Job | None:
+    try:
+        _, job = rebuild(raw)
+    except Exception:  # an __init__ that raises, too: handlers and signal get no job
+        return None
+    job.attempt, job.job_id, job.worker = attempts, job_id, worker
+    return job
 
 
 __all__ = [
@@ -318,6 +308,7 @@ __all__ = [
     "call_with_timeout",
     "class_path",
     "exception_text",
+    "failure_of",
     "rebuild",
     "run_attempt",
     "run_failed_hook",

@@ -1,9 +1,9 @@
 """Work horses: long-lived child processes that run job code for a supervisor.
 
 A horse is forked once and runs many jobs (recycled after ``HORSE_MAX_JOBS`` jobs or
-``HORSE_MAX_MEMORY_MB`` of resident memory). It talks to its supervisor over a socket pair in
-JSON messages; it never touches the transport or the failed-job store, so a horse that dies
-loses nothing the supervisor cannot settle.
+``HORSE_MAX_MEMORY_MB`` of resident memory). It talks to its supervisor over a socket pair
+in the messages of :mod:`.protocol`; it never touches the transport or the failed-job store,
+so a horse that dies loses nothing the supervisor cannot settle.
 
 Work arrives in order and may arrive ahead of time (the supervisor keeps a short jobs' horse
 busy with a few jobs queued in the socket): jobs to run and ``failed()`` hooks to call. The
@@ -19,13 +19,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import json
 import logging
 import mmap
 import os
 import signal
 import sys
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection
 from typing import Any
@@ -35,6 +35,19 @@ from django.db import close_old_connections, connections
 from ..logutil import exception_for_log, log_event
 from .execute import Pending, run_attempt, run_failed_hook, run_system_failure, stand_in
 from .handlers import build_chain
+from .protocol import (
+    FromHorse,
+    Hook,
+    HookDone,
+    Result,
+    Run,
+    Skipped,
+    Stop,
+    SystemFailure,
+    ToHorse,
+    decode,
+    encode,
+)
 
 logger = logging.getLogger("django_jobqueue.worker")
 
@@ -70,9 +83,14 @@ class _OwnResidentMemory:
             return 0
 
 
-def encode(message: dict[str, Any]) -> bytes:
-    """A message as sent over a horse's socket."""
-    return json.dumps(message, separators=(",", ":")).encode()
+@dataclass(frozen=True)
+class HorseConfig:
+    """What a horse is forked with (it inherits the object: nothing is serialised)."""
+
+    exception_handlers: list[str]
+    disable_default: bool
+    max_jobs: int
+    max_memory_mb: float
 
 
 class StopFlag:
@@ -99,7 +117,7 @@ class Horse:
 
     @classmethod
     def spawn(
-        cls, config: dict[str, Any], close_in_child: Iterable[int], stop: StopFlag
+        cls, config: HorseConfig, close_in_child: Iterable[int], stop: StopFlag
     ) -> Horse:
         parent_end, child_end = Pipe(duplex=True)
         pid = os.fork()
@@ -118,16 +136,21 @@ class Horse:
         child_end.close()
         return cls(parent_end, pid)
 
-    def send(self, message: dict[str, Any]) -> int:
+    def send(self, message: ToHorse) -> int:
         """Send ``message``; returns its size in bytes."""
         return self.send_encoded(encode(message))
 
     def send_encoded(self, data: bytes) -> int:
+        """Send a message already encoded (to know its size first)."""
         self.conn.send_bytes(data)
         return len(data)
 
-    def recv(self) -> dict[str, Any]:
-        return json.loads(self.conn.recv_bytes())
+    def recv(self) -> FromHorse:
+        """The horse's next answer (:class:`ValueError` for anything else)."""
+        message = decode(self.conn.recv_bytes())
+        if not isinstance(message, (Result, Skipped, HookDone)):
+            raise ValueError(f"a horse does not send {type(message).__name__}")
+        return message
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -189,54 +212,68 @@ def _prepare_child() -> None:
     _detach_inherited_connections()
 
 
-def _child_main(conn: Connection, config: dict[str, Any], stop: StopFlag) -> int:
+def _child_main(conn: Connection, config: HorseConfig, stop: StopFlag) -> int:
     _prepare_child()
-    chain = build_chain(config["exception_handlers"], config["disable_default"])
-    loop = asyncio.new_event_loop()
-    max_jobs, max_kb = config["max_jobs"], config["max_memory_mb"] * 1024
-    memory = _OwnResidentMemory()
-    # Failed jobs whose failed() hook waits for the supervisor to record the failure; the
-    # horse runs other jobs meanwhile. The exception objects live here only.
-    pending: dict[str, Pending] = {}
-    done, recycle = 0, False
+    return _Work(conn, config, stop).serve()
 
-    def send(message: dict[str, Any]) -> None:
-        conn.send_bytes(json.dumps(message, separators=(",", ":")).encode())
 
-    # A horse due for recycling stays until its failed jobs' hooks have run.
-    while not recycle or pending:
-        try:
-            message = json.loads(conn.recv_bytes())
-        except EOFError:
-            return 0
-        op = message["op"]
-        if op == "stop":
-            return 0
-        if op == "run":
-            if recycle:
-                continue  # the supervisor puts it back in line when it reads "recycle"
-            if stop.is_set():
-                send({"op": "skipped", "id": message["id"]})
-                continue
+class _Work:
+    """The horse's side: runs what arrives, in order, and answers each message."""
+
+    def __init__(self, conn: Connection, config: HorseConfig, stop: StopFlag) -> None:
+        self.conn, self.stop = conn, stop
+        self.chain = build_chain(config.exception_handlers, config.disable_default)
+        self.loop = asyncio.new_event_loop()
+        self.max_jobs, self.max_kb = config.max_jobs, config.max_memory_mb * 1024
+        self.memory = _OwnResidentMemory()
+        # Failed jobs whose failed() hook waits for the supervisor to record the failure;
+        # the horse runs other jobs meanwhile. The exception objects live here only.
+        self.pending: dict[str, Pending] = {}
+        self.done, self.recycle = 0, False
+
+    def serve(self) -> int:
+        # A horse due for recycling stays until its failed jobs' hooks have run.
+        while not self.recycle or self.pending:
+            try:
+                message = decode(self.conn.recv_bytes())
+            except EOFError:
+                return 0
+            if isinstance(message, Stop):
+                return 0
+            if isinstance(message, Run):
+                self._run(message)
+            elif isinstance(message, (Hook, SystemFailure)):
+                close_old_connections()
+                self._hook(message)
+                self._send(HookDone(message.id))
             close_old_connections()
-            result, failure = run_attempt(message, chain, loop)
-            if failure is not None:
-                pending[message["id"]] = failure
-            done += 1
-            rss = memory.kb()
-            # A timed-out coroutine may leave the event loop unusable: start afresh.
-            recycle = done >= max_jobs or rss > max_kb or result.get(
-                "exception_class", ""
-            ).endswith("JobTimeout")
-            send({**result, "op": "result", "id": message["id"], "rss_kb": rss,
-                  "recycle": recycle})
-        else:
-            close_old_connections()
-            if op == "hook":
-                failure = pending.pop(message["id"], None) or stand_in(message)
-                run_failed_hook(failure, message["failed_job"], loop)
-            else:
-                run_system_failure(message, chain, loop)
-            send({"op": "hook_done", "id": message.get("id")})
+        return 0
+
+    def _run(self, run: Run) -> None:
+        if self.recycle:
+            return  # the supervisor puts it back in line when it reads ``recycle``
+        if self.stop.is_set():
+            self._send(Skipped(run.id))
+            return
         close_old_connections()
-    return 0
+        result, pending = run_attempt(run, self.chain, self.loop)
+        if pending is not None:
+            self.pending[run.id] = pending
+        self.done += 1
+        failure = result.failure
+        # A timed-out coroutine may leave the event loop unusable: start afresh.
+        self.recycle = (
+            self.done >= self.max_jobs or self.memory.kb() > self.max_kb
+            or (failure is not None and failure.exception_class.endswith("JobTimeout"))
+        )
+        self._send(replace(result, recycle=True) if self.recycle else result)
+
+    def _hook(self, message: Hook | SystemFailure) -> None:
+        if isinstance(message, SystemFailure):
+            run_system_failure(message, self.chain, self.loop)
+            return
+        pending = self.pending.pop(message.id, None) or stand_in(message)
+        run_failed_hook(pending, message.failed_job, self.loop)
+
+    def _send(self, message: FromHorse) -> None:
+        self.conn.send_bytes(encode(message))

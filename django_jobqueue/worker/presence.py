@@ -10,7 +10,6 @@ for operators only, so every call swallows its errors: a store that is down is l
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import socket
@@ -20,7 +19,8 @@ from typing import TypeVar
 
 from ..conf import jobqueue_settings
 from ..logutil import log_event
-from ..transports import CurrentJob, Reserved, Transport, WorkerInfo
+from ..transports import CurrentJob, Transport, WorkerInfo
+from .claim import Claim
 
 logger = logging.getLogger("django_jobqueue.worker")
 
@@ -49,15 +49,12 @@ class Presence:
             queues=tuple(queues), concurrency=concurrency, started_at=time.time(),
         )
         self._failing = False
-        # Job id -> class, so a long job's payload is parsed once, not at every heartbeat.
-        self._classes: dict[str, str] = {}
 
-    def publish(self, jobs_processed: int, running: Sequence[tuple[Reserved, float]]) -> None:
+    def publish(self, jobs_processed: int, running: Sequence[tuple[Claim, float]]) -> None:
         """Write this worker's entry: ``running`` is each busy horse's job and start time."""
         current = tuple(
-            CurrentJob(job.id, self._job_class(job), started) for job, started in running
+            CurrentJob(job.id, job.name[:CLASS_CHARS], started) for job, started in running
         )
-        self._classes = {job.id: self._classes[job.id] for job, _ in running}
         info = dataclasses.replace(self.info, jobs_processed=jobs_processed, current=current)
         self._guard("register", lambda: self.transport.register_worker(info, stale_after()))
 
@@ -71,16 +68,6 @@ class Presence:
     def withdraw(self) -> None:
         """Remove this worker's entry (a clean exit)."""
         self._guard("unregister", lambda: self.transport.unregister_worker(self.info.name))
-
-    def _job_class(self, job: Reserved) -> str:
-        known = self._classes.get(job.id)
-        if known is None:
-            try:
-                known = str(json.loads(job.payload).get("job") or "?")[:CLASS_CHARS]
-            except (ValueError, AttributeError):  # bad payloads are the horse's to report
-                known = "?"
-            self._classes[job.id] = known
-        return known
 
     def _guard(self, operation: str, call: Callable[[], T]) -> T | None:
         try:

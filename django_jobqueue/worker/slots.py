@@ -8,7 +8,6 @@ status and rusage into the death details stored with the failure.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import os
 import signal
@@ -18,10 +17,11 @@ from typing import Any
 
 from ..conf import jobqueue_settings
 from ..logutil import exception_for_log, log_event
-from ..transports import Reserved
+from .claim import Claim
 from .execute import rebuild
 from .handlers import WorkHorseKilledHandler
 from .horse import Horse, resident_kb
+from .protocol import Hook, SystemFailure
 
 logger = logging.getLogger("django_jobqueue.worker")
 
@@ -47,9 +47,9 @@ class Op:
     """Something sent to a horse: a job to run, or a hook to call (a failed job's
     ``failed()``, or the handlers and hooks of a failure the supervisor saw)."""
 
-    job: Reserved | None  # None for a hook
+    job: Claim | None  # None for a hook
     timeout: float
-    message: dict[str, Any] | None = None  # a hook's message, to send again if need be
+    message: Hook | SystemFailure | None = None  # a hook, to send again if need be
     size: int = 0  # bytes sent
 
 
@@ -76,7 +76,7 @@ class Slot:
         return RUNNING if self.ops[0].job is not None else HOOK
 
     @property
-    def job(self) -> Reserved | None:
+    def job(self) -> Claim | None:
         """The job the horse runs now, if it runs one."""
         return self.ops[0].job if self.ops else None
 
@@ -84,7 +84,7 @@ class Slot:
     def timeout(self) -> float:
         return self.ops[0].timeout if self.ops else 0.0
 
-    def jobs(self) -> list[Reserved]:
+    def jobs(self) -> list[Claim]:
         """Every job sent to the horse and not answered, the running one first."""
         return [op.job for op in self.ops if op.job is not None]
 
@@ -135,7 +135,7 @@ class Slot:
         self.deadline = now + self.ops[0].timeout + jobqueue_settings.TIMEOUT_GRACE
         self.started_at, self.began = wall, now
 
-    def take_queued_runs(self) -> list[Reserved]:
+    def take_queued_runs(self) -> list[Claim]:
         """Remove the jobs queued behind the first op (the horse will not run them: it
         died, exits or the worker stops) and return them; queued hooks stay."""
         if len(self.ops) < 2:
@@ -178,10 +178,11 @@ def enforce_limits(slots: list[Slot], memory_limit_mb: float | None, now: float)
 
 
 def call_killed_handler(
-    handler: WorkHorseKilledHandler | None, job: Reserved, pid: int, status: int, rusage: Any
+    handler: WorkHorseKilledHandler | None, job: Claim, pid: int, status: int, rusage: Any
 ) -> None:
     """RQ's work-horse-killed handler: ``(job, retpid, ret_val, rusage)``, in the supervisor
-    (the horse is gone). ``job`` is rebuilt from the payload, or None if it cannot be."""
+    (the horse is gone). ``job`` is rebuilt from the payload (job code gets a copy of its
+    own, never the claim's), or None if it cannot be."""
     if handler is None:
         return
     try:
@@ -203,18 +204,6 @@ def death_details(status: int, rusage: Any) -> dict[str, Any]:
         "term_signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
         "max_rss_kb": getattr(rusage, "ru_maxrss", None),
     }
-
-
-def timeout_of(raw: str, default: float) -> float:
-    try:
-        value = json.loads(raw).get("timeout")
-    except (ValueError, AttributeError, RecursionError):
-        value = None
-    try:
-        timeout = float(value or default)
-    except (TypeError, ValueError):
-        return default
-    return timeout if 0 < timeout < float("inf") else default
 
 
 def describe(status: int, pid: int | None = None) -> str:

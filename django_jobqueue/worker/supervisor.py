@@ -1,11 +1,12 @@
 """The supervisor: reserves jobs, hands them to work horses, and settles every outcome.
 
-One loop, each turn a list of named steps: assign work, wait and read the horses' answers,
-settle owed outcomes, enforce timeouts and memory limits, flush acks, retry deferred
-bookkeeping, heartbeat, maintenance. Every step catches its own errors, so a store that is
-down slows the worker but never stops it, and no job is dropped: a job leaves the store only
-once its outcome is recorded. Giving work is ``feeding.Feeding``; reading answers and
-settling outcomes is ``answers.Answers``.
+One loop, each turn a list of named steps: assign work, flush acks and start marks, wait and
+read the horses' answers, settle what they leave owed, enforce timeouts and memory limits,
+heartbeat, hand back stale prefetched jobs, maintenance. Every step catches its own errors,
+so a store that is down slows the worker but never stops it, and no job is dropped: a job
+leaves the store only once its outcome is recorded. The supervisor holds its parts and runs
+their steps: the ``Feeder`` gives horses work, the ``Reader`` reads their answers, and the
+``Settler`` settles with the store the outcomes they leave in ``Outcomes``.
 """
 
 from __future__ import annotations
@@ -17,26 +18,25 @@ import os
 import random
 import signal
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .. import failures as failed_jobs
 from .. import metrics
 from ..conf import jobqueue_settings
 from ..exceptions import ConfigurationError, TransportError
 from ..logutil import exception_for_log, log_event
-from ..transports import Reserved, get_transport
-from .answers import Answers
-from .batch import Batch
-from .bookkeeper import Bookkeeper
+from ..transports import get_transport
 from .burst import BurstWatch
-from .feeding import Feeding
+from .claim import Claim
+from .feeder import Feeder
 from .handlers import build_chain, killed_handler
-from .horse import StopFlag
+from .horse import Horse, HorseConfig, StopFlag
 from .options import WorkerOptions
-from .owed import Outcomes
+from .outcomes import Ended, Outcomes, Owed
 from .presence import Presence
+from .protocol import Stop
+from .reader import Reader
+from .settler import Settler
 from .slots import IDLE, RUNNING, Slot, enforce_limits
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("django_jobqueue.worker")
 
 
-class Supervisor(Feeding, Answers):
+class Supervisor:
     """Runs jobs from one connection's queues with ``concurrency`` work horses."""
 
     def __init__(self, options: WorkerOptions) -> None:
@@ -60,21 +60,11 @@ class Supervisor(Feeding, Answers):
             )
         # Fail at start on a bad handler path, not in a horse at the first error.
         build_chain(self.options.exception_handlers, self.options.disable_default_exception_handler)
-        self.killed_handler = killed_handler(self.options.work_horse_killed_handler)
-        self.books = Bookkeeper(self.transport, self.name)
         self.slots = [Slot() for _ in range(self.options.concurrency)]
-        self.hooks: deque[dict[str, Any]] = deque()
-        # System failures the store did not take yet, with their jobs (leases renewed).
-        self.deferred: list[tuple[Reserved, Callable[[], None]]] = []
-        self.owed = Outcomes()
-        self.batch = Batch(self.options.prefetch or 0, float(jobqueue_settings.PREFETCH_HOLD))
         self.stop_flag = StopFlag()
         self.stopping = self.force = False
         self.stop_deadline: float | None = None
         self.started = time.monotonic()
-        self.jobs_started = 0
-        self.reserve_after = 0.0
-        self.queue_empty = False
         self.presence = Presence(self.transport, self.name, self.queues, len(self.slots))
         self.burst_watch = BurstWatch(self.transport, self.queues, self.name,
                                       float(self.options.store_wait or 0))
@@ -84,6 +74,14 @@ class Supervisor(Feeding, Answers):
         self._tokens = itertools.count()
         self.metrics_server = self._start_metrics()  # first: a port in use leaks nothing
         self._wakeup_r, self._wakeup_w = os.pipe()
+        self.outcomes = Outcomes()
+        self.feeder = Feeder(self.transport, self.options, self.slots, self.outcomes,
+                             self._spawn, self.burst_watch)
+        self.settler = Settler(self.transport, self.name, self.outcomes, self.feeder.hook,
+                               self.feeder.hand_back)
+        self.reader = Reader(self.slots, self.feeder, self.outcomes, self.name,
+                             killed_handler(self.options.work_horse_killed_handler),
+                             self._wakeup_r, self.metrics_server)
 
     def _start_metrics(self) -> MetricsServer | None:
         port = self.options.metrics_port
@@ -95,6 +93,18 @@ class Supervisor(Feeding, Answers):
         counts = metrics.activate(self.transport.name)
         return metrics_server.start(counts, self.queues, self.transport.name,
                                     str(jobqueue_settings.METRICS_ADDR), int(port))
+
+    def _spawn(self) -> Horse:
+        others = [s.horse.conn.fileno() for s in self.slots if s.horse is not None]
+        config = HorseConfig(
+            exception_handlers=self.options.exception_handlers,
+            disable_default=bool(self.options.disable_default_exception_handler),
+            max_jobs=int(self.options.horse_max_jobs or 0),
+            max_memory_mb=float(self.options.horse_max_memory_mb or 0),
+        )
+        if self.metrics_server is not None:
+            others.append(self.metrics_server.fileno())  # the port stays the supervisor's
+        return Horse.spawn(config, [*others, self._wakeup_r, self._wakeup_w], self.stop_flag)
 
     # -- lifecycle -----------------------------------------------------------------------
     def run(self) -> int:
@@ -109,7 +119,7 @@ class Supervisor(Feeding, Answers):
         finally:
             self._shutdown()
         log_event(logger, logging.INFO, "worker_stopped", worker=self.name,
-                  jobs=self.jobs_started)
+                  jobs=self.feeder.jobs_started)
         return 0
 
     def _install_signals(self) -> None:
@@ -135,11 +145,10 @@ class Supervisor(Feeding, Answers):
     def _turn(self) -> None:
         for step in (
             self._assign_work,
-            self._settle_batch,
+            self._flush,
             self._wait_and_read,
-            self._settle_owed,
+            self._settle,
             self._enforce_limits,
-            self._retry_deferred,
             self._heartbeat,
             self._hand_back_stale_prefetch,
             self._maintenance,
@@ -149,12 +158,13 @@ class Supervisor(Feeding, Answers):
             except TransportError as exc:
                 log_event(logger, logging.WARNING, "store_unavailable", step=step.__name__,
                           error=exc)
-                self.reserve_after = time.monotonic() + 1.0
-                self.burst_watch.store_failed(self.reserve_after - 1.0, exc)
+                now = time.monotonic()
+                self.feeder.back_off(now)
+                self.burst_watch.store_failed(now, exc)
             except Exception as error:
                 log_event(logger, logging.ERROR, "worker_step_failed", step=step.__name__,
                           error=type(error).__name__, traceback=exception_for_log(error))
-                self.reserve_after = time.monotonic() + 1.0
+                self.feeder.back_off(time.monotonic())
 
     def _finished(self) -> bool:
         now = time.monotonic()
@@ -164,9 +174,9 @@ class Supervisor(Feeding, Answers):
             log_event(logger, logging.WARNING, "shutdown_timeout_reached", worker=self.name)
             self.force = True
             return True
-        limits = self.options
+        limits, started = self.options, self.feeder.jobs_started
         if not self.stopping:
-            if limits.max_jobs is not None and self.jobs_started >= limits.max_jobs:
+            if limits.max_jobs is not None and started >= limits.max_jobs:
                 # Never more than max_jobs were handed out: let the queued ones run too.
                 self._begin_stop(now, skip_queued=False)
             elif limits.max_time is not None and now - self.started >= limits.max_time:
@@ -181,20 +191,19 @@ class Supervisor(Feeding, Answers):
         ``StoreGaveUp`` once the store has not answered for ``store_wait``."""
         watch = self.burst_watch
         watch.check_store(now)
-        if not (idle and self.queue_empty):
+        if not (idle and self.feeder.queue_empty):
             return False
         try:
             if self._queues_drained():
                 return True
-            watch.report_waiting(now, self.jobs_started)
+            watch.report_waiting(now, self.feeder.jobs_started)
         except TransportError as exc:
             watch.store_failed(now, exc)
         return False
 
     def _all_idle(self) -> bool:
         busy = any(slot.phase != IDLE for slot in self.slots)
-        owed = self.hooks or self.deferred or self.owed
-        return not busy and not owed and self.batch.empty
+        return not (busy or self.outcomes) and self.feeder.idle
 
     def _queues_drained(self) -> bool:
         # Burst mode waits for delayed jobs (retries in backoff) too; reserved jobs of
@@ -204,62 +213,51 @@ class Supervisor(Feeding, Answers):
         return all(size.ready == 0 and size.delayed == 0 for size in sizes)
 
     # -- steps -----------------------------------------------------------------------------
+    def _assign_work(self) -> None:
+        self.feeder.assign(self.stopping)
+
+    def _flush(self) -> None:
+        self.feeder.flush()
+
+    def _wait_and_read(self) -> None:
+        timeout = self._wait_timeout()
+        if timeout is None:
+            # Fully idle with a transport that can wake us: block in the store itself.
+            self.transport.wait(self.queues, min(float(self.options.sleep or 1.0), 0.5))
+            timeout = 0.0
+        self.reader.read(timeout)
+
     def _wait_timeout(self) -> float | None:
         now = time.monotonic()
-        busy = any(slot.phase != IDLE for slot in self.slots)
-        has_idle = any(s.phase == IDLE for s in self.slots)
-        limit = min(self.next_heartbeat, self.next_maintenance, *self._batch_deadlines()) - now
-        deadlines = [s.deadline - now for s in self.slots if s.deadline and s.phase != IDLE]
+        limit = min(self.next_heartbeat, self.next_maintenance, *self._deadlines()) - now
+        busy = [slot for slot in self.slots if slot.phase != IDLE]
+        deadlines = [slot.deadline - now for slot in busy if slot.deadline]
         if deadlines:
             limit = min(limit, *deadlines)
         if busy and self.options.memory_limit_mb:
             limit = min(limit, 0.1)
-        if self.stopping or not has_idle or self._owing_too_much():
-            return max(limit, 0.0)
-        if now < self.reserve_after:
-            return max(min(limit, self.reserve_after - now), 0.0)
-        if not self.queue_empty:
-            return 0.0
-        if not busy and not self.hooks and self.transport.blocking_wait and self.batch.empty:
-            return None
-        sleep = float(self.options.sleep or 1.0)
-        poll = min(self.transport.poll_interval, sleep) if busy else sleep
-        return max(min(limit, poll), 0.0)
+        return self.feeder.wait_timeout(now, limit, self.stopping)
 
-    def _batch_deadlines(self) -> list[float]:
+    def _deadlines(self) -> list[float]:
         """When owed acks, marks and outcomes are due, when prefetched jobs go stale, and
         when a stop's shutdown timeout runs out (else a busy worker would notice it only at
         its next heartbeat)."""
-        due = (self.batch.settle_at(), self.batch.stale_at(), self.owed.next_due(),
-               self.stop_deadline if self.stopping else None)
-        return [t for t in due if t is not None]
+        due = (self.outcomes.next_due(), self.stop_deadline if self.stopping else None)
+        return [*self.feeder.deadlines(), *(t for t in due if t is not None)]
 
-    def _drain_wakeup(self) -> None:
-        try:
-            while os.read(self._wakeup_r, 512):
-                pass
-        except BlockingIOError:
-            pass
+    def _settle(self) -> None:
+        self.settler.settle_due(time.monotonic())
 
     def _enforce_limits(self) -> None:
         enforce_limits(self.slots, self.options.memory_limit_mb, time.monotonic())
-
-    def _retry_deferred(self) -> None:
-        pending, self.deferred = self.deferred, []
-        for n, (_, settle) in enumerate(pending):
-            try:
-                settle()
-            except TransportError:
-                self.deferred += pending[n:]  # the store does not answer: ask again later
-                return
 
     def _heartbeat(self) -> None:
         now = time.monotonic()
         if now < self.next_heartbeat:
             return
         self.next_heartbeat = now + jobqueue_settings.HEARTBEAT
-        held = [job for slot in self.slots for job in slot.jobs()]
-        held += self.owed.jobs() + self.batch.held() + [job for job, _ in self.deferred]
+        held = [claim.reserved for slot in self.slots for claim in slot.jobs()]
+        held += self.outcomes.held() + self.feeder.held()
         running = [(s.job, s.started_at) for s in self.slots if s.job and s.phase == RUNNING]
         try:
             if held:
@@ -268,7 +266,10 @@ class Supervisor(Feeding, Answers):
                               action="renew")
         finally:
             # Never raises; after the renewal, which matters more to the running jobs.
-            self.presence.publish(self.jobs_started - len(running), running)
+            self.presence.publish(self.feeder.jobs_started - len(running), running)
+
+    def _hand_back_stale_prefetch(self) -> None:
+        self.feeder.hand_back_stale()
 
     def _maintenance(self) -> None:
         now = time.monotonic()
@@ -278,32 +279,31 @@ class Supervisor(Feeding, Answers):
         self.next_maintenance = now + interval * random.uniform(0.8, 1.2)
         self.presence.prune()
         token = f"{self.name[:50]}:m{next(self._tokens)}"
+        default = float(self.options.timeout or 0)
         for job in self.transport.collect(self.queues, 100, jobqueue_settings.LEASE, token):
             log_event(logger, logging.WARNING, "abandoned_job_collected", id=job.id,
                       queue=job.queue, attempt=job.attempts)
-            self._system_failure(
-                job, "AbandonedJobError",
-                f"the job's lease expired: its worker stopped without finishing it"
-                f" (collected by {self.name})",
-            )
-        moved = failed_jobs.move_fallback()
+            ended = Ended("AbandonedJobError", "the job's lease expired: its worker stopped"
+                          f" without finishing it (collected by {self.name})")
+            self.outcomes.add(Owed.ended_by(Claim.of(job, default), ended, self.name))
+        moved = self.settler.move_fallback()
         if moved:
             log_event(logger, logging.INFO, "fallback_moved", count=moved)
 
     # -- shutdown --------------------------------------------------------------------------
     def _shutdown(self) -> None:
+        feeder = self.feeder
         for slot in self.slots:
             if slot.horse is not None and slot.phase != IDLE:
                 slot.horse.kill()
             if slot.phase == RUNNING and slot.job is not None:
-                self._hand_back(slot.job)
-            self._return_queued(slot)
-        self._guarded(self._hand_back_prefetched)
-        self._guarded(lambda: self._settle_batch(force=True))
-        self._guarded(self._retry_deferred)
-        self._guarded(self._hand_back_owed)
-        if self.hooks:
-            log_event(logger, logging.WARNING, "hooks_not_run", count=len(self.hooks))
+                feeder.hand_back(slot.job)
+            feeder.return_queued(slot)
+        self._guarded(feeder.hand_back_prefetched)
+        self._guarded(lambda: feeder.flush(force=True))
+        self._guarded(self.settler.settle_before_stop)
+        if feeder.hooks:
+            log_event(logger, logging.WARNING, "hooks_not_run", count=len(feeder.hooks))
         self._stop_horses()
         self.presence.withdraw()
         signal.set_wakeup_fd(-1)
@@ -315,28 +315,11 @@ class Supervisor(Feeding, Answers):
             self.metrics_server.close()
             metrics.deactivate()
 
-    def _hand_back_owed(self) -> None:
-        """A stop that cannot wait: retries are released as decided; a failure already
-        recorded is removed (its hook is lost with the stop); one not recorded is handed
-        back uncharged, to run again and be recorded (with its hook) then."""
-        for item in self.owed.take_due(float("inf")):
-            try:
-                if item.result["status"] == "retry":
-                    self.books.settle(item.job, item.result)
-                    continue
-                if item.info is not None:
-                    self.books.remove([item.job])
-                    continue
-            except TransportError:
-                # Its lease expires: collected then (a recorded failure is recorded once).
-                continue
-            self._hand_back(item.job, "failed but not recorded before the stop")
-
     def _stop_horses(self) -> None:
         horses = [slot.horse for slot in self.slots if slot.horse is not None]
         for horse in horses:
             with contextlib.suppress(OSError):
-                horse.send({"op": "stop"})
+                horse.send(Stop())
         deadline = time.monotonic() + 5.0
         for horse in horses:
             while time.monotonic() < deadline and os.waitpid(horse.pid, os.WNOHANG) == (0, 0):

@@ -75,7 +75,7 @@ def _collection_latencies(chaos, kills):
 
 def _uncharged_reruns(chaos, kills):
     """Jobs that ran twice under one attempt number, and for each, the time from its first
-    run's start to the supervisor kill that ended it: batch.py documents that a supervisor
+    run's start to the supervisor kill that ended it: prefetch.py documents that a supervisor
     killed within SETTLE_DELAY of starting a prefetched job leaves it unmarked, so the job
     runs again with that attempt not counted."""
     runs: dict[tuple[str, int], list[dict]] = {}

@@ -1,0 +1,109 @@
+"""Outcomes a supervisor owes its store: the one queue of what the store has not taken yet.
+
+Every attempt that ended leaves an outcome here until the store takes it: a success to ack,
+a retry to release, a failure to record (then its job removed). Successes wait to ride
+along with the next reservation (``Transport.exchange``), so a busy worker makes one round
+trip per batch. Retries and failures wait, oldest first, until they are due; a store that
+is down makes them wait (their jobs' leases are renewed meanwhile), never drops them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..transports import Reserved
+from .claim import Claim
+from .execute import SYSTEM_EXCEPTIONS, failure_of
+from .protocol import Failure
+
+
+@dataclass(frozen=True)
+class Ended:
+    """An attempt the supervisor ended (``kind``: JobTimeout, WorkHorseKilled or
+    AbandonedJobError), and what the failure record keeps of a horse that died."""
+
+    kind: str
+    message: str
+    death: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Owed:
+    """A failed attempt the store has not taken yet: a retry to release, or a failure to
+    record. ``payload`` is the job's payload with the attempt's error appended."""
+
+    claim: Claim
+    failure: Failure
+    payload: str
+    name: str  # the registry name, or "unknown": a metrics label
+    # The horse holding the exception, which calls the failed() hook; None when the
+    # supervisor ended the attempt (``ended``): any horse runs its handlers and hooks.
+    horse_pid: int | None = None
+    ended: Ended | None = None
+    due: float = 0.0
+    # Once recorded, a failure is only removed and hooked on a later try, never recorded
+    # again; one whose batch failed is tried alone next, so a bad record holds no other.
+    info: dict[str, Any] | None = None
+    alone: bool = False
+
+    @classmethod
+    def failed(cls, claim: Claim, failure: Failure, name: str, horse_pid: int) -> Owed:
+        """A failure a horse reported."""
+        return cls(claim, failure, claim.with_error(failure.error), name, horse_pid)
+
+    @classmethod
+    def ended_by(cls, claim: Claim, ended: Ended, worker: str) -> Owed:
+        """An attempt the supervisor ended, decided by the retry policy as a horse would."""
+        exc = SYSTEM_EXCEPTIONS[ended.kind](ended.message)
+        job_class = claim.job_class()
+        # The label hook is job code: it gets a copy of its own, never ``claim``'s.
+        body = claim.decoded() if job_class is not None else claim.body()
+        failure = failure_of(exc, claim.attempts, worker, job_class, body)
+        name = job_class.name if job_class is not None else "unknown"
+        return cls(claim, failure, claim.with_error(failure.error), name, ended=ended)
+
+
+class Outcomes:
+    """Successes to ack and failed attempts to settle, of one supervisor."""
+
+    def __init__(self) -> None:
+        self.acks: list[Reserved] = []
+        self.acks_since: float | None = None
+        self.items: list[Owed] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.items or self.acks)
+
+    def __len__(self) -> int:
+        """Failed attempts waiting (successes are cheap to hold and go in bulk)."""
+        return len(self.items)
+
+    def succeeded(self, job: Reserved, now: float) -> None:
+        if self.acks_since is None:
+            self.acks_since = now
+        self.acks.append(job)
+
+    def acks_sent(self) -> None:
+        """The store has the acks."""
+        self.acks.clear()
+        self.acks_since = None
+
+    def add(self, item: Owed) -> None:
+        self.items.append(item)
+
+    def take_due(self, now: float) -> list[Owed]:
+        due = [item for item in self.items if item.due <= now]
+        if due:
+            self.items = [item for item in self.items if item.due > now]
+        return due
+
+    def next_due(self) -> float | None:
+        return min((item.due for item in self.items), default=None)
+
+    def held(self) -> list[Reserved]:
+        """Jobs whose leases the heartbeat must renew until the store takes them."""
+        return [*self.acks, *(item.claim.reserved for item in self.items)]
+
+
+__all__ = ["Ended", "Outcomes", "Owed"]
