@@ -383,3 +383,17 @@ class BadLabel(Job):
 
     def handle(self):
         raise ValueError("fails")
+
+
+class Named(Job):
+    """A job with an argument called ``name``, as the quickstart's ``Greet`` has: it must not
+    hide the class's registered ``name`` from logs and metrics."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def handle(self) -> None:
+        raise ValueError("no such person")
+
+    def failed(self, exception: BaseException) -> None:
+        raise RuntimeError("the hook broke too")

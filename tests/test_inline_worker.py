@@ -260,3 +260,12 @@ def test_retrying_a_failed_job_keeps_its_dispatch_options():
     first = get_transport().reserve(["high"], 1, 30, "t")
     assert [job.id for job in first] == [new_id]
     assert json.loads(first[0].payload)["priority"] == 7
+
+
+def test_a_job_argument_called_name_does_not_hide_the_job_class(caplog):
+    jobs.Named("Ada").dispatch()
+    with jobqueue(DEFAULT_EXCEPTION_HANDLER=True):
+        assert work().failed == 1
+    for event in ("job_raised", "failed_hook_raised"):
+        [line] = [r.getMessage() for r in caplog.records if f"event={event} " in r.getMessage()]
+        assert "job=tests.jobs.Named " in line and "Ada" not in line

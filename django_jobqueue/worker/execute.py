@@ -158,7 +158,7 @@ def run_attempt(
     signals.job_succeeded.send_robust(
         sender=type(job), job=job, job_id=run.id, attempt=run.attempts, result=value
     )
-    return Result(run.id, job.name, recycle=False), None
+    return Result(run.id, type(job).name, recycle=False), None
 
 
 def _failed(
@@ -250,7 +250,7 @@ def run_failed_hook(
         try:
             call_with_timeout(lambda: job.failed(pending.exception), pending.timeout, loop)
         except job_exceptions() as error:
-            log_event(logger, logging.ERROR, "failed_hook_raised", job=job.name,
+            log_event(logger, logging.ERROR, "failed_hook_raised", job=type(job).name,
                       id=pending.job_id, error=type(error).__name__,
                       traceback=exception_for_log(error))
     signals.job_failed.send_robust(

@@ -30,7 +30,8 @@ def log_exception(
     """The default handler: one log line with the traceback (control characters escaped)."""
     log_event(
         logger, logging.ERROR, "job_raised",
-        job=getattr(job, "name", type(job).__name__) if job is not None else None,
+        # The class's registered name: a job's own ``self.name`` (an argument) is user data.
+        job=getattr(type(job), "name", type(job).__name__) if job is not None else None,
         id=getattr(job, "job_id", None),
         attempt=getattr(job, "attempt", None),
         error=exc_type.__name__,
