@@ -11,9 +11,10 @@ job_failed = Signal()
 """A job failed for good, after its failure was recorded and ``failed()`` ran.
 
 kwargs: ``job`` (the instance, or ``None`` if it could not be rebuilt), ``job_id``,
-``exception``, ``failed_job`` (a dict: ``store`` ("database" or "redis"), ``id``, ``uuid``,
-``queue``, ``connection``, ``exception_class``, ``attempts``, ``fingerprint`` and
-``new_fingerprint``, True for the first failure of its kind).
+``exception``, ``failed_job`` (a dict: ``store`` (the label of the store that took it:
+``"database"`` or ``"redis"`` with the default store), ``id``, ``uuid``, ``queue``,
+``connection``, ``exception_class``, ``attempts``, ``fingerprint`` and ``new_fingerprint``,
+True for the first failure of its kind).
 """
 
 job_retrying = Signal()

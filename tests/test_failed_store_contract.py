@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,6 +38,9 @@ STORE_PARAMS = [
     pytest.param(_table("mysql"), id="mariadb", marks=_MARIADB),
     pytest.param(_table("postgres"), id="postgresql", marks=_POSTGRES),
     pytest.param({"STORE": REDIS_STORE, "OPTIONS": {}}, id="redis", marks=_SQLITE),
+    # Its OPTIONS come from the session's cluster (see the fixture).
+    pytest.param({"STORE": REDIS_STORE, "OPTIONS": {"CLUSTER": True}}, id="redis-cluster",
+                 marks=_SQLITE),
     pytest.param({"STORE": FALLBACK_STORE, "OPTIONS": {
         "PRIMARY": _table("default"), "SECONDARY": {"STORE": REDIS_STORE, "OPTIONS": {}}}},
         id="fallback", marks=_SQLITE),
@@ -46,12 +50,21 @@ STORE_PARAMS = [
 @pytest.fixture(params=STORE_PARAMS)
 def failed_store(request: pytest.FixtureRequest, redis_client: Any) -> Iterator[FailedJobStore]:
     """The parametrised store, empty, with retries pushed to the empty memory connection."""
+    config = request.param
+    if config["OPTIONS"].get("CLUSTER"):
+        url = request.getfixturevalue("redis_cluster")
+        config = {**config, "OPTIONS": {"URL": url, "CLUSTER": True, "PREFIX": _fresh_prefix()}}
     with jobqueue(DEFAULT_CONNECTION="memory"):
         for queue in ("default", "a", "b"):
             get_transport("memory").clear(queue)
-        store = build(request.param)
+        store = build(config)
         yield store
         store.close()
+
+
+def _fresh_prefix() -> str:
+    # The session's cluster is not flushed between tests: each test gets keys of its own.
+    return f"jqcontract{uuid.uuid4().hex[:8]}"
 
 
 def stored(store: FailedJobStore, **options: Any) -> Any:
@@ -206,3 +219,35 @@ def test_fingerprint_prefixes_and_stats(failed_store):
     assert result["by_fingerprint"][0]["count"] == 2
     assert sum(hour["count"] for hour in result["by_hour"]) == 2
     assert [(g["queue"], g["count"]) for g in result["by_queue"]] == [("s", 3)]
+
+
+def test_a_remover_working_while_records_move_takes_nothing_else(failed_store):
+    refs = [stored(failed_store, age_hours=age) for age in (4, 3, 2, 1)]
+    uuids = [failed_store.get(ref).uuid for ref in refs]
+
+    def meanwhile_retried_elsewhere(records):
+        # The two handed over are deleted by another process (a retry, a prune) before
+        # the mover deletes them itself: the two it never saw must stay.
+        for record in records:
+            failed_store.forget(record.uuid)
+
+    failed_store.take_oldest(meanwhile_retried_elsewhere, batch=2)
+    assert sorted(r.uuid for r in failed_store.select()) == sorted(uuids[2:])
+
+
+@pytest.mark.parametrize("removal", ["forget", "retry", "prune", "take_oldest"])
+def test_a_job_id_recorded_again_after_it_went_is_stored_once(failed_store, removal):
+    record = fill_fingerprint(make())
+    [item] = failed_store.record_many([record])
+    if removal == "forget":
+        failed_store.forget(item.ref)
+    elif removal == "retry":
+        failed_store.retry(item.ref, push_again)
+    elif removal == "prune":
+        failed_store.prune(PruneRequest(before=timezone.now() + dt.timedelta(hours=1)))
+    else:
+        failed_store.take_oldest(lambda records: None)
+    assert failed_store.count() == 0
+    failed_store.record_many([record])
+    failed_store.record_many([record])  # and once more, as after a crash
+    assert [r.uuid for r in failed_store.select()] == [record.uuid]

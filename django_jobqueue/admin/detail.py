@@ -90,7 +90,8 @@ def fingerprint_link(obj: Any) -> SafeString | str:
 
 def _row_link(step: failures.LineageStep) -> SafeString | str:
     if step.failed_id is None:
-        return "no longer stored"
+        return "not known now: a store did not answer" if step.store == "unavailable" else (
+            "no longer stored")
     if not isinstance(step.failed_id, int):  # kept where the admin has no page for it
         return f"in the {step.store} store"
     url = reverse("admin:django_jobqueue_failedjob_change", args=[step.failed_id])

@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from .. import failures
+from ..failures.criteria import resolve_fingerprint
 from ..failures.estimates import distinct_values
 from . import source
 from .display import breakable
@@ -57,7 +58,9 @@ class FingerprintFilter(ValuesFilter):
         if value is None:
             return queryset
         try:
-            return queryset.filter(fingerprint=failures.full_fingerprint(value))
+            # Resolved among the table's fingerprints: the rows this filter narrows.
+            full = resolve_fingerprint(value, failures.table().fingerprints_starting)
+            return queryset.filter(fingerprint=full)
         except failures.FingerprintLookupError as exc:
             messages.warning(request, str(exc))
             return queryset.none()

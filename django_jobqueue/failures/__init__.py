@@ -30,6 +30,7 @@ from .. import payload as payload_codec
 from ..exceptions import ConfigurationError, FailedJobNotFound, PayloadError
 from . import retrying
 from .base import FailedJobStore, PruneReport, PruneRequest, Ref, Stored
+from .composite import UNAVAILABLE
 from .criteria import (
     MIN_FINGERPRINT_PREFIX,
     FingerprintLookupError,
@@ -114,9 +115,11 @@ def store() -> FailedJobStore:
 def table() -> DatabaseStore:
     """The part of the store the Django admin browses: the one with a queryset (the table).
     :class:`ConfigurationError` when the store has none (a Redis-only setup)."""
+    from .database import DatabaseStore
+
     for part in store().parts():
-        if part.supports_queryset:
-            return part  # type: ignore[return-value]
+        if isinstance(part, DatabaseStore):
+            return part
     raise ConfigurationError("the failed-job store has no table for the admin to show"
                              " (FAILED_STORE keeps failures in Redis only)")
 
@@ -220,6 +223,10 @@ def lineage(failure: FailureRecord | str) -> list[LineageStep]:
             found: FailureRecord | None = get(previous)
         except FailedJobNotFound:
             found = None
+        except UNAVAILABLE:
+            # A part that does not answer ends the chain here; the page still shows.
+            steps.append(LineageStep(previous, None, "unavailable"))
+            break
         steps.append(LineageStep(previous, found.ref if found else None,
                                  found.store if found else ""))
         previous = _retry_of(found.payload) if found else None

@@ -33,10 +33,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
+from django.core import checks
+from django.db import DatabaseError
+
 from .. import metrics
-from ..conf import DATABASE_STORE, jobqueue_settings
+from ..conf import DATABASE_STORE, REDIS_STORE, jobqueue_settings
 from ..exceptions import FailedJobNotFound, TransportError
 from ..logutil import log_event
+from ..shapes import is_number
 from .base import FailedJobStore, PruneReport, PruneRequest, Pusher, Ref, Sink, Stored
 from .criteria import with_full_fingerprint
 from .fingerprint import fill_fingerprint
@@ -44,6 +48,10 @@ from .record import FailureRecord
 from .redis import redis_options
 
 logger = logging.getLogger(__name__)
+
+# What a part that does not answer raises: the stores' own error, or a database error a
+# table read lets through.
+UNAVAILABLE = (TransportError, DatabaseError)
 
 
 class FallbackStore(FailedJobStore):
@@ -68,7 +76,20 @@ class FallbackStore(FailedJobStore):
         self._down_until = 0.0
 
     def check(self) -> list[Any]:
-        return [message for part in self.parts() for message in part.check()]
+        messages = [message for part in self.parts() for message in part.check()]
+        labels = [part.label for part in self.parts()]
+        if len(set(labels)) < len(labels):
+            messages.append(checks.Error(
+                f"the fallback store's parts share a label ({', '.join(labels)}): commands"
+                " and --store could not tell them apart.",
+                hint="Give one of them a store class with another label.",
+                id="django_jobqueue.E009"))
+        interval = self.retry_interval
+        if interval is not None and not (is_number(interval) and interval >= 0):
+            messages.append(checks.Error(
+                f"the fallback store's RETRY_INTERVAL must be a number >= 0, not"
+                f" {interval!r}.", id="django_jobqueue.E009"))
+        return messages
 
     def parts(self) -> Sequence[FailedJobStore]:
         return [*self.primary.parts(), *(self.secondary.parts() if self.secondary else [])]
@@ -117,23 +138,30 @@ class FallbackStore(FailedJobStore):
         there (fingerprinted, if they were stored without one)."""
         if self.secondary is None:
             return []
-        moved: list[Stored] = []
-
-        def sink(records: list[FailureRecord]) -> None:
-            moved.extend(self.primary.record_many([fill_fingerprint(r) for r in records]))
-
+        mover = _MoveBack(self.primary)
         try:
-            self.secondary.take_oldest(sink, batch)
-        except TransportError as exc:
+            self.secondary.take_oldest(mover.sink, batch)
+        except UNAVAILABLE as exc:
             # Expected while the primary is down: the records wait for the next turn.
             log_event(logger, logging.DEBUG, "fallback_not_moved", error=exc)
-        return moved
+        return mover.moved
 
     def retry(self, ref: Ref, push: Pusher) -> str:
         return self._first_that_has(ref, lambda part: part.retry(ref, push))
 
     def forget(self, ref: Ref) -> bool:
-        return any(part.forget(ref) for part in self._parts_for(ref))
+        # Every part, not the first that had it: a mover that died between the primary's
+        # insert and the secondary's delete leaves a record in both. A part that does not
+        # answer is an error only if no other part had the record.
+        found, unavailable = False, None
+        for part in self._parts_for(ref):
+            try:
+                found = part.forget(ref) or found
+            except UNAVAILABLE as exc:
+                unavailable = exc
+        if unavailable is not None and not found:
+            raise unavailable
+        return found
 
     def prune(self, request: PruneRequest) -> PruneReport:
         """The primary as asked; the secondary too when it can prune that way (else its
@@ -146,7 +174,7 @@ class FallbackStore(FailedJobStore):
             return report
         try:
             return report.merge(secondary.prune(request))
-        except TransportError as exc:
+        except UNAVAILABLE as exc:
             log_event(logger, logging.WARNING, "fallback_prune_failed", error=exc)
             report.errors[secondary.label] = str(exc)
             return report
@@ -162,20 +190,31 @@ class FallbackStore(FailedJobStore):
         return self._first_that_has(ref, lambda part: part.get(ref))
 
     def _first_that_has(self, ref: Ref, action: Callable[[FailedJobStore], Any]) -> Any:
+        """``action`` on the first part that has ``ref``. A part that does not answer is
+        passed over (a record in the fallback stays reachable while the table is down);
+        if no later part has it, that part's error is raised, not "not found"."""
         parts = self._parts_for(ref)
+        unavailable: Exception | None = None
         for part in parts[:-1]:
             try:
                 return action(part)
             except FailedJobNotFound:
                 continue
-        return action(parts[-1])
+            except UNAVAILABLE as exc:
+                unavailable = exc
+        try:
+            return action(parts[-1])
+        except FailedJobNotFound:
+            if unavailable is not None:
+                raise unavailable from None
+            raise
 
     def _parts_for(self, ref: Ref) -> list[FailedJobStore]:
-        # A row id means nothing to a store without row ids: only job ids are looked up
-        # in both.
-        parts = [self.primary]
-        if self.secondary and (self.secondary.supports_row_ids or not str(ref).isdigit()):
-            parts.append(self.secondary)
+        # A row id names a row of one table: the first part with row ids. A job id is
+        # looked up in both.
+        parts = [self.primary, *([self.secondary] if self.secondary else [])]
+        if str(ref).strip().isdigit():
+            return [part for part in parts if part.supports_row_ids][:1] or [self.primary]
         return parts
 
     def _resolved(self, criteria: dict[str, Any]) -> dict[str, Any]:
@@ -197,8 +236,11 @@ class FallbackStore(FailedJobStore):
 
     def refs(self, batch_size: int = 500, **criteria: Any) -> Iterator[Ref]:
         criteria = self._resolved(criteria)
+        # The secondary's refs are taken now, before the primary's walk: a job retried
+        # during the walk that fails again into the fallback is not visited.
+        waiting = self._secondary_or(lambda s: list(s.refs(batch_size, **criteria)), [])
         yield from self.primary.refs(batch_size, **criteria)
-        yield from self._secondary_or(lambda s: list(s.refs(batch_size, **criteria)), [])
+        yield from waiting
 
     def stats(
         self, since: dt.datetime | None = None, hours_since: dt.datetime | None = None
@@ -211,7 +253,7 @@ class FallbackStore(FailedJobStore):
             return 0
         try:
             return self.secondary.count()
-        except TransportError:
+        except UNAVAILABLE:
             return None
 
     def queues(self) -> list[str]:
@@ -229,7 +271,7 @@ class FallbackStore(FailedJobStore):
             return default
         try:
             return read(self.secondary)
-        except TransportError as exc:
+        except UNAVAILABLE as exc:
             log_event(logger, logging.WARNING, "fallback_unreadable_now", error=exc)
             return default
 
@@ -241,9 +283,19 @@ class FallbackStore(FailedJobStore):
             part.close()
 
 
+class _MoveBack:
+    """The sink of one move back: records the secondary hands over go into the primary
+    (fingerprinted, if they were stored without one), and are kept to be announced."""
+
+    def __init__(self, primary: FailedJobStore) -> None:
+        self.primary = primary
+        self.moved: list[Stored] = []
+
+    def sink(self, records: list[FailureRecord]) -> None:
+        self.moved.extend(self.primary.record_many([fill_fingerprint(r) for r in records]))
+
+
 def _default_secondary() -> dict[str, Any] | None:
     """The Redis store when the project has a Redis (``FAILED_REDIS`` or a Redis
     connection), else none."""
-    from ..conf import REDIS_STORE
-
     return {"STORE": REDIS_STORE, "OPTIONS": {}} if redis_options({}) else None

@@ -3,7 +3,7 @@
 Race-free across workers and machines: a fingerprint is "new" for exactly the one process
 whose insert of the unique ``queue_failed_fingerprints`` row succeeds (``get_or_create``:
 a concurrent loser hits the unique constraint and reads the winner's row instead), or,
-with ``FAILED_STORE = "redis"``, whose ``SADD`` to the fingerprint set returns 1. Counting
+with the Redis store alone, whose ``SADD`` to the fingerprint set returns 1. Counting
 rows of the failed table instead ("is this the first row with that fingerprint?") would
 race (two workers both see one row, or both see two) and would fire again after a prune.
 

@@ -32,15 +32,29 @@ from .tally import records_stats
 logger = logging.getLogger(__name__)
 
 _WHERE_MAX = 200_000
+# Entries removed per script call once moved: one call never carries megabytes of JSON.
+_REMOVE_CHUNK = 50
 # Later than any stored ISO timestamp: "every entry" for the age filter.
 _END_OF_TIME = dt.datetime.max.replace(tzinfo=dt.UTC)
 
 # Remove the n oldest entries, only while holding the mover's lock.
-_TRIM_IF_LOCKED = """
+# Remove exactly the entries a mover handed over (or set aside) and forget their job ids,
+# only while the mover still holds its lock. Entries another remover (a prune, a retry)
+# took meanwhile are simply not found: removing by count from the old end would take
+# entries that were never handed over.
+_REMOVE_MOVED = """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
-local n = tonumber(ARGV[2])
-redis.call('LTRIM', KEYS[1], 0, -(n + 1))
-return n
+local removed = 0
+for i = 2, #ARGV do
+  if redis.call('LREM', KEYS[1], -1, ARGV[i]) == 1 then
+    removed = removed + 1
+    local ok, entry = pcall(cjson.decode, ARGV[i])
+    if ok and type(entry) == 'table' and entry['uuid'] then
+      redis.call('SREM', KEYS[3], entry['uuid'])
+    end
+  end
+end
+return removed
 """
 
 # Push an entry unless its job id is stored already (a failure recorded again after a
@@ -125,7 +139,7 @@ class RedisStore(FailedJobStore):
 
             client = redis_client(self.config)
             self._scripts = {name: client.register_script(source) for name, source in
-                             (("trim", _TRIM_IF_LOCKED), ("prune", _PRUNE_OLD),
+                             (("remove_moved", _REMOVE_MOVED), ("prune", _PRUNE_OLD),
                               ("unlock", _UNLOCK), ("record", _RECORD_ONCE))}
             self._client = client
         return self._client
@@ -138,7 +152,12 @@ class RedisStore(FailedJobStore):
         return f"{self.prefix}:queue:failed:{queue}"
 
     def ids_key(self, queue: str) -> str:
-        return f"{self.key(queue)}:ids"
+        return self._beside(queue, "ids")
+
+    def _beside(self, queue: str, what: str) -> str:
+        # The list's own name as a hash tag: on a Redis Cluster these keys live in the
+        # list's slot, as the scripts that use them together need.
+        return f"{{{self.key(queue)}}}:{what}"
 
     @property
     def queues_key(self) -> str:
@@ -160,18 +179,13 @@ class RedisStore(FailedJobStore):
 
     # -- writing ----------------------------------------------------------------------------
     def record_many(self, records: Sequence[FailureRecord]) -> list[Stored]:
-        def push() -> None:
-            pipe = self.client.pipeline(transaction=False)
-            for record in records:
-                entry = json.dumps(record.to_json_dict(), separators=(",", ":"))
-                self._scripts["record"](keys=[self.key(record.queue), self.ids_key(record.queue)],
-                                        args=[record.uuid, entry], client=pipe)
-                pipe.sadd(self.queues_key, record.queue)
-            pipe.execute()
-
+        for record in records:
+            entry = json.dumps(record.to_json_dict(), separators=(",", ":"))
+            self._script("record", [self.key(record.queue), self.ids_key(record.queue)],
+                         [record.uuid, entry])
         if records:
-            self.client  # noqa: B018 -- builds the client and its scripts on first use
-            self._guard(push)
+            queues = {record.queue for record in records}
+            self._guard(lambda: self.client.sadd(self.queues_key, *queues))
         return [Stored(record, record.uuid, self) for record in records]
 
     def retry(self, ref: Ref, push: Pusher) -> str:
@@ -225,7 +239,7 @@ class RedisStore(FailedJobStore):
         """A lock per queue keeps concurrent movers apart."""
         moved = 0
         for queue in self.queues():
-            key, lock = self.key(queue), self.key(queue) + ":moving"
+            key, lock = self.key(queue), self._beside(queue, "moving")
             token = uuid.uuid4().hex
             if not self._guard(lambda lock=lock, t=token: self.client.set(lock, t, nx=True,
                                                                       px=lock_ms)):
@@ -243,26 +257,32 @@ class RedisStore(FailedJobStore):
     ) -> int:
         raw = self._guard(lambda: self.client.lrange(key, -batch, -1))
         if not raw:
-            self._guard(lambda: self.client.srem(self.queues_key, queue))
+            self._forget_queue_if_empty(queue)
             return 0
-        records, unreadable = [], []
-        for entry in raw:
-            record = _parse(entry)
-            (records.append(record) if record is not None else unreadable.append(entry))
+        parsed = [(entry, _parse(entry)) for entry in raw]
+        records = [record for _, record in parsed if record is not None]
+        unreadable = [entry for entry, record in parsed if record is None]
         if unreadable:
             # Kept aside, never dropped: someone wrote garbage into the list.
-            self._guard(lambda: self.client.lpush(key + ":unreadable", *unreadable))
+            aside = self._beside(queue, "unreadable")
+            self._guard(lambda: self.client.lpush(aside, *unreadable))
             log_event(logger, logging.ERROR, "fallback_unreadable", count=len(unreadable),
-                      key=key, moved_to=f"{key}:unreadable")
+                      key=key, moved_to=aside)
         if records:
             sink(records)
-        trimmed = self._script("trim", [key, lock], [token, len(raw)])
-        if trimmed <= 0:
-            return 0
-        if records:
-            self._guard(lambda: self.client.srem(self.ids_key(queue),
-                                                 *[record.uuid for record in records]))
+        for start in range(0, len(raw), _REMOVE_CHUNK):
+            chunk = raw[start:start + _REMOVE_CHUNK]
+            if self._script("remove_moved", [key, lock, self.ids_key(queue)],
+                            [token, *chunk]) < 0:
+                return 0  # the lock ran out: another mover has these; the table dedupes
         return len(records)
+
+    def _forget_queue_if_empty(self, queue: str) -> None:
+        # Checked again after: a failure recorded in between (LPUSH, then SADD) puts its
+        # queue back, so no entry is left where queues() cannot see it.
+        self._guard(lambda: self.client.srem(self.queues_key, queue))
+        if self._guard(lambda: self.client.llen(self.key(queue))):
+            self._guard(lambda: self.client.sadd(self.queues_key, queue))
 
     def claim_fingerprint(self, record: FailureRecord) -> bool:
         """``SADD`` to the fingerprint set: 1 for the first caller only."""
@@ -346,14 +366,18 @@ class RedisStore(FailedJobStore):
 
 
 def redis_options(options: dict[str, Any]) -> dict[str, Any] | None:
-    """The Redis to use: the store's options, else ``FAILED_REDIS``, else the first Redis
-    connection's; ``None`` when there is none."""
+    """The Redis to use: the store's options when they name one (``ALIAS`` or ``URL``),
+    else those over ``FAILED_REDIS``, else over the first Redis connection's (a lone
+    ``PREFIX`` keeps the project's Redis); ``None`` when there is none."""
+    if options.get("ALIAS") or options.get("URL"):
+        return dict(options)
+    base = jobqueue_settings.FAILED_REDIS or _first_redis_connection()
+    return {**base, **options} if base is not None else None
+
+
+def _first_redis_connection() -> dict[str, Any] | None:
     from ..conf import REDIS_TRANSPORT
 
-    if options:
-        return dict(options)
-    if jobqueue_settings.FAILED_REDIS:
-        return dict(jobqueue_settings.FAILED_REDIS)
     for config in jobqueue_settings.CONNECTIONS.values():
         if config.get("TRANSPORT") == REDIS_TRANSPORT:
             return dict(config.get("OPTIONS") or {})

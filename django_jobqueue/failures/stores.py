@@ -71,10 +71,11 @@ def build(config: dict[str, Any], where: str = "FAILED_STORE") -> FailedJobStore
         raise ConfigurationError(f"{where}: {path!r} is not a FailedJobStore.")
     options = dict(config.get("OPTIONS") or {})
     accepted = cls.options_accepted
-    for name in sorted(set(options) - set(accepted if accepted is not None else options)):
-        raise ConfigurationError(f"{where}: {cls.__name__} has no option {name!r} (it takes"
-                                 f" {', '.join(accepted or ()) or 'none'})." + _guess(
-                                     name, accepted or ()))
+    unknown = sorted(set(options) - set(accepted)) if accepted is not None else []
+    if unknown:
+        raise ConfigurationError(f"{where}: {cls.__name__} has no option {unknown[0]!r} (it"
+                                 f" takes {', '.join(accepted or ()) or 'none'})."
+                                 + _guess(unknown[0], accepted or ()))
     return cls(options)
 
 

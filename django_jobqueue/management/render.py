@@ -108,9 +108,10 @@ def show(item: FailureRecord, lineage: Sequence[Any], same: int) -> str:
     if (killed := death(item)) is not None:
         facts.append(("Work horse", killed))
     for step in lineage:
-        where = ("no longer stored" if step.failed_id is None
-                 else f"failed job #{step.failed_id}" if isinstance(step.failed_id, int)
-                 else f"in the {step.store} store")
+        where = (f"failed job #{step.failed_id}" if isinstance(step.failed_id, int)
+                 else f"in the {step.store} store" if step.failed_id is not None
+                 else "not known now: a store did not answer" if step.store == "unavailable"
+                 else "no longer stored")
         facts.append(("Retry of", f"{step.uuid} ({where})"))
     width = max(len(label) for label, _ in facts) + 1
     lines = [title, *(f"  {(label + ':').ljust(width)} {one_line(value)}"
