@@ -149,11 +149,12 @@ def test_mover_killed_halfway_leaves_no_duplicates(redis_client):
             failures.record(record)
     key = "jqtest:queue:failed:default"
     # The state a SIGKILLed mover leaves: its lock held, half its batch already inserted.
-    redis_client.set(key + ":moving", "dead-mover", px=60_000)
+    lock = "{" + key + "}:moving"
+    redis_client.set(lock, "dead-mover", px=60_000)
     failures.table().record_many(records[:3])
     assert failures.move_fallback() == 0  # the lock keeps a second mover out
     assert redis_client.llen(key) == 6
-    redis_client.delete(key + ":moving")  # as when the dead mover's lock expires
+    redis_client.delete(lock)  # as when the dead mover's lock expires
     assert failures.move_fallback() == 6
     assert redis_client.llen(key) == 0
     assert FailedJob.objects.count() == 6  # no duplicates
@@ -175,7 +176,8 @@ def test_unreadable_fallback_entries_are_kept_aside(redis_client):
     with mysql_down():
         failures.record(make())
     assert failures.move_fallback() == 1
-    assert redis_client.lrange("jqtest:queue:failed:default:unreadable", 0, -1) == [b"garbage"]
+    aside = "{jqtest:queue:failed:default}:unreadable"
+    assert redis_client.lrange(aside, 0, -1) == [b"garbage"]
 
 
 @BOTH_DBS
