@@ -22,7 +22,7 @@ def check_failed_database(
     database checks: ``None`` means "touch no database")."""
     if not databases:
         return []
-    alias = _table_alias()
+    alias, others = _table_alias()
     if alias is None or alias not in databases or alias not in connections:
         return []  # no table, or not asked for; or E010 already says it is missing
     problem = _connect_problem(alias, CONNECT_TIMEOUT if timeout is None else timeout)
@@ -30,22 +30,27 @@ def check_failed_database(
         return []
     return [checks.Warning(
         f"The failed-job table's database {alias!r} cannot be reached: {problem}",
-        hint="Until it answers, failed jobs go to the Redis fallback (FAILED_REDIS), or stay"
-        " in flight without one. Start the database or fix its DATABASES entry.",
+        hint=(f"Until it answers, failed jobs go to the {' and '.join(others)} store"
+              if others else "Until it answers, failed jobs stay in flight (no fallback store)")
+        + ". Start the database or fix its DATABASES entry.",
         id="django_jobqueue.W001",
     )]
 
 
-def _table_alias() -> str | None:
-    """The database of the failed-job table, if the configured store has one."""
+def _table_alias() -> tuple[str | None, list[str]]:
+    """The database of the failed-job table, if the configured store has one, and the
+    labels of its other parts (where failures go while the table is down)."""
     from ..failures.database import DatabaseStore
     from ..failures.stores import build, store_config
 
     try:
-        parts = build(store_config()).parts()
+        store = build(store_config())
     except ConfigurationError:
-        return None  # E009 says why
-    return next((part.alias for part in parts if isinstance(part, DatabaseStore)), None)
+        return None, []  # E009 says why
+    tables = [part for part in store.parts() if isinstance(part, DatabaseStore)]
+    if not tables:
+        return None, []
+    return tables[0].alias, [part.label for part in store.parts() if part is not tables[0]]
 
 
 def _connect_problem(alias: str, timeout: float) -> str | None:

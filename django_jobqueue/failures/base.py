@@ -140,9 +140,11 @@ class FailedJobStore(ABC):
 
     @abstractmethod
     def take_oldest(self, sink: Sink, batch: int = 500) -> int:
-        """Hand up to ``batch`` of the oldest records of each queue to ``sink``, then delete
-        them (only once ``sink`` returned: a mover that dies halfway leaves them for the
-        next). Concurrent callers must not hand over the same records. Returns how many."""
+        """Hand the oldest records to ``sink`` (up to ``batch``: per queue where the store
+        keeps queues apart, in all for a table), then delete them, only once ``sink``
+        returned (a mover that dies halfway leaves them for the next) and only those (a
+        record another caller removed meanwhile takes no other with it). Concurrent callers
+        must not hand over the same records. Returns how many."""
 
     def move_back(self, batch: int = 500) -> list[Stored]:
         """Move records that wait in a fallback to where they belong; returns them as
