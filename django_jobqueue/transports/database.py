@@ -28,6 +28,7 @@ from .base import (
     fill_from_queues,
 )
 from .database_workers import DatabaseWorkers
+from .pg_wakeup import Listener, notify
 
 TABLE = "queue_jobs"
 _COLUMNS = "id, uuid, queue, payload, attempts, priority, available_at"
@@ -45,6 +46,12 @@ class DatabaseTransport(Transport):
         super().__init__(name, options)
         self.alias: str = options.get("DATABASE", "default")
         self.registry = DatabaseWorkers(name, self.alias)
+        self._listener = Listener(self.alias)
+
+    @property
+    def blocking_wait(self) -> bool:  # type: ignore[override]
+        """On PostgreSQL an idle worker waits for a push's NOTIFY (see :mod:`.pg_wakeup`)."""
+        return self._vendor == "postgresql"
 
     # -- helpers -------------------------------------------------------------------------
     @property
@@ -90,6 +97,9 @@ class DatabaseTransport(Transport):
                 self._execute(sql, params)
             else:
                 self._retrying(lambda sql=sql, params=params: self._execute(sql, params))
+        if self.blocking_wait:
+            # After the inserts, in their transaction: delivered when they commit.
+            notify(self.alias, [item.queue for item in items if item.delay <= 0])
 
     def reserve_from(
         self, queue: str, count: int, lease: float, token: str, run: int | None = None
@@ -314,7 +324,33 @@ class DatabaseTransport(Transport):
         )
 
     def wait(self, queues: Sequence[str], timeout: float) -> None:
-        time.sleep(timeout)
+        if not self.blocking_wait:
+            time.sleep(timeout)
+            return
+        # Wake early for a delayed job that falls due before the timeout.
+        due_in = self._next_due_in(queues)
+        if due_in is not None:
+            timeout = min(timeout, due_in)
+        if timeout >= 0.001:
+            self._listener.wait(queues, timeout, lambda: self._any_ready(queues))
+
+    def _any_ready(self, queues: Sequence[str]) -> bool:
+        marks = ", ".join(["%s"] * len(queues))
+        return bool(self._retrying(lambda: self._fetch(
+            f"SELECT 1 FROM {TABLE} WHERE queue IN ({marks}) AND reserved_until IS NULL"
+            f" AND available_at <= {self._now} LIMIT 1", list(queues))))
+
+    def _next_due_in(self, queues: Sequence[str]) -> float | None:
+        marks = ", ".join(["%s"] * len(queues))
+        rows = self._retrying(lambda: self._fetch(
+            f"SELECT MIN(available_at) - {self._now} FROM {TABLE}"
+            f" WHERE queue IN ({marks}) AND reserved_until IS NULL AND available_at > {self._now}",
+            list(queues)))
+        value = rows[0][0] if rows else None
+        return max(float(value), 0.0) if value is not None else None
+
+    def close(self) -> None:
+        self._listener.close()
 
     def check(self) -> list[Any]:
         if self.alias not in connections:
