@@ -8,7 +8,7 @@ import time
 import pytest
 from django.db import connections, transaction
 
-from django_jobqueue.transports import PushItem, get_transport
+from django_jobqueue.transports import PushItem, get_transport, pg_wakeup
 from tests import jobs
 from tests.support import ledger
 from tests.support.waiting import wait_until
@@ -59,7 +59,9 @@ def test_a_rolled_back_push_wakes_nobody(transport):
     assert transport.size(QUEUE).total == 0
 
 
-def test_a_lost_notification_costs_one_wait_and_the_next_push_wakes_again(transport, caplog):
+def test_a_lost_notification_costs_one_wait_and_the_next_push_wakes_again(
+        transport, caplog, monkeypatch):
+    monkeypatch.setattr(pg_wakeup, "RETRY_QUIET", 0.0)  # listen again at the next wait
     with connections["postgres"].cursor() as cursor:
         cursor.execute("SELECT pg_terminate_backend(%s)", [transport._listener.backend_pid()])
     push(transport)
@@ -91,3 +93,15 @@ def test_an_idle_worker_starts_a_dispatched_job_within_milliseconds(start_worker
 
 def ledger_ran(value):
     return next((e for e in ledger.events("ran") if e["value"] == value), None)
+
+
+def test_a_listener_that_cannot_connect_polls_quietly_and_logs_once(transport, caplog,
+                                                                   monkeypatch):
+    def refused():
+        raise OSError("LISTEN is not supported by this pooler")
+
+    transport._listener.close()
+    monkeypatch.setattr(transport._listener, "_connect", refused)
+    for _ in range(3):
+        assert waited(transport, 0.05) >= 0.04  # waits out its timeout, raises nothing
+    assert caplog.text.count("event=wakeup_listener_lost") == 1

@@ -26,6 +26,9 @@ from ..logutil import log_event
 
 logger = logging.getLogger(__name__)
 
+#: Seconds between attempts to listen again after listening failed.
+RETRY_QUIET = 5.0
+
 
 def channel(queue: str) -> str:
     """The channel of ``queue``: a fixed-length identifier, whatever the queue's name."""
@@ -51,6 +54,7 @@ class Listener:
         self._connection: Any = None
         self._pid = 0
         self._channels: set[str] = set()
+        self._quiet_until = 0.0
 
     def wait(self, queues: Sequence[str], timeout: float,
              ready: Callable[[], bool] = lambda: False) -> bool:
@@ -60,17 +64,25 @@ class Listener:
         could hear. Any error of the listening connection drops it (the next wait opens
         another) and ends this wait early, without raising."""
         deadline = time.monotonic() + timeout
+        if time.monotonic() < self._quiet_until:
+            time.sleep(timeout)  # listening failed a moment ago: poll for now
+            return False
         try:
             connection, new = self._listening(queues)
             if new and ready():
                 return True
+            self._quiet_until = 0.0
             for _ in connection.notifies(timeout=max(deadline - time.monotonic(), 0.0),
                                          stop_after=1):
                 return True
             return False
         except Exception as exc:
-            log_event(logger, logging.WARNING, "wakeup_listener_lost", database=self.alias,
-                      error=exc)
+            # Logged once a streak: a listener that cannot connect (a pooler that refuses
+            # LISTEN, a server that is down) is tried again only every RETRY_QUIET seconds.
+            if not self._quiet_until:
+                log_event(logger, logging.WARNING, "wakeup_listener_lost",
+                          database=self.alias, error=exc)
+            self._quiet_until = time.monotonic() + RETRY_QUIET
             self.close()
             # The caller's poll still runs after this wait: sleep out what is left so that
             # a server that is down is not asked again at once.
