@@ -18,6 +18,8 @@ from django.core import checks
 from django.db import connections, transaction
 
 from ..dbutil import now_sql, placeholders, run_with_retry
+from ..exceptions import ConfigurationError
+from ..shapes import is_number
 from .base import (
     DelayedJob,
     PushItem,
@@ -33,12 +35,17 @@ from .pg_wakeup import Listener, notify
 TABLE = "queue_jobs"
 _COLUMNS = "id, uuid, queue, payload, attempts, priority, available_at"
 _INSERT_CHUNK = 500
+#: Seconds between an idle worker's looks for a new job on SQLite and MySQL/MariaDB (the
+#: connection's OPTIONS["IDLE_POLL"]): its pickup latency, and its cost (docs/performance.md).
+IDLE_POLL = 0.02
 
 
 class DatabaseTransport(Transport):
     """Queued jobs as rows; the embedded default on SQLite."""
 
     poll_interval = 0.5
+    # An idle worker waits in wait(): for a notification, or looking for a new job often.
+    blocking_wait = True
     reports_oldest_age = True
     keeps_worker_registry = True
 
@@ -47,10 +54,17 @@ class DatabaseTransport(Transport):
         self.alias: str = options.get("DATABASE", "default")
         self.registry = DatabaseWorkers(name, self.alias)
         self._listener = Listener(self.alias)
+        self.idle_poll = options.get("IDLE_POLL", IDLE_POLL)
+        if not (is_number(self.idle_poll) and 0 < self.idle_poll <= 5):
+            raise ConfigurationError(
+                f"jobqueue connection {name!r}: OPTIONS['IDLE_POLL'] must be a number of"
+                f" seconds above 0 and at most 5, not {self.idle_poll!r}.")
 
     @property
-    def blocking_wait(self) -> bool:  # type: ignore[override]
-        """On PostgreSQL an idle worker waits for a push's NOTIFY (see :mod:`.pg_wakeup`)."""
+    def _notifies(self) -> bool:
+        """PostgreSQL wakes idle workers with NOTIFY (see :mod:`.pg_wakeup`); SQLite and
+        MySQL/MariaDB have nothing like it, and idle workers there look every
+        ``idle_poll`` seconds instead."""
         return self._vendor == "postgresql"
 
     # -- helpers -------------------------------------------------------------------------
@@ -97,7 +111,7 @@ class DatabaseTransport(Transport):
                 self._execute(sql, params)
             else:
                 self._retrying(lambda sql=sql, params=params: self._execute(sql, params))
-        if self.blocking_wait:
+        if self._notifies:
             # After the inserts, in their transaction: delivered when they commit.
             notify(self.alias, [item.queue for item in items if item.delay <= 0])
 
@@ -324,15 +338,26 @@ class DatabaseTransport(Transport):
         )
 
     def wait(self, queues: Sequence[str], timeout: float) -> None:
-        if not self.blocking_wait:
-            time.sleep(timeout)
-            return
         # Wake early for a delayed job that falls due before the timeout.
         due_in = self._next_due_in(queues)
         if due_in is not None:
             timeout = min(timeout, due_in)
-        if timeout >= 0.001:
+        if timeout < 0.001:
+            return
+        if self._notifies:
             self._listener.wait(queues, timeout, lambda: self._any_ready(queues))
+        else:
+            self._look_often(queues, timeout)
+
+    def _look_often(self, queues: Sequence[str], timeout: float) -> None:
+        """Return once a job is ready (one index probe every ``idle_poll`` seconds), or
+        after ``timeout``. Only a fully idle worker waits here: a busy one pays nothing."""
+        deadline = time.monotonic() + timeout
+        while not self._any_ready(queues):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(self.idle_poll, left))
 
     def _any_ready(self, queues: Sequence[str]) -> bool:
         marks = ", ".join(["%s"] * len(queues))
