@@ -146,6 +146,9 @@ class Transport(ABC):
     shareable_between_processes: bool = True
     #: ``wait()`` blocks in the store and returns as soon as a job is pushed.
     blocking_wait: bool = False
+    #: The longest single ``wait()`` an idle worker makes (``None``: its whole ``SLEEP``);
+    #: a wait that cannot be cut short by a signal or a heartbeat keeps it short.
+    longest_wait: float | None = 0.5
     #: Seconds an idle worker waits between polls when the transport cannot wake it up.
     poll_interval: float = 1.0
     #: ``oldest_ready_age()`` answers (the default returns ``None``: "not known").

@@ -54,11 +54,19 @@ class DatabaseTransport(Transport):
         self.alias: str = options.get("DATABASE", "default")
         self.registry = DatabaseWorkers(name, self.alias)
         self._listener = Listener(self.alias)
+        self._looked_at = 0.0
         self.idle_poll = options.get("IDLE_POLL", IDLE_POLL)
         if not (is_number(self.idle_poll) and 0 < self.idle_poll <= 5):
             raise ConfigurationError(
                 f"jobqueue connection {name!r}: OPTIONS['IDLE_POLL'] must be a number of"
                 f" seconds above 0 and at most 5, not {self.idle_poll!r}.")
+
+    @property
+    def longest_wait(self) -> float | None:  # type: ignore[override]
+        """Polling waits a whole ``SLEEP`` between reservations (probing every
+        ``idle_poll`` meanwhile), as sleeping did; a LISTEN wait stays short, since the
+        reservation after it is the safety net of a lost notification."""
+        return 0.5 if self._notifies else None
 
     @property
     def _notifies(self) -> bool:
@@ -338,26 +346,30 @@ class DatabaseTransport(Transport):
         )
 
     def wait(self, queues: Sequence[str], timeout: float) -> None:
+        if not self._notifies:
+            self._look_often(queues, timeout)
+            return
         # Wake early for a delayed job that falls due before the timeout.
         due_in = self._next_due_in(queues)
         if due_in is not None:
             timeout = min(timeout, due_in)
-        if timeout < 0.001:
-            return
-        if self._notifies:
+        if timeout >= 0.001:
             self._listener.wait(queues, timeout, lambda: self._any_ready(queues))
-        else:
-            self._look_often(queues, timeout)
 
     def _look_often(self, queues: Sequence[str], timeout: float) -> None:
-        """Return once a job is ready (one index probe every ``idle_poll`` seconds), or
-        after ``timeout``. Only a fully idle worker waits here: a busy one pays nothing."""
+        """Return once a job is ready, new or a delayed one fallen due (one index probe
+        every ``idle_poll`` seconds, across calls), or after ``timeout``. Only a fully idle
+        worker waits here: a busy one pays nothing."""
         deadline = time.monotonic() + timeout
-        while not self._any_ready(queues):
-            left = deadline - time.monotonic()
-            if left <= 0:
+        while True:
+            next_look = self._looked_at + self.idle_poll
+            if next_look > deadline:
+                time.sleep(max(deadline - time.monotonic(), 0.0))
                 return
-            time.sleep(min(self.idle_poll, left))
+            time.sleep(max(next_look - time.monotonic(), 0.0))
+            self._looked_at = time.monotonic()
+            if self._any_ready(queues):
+                return
 
     def _any_ready(self, queues: Sequence[str]) -> bool:
         marks = ", ".join(["%s"] * len(queues))

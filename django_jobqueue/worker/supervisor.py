@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import math
 import os
 import random
 import signal
@@ -223,7 +224,13 @@ class Supervisor:
         timeout = self._wait_timeout()
         if timeout is None:
             # Fully idle with a transport that can wake us: block in the store itself.
-            self.transport.wait(self.queues, min(float(self.options.sleep or 1.0), 0.5))
+            # At most SLEEP (or the transport's longest wait), and never past a heartbeat,
+            # maintenance turn or other deadline.
+            longest = self.transport.longest_wait
+            until = min(self.next_heartbeat, self.next_maintenance, *self._deadlines())
+            self.transport.wait(self.queues, max(min(
+                float(self.options.sleep or 1.0), longest if longest is not None else math.inf,
+                until - time.monotonic()), 0.0))
             timeout = 0.0
         self.reader.read(timeout)
 

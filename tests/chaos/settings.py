@@ -4,8 +4,8 @@
 - an audit hook recording every import, when ``JQ_CHAOS_AUDIT`` names a file;
 - ``chaosdb``, a dedicated MariaDB a scenario stops, starts or cuts connections of, when
   ``JQ_CHAOS_MYSQL_PORT`` is set (see ``tests.support.servers.chaos``);
-- a session ``wait_timeout`` of ``JQ_CHAOS_WAIT_TIMEOUT`` seconds on the ``mysql`` database
-  (scenario 5).
+- a session ``wait_timeout`` of ``JQ_CHAOS_WAIT_TIMEOUT`` seconds on the ``mysql`` database,
+  whose idle workers then look for new jobs every 3 s (scenario 5).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ if os.environ.get("JQ_CHAOS_AUDIT"):
     audit.install(os.environ["JQ_CHAOS_AUDIT"])
 
 from tests.settings import *  # noqa: F403
-from tests.settings import DATABASES, INSTALLED_APPS
+from tests.settings import DATABASES, INSTALLED_APPS, JOBQUEUE
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.chaos"]
 
@@ -43,3 +43,9 @@ if os.environ.get("JQ_CHAOS_WAIT_TIMEOUT"):
     _mysql["OPTIONS"] = {**_mysql.get("OPTIONS", {}), "init_command":
                          f"SET SESSION wait_timeout = {int(os.environ['JQ_CHAOS_WAIT_TIMEOUT'])}"}
     DATABASES = {**DATABASES, "mysql": _mysql}
+    # ...and its idle workers look for jobs no more often than they poll (--sleep 3), or
+    # their 20 ms probes would keep every session alive.
+    _connections = dict(JOBQUEUE["CONNECTIONS"])
+    _connections["mysql"] = {**_connections["mysql"], "OPTIONS": {
+        **_connections["mysql"]["OPTIONS"], "IDLE_POLL": 3.0}}
+    JOBQUEUE = {**JOBQUEUE, "CONNECTIONS": _connections}

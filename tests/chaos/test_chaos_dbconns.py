@@ -1,8 +1,9 @@
 """Scenario 5: the workers' database connections die under them.
 
 Two workers (two horses each) whose MariaDB sessions have ``wait_timeout`` = 2 s and who poll
-every 3 s when idle (``--sleep 3``), so an idle worker's connections are always timed out by
-the server before it uses them again. Failed jobs are recorded on the same MariaDB.
+every 3 s when idle (``--sleep 3`` and ``IDLE_POLL`` 3, see ``tests.chaos.settings``), so an
+idle worker's connections are always timed out by the server before it uses them again.
+Failed jobs are recorded on the same MariaDB.
 
 1. One (CI) or two (full) waves of jobs (a fifth of them failing for good), each after the
    workers have been idle long enough that the server closed every session they had
