@@ -29,8 +29,7 @@ from django.utils import timezone
 from .. import payload as payload_codec
 from ..exceptions import ConfigurationError, FailedJobNotFound, PayloadError
 from . import retrying
-from .base import FailedJobStore, PruneReport, PruneRequest, Ref, Stored
-from .composite import UNAVAILABLE
+from .base import UNAVAILABLE, FailedJobStore, PruneReport, PruneRequest, Ref, Stored
 from .criteria import (
     MIN_FINGERPRINT_PREFIX,
     FingerprintLookupError,

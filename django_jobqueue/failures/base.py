@@ -22,9 +22,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import DatabaseError
+
+from ..exceptions import TransportError
 from .record import FailureRecord
 
 Ref = int | str
+#: What a store that does not answer raises: its own error, or a database error a table read
+#: lets through.
+UNAVAILABLE = (TransportError, DatabaseError)
 #: Takes a failed job's record, pushes its payload again and returns the new job id.
 Pusher = Callable[[FailureRecord], str]
 #: Takes records moved out of a store (see :meth:`FailedJobStore.take_oldest`).

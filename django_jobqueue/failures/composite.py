@@ -34,14 +34,13 @@ from dataclasses import replace
 from typing import Any
 
 from django.core import checks
-from django.db import DatabaseError
 
 from .. import metrics
 from ..conf import DATABASE_STORE, REDIS_STORE, jobqueue_settings
 from ..exceptions import FailedJobNotFound, TransportError
 from ..logutil import log_event
 from ..shapes import is_number
-from .base import FailedJobStore, PruneReport, PruneRequest, Pusher, Ref, Sink, Stored
+from .base import UNAVAILABLE, FailedJobStore, PruneReport, PruneRequest, Pusher, Ref, Sink, Stored
 from .criteria import with_full_fingerprint
 from .fingerprint import fill_fingerprint
 from .record import FailureRecord
@@ -49,9 +48,6 @@ from .redis import redis_options
 
 logger = logging.getLogger(__name__)
 
-# What a part that does not answer raises: the stores' own error, or a database error a
-# table read lets through.
-UNAVAILABLE = (TransportError, DatabaseError)
 
 
 class FallbackStore(FailedJobStore):
