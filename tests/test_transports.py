@@ -181,6 +181,40 @@ def test_prefetched_jobs_of_a_dead_worker_go_back_uncharged(clean_connection):
     assert (again.id, again.attempts) == (ahead.id, 1)
 
 
+def test_prefetched_jobs_are_leased_short_until_marked_then_go_back_first(clean_connection):
+    transport = get_transport(clean_connection)
+    running, ahead, marked = item(), item(), item()
+    transport.push_many([running, ahead, marked])
+    began = time.monotonic()
+    taken = transport.exchange([], [], ["default"], 1, 2, 30, "dead", prefetch_lease=0.3)
+    assert [job.id for job in taken] == [running.id, ahead.id, marked.id]
+    # The third begins running: its mark gives it the whole lease.
+    transport.exchange([], [taken[2]], [], 0, 0, 30, "")
+    later = item()
+    transport.push(later)
+    assert transport.requeue_expired(["default"]) == 0  # nothing expired yet
+    # Only the prefetched job that never started goes back, once its short lease is out.
+    assert wait_until(lambda: transport.requeue_expired(["default"]), timeout=10) == 1
+    assert time.monotonic() - began >= 0.25
+    assert transport.size("default").reserved == 2
+    # First in line, before the job pushed since, and uncharged.
+    [again] = transport.reserve(["default"], 1, 30, "next")
+    assert (again.id, again.attempts) == (ahead.id, 1)
+    assert transport.collect(["default"], 10, 30, "new") == []  # the others still leased
+
+
+def test_a_requeue_leaves_an_abandoned_started_job_to_collection(clean_connection):
+    transport = get_transport(clean_connection)
+    started, ahead = item(), item()
+    transport.push_many([started, ahead])
+    transport.exchange([], [], ["default"], 1, 1, 0.2, "dead", prefetch_lease=0.2)
+    # Both leases ran out together: the prefetched job goes back, the started one stays.
+    assert wait_until(lambda: transport.requeue_expired(["default"]), timeout=10) == 1
+    assert transport.size("default").reserved == 1
+    [collected] = transport.collect(["default"], 10, 30, "new")
+    assert (collected.id, collected.attempts) == (started.id, 1)
+
+
 def test_a_handed_back_prefetched_job_keeps_its_attempts(clean_connection):
     transport = get_transport(clean_connection)
     transport.push(item())

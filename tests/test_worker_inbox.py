@@ -159,3 +159,18 @@ def test_max_jobs_counts_jobs_begun_not_jobs_queued(start_worker, empty_queues):
     assert worker.wait(60) == 0, worker.output()
     assert len(_record_runs()) == 50
     assert get_transport("redis").size("default").ready == 150
+
+
+@pytest.mark.parametrize("conn", MARIADB_AND_REDIS)
+def test_jobs_queued_behind_a_job_that_turns_long_go_back_once_their_lease_is_unsure(
+    conn, start_worker, empty_queues
+):
+    _records(conn, range(40))
+    jobs.LongJob(1.5, key="slow").dispatch(connection=conn)
+    _records(conn, range(40, 80))
+    worker = start_worker("--burst", "--connection", conn, "--prefetch", "16")
+    assert worker.wait(60) == 0, worker.output()
+    # The jobs queued behind the long one were skipped by the horse, not run on a short
+    # lease that might have lapsed meanwhile (prefetch.HAND_OUT_WITHIN), and ran once.
+    assert "skipped: it waited too long behind another job" in worker.output()
+    assert _record_runs() == Counter((n, 1) for n in range(80))

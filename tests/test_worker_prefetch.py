@@ -3,7 +3,9 @@ charged an attempt they did not run, whatever happens to the worker holding them
 
 from __future__ import annotations
 
+import os
 import signal
+import time
 
 import pytest
 
@@ -91,3 +93,29 @@ def test_sigterm_hands_prefetched_jobs_back_at_once(start_worker, empty_queues):
     other = start_worker("--burst", "--connection", "redis")
     assert other.wait(30) == 0, other.output()
     assert _record_attempts() == {0: [1], 1: [1], 2: [1]}
+
+
+@pytest.mark.parametrize("conn", CONNECTIONS)
+def test_prefetched_jobs_of_a_killed_worker_start_elsewhere_within_two_seconds(
+    conn, start_worker, empty_queues
+):
+    # Default lease (30 s): the prefetched jobs must not wait for it, the started one must.
+    jobs.LongJob(30, key="long", first_only=True).dispatch(connection=conn)
+    _records(conn, 3)
+    first = start_worker("--connection", conn, "--prefetch", "3",
+                         settings_overrides={"PREFETCH_HOLD": 60.0})
+    wait_until(lambda: ledger.events("started"), timeout=30)
+    wait_until(lambda: get_transport(conn).size("default").reserved == 4, timeout=10)
+    second = start_worker("--connection", conn)
+    wait_until(lambda: len(get_transport(conn).workers()) == 2, timeout=30)
+    os.killpg(first.pid, signal.SIGKILL)  # the supervisor and its horse
+    killed_at = time.time()
+    first.wait(5)
+    wait_until(lambda: len(_record_attempts()) == 3, timeout=30)
+    late = [e["t"] - killed_at for e in ledger.events("ran") if e["job"] == "Record"]
+    assert max(late) < 2.0, late
+    assert _record_attempts() == {0: [1], 1: [1], 2: [1]}
+    # The job that had started is abandoned, not prefetched: it waits for its lease.
+    assert [e["attempt"] for e in ledger.events("started")] == [1]
+    second.signal(signal.SIGTERM)
+    assert second.wait(10) == 0

@@ -9,7 +9,7 @@ import pytest
 from django_jobqueue.transports import Reserved
 from django_jobqueue.worker.claim import Claim
 from django_jobqueue.worker.outcomes import Outcomes, Owed
-from django_jobqueue.worker.prefetch import Prefetch
+from django_jobqueue.worker.prefetch import HAND_OUT_WITHIN, Prefetch
 from django_jobqueue.worker.protocol import Failure, Hook
 from django_jobqueue.worker.slots import HOOK, IDLE, INBOX_MAX, RUNNING, Op, Slot
 
@@ -86,13 +86,36 @@ def test_a_skipped_job_does_not_count_in_the_running_average():
 def test_jobs_a_horse_will_not_run_go_back_first_in_line():
     prefetch = Prefetch(target=8, hold=1.0)
     prefetch.keep_ahead([job(3), job(4)], now=0.0)
-    taken = prefetch.take_ahead_one()
+    taken = prefetch.take_ahead_one(now=0.0)
     assert taken.id == "id3" and prefetch.marks == []  # marked when it begins, not before
     prefetch.put_back([job(1), job(2)], now=1.0)
     assert [j.id for _, j in prefetch.ahead] == ["id1", "id2", "id4"]
     prefetch.mark(taken, now=1.0)
     prefetch.unmark(taken)
     assert prefetch.marks == [] and prefetch.marks_since is not None
+
+
+def test_a_prefetched_job_goes_to_a_horse_only_while_its_lease_is_surely_held():
+    prefetch = Prefetch(target=8, hold=60.0)
+    held = [job(1), job(2)]
+    for claim in held:
+        claim.leased_at = 10.0
+    prefetch.keep_ahead(held, now=10.0)
+    # After a stall, nothing goes out until a renewal confirms the lease again.
+    assert prefetch.take_ahead_one(now=10.0 + HAND_OUT_WITHIN) is None
+    assert prefetch.next_ahead(now=10.0 + HAND_OUT_WITHIN) is None and prefetch.marks == []
+    held[0].leased_at = 11.0
+    assert prefetch.next_ahead(now=11.0 + HAND_OUT_WITHIN - 0.01) is held[0]
+
+
+def test_a_job_whose_lease_was_lost_is_dropped_and_never_put_back():
+    prefetch = Prefetch(target=8, hold=60.0)
+    kept, gone, queued = job(1), job(2), job(3)
+    prefetch.keep_ahead([kept, gone], now=0.0)
+    prefetch.drop([gone.reserved])
+    queued.lost = True  # was in a horse's inbox when the renewal found it taken
+    prefetch.put_back([queued], now=0.0)
+    assert prefetch.claims() == [kept]
 
 
 def test_jobs_queued_in_horses_count_against_the_prefetch_target():

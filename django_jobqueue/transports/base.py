@@ -151,6 +151,9 @@ class Transport(ABC):
     longest_wait: float | None = 0.5
     #: Seconds an idle worker waits between polls when the transport cannot wake it up.
     poll_interval: float = 1.0
+    #: Seconds between a worker's calls of :meth:`requeue_expired`: with the prefetch's
+    #: one-second lease, how soon a dead worker's prefetched jobs run elsewhere.
+    requeue_every: float = 0.5
     #: ``oldest_ready_age()`` answers (the default returns ``None``: "not known").
     reports_oldest_age: bool = False
     #: ``register_worker()`` stores entries that ``workers()`` lists (the defaults keep and
@@ -188,35 +191,51 @@ class Transport(ABC):
         prefetch: int,
         lease: float,
         token: str,
+        *,
+        prefetch_lease: float | None = None,
     ) -> list[Reserved]:
         """Settle a batch and take the next, in one round trip where the store allows.
 
         Removes ``acks`` (finished jobs), marks ``started`` (prefetched jobs that began
-        running), then reserves up to ``run + prefetch`` jobs: the first ``run`` are marked
-        started, the rest are prefetched. If it raises, the caller keeps ``acks`` and
-        ``started`` and sends them again (both are idempotent).
+        running; their lease becomes ``lease``), then reserves up to ``run + prefetch``
+        jobs: the first ``run`` are marked started, under ``lease``; the rest are
+        prefetched, under ``prefetch_lease`` (``lease`` when None). If it raises, the
+        caller keeps ``acks`` and ``started`` and sends them again (both are idempotent).
         """
         self.ack_many(acks)
-        self.mark_started(started)
+        self.mark_started(started, lease)
         return fill_from_queues(
             queues, run, prefetch,
-            lambda queue, wanted, now: self.reserve_from(queue, wanted, lease, token, run=now),
+            lambda queue, wanted, now: self.reserve_from(
+                queue, wanted, lease, token, run=now, prefetch_lease=prefetch_lease),
         )
 
     @abstractmethod
     def reserve_from(
-        self, queue: str, count: int, lease: float, token: str, run: int | None = None
+        self, queue: str, count: int, lease: float, token: str, run: int | None = None,
+        *, prefetch_lease: float | None = None,
     ) -> list[Reserved]:
         """Take up to ``count`` ready jobs of one queue; each reserve counts an attempt.
 
-        The first ``run`` jobs (all when ``None``) are marked started. A job whose lease
-        expires before it is marked started goes back to the queue with that attempt taken
-        back (see :meth:`collect_from`): a worker that dies with prefetched jobs costs them
-        nothing but a delay.
+        The first ``run`` jobs (all when ``None``) are marked started and leased for
+        ``lease`` seconds; the others for ``prefetch_lease`` (``lease`` when None). A job
+        whose lease expires before it is marked started goes back to the queue, first in
+        line, with that attempt taken back (see :meth:`requeue_expired`): a worker that dies
+        with prefetched jobs costs them nothing but a delay.
         """
 
-    def mark_started(self, jobs: Sequence[Reserved]) -> None:  # noqa: B027 -- optional
-        """Mark prefetched jobs as running (stores without marks treat every job so)."""
+    def mark_started(  # noqa: B027 -- optional
+        self, jobs: Sequence[Reserved], lease: float | None = None
+    ) -> None:
+        """Mark prefetched jobs as running, leased for ``lease`` seconds from now when
+        given (stores without marks treat every job as running)."""
+
+    def requeue_expired(self, queues: Sequence[str]) -> int:
+        """Put back, first in line and with their attempt taken back, jobs of ``queues``
+        whose lease expired before they were marked started: what a dead worker held
+        ahead of its horses. Returns how many. Cheap enough to call every half second;
+        :meth:`collect` does it too. The default relies on ``collect`` alone."""
+        return 0
 
     @abstractmethod
     def renew(self, jobs: Sequence[Reserved], lease: float) -> list[Reserved]:

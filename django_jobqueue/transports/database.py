@@ -69,6 +69,12 @@ class DatabaseTransport(Transport):
         return 0.5 if self._notifies else None
 
     @property
+    def requeue_every(self) -> float:  # type: ignore[override]
+        """No more often than the idle probe: a project that makes idle workers look
+        seldom (``IDLE_POLL``) wants them quiet, and gets its pickup delay here too."""
+        return max(Transport.requeue_every, self.idle_poll)
+
+    @property
     def _notifies(self) -> bool:
         """PostgreSQL wakes idle workers with NOTIFY (see :mod:`.pg_wakeup`); SQLite and
         MySQL/MariaDB have nothing like it, and idle workers there look every
@@ -124,10 +130,12 @@ class DatabaseTransport(Transport):
             notify(self.alias, [item.queue for item in items if item.delay <= 0])
 
     def reserve_from(
-        self, queue: str, count: int, lease: float, token: str, run: int | None = None
+        self, queue: str, count: int, lease: float, token: str, run: int | None = None,
+        *, prefetch_lease: float | None = None,
     ) -> list[Reserved]:
         run = count if run is None else run
-        rows = self._retrying(lambda: self._claim_ready(queue, count, run, lease, token))
+        leases = (lease, lease if prefetch_lease is None else prefetch_lease)
+        rows = self._retrying(lambda: self._claim_ready(queue, count, run, leases, token))
         return [self._reserved(row, token) for row in rows]
 
     def exchange(
@@ -139,53 +147,79 @@ class DatabaseTransport(Transport):
         prefetch: int,
         lease: float,
         token: str,
+        *,
+        prefetch_lease: float | None = None,
     ) -> list[Reserved]:
+        leases = (lease, lease if prefetch_lease is None else prefetch_lease)
+
         # One transaction (one commit) settles the finished batch and claims the next.
         def settle_and_claim() -> list[tuple[Any, ...]]:
             with transaction.atomic(using=self.alias):
                 self._delete(acks)
-                self._mark(started)
+                self._mark(started, lease)
                 return fill_from_queues(
                     queues, run, prefetch,
-                    lambda queue, wanted, now: self._claim_ready(queue, wanted, now, lease,
+                    lambda queue, wanted, now: self._claim_ready(queue, wanted, now, leases,
                                                                  token),
                 )
 
         return [self._reserved(row, token) for row in self._retrying(settle_and_claim)]
 
-    def mark_started(self, jobs: Sequence[Reserved]) -> None:
+    def mark_started(self, jobs: Sequence[Reserved], lease: float | None = None) -> None:
         if jobs:
-            self._retrying(lambda: self._mark(jobs))
+            self._retrying(lambda: self._mark(jobs, lease))
 
-    def _mark(self, jobs: Sequence[Reserved]) -> None:
+    def _mark(self, jobs: Sequence[Reserved], lease: float | None) -> None:
+        extend = "" if lease is None else f", reserved_until = {self._now} + %s"
         for token, group in _by_token(jobs).items():
             ids = [job.receipt for job in group]
             self._execute(
-                f"UPDATE {TABLE} SET started = TRUE"
+                f"UPDATE {TABLE} SET started = TRUE{extend}"
                 f" WHERE id IN ({placeholders(len(ids))}) AND reserved_by = %s",
-                [*ids, token],
+                [*([] if lease is None else [lease]), *ids, token],
             )
 
     def _claim_ready(
-        self, queue: str, count: int, run: int, lease: float, token: str
+        self, queue: str, count: int, run: int, leases: tuple[float, float], token: str
     ) -> list[tuple[Any, ...]]:
         where = "reserved_until IS NULL AND available_at <= {now}"
         order = "ORDER BY priority DESC, available_at, id"
+        lease, prefetch_lease = leases
         rows = self._claim(queue, where, order, min(run, count), lease, token, 1, "TRUE")
         if count > len(rows) and len(rows) == min(run, count):
-            rows += self._claim(queue, where, order, count - len(rows), lease, token, 1, "FALSE")
+            rows += self._claim(queue, where, order, count - len(rows), prefetch_lease, token,
+                                1, "FALSE")
         return rows
+
+    def requeue_expired(self, queues: Sequence[str]) -> int:
+        if not queues:
+            return 0
+        count = self._retrying(lambda: self._requeue_expired(queues))
+        if count and self._notifies:
+            notify(self.alias, list(queues))  # idle workers on LISTEN wake for them
+        return count
+
+    def _requeue_expired(self, queues: Sequence[str]) -> int:
+        marks = placeholders(len(queues))
+        # A read first: most calls find nothing, and a read takes no write lock (SQLite).
+        if not self._fetch(
+            f"SELECT 1 FROM {TABLE} WHERE queue IN ({marks}) AND reserved_until < {self._now}"
+            " AND started = FALSE LIMIT 1", list(queues)
+        ):
+            return 0
+        # available_at is kept, so they sort before the jobs pushed since: first in line.
+        return self._execute(
+            f"UPDATE {TABLE} SET reserved_until = NULL, reserved_by = NULL,"
+            " attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END"
+            f" WHERE queue IN ({marks}) AND reserved_until < {self._now} AND started = FALSE",
+            list(queues),
+        )
 
     def collect_from(self, queue: str, limit: int, lease: float, token: str) -> list[Reserved]:
         def collect() -> list[tuple[Any, ...]]:
             # Prefetched jobs that never started go back uncharged; started ones are taken
             # over (their attempt was abandoned).
-            self._execute(
-                f"UPDATE {TABLE} SET reserved_until = NULL, reserved_by = NULL,"
-                " attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END"
-                f" WHERE queue = %s AND reserved_until < {self._now} AND started = FALSE",
-                [queue],
-            )
+            self._requeue_expired([queue])
             where = "reserved_until < {now} AND started = TRUE"
             return self._claim(queue, where, "ORDER BY reserved_until", limit, lease, token, 0,
                                "TRUE")

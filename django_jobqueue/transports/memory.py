@@ -58,10 +58,12 @@ class MemoryTransport(Transport):
         with _stores_lock:
             self._store = _stores.setdefault(name, _Store())
 
-    def _make_ready(self, entry: _Entry, since: float | None = None) -> None:
+    def _make_ready(self, entry: _Entry, since: float | None = None, first: bool = False) -> None:
         entry.ready_since = time.monotonic() if since is None else since
         heap = self._store.ready.setdefault(entry.queue, [])
-        heapq.heappush(heap, (-entry.priority, next(self._store.seq), entry.item_id))
+        # First in line: ahead of every job of its priority (arrival numbers start at 0).
+        order = -1 if first else next(self._store.seq)
+        heapq.heappush(heap, (-entry.priority, order, entry.item_id))
 
     def _promote_due(self, now: float) -> None:
         for entry in self._store.entries.values():
@@ -82,7 +84,8 @@ class MemoryTransport(Transport):
             self._store.cond.notify_all()
 
     def reserve_from(
-        self, queue: str, count: int, lease: float, token: str, run: int | None = None
+        self, queue: str, count: int, lease: float, token: str, run: int | None = None,
+        *, prefetch_lease: float | None = None,
     ) -> list[Reserved]:
         now = time.monotonic()
         run = count if run is None else run
@@ -96,15 +99,39 @@ class MemoryTransport(Transport):
                 if entry is None or entry.lease_until is not None or entry.available_at:
                     continue
                 entry.started = len(taken) < run
-                taken.append(self._lease(entry, now, lease, token))
+                held_for = lease if entry.started or prefetch_lease is None else prefetch_lease
+                taken.append(self._lease(entry, now, held_for, token))
         return taken
 
-    def mark_started(self, jobs: Sequence[Reserved]) -> None:
+    def mark_started(self, jobs: Sequence[Reserved], lease: float | None = None) -> None:
+        now = time.monotonic()
         with self._store.lock:
             for job in jobs:
                 entry = self._owned(job)
                 if entry is not None:
                     entry.started = True
+                    if lease is not None:
+                        entry.lease_until = now + lease
+
+    def requeue_expired(self, queues: Sequence[str]) -> int:
+        now = time.monotonic()
+        with self._store.cond:
+            expired = [
+                e for e in self._store.entries.values()
+                if e.queue in queues and not e.started and e.lease_until is not None
+                and e.lease_until <= now
+            ]
+            for entry in expired:
+                self._requeue(entry)
+            if expired:
+                self._store.cond.notify_all()
+            return len(expired)
+
+    def _requeue(self, entry: _Entry) -> None:
+        """A prefetched job whose lease ran out: back first in line, its attempt taken back."""
+        entry.attempts = max(entry.attempts - 1, 0)
+        entry.lease_until = entry.token = None
+        self._make_ready(entry, first=True)
 
     def _lease(self, entry: _Entry, now: float, lease: float, token: str) -> Reserved:
         entry.attempts += 1
@@ -171,9 +198,7 @@ class MemoryTransport(Transport):
             result = []
             for entry in expired:
                 if not entry.started:
-                    entry.attempts = max(entry.attempts - 1, 0)
-                    entry.lease_until = entry.token = None
-                    self._make_ready(entry)
+                    self._requeue(entry)
                     continue
                 entry.lease_until, entry.token = now + lease, token
                 result.append(

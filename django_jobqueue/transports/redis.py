@@ -21,6 +21,9 @@ from . import redis_scripts as lua
 from .base import DelayedJob, PushItem, QueueSize, Reserved, Transport, WorkerInfo
 
 _PUSH_CHUNK = 500
+# Expired leases one requeue looks at: abandoned started jobs waiting for collection sit
+# among them, so it reaches well past a burst of those.
+_REQUEUE_LIMIT = 1000
 
 
 def redis_client(options: dict[str, Any]) -> Any:
@@ -81,8 +84,8 @@ class RedisTransport(Transport):
             client = redis_client(self.options)
             self._scripts = {
                 name: client.register_script(getattr(lua, name))
-                for name in ("PUSH", "RESERVE", "COLLECT", "RENEW", "ACK", "RELEASE", "SIZE",
-                             "NEXT_DUE", "UPCOMING", "OLDEST", "WORKER_REGISTER",
+                for name in ("PUSH", "RESERVE", "COLLECT", "REQUEUE", "RENEW", "ACK", "RELEASE",
+                             "SIZE", "NEXT_DUE", "UPCOMING", "OLDEST", "WORKER_REGISTER",
                              "WORKER_UNREGISTER", "WORKER_LIST", "WORKER_PRUNE")
             }
             self._client = client
@@ -146,15 +149,20 @@ class RedisTransport(Transport):
             raise
 
     def reserve_from(
-        self, queue: str, count: int, lease: float, token: str, run: int | None = None
+        self, queue: str, count: int, lease: float, token: str, run: int | None = None,
+        *, prefetch_lease: float | None = None,
     ) -> list[Reserved]:
-        return self._reserve(queue, count, count if run is None else run, lease, token)
+        leases = (lease, lease if prefetch_lease is None else prefetch_lease)
+        return self._reserve(queue, count, count if run is None else run, leases, token)
 
     def _reserve(
-        self, queue: str, count: int, run: int, lease: float, token: str,
+        self, queue: str, count: int, run: int, leases: tuple[float | None, float], token: str,
         acks: Sequence[Reserved] = (), started: Sequence[Reserved] = (),
     ) -> list[Reserved]:
-        args = [count, int(lease * 1000), token, run, len(acks), *_pairs(acks), *_pairs(started)]
+        # A lease of None (-1 for the script) leaves the marked jobs' leases as they are.
+        lease_ms = -1 if leases[0] is None else int(leases[0] * 1000)
+        args = [count, lease_ms, token, run, int(leases[1] * 1000), len(acks), *_pairs(acks),
+                *_pairs(started)]
         return _unflatten(queue, self._call("RESERVE", queue, args), token)
 
     def exchange(
@@ -166,24 +174,30 @@ class RedisTransport(Transport):
         prefetch: int,
         lease: float,
         token: str,
+        *,
+        prefetch_lease: float | None = None,
     ) -> list[Reserved]:
         # Each queue's acks and marks ride along with that queue's reserve; a queue that is
         # not asked for jobs (the first ones filled the batch) gets them with count 0.
         acks_of, started_of = _by_queue(acks), _by_queue(started)
+        leases = (lease, lease if prefetch_lease is None else prefetch_lease)
         taken: list[Reserved] = []
         for queue in dict.fromkeys([*queues, *acks_of, *started_of]):
             wanted = max(run + prefetch - len(taken), 0) if queue in queues else 0
             if not (wanted or queue in acks_of or queue in started_of):
                 continue
             taken += self._reserve(
-                queue, wanted, max(run - len(taken), 0), lease, token,
+                queue, wanted, max(run - len(taken), 0), leases, token,
                 acks_of.get(queue, ()), started_of.get(queue, ()),
             )
         return taken
 
-    def mark_started(self, jobs: Sequence[Reserved]) -> None:
+    def mark_started(self, jobs: Sequence[Reserved], lease: float | None = None) -> None:
         for queue, group in _by_queue(jobs).items():
-            self._reserve(queue, 0, 0, 0, "", (), group)
+            self._reserve(queue, 0, 0, (lease, 0), "", (), group)
+
+    def requeue_expired(self, queues: Sequence[str]) -> int:
+        return sum(int(self._call("REQUEUE", queue, [_REQUEUE_LIMIT])) for queue in queues)
 
     def collect_from(self, queue: str, limit: int, lease: float, token: str) -> list[Reserved]:
         flat = self._call("COLLECT", queue, [limit, int(lease * 1000), token])

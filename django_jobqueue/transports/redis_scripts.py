@@ -53,14 +53,27 @@ local function remove(id, token)
   redis.call('HDEL', meta, 'a:' .. id, 't:' .. id, 'p:' .. id, 's:' .. id)
   return 1
 end
-local function mark_started(id, token)
-  if redis.call('HGET', meta, 't:' .. id) == token then redis.call('HSET', meta, 's:' .. id, 1) end
+-- A job marked started is leased for ``lease_ms`` from now (a negative value keeps its lease).
+local function mark_started(id, token, lease_ms)
+  if redis.call('HGET', meta, 't:' .. id) ~= token then return end
+  redis.call('HSET', meta, 's:' .. id, 1)
+  if lease_ms >= 0 then redis.call('ZADD', reserved, 'XX', now + lease_ms, id) end
 end
-local function make_ready(id)
-  redis.call('ZADD', ready, rank(id), id)
+local function make_ready(id, first)
+  -- First in line: before every job of its priority pushed since (arrival number 0).
+  local score = first and (100 - tonumber(redis.call('HGET', meta, 'p:' .. id) or '0'))
+    * 17592186044416 or rank(id)
+  redis.call('ZADD', ready, score, id)
   redis.call('ZADD', since, now, id)
   redis.call('RPUSH', notify, 1)
   redis.call('LTRIM', notify, -1000, -1)
+end
+-- A prefetched job whose lease ran out before it started: back first in line, uncharged.
+local function requeue(id)
+  redis.call('ZREM', reserved, id)
+  redis.call('HDEL', meta, 't:' .. id)
+  redis.call('HINCRBY', meta, 'a:' .. id, -1)
+  make_ready(id, true)
 end
 """
 
@@ -88,18 +101,21 @@ return n
 """
 )
 
-# ARGV: count, lease_ms, token, run, n_acks, then n_acks (id, token) pairs of finished jobs
-# to remove, then (id, token) pairs of prefetched jobs that started since: a busy worker
+# ARGV: count, lease_ms, token, run, prefetch_lease_ms, n_acks, then n_acks (id, token) pairs
+# of finished jobs to remove, then (id, token) pairs of prefetched jobs that started since
+# (leased for lease_ms from now; a negative lease_ms keeps their lease): a busy worker
 # settles a batch and takes the next in one round trip. The first ``run`` jobs taken start
-# at once and are marked started; the rest are prefetched.
+# at once and are marked started, leased for lease_ms; the rest are prefetched, leased for
+# prefetch_lease_ms.
 RESERVE = (
     _PRELUDE
     + _REMOVE
     + """
 local count, lease, token, run = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
-local acks_end = 5 + tonumber(ARGV[5]) * 2
-for i = 6, acks_end, 2 do remove(ARGV[i], ARGV[i + 1]) end
-for i = acks_end + 1, #ARGV, 2 do mark_started(ARGV[i], ARGV[i + 1]) end
+local prefetch_lease = tonumber(ARGV[5])
+local acks_end = 6 + tonumber(ARGV[6]) * 2
+for i = 7, acks_end, 2 do remove(ARGV[i], ARGV[i + 1]) end
+for i = acks_end + 1, #ARGV, 2 do mark_started(ARGV[i], ARGV[i + 1], lease) end
 if count == 0 then return {} end
 promote(1000)
 local popped = redis.call('ZPOPMIN', ready, count)
@@ -109,11 +125,12 @@ for i = 1, #popped, 2 do
   redis.call('ZREM', since, id)
   local payload = redis.call('HGET', jobs, id)
   if payload then
-    redis.call('ZADD', reserved, now + lease, id)
     redis.call('HSET', meta, 't:' .. id, token)
     if #out < run * 3 then
+      redis.call('ZADD', reserved, now + lease, id)
       redis.call('HSET', meta, 's:' .. id, 1)
     else
+      redis.call('ZADD', reserved, now + prefetch_lease, id)
       redis.call('HDEL', meta, 's:' .. id)
     end
     local attempts = redis.call('HINCRBY', meta, 'a:' .. id, 1)
@@ -151,13 +168,31 @@ for _, id in ipairs(expired) do
     table.insert(out, payload)
     table.insert(out, tonumber(redis.call('HGET', meta, 'a:' .. id) or '1'))
   else
-    redis.call('ZREM', reserved, id)
-    redis.call('HDEL', meta, 't:' .. id)
-    redis.call('HINCRBY', meta, 'a:' .. id, -1)
-    make_ready(id)
+    requeue(id)
   end
 end
 return out
+"""
+)
+
+# ARGV: limit -- put back prefetched jobs whose lease ran out before they started (a dead
+# worker's), first in line, their attempt taken back; started ones are left to COLLECT.
+# -> how many went back
+REQUEUE = (
+    _PRELUDE
+    + _REMOVE
+    + """
+local expired = redis.call('ZRANGEBYSCORE', reserved, '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+local count = 0
+for _, id in ipairs(expired) do
+  if not redis.call('HGET', jobs, id) then
+    redis.call('ZREM', reserved, id)
+  elseif not redis.call('HGET', meta, 's:' .. id) then
+    requeue(id)
+    count = count + 1
+  end
+end
+return count
 """
 )
 

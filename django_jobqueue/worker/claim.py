@@ -26,7 +26,7 @@ class Claim:
     """A reserved job (``reserved``, whose ``id``, ``queue`` and ``attempts`` it repeats)
     with what its payload says: the registered ``name`` (``?`` if unreadable), the
     attempt's ``timeout``, and the parsed ``document`` (plain JSON; None if the payload is
-    not JSON)."""
+    not JSON); ``leased_at`` dates a prefetched job's lease."""
 
     reserved: Reserved
     id: str
@@ -35,6 +35,10 @@ class Claim:
     name: str
     timeout: float
     document: Any
+    # Monotonic time just before the call that reserved or last renewed it: a prefetched
+    # job's short lease is known to be held until this plus ``PREFETCH_LEASE``.
+    leased_at: float = 0.0
+    lost: bool = False  # a renewal found its lease gone: never to be handed to a horse
 
     @classmethod
     def of(cls, reserved: Reserved, default_timeout: float) -> Claim:

@@ -20,13 +20,13 @@ from dataclasses import replace
 from ..conf import jobqueue_settings
 from ..exceptions import TransportError
 from ..logutil import log_event
-from ..transports import Reserved, Transport
+from ..transports import Transport
 from .burst import BurstWatch
 from .claim import Claim
 from .horse import Horse
 from .options import WorkerOptions
 from .outcomes import Outcomes
-from .prefetch import Prefetch
+from .prefetch import HAND_OUT_WITHIN, PREFETCH_LEASE, RENEW_AHEAD, Prefetch
 from .protocol import Hook, Run, SystemFailure, encode
 from .slots import IDLE, INBOX_BYTES, Op, Slot
 
@@ -35,9 +35,10 @@ logger = logging.getLogger("django_jobqueue.worker")
 # Failed attempts the store has not taken (both failed-job stores down) pile up while horses
 # run more jobs; past this many, no new work until the store answers.
 OWED_LIMIT = 100
-# Seconds acks and start marks wait for a reservation to carry them before they go alone:
-# the jobs' leases are held meanwhile, so the wait costs nothing but a late delete.
-SETTLE_DELAY = 0.05
+# Seconds acks and start marks wait for a reservation to carry them before they go alone.
+# The jobs' leases are held meanwhile, so the wait costs only a late delete, except when
+# the worker dies: the jobs that finished in its last SETTLE_DELAY run again.
+SETTLE_DELAY = 0.015
 
 
 class Feeder:
@@ -82,15 +83,18 @@ class Feeder:
         if run + prefetch <= 0:
             return
         token = f"{self.name[:50]}:{next(self._tokens)}"
+        asked = time.monotonic()
         jobs = self.transport.exchange(
             self.outcomes.acks, self.prefetch.marks, self.options.queues, run, prefetch,
-            jobqueue_settings.LEASE, token,
+            jobqueue_settings.LEASE, token, prefetch_lease=PREFETCH_LEASE,
         )
         self._sent()
         self.burst_watch.store_answered()
         self.queue_empty = len(jobs) < run + prefetch
         default = float(self.options.timeout or 0)
         claims = [Claim.of(job, default) for job in jobs]
+        for claim in claims[run:]:
+            claim.leased_at = asked
         for slot, claim in zip(idle, claims[:run], strict=False):
             self._start(slot, claim)
         self.prefetch.keep_ahead(claims[run:], time.monotonic())
@@ -104,7 +108,7 @@ class Feeder:
         share, now = self.prefetch.target // len(self.slots), time.monotonic()
         for slot in self.slots:
             room = slot.inbox_room(share, now)
-            while room > 0 and (claim := self.prefetch.take_ahead_one()) is not None:
+            while room > 0 and (claim := self.prefetch.take_ahead_one(now)) is not None:
                 if not self._send_run(slot, claim, queued=True):
                     self.prefetch.put_back([claim], time.monotonic())
                     break
@@ -120,7 +124,9 @@ class Feeder:
         its end of the socket is read) or, for a job queued behind others, if the bytes
         queued for the horse would pass ``INBOX_BYTES`` (such a job waits for a free horse)."""
         assert slot.horse is not None
-        data = encode(Run(claim.id, claim.payload, claim.attempts, self.name, claim.timeout))
+        start_by = claim.leased_at + HAND_OUT_WITHIN if queued else 0.0
+        data = encode(Run(claim.id, claim.payload, claim.attempts, self.name, claim.timeout,
+                          start_by))
         if queued and slot.queued_bytes() + len(data) > INBOX_BYTES:
             return False
         try:
@@ -165,13 +171,11 @@ class Feeder:
         """No hook waits for a horse, no job is held ahead and no start mark is owed."""
         return not self.hooks and self.prefetch.empty
 
-    def held(self) -> list[Reserved]:
-        """Jobs held ahead of the horses, whose leases the heartbeat must renew."""
-        return self.prefetch.held()
-
     def deadlines(self) -> list[float]:
-        """When acks and marks must go out alone, and when prefetched jobs go stale."""
-        return [t for t in (self.flush_at(), self.prefetch.stale_at()) if t is not None]
+        """When acks and marks must go out alone, when prefetched jobs' leases are due for
+        renewal, and when prefetched jobs go stale."""
+        due = (self.flush_at(), self.renew_at(), self.prefetch.stale_at())
+        return [t for t in due if t is not None]
 
     def back_off(self, now: float) -> None:
         """The store failed: reserve nothing for a second."""
@@ -224,6 +228,38 @@ class Feeder:
         sleep = float(self.options.sleep or 1.0)
         poll = min(self.transport.poll_interval, sleep) if busy else sleep
         return max(min(limit, poll), 0.0)
+
+    # -- prefetched jobs' short leases ----------------------------------------------------------
+    def unstarted(self) -> list[Claim]:
+        """Prefetched jobs under their short lease: held ahead, or queued in a horse."""
+        queued = (claim for slot in self.slots for claim in slot.queued_jobs())
+        return [claim for claim in (*self.prefetch.claims(), *queued) if not claim.lost]
+
+    def renew_at(self) -> float | None:
+        """When the prefetched jobs' leases are due for renewal."""
+        claims = self.unstarted()
+        return min(claim.leased_at for claim in claims) + RENEW_AHEAD if claims else None
+
+    def renew_unstarted(self) -> None:
+        """Renew the prefetched jobs' short leases once due (and jobs begun whose start
+        marks are still owed); forget those another worker took after a stall."""
+        due = self.renew_at()
+        if due is None or time.monotonic() < due:
+            return
+        claims = self.unstarted()
+        asked = time.monotonic()
+        lost = self.transport.renew(
+            [*(claim.reserved for claim in claims), *self.prefetch.marks], PREFETCH_LEASE
+        )
+        for claim in claims:
+            claim.leased_at, claim.lost = asked, claim.reserved in lost
+        if lost:
+            # A lost job queued in a horse is skipped there (its start_by has passed), and
+            # never put back in line.
+            self.prefetch.drop(lost)
+            for job in lost:
+                log_event(logger, logging.WARNING, "lease_lost", id=job.id, queue=job.queue,
+                          action="renew_prefetched")
 
     # -- acks and marks ------------------------------------------------------------------------
     def flush_at(self) -> float | None:

@@ -24,6 +24,7 @@ import mmap
 import os
 import signal
 import sys
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from multiprocessing import Pipe
@@ -254,6 +255,9 @@ class _Work:
             return  # the supervisor puts it back in line when it reads ``recycle``
         if self.stop.is_set():
             self._send(Skipped(run.id))
+            return
+        if run.start_by and time.monotonic() > run.start_by:
+            self._send(Skipped(run.id, late=True))
             return
         close_old_connections()
         result, pending = run_attempt(run, self.chain, self.loop)

@@ -1,10 +1,16 @@
 """The jobs a supervisor holds ahead of its horses, and the start marks it owes for them.
 
 Jobs held ahead (prefetched) are reserved but not started: a horse that frees up takes one
-at once. If the worker dies, their leases expire and the store puts them back without
-counting an attempt. So that a worker busy with long jobs does not sit on work others could
-do, jobs held longer than ``PREFETCH_HOLD`` seconds are handed back and prefetching pauses
-until a horse frees up.
+at once. They are leased for ``PREFETCH_LEASE`` seconds only, renewed every
+``RENEW_AHEAD``, so that if the worker dies the store puts them back (first in line, no
+attempt counted) within about a second (``Transport.requeue_expired``, which
+every worker calls every ``Transport.requeue_every``), instead of waiting out the long lease
+of a running job. A job goes to a horse only while its lease is known to be held for a while
+yet (``HAND_OUT_WITHIN`` of its last confirmation): a supervisor that stalled renews before
+it hands out, so a job whose lease lapsed and went to another worker never runs twice.
+So that a worker busy with long jobs does not sit on work others could do, jobs held
+longer than ``PREFETCH_HOLD`` seconds are handed back and prefetching pauses until a horse
+frees up.
 
 A prefetched job that begins running is owed a start mark; marks ride along with the next
 reservation (``Transport.exchange``), like acks (see ``outcomes``). A supervisor killed
@@ -18,6 +24,19 @@ from collections import deque
 
 from ..transports import Reserved
 from .claim import Claim
+
+# Seconds a prefetched job is leased for, until it is marked started (then it has LEASE).
+PREFETCH_LEASE = 0.75
+# Seconds between renewals of the prefetched jobs' leases.
+RENEW_AHEAD = 0.2
+# A prefetched job is handed to a horse only this long after its lease was last confirmed;
+# the rest of PREFETCH_LEASE (0.3 s) is for its start mark to reach the store.
+HAND_OUT_WITHIN = 0.45
+
+
+def fresh(claim: Claim, now: float) -> bool:
+    """True while ``claim``'s prefetch lease is surely held long enough to start it."""
+    return now < claim.leased_at + HAND_OUT_WITHIN
 
 
 class Prefetch:
@@ -35,20 +54,27 @@ class Prefetch:
     def empty(self) -> bool:
         return not (self.marks or self.ahead)
 
-    def held(self) -> list[Reserved]:
-        """Jobs whose leases the heartbeat must renew (beside the running ones)."""
-        return [claim.reserved for _, claim in self.ahead]
+    def claims(self) -> list[Claim]:
+        """The jobs held ahead, under their short leases."""
+        return [claim for _, claim in self.ahead]
+
+    def drop(self, lost: list[Reserved]) -> None:
+        """Forget held jobs whose lease was lost (another worker has them)."""
+        self.ahead = deque(entry for entry in self.ahead if entry[1].reserved not in lost)
 
     def next_ahead(self, now: float) -> Claim | None:
         """A prefetched job for a free horse (to be marked started), if one is held."""
-        claim = self.take_ahead_one()
+        claim = self.take_ahead_one(now)
         if claim is not None:
             self.mark(claim, now)
         return claim
 
-    def take_ahead_one(self) -> Claim | None:
-        """A prefetched job to queue in a busy horse; it is marked when it begins."""
-        return self.ahead.popleft()[1] if self.ahead else None
+    def take_ahead_one(self, now: float) -> Claim | None:
+        """A prefetched job to queue in a busy horse (marked when it begins), if one is
+        held whose lease is :func:`fresh`; the next renewal makes the others so."""
+        if not self.ahead or not fresh(self.ahead[0][1], now):
+            return None
+        return self.ahead.popleft()[1]
 
     def mark(self, claim: Claim, now: float) -> None:
         """``claim`` began running: owe the store its start mark."""
@@ -67,8 +93,9 @@ class Prefetch:
         self.marks_since = None
 
     def put_back(self, claims: list[Claim], now: float) -> None:
-        """Jobs a horse will not run after all go first in line again."""
-        self.ahead.extendleft((now, claim) for claim in reversed(claims))
+        """Jobs a horse will not run after all go first in line again (but for those whose
+        lease was lost)."""
+        self.ahead.extendleft((now, claim) for claim in reversed(claims) if not claim.lost)
 
     def keep_ahead(self, claims: list[Claim], now: float) -> None:
         self.ahead.extend((now, claim) for claim in claims)

@@ -4,8 +4,8 @@ Seven messages cross a horse's socket. The supervisor sends :class:`Run` (a job 
 :class:`Hook` (a failed job's ``failed()`` hook, once its failure is recorded),
 :class:`SystemFailure` (the handlers and hooks of an attempt the supervisor ended) and
 :class:`Stop`. The horse answers every message but ``Stop``, in the order it came, with
-:class:`Result`, :class:`Skipped` (a job it did not start: the worker is stopping) or
-:class:`HookDone`.
+:class:`Result`, :class:`Skipped` (a job it did not start: the worker is stopping, or the
+job waited in its inbox past its ``start_by``) or :class:`HookDone`.
 
 On the wire a message is a JSON array: a one-letter tag, then the fields in order. Arrays
 are smaller and quicker to write and read than objects, and this socket carries every job
@@ -24,13 +24,19 @@ _dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """Run one attempt of a job (``attempts`` counts it) under ``timeout`` seconds."""
+    """Run one attempt of a job (``attempts`` counts it) under ``timeout`` seconds.
+
+    ``start_by`` (monotonic clock; 0: no limit) is for a prefetched job queued behind
+    another: its short lease is known to be held until then only, so a horse that reaches
+    it later skips it rather than risk running a job another worker may have taken.
+    """
 
     id: str
     payload: str
     attempts: int
     worker: str
     timeout: float
+    start_by: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +123,11 @@ class Result:
 
 @dataclass(frozen=True, slots=True)
 class Skipped:
-    """The horse did not start job ``id``: the worker is stopping."""
+    """The horse did not start job ``id``: the worker is stopping (``late`` False), or it
+    reached the job after its ``start_by`` (``late`` True)."""
 
     id: str
+    late: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,14 +156,14 @@ def _stand_in_fields(stand_in: StandIn | None) -> tuple[Any, ...] | None:
 
 
 _FIELDS: dict[type, Callable[[Any], tuple[Any, ...]]] = {
-    Run: lambda m: ("r", m.id, m.payload, m.attempts, m.worker, m.timeout),
+    Run: lambda m: ("r", m.id, m.payload, m.attempts, m.worker, m.timeout, m.start_by),
     Hook: lambda m: ("h", m.id, m.failed_job, m.timeout, m.worker,
                      _stand_in_fields(m.stand_in), m.again),
     SystemFailure: lambda m: ("s", m.kind, m.message, m.id, m.payload, m.attempts, m.worker,
                               m.timeout, m.failed_job, m.delay, m.again),
     Stop: lambda m: ("x",),
     Result: lambda m: ("R", m.id, m.job, m.recycle, _failure_fields(m.failure)),
-    Skipped: lambda m: ("k", m.id),
+    Skipped: lambda m: ("k", m.id, m.late),
     HookDone: lambda m: ("d", m.id),
 }
 
@@ -177,7 +185,7 @@ _BUILD: dict[str, Callable[[list[Any]], Message]] = {
     "s": lambda items: SystemFailure(*items[1:]),
     "x": lambda items: Stop(),
     "R": _result,
-    "k": lambda items: Skipped(items[1]),
+    "k": lambda items: Skipped(items[1], items[2]),
     "d": lambda items: HookDone(items[1]),
 }
 

@@ -90,7 +90,7 @@ class Reader:
         if isinstance(answer, Result) and claim is not None and answer.id == claim.id:
             self._on_result(slot, claim, answer)
         elif isinstance(answer, Skipped) and claim is not None and answer.id == claim.id:
-            self._on_skipped(slot, claim)
+            self._on_skipped(slot, claim, answer.late)
         elif isinstance(answer, HookDone) and slot.phase == HOOK:
             self._advance(slot, time.monotonic())
         else:
@@ -114,9 +114,12 @@ class Reader:
             self.outcomes.add(Owed.failed(claim, result.failure, result.job, slot.horse.pid))
         self._advance(slot, now)
 
-    def _on_skipped(self, slot: Slot, claim: Claim) -> None:
-        """The horse did not start its job (the worker is stopping): hand it back."""
-        self.feeder.not_started(claim, "skipped: the worker is stopping")
+    def _on_skipped(self, slot: Slot, claim: Claim, late: bool) -> None:
+        """The horse did not start its job (the worker is stopping, or the job waited in
+        the horse's inbox past its lease's known end): hand it back."""
+        why = "skipped: it waited too long behind another job" if late else (
+            "skipped: the worker is stopping")
+        self.feeder.not_started(claim, why)
         self._advance(slot, time.monotonic(), ran=False)
 
     def _advance(self, slot: Slot, now: float, ran: bool = True) -> None:

@@ -89,7 +89,11 @@ class Slot:
         return [op.job for op in self.ops if op.job is not None]
 
     def queued_runs(self) -> int:
-        return sum(1 for op in itertools.islice(self.ops, 1, None) if op.job is not None)
+        return len(self.queued_jobs())
+
+    def queued_jobs(self) -> list[Claim]:
+        """Prefetched jobs queued behind the first op: not started yet."""
+        return [op.job for op in itertools.islice(self.ops, 1, None) if op.job is not None]
 
     def queued_bytes(self) -> int:
         return sum(op.size for op in itertools.islice(self.ops, 1, None))

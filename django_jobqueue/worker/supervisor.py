@@ -1,8 +1,9 @@
 """The supervisor: reserves jobs, hands them to work horses, and settles every outcome.
 
-One loop, each turn a list of named steps: assign work, flush acks and start marks, wait and
-read the horses' answers, settle what they leave owed, enforce timeouts and memory limits,
-heartbeat, hand back stale prefetched jobs, maintenance. Every step catches its own errors,
+One loop, each turn a list of named steps: renew the prefetched jobs' short leases, assign
+work, flush acks and start marks, wait and read the horses' answers, settle what they leave
+owed, enforce timeouts and memory limits, heartbeat, hand back stale prefetched jobs, put
+back dead workers' prefetched jobs, maintenance. Every step catches its own errors,
 so a store that is down slows the worker but never stops it, and no job is dropped: a job
 leaves the store only once its outcome is recorded. The supervisor holds its parts and runs
 their steps: the ``Feeder`` gives horses work, the ``Reader`` reads their answers, and the
@@ -72,6 +73,7 @@ class Supervisor:
         # The first heartbeat is at once: it puts this worker in the registry.
         self.next_heartbeat = self.started
         self.next_maintenance = self.started + random.uniform(0, 1)
+        self.next_requeue = self.started + random.uniform(0, self.transport.requeue_every)
         self._tokens = itertools.count()
         self.metrics_server = self._start_metrics()  # first: a port in use leaks nothing
         self._wakeup_r, self._wakeup_w = os.pipe()
@@ -145,6 +147,7 @@ class Supervisor:
 
     def _turn(self) -> None:
         for step in (
+            self._renew_prefetched,
             self._assign_work,
             self._flush,
             self._wait_and_read,
@@ -152,6 +155,7 @@ class Supervisor:
             self._enforce_limits,
             self._heartbeat,
             self._hand_back_stale_prefetch,
+            self._requeue_expired,
             self._maintenance,
         ):
             try:
@@ -214,6 +218,10 @@ class Supervisor:
         return all(size.ready == 0 and size.delayed == 0 for size in sizes)
 
     # -- steps -----------------------------------------------------------------------------
+    def _renew_prefetched(self) -> None:
+        # Before handing work out: after a stall, what is held is confirmed first.
+        self.feeder.renew_unstarted()
+
     def _assign_work(self) -> None:
         self.feeder.assign(self.stopping)
 
@@ -227,7 +235,7 @@ class Supervisor:
             # At most SLEEP (or the transport's longest wait), and never past a heartbeat,
             # maintenance turn or other deadline.
             longest = self.transport.longest_wait
-            until = min(self.next_heartbeat, self.next_maintenance, *self._deadlines())
+            until = min([self._next_turn(), *self._deadlines()])
             self.transport.wait(self.queues, max(min(
                 float(self.options.sleep or 1.0), longest if longest is not None else math.inf,
                 until - time.monotonic()), 0.0))
@@ -236,7 +244,7 @@ class Supervisor:
 
     def _wait_timeout(self) -> float | None:
         now = time.monotonic()
-        limit = min(self.next_heartbeat, self.next_maintenance, *self._deadlines()) - now
+        limit = min([self._next_turn(), *self._deadlines()]) - now
         busy = [slot for slot in self.slots if slot.phase != IDLE]
         deadlines = [slot.deadline - now for slot in busy if slot.deadline]
         if deadlines:
@@ -244,6 +252,10 @@ class Supervisor:
         if busy and self.options.memory_limit_mb:
             limit = min(limit, 0.1)
         return self.feeder.wait_timeout(now, limit, self.stopping)
+
+    def _next_turn(self) -> float:
+        """When the next timed step is due: heartbeat, requeue or maintenance."""
+        return min(self.next_heartbeat, self.next_requeue, self.next_maintenance)
 
     def _deadlines(self) -> list[float]:
         """When owed acks, marks and outcomes are due, when prefetched jobs go stale, and
@@ -263,8 +275,9 @@ class Supervisor:
         if now < self.next_heartbeat:
             return
         self.next_heartbeat = now + jobqueue_settings.HEARTBEAT
-        held = [claim.reserved for slot in self.slots for claim in slot.jobs()]
-        held += self.outcomes.held() + self.feeder.held()
+        # Running jobs and outcomes owed; prefetched ones keep their short leases.
+        held = [slot.job.reserved for slot in self.slots if slot.job is not None]
+        held += self.outcomes.held()
         running = [(s.job, s.started_at) for s in self.slots if s.job and s.phase == RUNNING]
         try:
             if held:
@@ -277,6 +290,16 @@ class Supervisor:
 
     def _hand_back_stale_prefetch(self) -> None:
         self.feeder.hand_back_stale()
+
+    def _requeue_expired(self) -> None:
+        now = time.monotonic()
+        if now < self.next_requeue:
+            return
+        self.next_requeue = now + self.transport.requeue_every
+        count = self.transport.requeue_expired(self.queues)
+        if count:
+            log_event(logger, logging.WARNING, "prefetched_jobs_requeued", count=count,
+                      why="their worker stopped before starting them")
 
     def _maintenance(self) -> None:
         now = time.monotonic()
