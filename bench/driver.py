@@ -74,8 +74,8 @@ def enqueue(mod, args) -> dict:
     return {"jobs": args.n, "seconds": round(seconds, 4), "rate": round(args.n / seconds, 1)}
 
 
-def measure(mod, args) -> dict:
-    variant = args.variant or mod.VARIANTS[0]
+def empty_start(mod, args) -> tuple[Path, Path]:
+    """Empty queues and count files for one measurement: its work and count directories."""
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-"))
     count_dir = workdir / "counts"
     mod.reset()
@@ -83,6 +83,12 @@ def measure(mod, args) -> dict:
     # The workers see the jobs count files through the environment, and the fill may
     # need it too (a system whose enqueue runs the job in-process when misconfigured).
     os.environ[jobcount.ENV_VAR] = str(count_dir)
+    return workdir, count_dir
+
+
+def measure(mod, args) -> dict:
+    variant = args.variant or mod.VARIANTS[0]
+    workdir, count_dir = empty_start(mod, args)
     filled = time.perf_counter()
     mod.fill(args.kind, args.n, variant)
     fill_s = time.perf_counter() - filled
@@ -112,11 +118,7 @@ def measure(mod, args) -> dict:
 
 def measure_latency(mod, args) -> dict:
     variant = args.variant or mod.LATENCY_VARIANTS[0]
-    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-"))
-    count_dir = workdir / "counts"
-    mod.reset()
-    jobcount.reset(count_dir)
-    os.environ[jobcount.ENV_VAR] = str(count_dir)
+    workdir, count_dir = empty_start(mod, args)
     try:
         return latency.measure(mod, variant, args.n, args.rate, args.deadline, count_dir,
                                worker_env(count_dir), workdir / f"latency-{variant}.log")
