@@ -37,8 +37,9 @@ def durability_args(want_durable: bool) -> list[str]:
     return ["--innodb-flush-log-at-trx-commit=2", "--innodb-doublewrite=0"]
 
 
-def flush_log_at_commit(port: int) -> int | None:
-    """``@@innodb_flush_log_at_trx_commit`` of the server on ``port`` (None: no answer)."""
+def running_settings(port: int) -> tuple[int, str] | None:
+    """``@@innodb_flush_log_at_trx_commit`` and ``@@pid_file`` of the server on ``port``
+    (None: no answer)."""
     import MySQLdb
 
     try:
@@ -48,8 +49,9 @@ def flush_log_at_commit(port: int) -> int | None:
         return None
     try:
         cursor = conn.cursor()
-        cursor.execute("SELECT @@innodb_flush_log_at_trx_commit")
-        return int(cursor.fetchone()[0])
+        cursor.execute("SELECT @@innodb_flush_log_at_trx_commit, @@pid_file")
+        flush, pid_file = cursor.fetchone()
+        return int(flush), str(pid_file)
     finally:
         conn.close()
 
@@ -57,8 +59,8 @@ def flush_log_at_commit(port: int) -> int | None:
 def wrong_durability(port: int) -> bool:
     """Whether a server answers on ``port`` with the other durability than :func:`durable`
     asks for (the bench must not measure the tests' fast, unsafe server, nor the reverse)."""
-    flush = flush_log_at_commit(port)
-    return flush is not None and (flush == 1) != durable()
+    running = running_settings(port)
+    return running is not None and (running[0] == 1) != durable()
 
 
 def facts(home: Path) -> dict[str, str]:
@@ -150,7 +152,8 @@ def start(port: int, home: Path) -> None:
     sock, log, pidfile = home / "mysqld.sock", home / "mariadbd.log", home / "mariadbd.pid"
     pid = process.read_pid(pidfile)
     if wrong_durability(port):
-        pid = _restart_for_durability(port, home, pid)
+        _restart_for_durability(port, home)  # stops ours, refuses another's
+        pid = None
     # A live one is ours but unusable as the test user (an interrupted bootstrap, say);
     # a second mariadbd on the same datadir would only die on InnoDB's lock.
     if pid is None or not process.pid_alive(pid, "mariadbd"):
@@ -165,13 +168,14 @@ def start(port: int, home: Path) -> None:
         raise process.failure(f"mariadbd runs but {USER} cannot log in on 127.0.0.1:{port}", log)
 
 
-def _restart_for_durability(port: int, home: Path, pid: int | None) -> None:
+def _restart_for_durability(port: int, home: Path) -> None:
     """Stop our server that runs with the wrong durability, so it starts again with the
-    right one; refuse one that is not ours."""
-    wanted = "durable (flush at commit 1)" if durable() else "fast (flush at commit 2)"
-    if pid is None or not process.pid_alive(pid, "mariadbd"):
+    right one; refuse one that is not ours (its pid file is not the one in ``home``)."""
+    running = running_settings(port)
+    if running is not None and Path(running[1]).resolve() != (home / "mariadbd.pid").resolve():
+        wanted = "durable (flush at commit 1)" if durable() else "fast (flush at commit 2)"
         raise RuntimeError(
-            f"A MariaDB on 127.0.0.1:{port} runs with the other durability than the one"
+            f"A MariaDB on 127.0.0.1:{port} runs with another durability than the one"
             f" wanted, {wanted} ({DURABLE_VAR}), and was not started from {home}: stop it"
             " or choose another JQ_MYSQL_PORT.")
     stop(home)
