@@ -1,9 +1,11 @@
 """Runs one measurement of one system, in that system's virtualenv, and prints its result.
 
     python -m bench.driver SYSTEM prepare
-    python -m bench.driver SYSTEM enqueue --n 10000 [--bulk]
+    python -m bench.driver SYSTEM enqueue --n 10000 [--bulk | --atomic] [--orm]
     python -m bench.driver SYSTEM measure --kind noop|fail|retry --n 20000 \\
         --variant V --procs 1 --deadline 120 --workdir DIR
+    python -m bench.driver SYSTEM latency --n 1000 --rate 100 --variant V --deadline 120 \\
+        --workdir DIR
 
 ``bench/run.py`` starts it with ``.venv/bin/python`` for ``ours`` and with
 ``.venv-bench-peers/bin/python`` for the peers. The last line of output is
@@ -15,6 +17,11 @@
 - ``prepare()``: one-off set-up (migrations);
 - ``reset()``: empty the queues and the failed store;
 - ``enqueue(n, bulk, variant)``: queue ``n`` no-op jobs the way an application would;
+- ``enqueue_latency(sent, variant)``: queue one latency job carrying ``sent``, whose body
+  calls ``jobcount.stamp(sent)`` first (``LATENCY_VARIANTS``: the variants measured);
+- ours only, for the dispatch measures: ``enqueue_atomic(n, variant)`` (one
+  ``transaction.atomic()`` around the ``n`` dispatches) and ``orm_insert(n, variant,
+  atomic)`` (the bare ORM insert of the rows a dispatch writes);
 - ``fill(kind, n, variant)``: queue ``n`` jobs of a kind as fast as possible (not timed);
 - ``workers(variant, procs)``: the worker command lines (one per process to start);
 - ``failed_count(variant)``: how many jobs the system's failed store holds.
@@ -36,7 +43,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench import harness, jobcount  # noqa: E402  (after the path is set)
+from bench import harness, jobcount, latency  # noqa: E402  (after the path is set)
 
 PREFIX = "BENCH-RESULT "
 
@@ -53,16 +60,22 @@ def worker_env(count_dir: Path) -> dict[str, str]:
 
 
 def enqueue(mod, args) -> dict:
+    variant = args.variant or mod.VARIANTS[0]
     mod.reset()
     began = time.perf_counter()
-    mod.enqueue(args.n, args.bulk, args.variant or mod.VARIANTS[0])
+    if args.orm:
+        mod.orm_insert(args.n, variant, args.atomic)
+    elif args.atomic:
+        mod.enqueue_atomic(args.n, variant)
+    else:
+        mod.enqueue(args.n, args.bulk, variant)
     seconds = time.perf_counter() - began
     mod.reset()
     return {"jobs": args.n, "seconds": round(seconds, 4), "rate": round(args.n / seconds, 1)}
 
 
-def measure(mod, args) -> dict:
-    variant = args.variant or mod.VARIANTS[0]
+def empty_start(mod, args) -> tuple[Path, Path]:
+    """Empty queues and count files for one measurement: its work and count directories."""
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-"))
     count_dir = workdir / "counts"
     mod.reset()
@@ -70,6 +83,12 @@ def measure(mod, args) -> dict:
     # The workers see the jobs count files through the environment, and the fill may
     # need it too (a system whose enqueue runs the job in-process when misconfigured).
     os.environ[jobcount.ENV_VAR] = str(count_dir)
+    return workdir, count_dir
+
+
+def measure(mod, args) -> dict:
+    variant = args.variant or mod.VARIANTS[0]
+    workdir, count_dir = empty_start(mod, args)
     filled = time.perf_counter()
     mod.fill(args.kind, args.n, variant)
     fill_s = time.perf_counter() - filled
@@ -97,12 +116,25 @@ def measure(mod, args) -> dict:
     return result
 
 
+def measure_latency(mod, args) -> dict:
+    variant = args.variant or mod.LATENCY_VARIANTS[0]
+    workdir, count_dir = empty_start(mod, args)
+    try:
+        return latency.measure(mod, variant, args.n, args.rate, args.deadline, count_dir,
+                               worker_env(count_dir), workdir / f"latency-{variant}.log")
+    finally:
+        mod.reset()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("system")
-    parser.add_argument("op", choices=["prepare", "enqueue", "measure", "variants"])
+    parser.add_argument("op", choices=["prepare", "enqueue", "measure", "latency", "variants"])
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--bulk", action="store_true")
+    parser.add_argument("--atomic", action="store_true", help="all n in one atomic block")
+    parser.add_argument("--orm", action="store_true", help="bare ORM inserts (ours)")
+    parser.add_argument("--rate", type=float, default=100.0, help="latency: jobs/s sent")
     parser.add_argument("--kind", choices=["noop", "fail", "retry"], default="noop")
     parser.add_argument("--variant")
     parser.add_argument("--procs", type=int, default=1)
@@ -124,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
                 result = {"na": "no bulk enqueue API"}
             else:
                 result = enqueue(mod, args)
+        elif args.op == "latency":
+            result = measure_latency(mod, args)
         else:
             result = measure(mod, args)
     except Exception as exc:  # the orchestrator records it and goes on with the others

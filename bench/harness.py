@@ -99,6 +99,20 @@ class Outcome:
         return asdict(self)
 
 
+def launch(commands: Sequence[Sequence[str]], env: dict[str, str],
+           log: Path) -> list[subprocess.Popen]:
+    """Start the worker processes, their output appended to ``log``."""
+    with open(log, "ab") as out:
+        return [subprocess.Popen(list(cmd), env=env, stdout=out, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL) for cmd in commands]
+
+
+def stop(procs: Sequence[subprocess.Popen]) -> None:
+    kill_tree([p.pid for p in procs])
+    for p in procs:
+        p.wait()
+
+
 def watch(
     commands: Sequence[Sequence[str]],
     *,
@@ -121,9 +135,7 @@ def watch(
     does not load the store it measures while the work is still far from done.
     """
     launched = time.monotonic()
-    with open(log, "ab") as out:
-        procs = [subprocess.Popen(list(cmd), env=env, stdout=out, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL) for cmd in commands]
+    procs = launch(commands, env, log)
     roots = [p.pid for p in procs]
     peak, began, done, error = 0, None, 0, ""
     next_sample = 0.0
@@ -152,9 +164,7 @@ def watch(
         if began is not None and done < wanted:
             done = completed()  # a gated count may not have been asked yet
     finally:
-        kill_tree(roots)
-        for p in procs:
-            p.wait()
+        stop(procs)
     seconds = finished - began if began is not None else 0.0
     return Outcome(
         wanted=wanted, jobs=done, seconds=round(seconds, 4),

@@ -25,3 +25,10 @@ class BenchRetry(Job):
 
     def handle(self):
         jobcount.retry(self.attempt)
+
+
+class BenchLatency(Job):
+    """Carries ``sent``, the enqueuer's ``time.monotonic()`` just before the dispatch."""
+
+    def handle(self):
+        jobcount.stamp(self.sent)

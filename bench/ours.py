@@ -1,10 +1,14 @@
-"""Our side of the peer bench: django-jobqueue on the Redis, MariaDB and SQLite transports
-(``bench/settings_ours.py``), driven by ``bench/driver.py`` from ``.venv``."""
+"""Our side of the peer bench: django-jobqueue on the Redis, Redis Cluster, MariaDB,
+PostgreSQL and SQLite transports (``bench/settings_ours.py``), driven by
+``bench/driver.py`` from ``.venv``."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import time
+import uuid
 
 os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings_ours"
 
@@ -12,39 +16,58 @@ import django
 
 django.setup()
 
-from django.db import connections  # noqa: E402
+from django.db import connections, transaction  # noqa: E402
 
-from bench.jobs import BenchFail, BenchNoop, BenchRetry  # noqa: E402
+from bench.jobs import BenchFail, BenchLatency, BenchNoop, BenchRetry  # noqa: E402
 from django_jobqueue import dispatch_many  # noqa: E402
+from django_jobqueue.models import QueuedJob  # noqa: E402
 from django_jobqueue.transports import get_transport  # noqa: E402
 
 VARIANTS = ("redis", "mariadb", "sqlite")
+#: Where one-by-one dispatches are measured; the database ones also inside atomic().
+ENQUEUE_VARIANTS = ("redis", "mariadb", "sqlite", "postgresql")
+LATENCY_VARIANTS = ("redis", "redis-cluster", "sqlite", "mariadb", "postgresql")
+#: The Django database alias of each database transport.
+DATABASE_OF = {"mariadb": "mariadb", "sqlite": "default", "postgresql": "postgresql"}
 BULK = True
 CHUNK = 1000  # jobs per dispatch_many call, for the bulk enqueue and the fill
 KINDS = {"noop": BenchNoop, "fail": BenchFail, "retry": BenchRetry}
 
 
 def prepare() -> None:
-    import MySQLdb
+    from django.core.management import call_command
 
     from bench import settings_ours as s
 
-    server = s.SERVERS
-    conn = MySQLdb.connect(host=server["MYSQL_HOST"], port=int(server["MYSQL_PORT"]),
-                           user=server["MYSQL_USER"], password=server["MYSQL_PASSWORD"])
-    try:
-        conn.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{s.MARIADB_NAME}`"
-                              " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-    finally:
-        conn.close()
-    from django.core.management import call_command
-
-    for alias in ("default", "mariadb"):
+    create_databases(s.SERVERS, s.MARIADB_NAME, s.PG_NAME)
+    for alias in ("default", "mariadb", "postgresql"):
         call_command("migrate", database=alias, verbosity=0)
 
 
+def create_databases(server: dict[str, str], mariadb_name: str, pg_name: str) -> None:
+    import MySQLdb
+    import psycopg
+
+    conn = MySQLdb.connect(host=server["MYSQL_HOST"], port=int(server["MYSQL_PORT"]),
+                           user=server["MYSQL_USER"], password=server["MYSQL_PASSWORD"])
+    try:
+        conn.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{mariadb_name}`"
+                              " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    finally:
+        conn.close()
+    # CREATE DATABASE refuses to run in a transaction, and has no IF NOT EXISTS.
+    with psycopg.connect(host=server["PG_HOST"], port=int(server["PG_PORT"]),
+                         user=server["PG_USER"], password=server["PG_PASSWORD"],
+                         dbname="jobqueue", autocommit=True) as pg:
+        if not pg.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                          [pg_name]).fetchone():
+            pg.execute(f'CREATE DATABASE "{pg_name}"')
+
+
 def reset() -> None:
-    for name in VARIANTS:
+    # The cluster runs only while it is measured: it is cleared only then.
+    variant = os.environ.get("BENCH_VARIANT", "")
+    for name in {*ENQUEUE_VARIANTS, *([variant] if variant in LATENCY_VARIANTS else [])}:
         get_transport(name).clear("default")
     with connections["mariadb"].cursor() as cursor:
         cursor.execute("DELETE FROM queue_failed_jobs")
@@ -58,6 +81,36 @@ def enqueue(n: int, bulk: bool, variant: str) -> None:
     else:
         for _ in range(n):
             BenchNoop().dispatch(connection=variant)
+
+
+def enqueue_atomic(n: int, variant: str) -> None:
+    with transaction.atomic(using=DATABASE_OF[variant]):
+        enqueue(n, False, variant)
+
+
+def orm_insert(n: int, variant: str, atomic: bool) -> None:
+    """The substrate of a database dispatch: ``n`` one-by-one ORM inserts of the row a
+    dispatch writes (its payload and queue, read from a real dispatch first)."""
+    alias = DATABASE_OF[variant]
+    sample = dispatched_row(variant)
+    with transaction.atomic(using=alias) if atomic else contextlib.nullcontext():
+        for _ in range(n):
+            now = time.time()
+            QueuedJob.objects.using(alias).create(
+                uuid=uuid.uuid4().hex, queue=sample.queue, payload=sample.payload,
+                attempts=0, priority=0, available_at=now, created_at=now)
+
+
+def dispatched_row(variant: str) -> QueuedJob:
+    alias = DATABASE_OF[variant]
+    BenchNoop().dispatch(connection=variant)
+    row = QueuedJob.objects.using(alias).latest("id")
+    row.delete()
+    return row
+
+
+def enqueue_latency(sent: float, variant: str) -> None:
+    BenchLatency(sent=sent).dispatch(connection=variant)
 
 
 def fill(kind: str, n: int, variant: str) -> None:

@@ -1,9 +1,12 @@
-"""The one table, the targets of issue 5 as ratios of this run, and the JSON lines.
+"""The one table, its footnotes, the targets of issues 5 and 17 (ratios of this run, and
+the latency bounds), and the JSON lines.
 
-A row is a dict: ``system`` (``ours/redis``, ``rq/simple``, ``substrate``, ...),
-``measurement`` (``enqueue``, ``enqueue-bulk``, ``drain-1``, ``drain-2``, ``rss-1``,
-``rss-2``, ``fail``, ``retry``, ``limit``, ``scale``), ``value`` (median of the
-repetitions), ``unit``, ``values`` (each repetition) and ``note`` (timeouts, errors).
+A row is a dict: ``system`` (``ours/redis``, ``rq/simple``, ``substrate``,
+``substrate/sqlite``, ...), ``measurement`` (``enqueue``, ``enqueue-bulk``,
+``enqueue-atomic``, ``orm-insert``, ``orm-insert-atomic``, ``drain-1``, ``drain-2``,
+``rss-1``, ``rss-2``, ``fail``, ``retry``, ``latency-p50`` ... ``latency-max``, ``limit``,
+``scale``), ``value`` (median of the repetitions), ``unit``, ``values`` (each repetition)
+and ``note`` (timeouts, errors).
 """
 
 from __future__ import annotations
@@ -11,10 +14,43 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-HIGHER_IS_BETTER = {"jobs/s": True, "ops/s": True, "s": False, "MB": False, "µs": False}
+HIGHER_IS_BETTER = {"jobs/s": True, "ops/s": True, "s": False, "MB": False, "µs": False,
+                    "ms": False}
 # Which limit each of our transports is held against.
 LIMIT_OF = {"redis": "redis-ping", "mariadb": "mariadb-claim-delete",
             "sqlite": "sqlite-claim-delete"}
+# A one-by-one dispatch on a database is held against the bare ORM insert of its row.
+INSERT_OF = {"enqueue": "orm-insert", "enqueue-atomic": "orm-insert-atomic"}
+DATABASES = ("sqlite", "mariadb", "postgresql")
+#: Issue 17: pickup latency p99 bounds in ms, idle workers, defaults.
+LATENCY_P99_MS = {"redis": 5.0, "redis-cluster": 5.0, "sqlite": 50.0, "mariadb": 50.0,
+                  "postgresql": 50.0}
+DISPATCH_SHARE = 0.8
+#: Every setting of the bench that is not the system's documented default, by the start of
+#: the system label it applies to (printed under the table).
+NOT_DEFAULT = {
+    "ours": "runworker --concurrency N (default 1): N work horses, what the drain varies;"
+            " failed jobs in queue_failed_jobs on MariaDB (FAILED_DATABASE); retry path"
+            " max_tries=3, retry_after=0",
+    "rq": "N x `rq worker` (N processes, what the drain varies); retry path Retry(max=2)",
+    "rq/simple": "--worker-class SimpleWorker (the default Worker forks a horse per job)",
+    "celery": "-c N (default: one process per CPU); task_ignore_result=True (no results"
+              " backend); retry path autoretry_for, max_retries=2, default_retry_delay=0",
+    "dramatiq": "--processes N (default: one per CPU), threads at the default 8;"
+                " max_retries=0 (default 20, with backoff) but retry path max_retries=2,"
+                " min_backoff=0, max_backoff=0",
+    "huey/process": "-k process -w N (default: -k thread -w 1): N processes, what the drain"
+                    " varies",
+    "huey/thread": "the consumer as shipped: -k thread -w 1",
+    "huey": "retry path retries=2, retry_delay=0",
+    "tasks_db": "N x `db_worker` (N processes), --interval at its default 1 s",
+}
+#: How the servers run, whoever uses them.
+SERVERS_NOTE = (
+    "servers: MariaDB durable as shipped (innodb_flush_log_at_trx_commit=1, doublewrite"
+    " on); SQLite as docs/transports.md configures it (WAL, IMMEDIATE, timeout 30,"
+    " synchronous at its default FULL); PostgreSQL as the test servers run it (fsync=off,"
+    " synchronous_commit=off, full_page_writes=off: not durable); Redis without persistence")
 
 
 def find(rows: Iterable[dict], system: str, measurement: str) -> float | None:
@@ -49,7 +85,8 @@ def times_better(ours: float | None, peer: float | None, unit: str) -> float | N
 def relevant_peer(rows: list[dict], row: dict) -> dict | None:
     transport = row["system"].split("/", 1)[1]
     measurement = row["measurement"]
-    if transport in ("sqlite", "mariadb") and measurement.startswith(("drain", "enqueue")):
+    if transport in ("sqlite", "mariadb") and measurement.startswith(("drain", "enqueue",
+                                                                       "latency")):
         return best(rows, measurement, f"tasks_db/{transport}")
     if measurement.startswith("rss"):
         return best(rows, measurement, "celery")
@@ -76,6 +113,9 @@ def annotate(rows: list[dict]) -> None:
         if limit and (row["measurement"].startswith("drain")
                       or (row["measurement"] == "enqueue" and transport == "redis")):
             row["vs_limit"] = row["value"] / limit
+        insert = find(rows, f"substrate/{transport}", INSERT_OF.get(row["measurement"], ""))
+        if insert and transport in DATABASES:
+            row["vs_limit"] = row["value"] / insert
 
 
 def _fmt(value: float | None, unit: str = "") -> str:
@@ -136,9 +176,11 @@ def targets(rows: list[dict]) -> list[dict]:
     for n in ("1", "2"):
         checks.append((f"worker RSS ({n} process) <= Celery's",
                        ratio("ours/redis", f"rss-{n}", best(rows, f"rss-{n}", "celery")), 1.0))
+    checks += dispatch_checks(rows)
     out = [{"target": name, "ratio": got, "wanted": want, "at_most": False,
             "status": "n/a" if got is None else ("PASS" if got >= want else "MISS")}
            for name, got, want in checks]
+    out += latency_targets(rows)
     for transport in ("redis", "mariadb"):
         spread = find(rows, f"ours/{transport}", "scale-spread")
         if spread is not None:  # only with --scale
@@ -148,8 +190,50 @@ def targets(rows: list[dict]) -> list[dict]:
     return out
 
 
+def dispatch_checks(rows: list[dict]) -> list[tuple[str, float | None, float]]:
+    """Issue 17: one-by-one dispatch >= 80 % of the bare ORM insert of the same row, on
+    each database, outside and inside one atomic(); on Redis >= Huey's enqueue."""
+    checks: list[tuple[str, float | None, float]] = []
+    for db in DATABASES:
+        for measurement, insert in INSERT_OF.items():
+            ours = find(rows, f"ours/{db}", measurement)
+            bare = find(rows, f"substrate/{db}", insert)
+            where = "inside atomic()" if "atomic" in measurement else "outside atomic()"
+            checks.append((f"{db} dispatch one by one {where} >= 80% of the bare ORM insert"
+                           f" (ours/bare)", ours / bare if ours and bare else None,
+                           DISPATCH_SHARE))
+    huey = find(rows, "huey", "enqueue")
+    ours = find(rows, "ours/redis", "enqueue")
+    checks.append(("redis dispatch one by one >= Huey's enqueue (ours/huey)",
+                   ours / huey if ours and huey else None, 1.0))
+    return checks
+
+
+def latency_targets(rows: list[dict]) -> list[dict]:
+    """Issue 17: pickup latency p99 bounds, an absolute figure (ms), not a ratio."""
+    out = []
+    for transport, bound in LATENCY_P99_MS.items():
+        p99 = find(rows, f"ours/{transport}", "latency-p99")
+        status = "n/a" if p99 is None else ("PASS" if p99 <= bound else "MISS")
+        out.append({"target": f"{transport} pickup latency p99, ms", "ratio": p99,
+                    "wanted": bound, "at_most": True, "status": status})
+    return out
+
+
+def footnotes(rows: list[dict]) -> str:
+    """Every setting of this run that is not a documented default, for the systems in it."""
+    systems = {r["system"] for r in rows}
+    lines = ["Not defaults (everything else is):"]
+    for prefix, text in NOT_DEFAULT.items():
+        if any(s == prefix or s.startswith(prefix + "/") for s in systems):
+            lines.append(f"  {prefix}: {text}")
+    lines.append(f"  {SERVERS_NOTE}")
+    return "\n".join(lines)
+
+
 def targets_text(results: list[dict]) -> str:
-    lines = ["Targets (issue 5; ratio = how many times better ours is, in this run):"]
+    lines = ["Targets (issues 5 and 17; ratio = how many times better ours is, in this run;"
+             " latency: ms):"]
     for t in results:
         got = "-" if t["ratio"] is None else f"{t['ratio']:.2f}"
         want = f"want {'<=' if t['at_most'] else '>='} {t['wanted']:g}"

@@ -3,14 +3,17 @@
     make bench                              # or: .venv/bin/python bench/run.py
     .venv/bin/python bench/run.py --quick   # small sizes, one repetition
     .venv/bin/python bench/run.py --systems ours,huey --only drain,substrate
+    .venv/bin/python bench/run.py --quick --only latency,enqueue   # issue 17's measures
     .venv/bin/python bench/run.py --scale   # also reserve+ack at 1k..1M queued jobs
 
 Starts (or reuses) the servers of ``tests.support.servers`` on its own ports (below; set the
-``JQ_*_PORT`` variables to change them), builds the peers' virtualenv
-``.venv-bench-peers`` once, and runs every measurement through ``bench/driver.py`` in
-the right virtualenv, ``--repeat`` times (repetitions interleaved across systems, so
-machine noise hits all of them alike), each under a deadline. Prints one table and the
-targets; ``--json FILE`` appends one JSON line per row. See docs/performance.md.
+``JQ_*_PORT`` variables to change them; their files go to ``.test-servers/bench-servers``,
+never shared with a test run's servers; MariaDB runs durable, as shipped), builds the
+peers' virtualenv ``.venv-bench-peers`` once, and runs every measurement through
+``bench/driver.py`` in the right virtualenv, ``--repeat`` times (repetitions interleaved
+across systems, so machine noise hits all of them alike), each under a deadline. Prints
+one table, its footnotes (every setting that is not a default) and the targets; ``--json
+FILE`` appends one JSON line per row. See docs/performance.md.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -36,11 +40,16 @@ PORTS = {"JQ_REDIS_PORT": "26379", "JQ_MYSQL_PORT": "23306", "JQ_PG_PORT": "2543
          "JQ_REDIS_CLUSTER_PORT": "27100"}
 for _name, _port in PORTS.items():
     os.environ.setdefault(_name, _port)
+# A bench measures MariaDB as it ships (flush at every commit, doublewrite), not the tests'
+# fast unsafe server; and its servers keep their files apart from the tests' (a server of
+# the other durability in the same directory would be stopped and restarted).
+os.environ.setdefault("JQ_MYSQL_DURABLE", "1")
+os.environ.setdefault("JQ_TEST_SERVER_DIR", str(REPO / ".test-servers" / "bench-servers"))
 
 from bench import driver, harness, peers_venv, report  # noqa: E402
 
 SYSTEMS = ("ours", "rq", "celery", "dramatiq", "huey", "tasks_db")
-MEASUREMENTS = ("enqueue", "drain", "fail", "retry", "substrate")
+MEASUREMENTS = ("enqueue", "drain", "fail", "retry", "latency", "substrate")
 # System -> (drain variants, variant(s) for the failure and retry paths).
 VARIANTS = {
     "ours": (("redis", "mariadb", "sqlite"), ("redis",), ("redis",)),
@@ -50,8 +59,19 @@ VARIANTS = {
     "huey": (("process",), ("process",), ("process",)),
     "tasks_db": (("sqlite", "mariadb"), ("sqlite", "mariadb"), ()),  # no retries
 }
-FULL = {"enqueue": 10_000, "drain": 20_000, "fail": 5_000, "retry": 2_000}
-QUICK = {"enqueue": 1_000, "drain": 2_000, "fail": 500, "retry": 200}
+# Where ours is measured beyond the drain variants: one-by-one dispatch on PostgreSQL too,
+# and the pickup latency on every transport. Each peer's latency runs at its defaults
+# (Huey's consumer as shipped is one worker thread).
+OURS_ENQUEUE = ("redis", "mariadb", "sqlite", "postgresql")
+DATABASES = ("mariadb", "sqlite", "postgresql")
+LATENCY_VARIANTS = {
+    "ours": ("redis", "redis-cluster", "sqlite", "mariadb", "postgresql"),
+    "rq": ("fork", "simple"), "celery": ("prefork",), "dramatiq": ("redis",),
+    "huey": ("thread",), "tasks_db": ("sqlite", "mariadb"),
+}
+LATENCY_RATE = 100.0  # jobs/s, one at a time
+FULL = {"enqueue": 10_000, "drain": 20_000, "fail": 5_000, "retry": 2_000, "latency": 1_000}
+QUICK = {"enqueue": 1_000, "drain": 2_000, "fail": 500, "retry": 200, "latency": 500}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -62,6 +82,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--only", default=",".join(MEASUREMENTS),
                    help=f"comma-separated, of {','.join(MEASUREMENTS)}")
     p.add_argument("--procs", default="1,2", help="worker processes for the drain")
+    p.add_argument("--latency-jobs", type=int, help="jobs of the latency measure (default"
+                   " 1,000; quick 500), sent one at a time at 100/s")
     p.add_argument("--deadline", type=float, help="seconds per measurement (default 120;"
                    " quick 30); a run cut short reports the rate over the jobs it did")
     p.add_argument("--jobs", type=int, help="override the drain size")
@@ -117,6 +139,8 @@ class Bench:
         self.sizes = dict(QUICK if args.quick else FULL)
         if args.jobs:
             self.sizes["drain"] = args.jobs
+        if args.latency_jobs:
+            self.sizes["latency"] = args.latency_jobs
         self.deadline = args.deadline or (30.0 if args.quick else 120.0)
         self.repeat = args.repeat or (1 if args.quick else 3)
         self.systems = [s for s in args.systems.split(",") if s]
@@ -134,14 +158,12 @@ class Bench:
         for system in self.systems:
             drains, fails, retries = VARIANTS[system]
             if "enqueue" in self.only:
-                # Where the variant is the store (ours, django-tasks-db), enqueue into each;
-                # a peer's worker kind does not change how it enqueues.
-                per_store = system in ("ours", "tasks_db")
-                for v in drains if per_store else drains[:1]:
-                    label = f"{system}/{v}" if per_store else system
-                    for m, bulk in (("enqueue", []), ("enqueue-bulk", ["--bulk"])):
-                        plan.append((label, m, ["enqueue", *bulk, "--variant", v,
-                                                "--n", str(self.sizes["enqueue"])]))
+                plan += self.enqueue_plan(system, drains)
+            if "latency" in self.only:
+                plan += [(f"{system}/{v}", "latency", [
+                    "latency", "--variant", v, "--n", str(self.sizes["latency"]),
+                    "--rate", str(LATENCY_RATE), *deadline])
+                    for v in LATENCY_VARIANTS[system]]
             for kind, variants, name in (("noop", drains, "drain"), ("fail", fails, "fail"),
                                          ("retry", retries, "retry")):
                 if name not in self.only:
@@ -154,6 +176,27 @@ class Bench:
                             "--n", str(self.sizes[name]), *deadline]))
         return plan
 
+    def enqueue_plan(self, system: str, drains: tuple[str, ...]) -> list:
+        """One-by-one and bulk enqueues; for ours on a database also inside one
+        ``atomic()``, beside the bare ORM insert of the same rows (the substrate)."""
+        n = ["--n", str(self.sizes["enqueue"])]
+        # Where the variant is the store (ours, django-tasks-db), enqueue into each; a
+        # peer's worker kind does not change how it enqueues.
+        per_store = system in ("ours", "tasks_db")
+        variants = OURS_ENQUEUE if system == "ours" else drains if per_store else drains[:1]
+        plan = []
+        for v in variants:
+            label = f"{system}/{v}" if per_store else system
+            for m, how in (("enqueue", []), ("enqueue-bulk", ["--bulk"])):
+                plan.append((label, m, ["enqueue", *how, "--variant", v, *n]))
+            if system == "ours" and v in DATABASES:
+                plan.append((label, "enqueue-atomic", ["enqueue", "--atomic", "--variant",
+                                                       v, *n]))
+                for m, how in (("orm-insert", []), ("orm-insert-atomic", ["--atomic"])):
+                    plan.append((f"substrate/{v}", m, ["enqueue", "--orm", *how,
+                                                       "--variant", v, *n]))
+        return plan
+
     def record(self, system: str, measurement: str, result: dict) -> None:
         self.samples.setdefault((system, measurement), []).append(result)
 
@@ -162,7 +205,7 @@ class Bench:
         workdir = Path(self.args.workdir)
         for rep in range(self.repeat):
             for n, (system, measurement, dargs) in enumerate(plan, 1):
-                name = system.split("/", 1)[0]
+                name = "ours" if system.startswith("substrate/") else system.split("/")[0]
                 print(f"[{rep + 1}/{self.repeat}] {n}/{len(plan)} {system} {measurement}"
                       " ...", end=" ", flush=True)
                 extra = ["--workdir", str(workdir / f"{system.replace('/', '-')}-"
@@ -179,6 +222,9 @@ class Bench:
     def rows(self) -> list[dict]:
         rows = []
         for (system, measurement), results in self.samples.items():
+            if measurement == "latency":
+                rows += _latency_rows(system, results)
+                continue
             unit = "s" if measurement == "retry" else "jobs/s"
             rows.append(_row(system, measurement, unit, results))
             if measurement.startswith("drain"):
@@ -193,6 +239,10 @@ def _summary(result: dict) -> str:
         return "ERROR " + result["error"]
     if "na" in result:
         return "n/a"
+    if "latency_ms" in result:
+        text = ", ".join(f"{k} {v:,.1f}" for k, v in result["latency_ms"].items())
+        text += f" ms ({result['jobs']}/{result['wanted']} started"
+        return text + f" at {result['sent_rate']:.0f}/s)"
     text = f"{result['rate']:,.0f}/s"
     if "wanted" in result:
         text += f" ({result['jobs']}/{result['wanted']} in {result['seconds']:.2f} s"
@@ -227,6 +277,21 @@ def _row(system: str, measurement: str, unit: str, results: list[dict]) -> dict:
             "values": values, "note": "; ".join(dict.fromkeys(notes))}
 
 
+def _latency_rows(system: str, results: list[dict]) -> list[dict]:
+    """p50/p95/p99/max rows, each the median of the repetitions' figures."""
+    notes = [r["error"][:80] for r in results if r.get("error")]
+    notes += [f"{r['missing']}/{r['wanted']} never started (counted as a lower bound)"
+              for r in results if r.get("missing")]
+    measured = [r["latency_ms"] for r in results if "latency_ms" in r]
+    rows = []
+    for pct in ("p50", "p95", "p99", "max"):
+        values = [m[pct] for m in measured]
+        rows.append({"system": system, "measurement": f"latency-{pct}", "unit": "ms",
+                     "value": statistics.median(values) if values else None,
+                     "values": values, "note": "; ".join(dict.fromkeys(notes))})
+    return rows
+
+
 def substrate_rows(facts: dict[str, str], seconds: float) -> list[dict]:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings_ours")
     from bench import settings_ours, substrate
@@ -258,6 +323,26 @@ def scale_rows(sizes: list[int]) -> list[dict]:
     return rows
 
 
+@contextlib.contextmanager
+def redis_cluster(bench: Bench):
+    """The Redis Cluster of ``tests.support.servers.cluster``, started for ours' cluster
+    latency (and stopped after) unless one already answers on its ports."""
+    from tests.support.servers import cluster, state_dir
+
+    wanted = "ours" in bench.systems and "latency" in bench.only
+    if not wanted or cluster.serving():
+        yield
+        return
+    home = state_dir() / "redis-cluster"
+    shutil.rmtree(home, ignore_errors=True)  # a node's old nodes.conf would not join
+    print(f"starting a Redis Cluster on 127.0.0.1:{cluster.base_port()} ...", flush=True)
+    nodes = cluster.start(home)
+    try:
+        yield
+    finally:
+        cluster.stop(nodes)
+
+
 def commit() -> str:
     done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
                           capture_output=True, text=True)
@@ -283,7 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     if "substrate" in bench.only:
         print("substrate limits ...", flush=True)
         rows += substrate_rows(facts, 2.0 if args.quick else 5.0)
-    rows += bench.run()
+    with redis_cluster(bench):
+        rows += bench.run()
     if args.scale:
         rows += scale_rows([int(n) for n in args.scale_sizes.split(",")])
     report.HIGHER_IS_BETTER["x"] = False
@@ -291,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     target_rows = report.targets(rows)
     print()
     print(report.table(rows))
+    print()
+    print(report.footnotes(rows))
     print()
     print(report.targets_text(target_rows))
     print(f"\n{'quick' if args.quick else 'full'} run, {bench.repeat} repetition(s),"

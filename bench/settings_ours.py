@@ -4,9 +4,15 @@ Production defaults everywhere (``JOBQUEUE`` sets only connections and the faile
 on the servers of ``tests.support.servers``:
 
 - ``redis``: the Redis transport;
+- ``redis-cluster``: the Redis transport on the bench's Redis Cluster
+  (``tests.support.servers.cluster``, started by ``bench/run.py`` when it is measured);
 - ``mariadb``: the database transport on MariaDB database ``jobqueue_peers`` (its own, so
   neither the test suite nor ``bench/admin_at_scale.py``'s million rows are touched);
-- ``sqlite``: the database transport on a SQLite file in WAL mode, as the tests run it.
+  ``bench/run.py`` starts that MariaDB durable, as MariaDB ships (``JQ_MYSQL_DURABLE``);
+- ``postgresql``: the database transport on PostgreSQL database ``jobqueue_peers``
+  (LISTEN/NOTIFY wake-ups, as shipped);
+- ``sqlite``: the database transport on a SQLite file with exactly the options
+  docs/transports.md tells users to set (WAL, ``IMMEDIATE`` transactions, timeout 30).
 
 Failures go to ``queue_failed_jobs`` on that MariaDB database (``FAILED_DATABASE``), whatever
 the transport: the failure path is measured with the Redis transport.
@@ -17,13 +23,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.support.servers import ensure_servers
+from tests.support.servers import cluster, ensure_servers
 
 REPO = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("JQ_TEST_SERVER_DIR") or REPO / ".test-servers") / "bench"
 STATE.mkdir(parents=True, exist_ok=True)
 SERVERS = ensure_servers()
 MARIADB_NAME = os.environ.get("JQ_BENCH_PEERS_DATABASE", "jobqueue_peers")
+PG_NAME = MARIADB_NAME  # the same name on each server
 
 SECRET_KEY = "bench-only-not-secret"
 DEBUG = False
@@ -43,7 +50,7 @@ DATABASES = {
         "OPTIONS": {
             "timeout": 30,
             "transaction_mode": "IMMEDIATE",
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "init_command": "PRAGMA journal_mode=WAL;",
         },
     },
     "mariadb": {
@@ -55,6 +62,14 @@ DATABASES = {
         "NAME": MARIADB_NAME,
         "OPTIONS": {"charset": "utf8mb4"},
     },
+    "postgresql": {
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": SERVERS["PG_HOST"],
+        "PORT": SERVERS["PG_PORT"],
+        "USER": SERVERS["PG_USER"],
+        "PASSWORD": SERVERS["PG_PASSWORD"],
+        "NAME": PG_NAME,
+    },
 }
 _DB = "django_jobqueue.transports.database.DatabaseTransport"
 JOBQUEUE = {
@@ -63,6 +78,9 @@ JOBQUEUE = {
                   "OPTIONS": {"URL": SERVERS["REDIS_URL"]}},
         "mariadb": {"TRANSPORT": _DB, "OPTIONS": {"DATABASE": "mariadb"}},
         "sqlite": {"TRANSPORT": _DB, "OPTIONS": {"DATABASE": "default"}},
+        "postgresql": {"TRANSPORT": _DB, "OPTIONS": {"DATABASE": "postgresql"}},
+        "redis-cluster": {"TRANSPORT": "django_jobqueue.transports.redis.RedisTransport",
+                          "OPTIONS": {"URL": cluster.url(), "CLUSTER": True}},
     },
     "DEFAULT_CONNECTION": "redis",
     "FAILED_DATABASE": "mariadb",

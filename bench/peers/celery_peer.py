@@ -1,5 +1,8 @@
 """Celery (Redis broker, prefork pool: ``--pool prefork -c N``), jobs and adapter.
 
+Defaults but two: ``-c N`` (the number of processes is what the drain varies; the default
+is one per CPU) and ``task_ignore_result`` (there is no results backend to store them in).
+
 Celery keeps no failed store unless a results backend is configured; the bench runs it as
 most sites do, without one, and counts failures with the ``task_failure`` signal (one
 byte appended to a file in the pool process, as every system's jobs count).
@@ -15,6 +18,7 @@ from bench.peers import common
 
 URL = common.redis_url("celery")
 VARIANTS = ("prefork",)
+LATENCY_VARIANTS = VARIANTS
 BULK = False  # group() and chunks() still publish one message per task
 app = Celery("bench", broker=URL)
 app.conf.update(task_ignore_result=True, task_default_queue="default",
@@ -36,6 +40,11 @@ def retry(self) -> None:
     jobcount.retry(self.request.retries + 1)
 
 
+@app.task
+def latency(sent: float) -> None:
+    jobcount.stamp(sent)
+
+
 @task_failure.connect
 def _count_failure(**_kwargs) -> None:
     jobcount.mark("failed")
@@ -55,6 +64,10 @@ def reset() -> None:
 def enqueue(n: int, bulk: bool, variant: str) -> None:
     for _ in range(n):
         noop.delay()
+
+
+def enqueue_latency(sent: float, variant: str) -> None:
+    latency.delay(sent)
 
 
 def fill(kind: str, n: int, variant: str) -> None:

@@ -1,4 +1,5 @@
-"""Dramatiq (Redis broker, ``--processes N --threads 1``), jobs and adapter."""
+"""Dramatiq (Redis broker, ``--processes N`` and its default 8 threads each), jobs and
+adapter. The number of processes is what the drain varies (the default is one per CPU)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from bench.peers import common
 
 URL = common.redis_url("dramatiq")
 VARIANTS = ("redis",)
+LATENCY_VARIANTS = VARIANTS
 BULK = False  # the Redis broker enqueues one message per call (group() loops over them)
 broker = RedisBroker(url=URL)
 broker.add_middleware(CurrentMessage())
@@ -35,6 +37,11 @@ def retry() -> None:
     jobcount.retry(message.options.get("retries", 0) + 1)
 
 
+@dramatiq.actor(queue_name="default", max_retries=0)
+def latency(sent: float) -> None:
+    jobcount.stamp(sent)
+
+
 _ACTORS = {"noop": noop, "fail": fail, "retry": retry}
 
 
@@ -51,6 +58,10 @@ def enqueue(n: int, bulk: bool, variant: str) -> None:
         noop.send()
 
 
+def enqueue_latency(sent: float, variant: str) -> None:
+    latency.send(sent)
+
+
 def fill(kind: str, n: int, variant: str) -> None:
     actor = _ACTORS[kind]
     for _ in range(n):
@@ -59,7 +70,7 @@ def fill(kind: str, n: int, variant: str) -> None:
 
 def workers(variant: str, procs: int) -> list[list[str]]:
     return [[str(common.BIN / "dramatiq"), "bench.peers.dramatiq_peer",
-             "--processes", str(procs), "--threads", "1"]]
+             "--processes", str(procs)]]
 
 
 def failed_count(variant: str) -> int:

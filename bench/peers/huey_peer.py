@@ -1,4 +1,6 @@
-"""Huey (Redis storage, consumer in process mode: ``-k process -w N``), jobs and adapter."""
+"""Huey (Redis storage), jobs and adapter: the consumer in process mode (``-k process -w
+N``) where the number of processes is what is measured, and as shipped (``thread``: one
+worker thread, ``-k thread -w 1``) for the latency."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from bench.peers import common
 
 URL = common.redis_url("huey")
 VARIANTS = ("process",)
+LATENCY_VARIANTS = ("thread",)
 BULK = False  # huey enqueues one message per call; Task.map is a loop over enqueue
 huey = RedisHuey("bench", url=URL)
 
@@ -29,6 +32,11 @@ def retry(task=None) -> None:
     jobcount.retry(3 - task.retries)
 
 
+@huey.task()
+def latency(sent: float) -> None:
+    jobcount.stamp(sent)
+
+
 _TASKS = {"noop": noop, "fail": fail, "retry": retry}
 
 
@@ -45,6 +53,10 @@ def enqueue(n: int, bulk: bool, variant: str) -> None:
         noop()
 
 
+def enqueue_latency(sent: float, variant: str) -> None:
+    latency(sent)
+
+
 def fill(kind: str, n: int, variant: str) -> None:
     task = _TASKS[kind]
     for _ in range(n):
@@ -53,7 +65,7 @@ def fill(kind: str, n: int, variant: str) -> None:
 
 def workers(variant: str, procs: int) -> list[list[str]]:
     return [[str(common.BIN / "huey_consumer"), "bench.peers.huey_peer.huey",
-             "-k", "process", "-w", str(procs)]]
+             "-k", variant, "-w", str(procs)]]
 
 
 def failed_count(variant: str) -> int:

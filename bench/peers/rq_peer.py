@@ -12,6 +12,7 @@ from bench.peers import common
 
 URL = common.redis_url("rq")
 VARIANTS = ("fork", "simple")
+LATENCY_VARIANTS = VARIANTS
 BULK = True
 CHUNK = 1000
 _WORKER_CLASS = {"fork": "rq.worker.Worker", "simple": "rq.worker.SimpleWorker"}
@@ -23,6 +24,10 @@ def noop() -> None:
 
 def fail() -> None:
     jobcount.fail()
+
+
+def latency(sent: float) -> None:
+    jobcount.stamp(sent)
 
 
 def retry() -> None:
@@ -54,6 +59,10 @@ def enqueue(n: int, bulk: bool, variant: str) -> None:
     else:
         for _ in range(n):
             queue.enqueue(noop)
+
+
+def enqueue_latency(sent: float, variant: str) -> None:
+    _queue().enqueue(latency, sent)
 
 
 def fill(kind: str, n: int, variant: str) -> None:

@@ -23,6 +23,7 @@ from django_tasks_db.models import DBTaskResult  # noqa: E402
 from bench import jobcount  # noqa: E402
 
 VARIANTS = ("sqlite", "mariadb")
+LATENCY_VARIANTS = VARIANTS
 RETRY_VARIANTS = ()
 BULK = False
 
@@ -35,6 +36,11 @@ def noop() -> None:
 @task()
 def fail() -> None:
     jobcount.fail()
+
+
+@task()
+def latency(sent: float) -> None:
+    jobcount.stamp(sent)
 
 
 _TASKS = {"noop": noop, "fail": fail}
@@ -71,6 +77,10 @@ def reset() -> None:
 def enqueue(n: int, bulk: bool, variant: str) -> None:
     for _ in range(n):
         noop.enqueue()
+
+
+def enqueue_latency(sent: float, variant: str) -> None:
+    latency.enqueue(sent)
 
 
 def fill(kind: str, n: int, variant: str) -> None:

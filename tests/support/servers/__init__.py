@@ -49,7 +49,8 @@ def ensure_servers() -> dict[str, str]:
     known = facts()
     redis_port, mysql_port = int(known["REDIS_PORT"]), int(known["MYSQL_PORT"])
     pg_port = int(known["PG_PORT"])
-    if not all(status(known).values()):
+    # A MariaDB of the other durability (JQ_MYSQL_DURABLE) is restarted by mariadb.start.
+    if not all(status(known).values()) or mariadb.wrong_durability(mysql_port):
         state = state_dir()
         with locked(state):
             # Check again under the lock: another process may just have started them.
@@ -57,7 +58,7 @@ def ensure_servers() -> dict[str, str]:
                 since = time.monotonic()
                 redis.start(redis_port, state / "redis")
                 say(f"started redis-server on 127.0.0.1:{redis_port}", since)
-            if not mariadb.answers(mysql_port):
+            if not mariadb.answers(mysql_port) or mariadb.wrong_durability(mysql_port):
                 since = time.monotonic()
                 mariadb.start(mysql_port, state / "mariadb")
                 say(f"started mariadbd on 127.0.0.1:{mysql_port}", since)

@@ -33,6 +33,11 @@ def _cli(port: int, *args: str) -> str:
     return done.stdout + done.stderr
 
 
+def serving() -> bool:
+    """Whether a cluster already serves on the first port (the bench reuses one)."""
+    return "cluster_state:ok" in _cli(base_port(), "CLUSTER", "INFO")
+
+
 def _wait(condition, what: str, procs: list[subprocess.Popen], home: Path) -> None:
     deadline = time.monotonic() + DEADLINE
     while not condition():
