@@ -119,6 +119,12 @@ class JobQueueSettings:
             raise AttributeError(f"Unknown JOBQUEUE setting: {name!r}")
         return self.given().get(name, DEFAULTS[name])
 
+    def read(self, *names: str) -> tuple[Any, ...]:
+        """Several settings at one look at ``settings.JOBQUEUE``, in the order named (for
+        the dispatch path: each attribute read looks again)."""
+        given = self.given()
+        return tuple([given.get(name, DEFAULTS[name]) for name in names])
+
     def given(self) -> Any:
         """``settings.JOBQUEUE`` as the project wrote it (``{}`` when unset); the system
         checks make sure it is a dict of known keys."""

@@ -10,7 +10,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.db import DEFAULT_DB_ALIAS, transaction
 
@@ -39,6 +39,23 @@ class Dispatched:
     delay: float
 
 
+class _Defaults(NamedTuple):
+    """The settings a dispatch reads, read together (see :meth:`JobQueueSettings.read`)."""
+
+    connection: str
+    queue: str
+    connections: dict[str, Any]
+    max_tries: int
+    max_bytes: int
+    max_depth: int
+
+
+def _defaults() -> _Defaults:
+    return _Defaults._make(jobqueue_settings.read(
+        "DEFAULT_CONNECTION", "DEFAULT_QUEUE", "CONNECTIONS", "DEFAULT_MAX_TRIES",
+        "MAX_PAYLOAD_BYTES", "MAX_PAYLOAD_DEPTH"))
+
+
 def _prepare(
     job: Job, *, delay: float, queue: str | None, connection: str | None, priority: int
 ) -> tuple[str, PushItem, Dispatched]:
@@ -47,9 +64,11 @@ def _prepare(
         raise PayloadError(f"{cls.__name__} is abstract and cannot be dispatched")
     if not -100 <= priority <= 100:
         raise PayloadError("priority must be between -100 and 100")
-    connection = connection or cls.connection or jobqueue_settings.DEFAULT_CONNECTION
-    queue = queue or cls.queue or jobqueue_settings.DEFAULT_QUEUE
-    jobqueue_settings.connection(connection)  # unknown names raise now, not in a worker
+    defaults = _defaults()
+    connection = connection or cls.connection or defaults.connection
+    queue = queue or cls.queue or defaults.queue
+    if connection not in defaults.connections:
+        jobqueue_settings.connection(connection)  # unknown names raise now, not in a worker
     ensure_discoverable(cls, connection)  # so do classes workers lack
     overrides = job.dispatch_overrides()
     max_tries = overrides.get("max_tries") or cls.max_tries
@@ -60,7 +79,7 @@ def _prepare(
         data={"args": job._jq_args, "kwargs": job._jq_kwargs},
         queue=queue,
         connection=connection,
-        max_tries=max_tries or jobqueue_settings.DEFAULT_MAX_TRIES,
+        max_tries=max_tries or defaults.max_tries,
         timeout=overrides.get("timeout") or cls.timeout,
         job_id=overrides.get("id"),
         priority=priority,
@@ -70,9 +89,7 @@ def _prepare(
             body["retry_after"] = retry_after_to_json(overrides["retry_after"])
         except (TypeError, ValueError) as exc:
             raise PayloadError(str(exc)) from None
-    text = payload_codec.dumps(
-        body, jobqueue_settings.MAX_PAYLOAD_BYTES, jobqueue_settings.MAX_PAYLOAD_DEPTH
-    )
+    text = payload_codec.dumps(body, defaults.max_bytes, defaults.max_depth)
     item = _item(body, text, delay)
     return connection, item, Dispatched(body["id"], cls.name, queue, connection, item.delay)
 

@@ -56,6 +56,10 @@ _DECODERS = {
 }
 
 
+# Built once: ``json.dumps`` with options of its own builds an encoder at every call.
+_ENCODER = json.JSONEncoder(default=_encode_special, separators=(",", ":"), allow_nan=False)
+
+
 def _decode_special(obj: dict[str, Any]) -> Any:
     kind = obj.get(TAG)
     if kind is None:
@@ -114,9 +118,7 @@ def dumps(payload: dict[str, Any], max_bytes: int | None = None,
     if max_depth is not None and _too_deep(payload.get("data"), max_depth):
         raise PayloadError(f"job arguments nest deeper than MAX_PAYLOAD_DEPTH={max_depth}")
     try:
-        text = json.dumps(
-            payload, default=_encode_special, separators=(",", ":"), allow_nan=False
-        )
+        text = _ENCODER.encode(payload)
     except PayloadError:
         raise
     except (TypeError, ValueError) as exc:

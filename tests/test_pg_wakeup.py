@@ -7,6 +7,7 @@ import time
 
 import pytest
 from django.db import connections, transaction
+from django.test.utils import CaptureQueriesContext
 
 from django_jobqueue.transports import PushItem, get_transport, pg_wakeup
 from tests import jobs
@@ -57,6 +58,29 @@ def test_a_rolled_back_push_wakes_nobody(transport):
         raise Rollback
     assert waited(transport, 0.4) >= 0.35
     assert transport.size(QUEUE).total == 0
+
+
+def test_a_dispatch_inserts_and_notifies_in_one_statement(transport):
+    # One round trip: a NOTIFY of its own doubled the cost of a dispatch (issue 17).
+    with CaptureQueriesContext(connections["postgres"]) as outside:
+        jobs.Record(1).dispatch(connection="postgres", queue=QUEUE)
+    with transaction.atomic(using="postgres"), CaptureQueriesContext(
+            connections["postgres"]) as inside:
+        jobs.Record(1).dispatch(connection="postgres", queue=QUEUE, using="postgres")
+        jobs.Record(1).dispatch(connection="postgres", queue="elsewhere", using="postgres")
+    for query in [*outside.captured_queries, *inside.captured_queries]:
+        assert "INSERT INTO queue_jobs" in query["sql"] and "pg_notify" in query["sql"]
+    assert (len(outside), len(inside)) == (1, 2)
+    assert waited(transport, 5.0) < 0.5
+    assert transport.size(QUEUE).ready == 2
+    transport.clear("elsewhere")
+
+
+def test_a_delayed_push_notifies_nobody(transport):
+    with CaptureQueriesContext(connections["postgres"]) as queries:
+        transport.push_many([PushItem("d" * 32, QUEUE, "{}", delay=60)])
+    assert len(queries) == 1 and "pg_notify" not in queries[0]["sql"]
+    assert waited(transport, 0.3) >= 0.25
 
 
 def test_a_lost_notification_costs_one_wait_and_the_next_push_wakes_again(

@@ -34,6 +34,24 @@ def test_wakeups_left_by_pushes_are_dropped_once_the_queue_is_empty(transport, r
     assert time.monotonic() - started >= 0.25
 
 
+def test_wakeups_pile_up_to_a_thousand_at_most(transport, redis_client):
+    # Pushes trim the wake-up list only once it is long: it still never passes 1,000.
+    notify = transport.keys("default")[-1]
+    redis_client.rpush(notify, *[1] * 998)
+    for item in _items(4):
+        transport.push(item)
+    assert redis_client.llen(notify) == 1000
+    transport.push_many(_items(100))
+    assert redis_client.llen(notify) == 1000
+
+
+def test_a_push_after_the_server_lost_its_scripts_loads_them_again(transport, redis_client):
+    transport.push(_items(1)[0])
+    redis_client.script_flush()
+    transport.push(_items(1)[0])
+    assert transport.size("default").ready == 2
+
+
 def test_a_bulk_push_wakes_every_idle_worker(transport, redis_client):
     woke: list[float] = []
     lock = threading.Lock()

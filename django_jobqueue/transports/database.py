@@ -30,7 +30,7 @@ from .base import (
     fill_from_queues,
 )
 from .database_workers import DatabaseWorkers
-from .pg_wakeup import Listener, notify
+from .pg_wakeup import Listener, with_notify
 
 TABLE = "queue_jobs"
 _COLUMNS = "id, uuid, queue, payload, attempts, priority, available_at"
@@ -110,10 +110,11 @@ class DatabaseTransport(Transport):
     def push_many(self, items: Sequence[PushItem]) -> None:
         if not items:
             return
-        now = self._now
-        row = f"(%s, %s, %s, 0, %s, {now} + %s, {now})"
-        for start in range(0, len(items), _INSERT_CHUNK):
-            chunk = items[start : start + _INSERT_CHUNK]
+        connection = connections[self.alias]
+        row = _row_sql(connection.vendor)
+        chunks = [items[start : start + _INSERT_CHUNK]
+                  for start in range(0, len(items), _INSERT_CHUNK)]
+        for number, chunk in enumerate(chunks, 1):
             sql = (
                 f"INSERT INTO {TABLE} (uuid, queue, payload, attempts, priority, available_at,"
                 f" created_at) VALUES {', '.join([row] * len(chunk))}"
@@ -121,13 +122,14 @@ class DatabaseTransport(Transport):
             params: list[Any] = []
             for item in chunk:
                 params += [item.id, item.queue, item.payload, item.priority, max(item.delay, 0)]
-            if connections[self.alias].in_atomic_block:
+            if number == len(chunks) and connection.vendor == "postgresql":
+                # After the inserts, in their transaction (delivered when they commit), and
+                # in the last insert's statement: a NOTIFY of its own was a round trip more.
+                sql, params = with_notify(sql, params, [i.queue for i in items if i.delay <= 0])
+            if connection.in_atomic_block:
                 self._execute(sql, params)
             else:
                 self._retrying(lambda sql=sql, params=params: self._execute(sql, params))
-        if self._notifies:
-            # After the inserts, in their transaction: delivered when they commit.
-            notify(self.alias, [item.queue for item in items if item.delay <= 0])
 
     def reserve_from(
         self, queue: str, count: int, lease: float, token: str, run: int | None = None,
@@ -457,6 +459,12 @@ def _unsupported(transport: DatabaseTransport, why: str) -> checks.Error:
         hint="Use SQLite, PostgreSQL, MySQL >= 8.0.1 or MariaDB >= 10.6, or the redis transport.",
         id="django_jobqueue.E005",
     )
+
+
+def _row_sql(vendor: str) -> str:
+    """One row of a push's ``INSERT``: due after its delay, on the database's clock."""
+    now = now_sql(vendor)
+    return f"(%s, %s, %s, 0, %s, {now} + %s, {now})"
 
 
 def _by_token(jobs: Sequence[Reserved]) -> dict[str, list[Reserved]]:

@@ -35,15 +35,17 @@ def channel(queue: str) -> str:
     return "jobqueue_" + hashlib.sha1(queue.encode("utf-8", "surrogateescape")).hexdigest()[:24]
 
 
-def notify(alias: str, queues: Sequence[str]) -> None:
-    """NOTIFY the channels of ``queues`` on ``alias``'s connection, in its current
-    transaction if there is one. A failure costs latency only, never the push."""
-    try:
-        with connections[alias].cursor() as cursor:
-            for name in sorted(set(queues)):
-                cursor.execute("SELECT pg_notify(%s, '')", [channel(name)])
-    except Exception as exc:  # the poll is the safety net: never fail a push for this
-        log_event(logger, logging.WARNING, "wakeup_not_sent", database=alias, error=exc)
+def with_notify(insert: str, params: list[Any], queues: Sequence[str]) -> tuple[str, list[Any]]:
+    """``insert`` (an ``INSERT`` and its ``params``) made into one statement that also
+    NOTIFYs the channels of ``queues``: delivered when its transaction commits, never if it
+    rolls back. ``insert`` unchanged when ``queues`` is empty."""
+    names = sorted(set(queues))
+    if not names:
+        return insert, params
+    # A data-modifying WITH runs to completion whatever the outer SELECT reads of it.
+    calls = ", ".join(["pg_notify(%s, '')"] * len(names))
+    return (f"WITH pushed AS ({insert}) SELECT {calls}",
+            [*params, *(channel(name) for name in names)])
 
 
 class Listener:

@@ -76,6 +76,8 @@ class RedisTransport(Transport):
         self._turn = 0
         # Queues this process has already added to the set of known queues.
         self._announced: set[str] = set()
+        # Each queue's keys, encoded once, for the push path.
+        self._encoded_keys: dict[str, list[bytes]] = {}
 
     @property
     def client(self) -> Any:
@@ -125,7 +127,27 @@ class RedisTransport(Transport):
                 args: list[Any] = [len(chunk)]
                 for item in chunk:
                     args += [item.id, item.payload, int(max(item.delay, 0) * 1000), item.priority]
-                self._call("PUSH", queue, args)
+                self._guarded(lambda queue=queue, args=args: self._run_push(queue, args))
+
+    def _run_push(self, queue: str, args: list[Any]) -> Any:
+        """The PUSH script, called as ``EVALSHA`` with the queue's keys encoded once: one
+        dispatch is one push, and redis-py's ``Script`` wrapper and the encoding of eight
+        keys were a good part of its cost."""
+        client = self.client
+        keys = self._encoded_keys.get(queue)
+        if keys is None:
+            encoder = client.get_encoder()
+            keys = self._encoded_keys[queue] = [encoder.encode(key) for key in self.keys(queue)]
+        script = self._scripts["PUSH"]
+        try:
+            return client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        except Exception as exc:
+            from redis.exceptions import NoScriptError
+
+            if not isinstance(exc, NoScriptError):
+                raise
+            # A server that lost its scripts (restarted, flushed): the wrapper loads it.
+            return script(keys=keys, args=args, client=client)
 
     def _announce(self, queues: Iterable[str]) -> None:
         # Before the push, so a crash in between leaves a known empty queue, never an unknown
@@ -300,6 +322,7 @@ class RedisTransport(Transport):
         if self._client is not None and self.options.get("URL"):
             self._client.close()
         self._client = None
+        self._encoded_keys.clear()
 
 
 def _text(value: Any) -> str:
