@@ -129,3 +129,12 @@ def test_a_listener_that_cannot_connect_polls_quietly_and_logs_once(transport, c
     for _ in range(3):
         assert waited(transport, 0.05) >= 0.04  # waits out its timeout, raises nothing
     assert caplog.text.count("event=wakeup_listener_lost") == 1
+
+
+def test_a_dead_workers_prefetched_job_put_back_wakes_the_listener(transport):
+    push(transport)
+    assert waited(transport, 5.0) < 0.5
+    # A worker takes it ahead of its horses and dies: its short lease runs out.
+    transport.exchange([], [], [QUEUE], 0, 1, 30, "dead", prefetch_lease=0.2)
+    assert wait_until(lambda: transport.requeue_expired([QUEUE]), timeout=10) == 1
+    assert waited(transport, 3.0) < 0.5

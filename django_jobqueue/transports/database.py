@@ -30,7 +30,7 @@ from .base import (
     fill_from_queues,
 )
 from .database_workers import DatabaseWorkers
-from .pg_wakeup import Listener, with_notify
+from .pg_wakeup import Listener, notify_sql, with_notify
 
 TABLE = "queue_jobs"
 _COLUMNS = "id, uuid, queue, payload, attempts, priority, available_at"
@@ -198,7 +198,7 @@ class DatabaseTransport(Transport):
             return 0
         count = self._retrying(lambda: self._requeue_expired(queues))
         if count and self._notifies:
-            notify(self.alias, list(queues))  # idle workers on LISTEN wake for them
+            self._execute(*notify_sql(queues))  # idle workers on LISTEN wake for them
         return count
 
     def _requeue_expired(self, queues: Sequence[str]) -> int:

@@ -39,13 +39,17 @@ def with_notify(insert: str, params: list[Any], queues: Sequence[str]) -> tuple[
     """``insert`` (an ``INSERT`` and its ``params``) made into one statement that also
     NOTIFYs the channels of ``queues``: delivered when its transaction commits, never if it
     rolls back. ``insert`` unchanged when ``queues`` is empty."""
-    names = sorted(set(queues))
-    if not names:
+    if not queues:
         return insert, params
     # A data-modifying WITH runs to completion whatever the outer SELECT reads of it.
-    calls = ", ".join(["pg_notify(%s, '')"] * len(names))
-    return (f"WITH pushed AS ({insert}) SELECT {calls}",
-            [*params, *(channel(name) for name in names)])
+    select, channels = notify_sql(queues)
+    return f"WITH pushed AS ({insert}) {select}", [*params, *channels]
+
+
+def notify_sql(queues: Sequence[str]) -> tuple[str, list[str]]:
+    """A ``SELECT`` that NOTIFYs the channels of ``queues`` (not empty), and its params."""
+    names = sorted(set(queues))
+    return "SELECT " + ", ".join(["pg_notify(%s, '')"] * len(names)), [channel(n) for n in names]
 
 
 class Listener:
