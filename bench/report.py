@@ -49,8 +49,8 @@ NOT_DEFAULT = {
 SERVERS_NOTE = (
     "servers: MariaDB durable as shipped (innodb_flush_log_at_trx_commit=1, doublewrite"
     " on); SQLite as docs/transports.md configures it (WAL, IMMEDIATE, timeout 30,"
-    " synchronous at its default FULL); PostgreSQL as the test servers run it (fsync=off,"
-    " synchronous_commit=off, full_page_writes=off: not durable); Redis without persistence")
+    " synchronous at its default FULL); PostgreSQL durable as shipped (fsync,"
+    " synchronous_commit and full_page_writes on); Redis without persistence")
 
 
 def find(rows: Iterable[dict], system: str, measurement: str) -> float | None:

@@ -40,10 +40,12 @@ PORTS = {"JQ_REDIS_PORT": "26379", "JQ_MYSQL_PORT": "23306", "JQ_PG_PORT": "2543
          "JQ_REDIS_CLUSTER_PORT": "27100"}
 for _name, _port in PORTS.items():
     os.environ.setdefault(_name, _port)
-# A bench measures MariaDB as it ships (flush at every commit, doublewrite), not the tests'
-# fast unsafe server; and its servers keep their files apart from the tests' (a server of
-# the other durability in the same directory would be stopped and restarted).
+# A bench measures MariaDB and PostgreSQL as they ship (flush at every commit, doublewrite;
+# fsync, synchronous commits), not the tests' fast unsafe servers; and its servers keep their
+# files apart from the tests' (a server of the other durability in the same directory would
+# be stopped and restarted).
 os.environ.setdefault("JQ_MYSQL_DURABLE", "1")
+os.environ.setdefault("JQ_PG_DURABLE", "1")
 os.environ.setdefault("JQ_TEST_SERVER_DIR", str(REPO / ".test-servers" / "bench-servers"))
 
 from bench import driver, harness, peers_venv, report  # noqa: E402

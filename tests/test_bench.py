@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bench import jobcount, latency, report
-from tests.support.servers import mariadb
+from tests.support.servers import mariadb, postgres
 
 
 def test_stamps_round_trip_through_the_count_dir(tmp_path, monkeypatch):
@@ -103,3 +103,20 @@ def test_a_server_of_the_other_durability_that_is_not_ours_is_refused(tmp_path, 
                         lambda port: (2, "/elsewhere/mariadbd.pid"))  # not tmp_path's
     with pytest.raises(RuntimeError, match="another durability"):
         mariadb.start(1, tmp_path)
+
+
+@pytest.mark.parametrize(("fsync", "durable", "wrong"),
+                         [(True, "1", False), (False, "1", True), (True, "", True),
+                          (False, "", False), (None, "1", False)])
+def test_a_postgres_of_the_other_durability_is_noticed(monkeypatch, fsync, durable, wrong):
+    monkeypatch.setenv(postgres.DURABLE_VAR, durable)
+    monkeypatch.setattr(postgres, "_running_fsync", lambda port: fsync)
+    assert postgres.wrong_durability(1) is wrong
+
+
+def test_a_postgres_of_the_other_durability_that_is_not_ours_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv(postgres.DURABLE_VAR, "1")
+    monkeypatch.setattr(postgres, "_running_fsync", lambda port: False)
+    monkeypatch.setattr(postgres, "_give_to_server_user", lambda path: None)
+    with pytest.raises(RuntimeError, match="another durability"):
+        postgres.start(1, tmp_path)  # no postmaster.pid there: not ours

@@ -90,7 +90,8 @@ for i = 0, n - 1 do
   if delay > 0 then
     redis.call('ZADD', delayed, now + delay, id)
   else
-    redis.call('ZADD', ready, rank(id), id)
+    -- rank(id), with the priority at hand rather than read back from meta
+    redis.call('ZADD', ready, (100 - prio) * 17592186044416 + redis.call('INCR', seq), id)
     redis.call('ZADD', since, now, id)
   end
 end

@@ -49,8 +49,10 @@ def ensure_servers() -> dict[str, str]:
     known = facts()
     redis_port, mysql_port = int(known["REDIS_PORT"]), int(known["MYSQL_PORT"])
     pg_port = int(known["PG_PORT"])
-    # A MariaDB of the other durability (JQ_MYSQL_DURABLE) is restarted by mariadb.start.
-    if not all(status(known).values()) or mariadb.wrong_durability(mysql_port):
+    # A MariaDB or PostgreSQL of the other durability (JQ_MYSQL_DURABLE, JQ_PG_DURABLE) is
+    # restarted by its start().
+    wrong = mariadb.wrong_durability(mysql_port) or postgres.wrong_durability(pg_port)
+    if not all(status(known).values()) or wrong:
         state = state_dir()
         with locked(state):
             # Check again under the lock: another process may just have started them.
@@ -62,7 +64,7 @@ def ensure_servers() -> dict[str, str]:
                 since = time.monotonic()
                 mariadb.start(mysql_port, state / "mariadb")
                 say(f"started mariadbd on 127.0.0.1:{mysql_port}", since)
-            if not postgres.answers(pg_port):
+            if not postgres.answers(pg_port) or postgres.wrong_durability(pg_port):
                 since = time.monotonic()
                 postgres.start(pg_port, postgres.home_for(state))
                 say(f"started postgres on 127.0.0.1:{pg_port}", since)

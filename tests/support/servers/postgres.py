@@ -4,6 +4,11 @@ initdb and postgres refuse to run as root, so as root both run as the ``postgres
 user (made by Debian's package) through ``runuser``, in a directory it owns; otherwise they
 run as the current user. The server listens on 127.0.0.1 only, with password logins and no
 Unix socket (whose path could exceed the 107-byte limit in a deep checkout).
+
+The tests' server trades durability for speed (``fsync``, ``synchronous_commit`` and
+``full_page_writes`` off): their data is thrown away. ``JQ_PG_DURABLE=1`` starts it as
+PostgreSQL ships (all three on), for the bench, which must measure what users run. Our
+server running with the other durability is restarted; another's is refused.
 """
 
 from __future__ import annotations
@@ -34,10 +39,35 @@ PG_USER = PG_PASSWORD = PG_DATABASE = "jobqueue"
 PG_SUPERUSER = "postgres"
 SERVER_ACCOUNT = "postgres"  # the system user that runs the server when we are root
 PG_DEADLINE = 30.0
-# Durability is worthless for throwaway data. Deadlocks are looked for after 1 s by default,
-# too slow for the deadlock tests, and only a superuser may change it.
-_SETTINGS = ["fsync=off", "synchronous_commit=off", "full_page_writes=off", "max_connections=200"]
-_SETTINGS += ["deadlock_timeout=100ms"]
+DURABLE_VAR = "JQ_PG_DURABLE"
+# Durability is worthless for throwaway data (unless JQ_PG_DURABLE). Deadlocks are looked for
+# after 1 s by default, too slow for the deadlock tests, and only a superuser may change it.
+_FAST = ["fsync=off", "synchronous_commit=off", "full_page_writes=off"]
+_SETTINGS = ["max_connections=200", "deadlock_timeout=100ms"]
+
+
+def durable() -> bool:
+    """Whether the server must run with PostgreSQL's shipped durability (``JQ_PG_DURABLE``)."""
+    return os.environ.get(DURABLE_VAR, "") not in ("", "0")
+
+
+def wrong_durability(port: int) -> bool:
+    """Whether a server answers on ``port`` with the other durability than :func:`durable`
+    asks for."""
+    running = _running_fsync(port)
+    return running is not None and running != durable()
+
+
+def _running_fsync(port: int) -> bool | None:
+    import psycopg
+
+    try:
+        with psycopg.connect(host="127.0.0.1", port=port, user=PG_USER, password=PG_PASSWORD,
+                             dbname=PG_DATABASE, connect_timeout=2) as conn:
+            row = conn.execute("SHOW fsync").fetchone()
+    except psycopg.Error:
+        return None
+    return row is not None and row[0] == "on"
 
 
 def facts() -> dict[str, str]:
@@ -118,7 +148,7 @@ def _init_cluster(home: Path) -> None:
 
 def _spawn_postgres(port: int, home: Path) -> None:
     options = ["-p", str(port), "-h", "127.0.0.1", "-k", ""]
-    for setting in _SETTINGS:
+    for setting in [*_SETTINGS, *([] if durable() else _FAST)]:
         options += ["-c", setting]
     # pg_ctl daemonises the server in a session of its own, away from pytest's Ctrl-C, and
     # with -w waits for it to accept connections, failing early if it dies first.
@@ -172,6 +202,14 @@ def start(port: int, home: Path) -> None:
     home.mkdir(parents=True, exist_ok=True)
     _give_to_server_user(home)
     pidfile, log = home / "data" / "postmaster.pid", home / "postgres.log"
+    if wrong_durability(port):
+        if not _running(pidfile):
+            wanted = "durable" if durable() else "fast (fsync off)"
+            raise RuntimeError(
+                f"A PostgreSQL on 127.0.0.1:{port} runs with another durability than the one"
+                f" wanted, {wanted} ({DURABLE_VAR}), and was not started from {home}: stop it"
+                " or choose another JQ_PG_PORT.")
+        stop(home)
     # A live one is ours but unusable as the test user (an interrupted bootstrap, say).
     if not _running(pidfile):
         _init_cluster(home)
