@@ -254,8 +254,11 @@ class Supervisor:
         return self.feeder.wait_timeout(now, limit, self.stopping)
 
     def _next_turn(self) -> float:
-        """When the next timed step is due: heartbeat, requeue or maintenance."""
-        return min(self.next_heartbeat, self.next_requeue, self.next_maintenance)
+        """When the next timed step is due: heartbeat or maintenance. The requeue has no
+        wake-up of its own: it rides on the turns the worker makes anyway (a busy worker's
+        many; an idle one's, at least every ``SLEEP``), so an idle worker's store sees no
+        more sessions' worth of traffic than before."""
+        return min(self.next_heartbeat, self.next_maintenance)
 
     def _deadlines(self) -> list[float]:
         """When owed acks, marks and outcomes are due, when prefetched jobs go stale, and
