@@ -106,25 +106,12 @@ def _sqlite() -> dict[str, Any]:
 
 def create_database(target: str, servers: dict[str, str]) -> None:
     """The target's own database on the test server (the suite's stay untouched)."""
+    from bench import harness
+
     if target == "mariadb":
-        import MySQLdb
-
-        conn = MySQLdb.connect(host=servers["MYSQL_HOST"], port=int(servers["MYSQL_PORT"]),
-                               user=servers["MYSQL_USER"], password=servers["MYSQL_PASSWORD"])
-        try:
-            conn.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{DATABASE}`"
-                                  " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-        finally:
-            conn.close()
+        harness.create_mariadb_database(servers, DATABASE)
     elif target == "postgres":
-        import psycopg
-
-        with psycopg.connect(host=servers["PG_HOST"], port=int(servers["PG_PORT"]),
-                             user=servers["PG_USER"], password=servers["PG_PASSWORD"],
-                             dbname="postgres", autocommit=True) as conn:
-            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                                [DATABASE]).fetchone():
-                conn.execute(f'CREATE DATABASE "{DATABASE}"')
+        harness.create_pg_database(servers, DATABASE)
 
 
 def set_up(target: str) -> None:

@@ -172,3 +172,28 @@ def watch(
         timeout=done < wanted and not error,
         startup_s=round((began or finished) - launched, 3), error=error,
     )
+
+
+def create_mariadb_database(servers: dict[str, str], name: str) -> None:
+    """Database ``name`` on the MariaDB of ``servers`` (``tests.support.servers``' facts)."""
+    import MySQLdb
+
+    conn = MySQLdb.connect(host=servers["MYSQL_HOST"], port=int(servers["MYSQL_PORT"]),
+                           user=servers["MYSQL_USER"], password=servers["MYSQL_PASSWORD"])
+    try:
+        conn.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{name}`"
+                              " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    finally:
+        conn.close()
+
+
+def create_pg_database(servers: dict[str, str], name: str) -> None:
+    """Database ``name`` on the PostgreSQL of ``servers``."""
+    import psycopg
+
+    # CREATE DATABASE refuses to run in a transaction, and has no IF NOT EXISTS.
+    with psycopg.connect(host=servers["PG_HOST"], port=int(servers["PG_PORT"]),
+                         user=servers["PG_USER"], password=servers["PG_PASSWORD"],
+                         dbname="postgres", autocommit=True) as pg:
+        if not pg.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            pg.execute(f'CREATE DATABASE "{name}"')

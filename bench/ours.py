@@ -19,6 +19,7 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.db import connections, transaction  # noqa: E402
 
+from bench import harness  # noqa: E402
 from bench.jobs import BenchFail, BenchLatency, BenchNoop, BenchRetry  # noqa: E402
 from django_jobqueue import dispatch_many  # noqa: E402
 from django_jobqueue.models import QueuedJob  # noqa: E402
@@ -46,23 +47,8 @@ def prepare() -> None:
 
 
 def create_databases(server: dict[str, str], mariadb_name: str, pg_name: str) -> None:
-    import MySQLdb
-    import psycopg
-
-    conn = MySQLdb.connect(host=server["MYSQL_HOST"], port=int(server["MYSQL_PORT"]),
-                           user=server["MYSQL_USER"], password=server["MYSQL_PASSWORD"])
-    try:
-        conn.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{mariadb_name}`"
-                              " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-    finally:
-        conn.close()
-    # CREATE DATABASE refuses to run in a transaction, and has no IF NOT EXISTS.
-    with psycopg.connect(host=server["PG_HOST"], port=int(server["PG_PORT"]),
-                         user=server["PG_USER"], password=server["PG_PASSWORD"],
-                         dbname="jobqueue", autocommit=True) as pg:
-        if not pg.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                          [pg_name]).fetchone():
-            pg.execute(f'CREATE DATABASE "{pg_name}"')
+    harness.create_mariadb_database(server, mariadb_name)
+    harness.create_pg_database(server, pg_name)
 
 
 def reset() -> None:
