@@ -57,6 +57,8 @@ class Feeder:
         self.reserve_after = 0.0  # no reservation before (monotonic): the store failed
         self.queue_empty = False
         self._tokens = itertools.count()
+        # When the oldest lease of a prefetched job was confirmed (None: none is held).
+        self._oldest_lease: float | None = None
 
     # -- giving work -----------------------------------------------------------------------
     def assign(self, stopping: bool) -> None:
@@ -95,6 +97,8 @@ class Feeder:
         claims = [Claim.of(job, default) for job in jobs]
         for claim in claims[run:]:
             claim.leased_at = asked
+        if claims[run:] and self._oldest_lease is None:
+            self._oldest_lease = asked
         for slot, claim in zip(idle, claims[:run], strict=False):
             self._start(slot, claim)
         self.prefetch.keep_ahead(claims[run:], time.monotonic())
@@ -236,9 +240,12 @@ class Feeder:
         return [claim for claim in (*self.prefetch.claims(), *queued) if not claim.lost]
 
     def renew_at(self) -> float | None:
-        """When the prefetched jobs' leases are due for renewal."""
-        claims = self.unstarted()
-        return min(claim.leased_at for claim in claims) + RENEW_AHEAD if claims else None
+        """When the prefetched jobs' leases are due for renewal. Asked every turn, so it
+        reads no claim: a renewal confirms every held lease at once, and a reservation
+        only adds newer ones, so the oldest is the earlier of the two."""
+        if not (self.prefetch.ahead or any(slot.queued_runs() for slot in self.slots)):
+            self._oldest_lease = None
+        return None if self._oldest_lease is None else self._oldest_lease + RENEW_AHEAD
 
     def renew_unstarted(self) -> None:
         """Renew the prefetched jobs' short leases once due (and jobs begun whose start
@@ -253,6 +260,7 @@ class Feeder:
         )
         for claim in claims:
             claim.leased_at, claim.lost = asked, claim.reserved in lost
+        self._oldest_lease = asked
         if lost:
             # A lost job queued in a horse is skipped there (its start_by has passed), and
             # never put back in line.

@@ -89,7 +89,7 @@ class Slot:
         return [op.job for op in self.ops if op.job is not None]
 
     def queued_runs(self) -> int:
-        return len(self.queued_jobs())
+        return sum(1 for op in itertools.islice(self.ops, 1, None) if op.job is not None)
 
     def queued_jobs(self) -> list[Claim]:
         """Prefetched jobs queued behind the first op: not started yet."""
