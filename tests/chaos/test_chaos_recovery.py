@@ -44,7 +44,10 @@ WORKERS = 3
 # CI: a 5 s lease, still far above the 2 s target, so a prefetched job back in time was not
 # waiting for the lease. Full: the library's defaults, as a deployment would run.
 LEASES = size({"LEASE": 5.0, "HEARTBEAT": 1.0, "MAINTENANCE_INTERVAL": 1.0}, {})
-PREFETCHED_BACK_WITHIN = 2.0
+# The 2 s is the full run's bound. A CI machine runs this beside the rest of the suite
+# on 2 cores, and scheduling alone has added 0.05 s there: CI allows 2.5 s, still far from
+# the lease (5 s) a prefetched job waited for before.
+PREFETCHED_BACK_WITHIN = size(2.5, 2.0)
 
 
 def _name(pid: int) -> str:
