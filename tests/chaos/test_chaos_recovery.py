@@ -90,13 +90,18 @@ def _keep_workers(chaos) -> None:
 def _prefetched_back(chaos, kills) -> list[float | None]:
     """For each job a dead worker held prefetched, seconds from the kill to its next start
     (None: it never started again)."""
-    starts: dict[str, list[float]] = {}
+    starts: dict[str, list[tuple[float, int]]] = {}
     for e in chaos.events("start"):
-        starts.setdefault(e["id"], []).append(e["t"])
+        starts.setdefault(e["id"], []).append((e["t"], e["pid"]))
     delays = []
     for kill in kills:
         for job in kill["unstarted"]:
-            later = [t for t in starts.get(job, []) if t > kill["t"]]
+            runs = starts.get(job, [])
+            # Begun in the dead worker, its start mark not sent yet: a running job (its
+            # lease may be the long one), not one held ahead.
+            if any(pid in kill["pids"] and t <= kill["t"] for t, pid in runs):
+                continue
+            later = [t for t, _ in runs if t > kill["t"]]
             delays.append(round(min(later) - kill["t"], 3) if later else None)
     return delays
 
