@@ -1,5 +1,6 @@
 """Tables: ``queue_jobs`` and ``queue_workers`` (the database transport's jobs and worker
-registry), ``queue_failed_jobs`` (failed jobs) and ``queue_task_results`` (results of Django
+registry), ``queue_coordination`` (locks and values shared by workers),
+``queue_failed_jobs`` (failed jobs) and ``queue_task_results`` (results of Django
 Tasks run through django-jobqueue).
 
 ``queue_failed_jobs`` keeps the columns of the seed guide (``id, connection, queue, payload,
@@ -80,6 +81,36 @@ class QueueWorker(models.Model):
 
     def __str__(self) -> str:
         return f"{self.connection}:{self.name}"
+
+
+class CoordinationValue(models.Model):
+    """A lock or a durable value of the coordination primitives
+    (:mod:`django_jobqueue.coordination`): unique jobs' locks, schedule cursors, flags.
+
+    One row per (connection, scope, name). A lock has ``expires_at`` (epoch seconds, the
+    database's clock) and is free once that has passed; a durable value has none.
+    """
+
+    connection = models.CharField(max_length=100)
+    scope = models.CharField(max_length=190)
+    name = models.CharField(max_length=190)
+    value = models.TextField()
+    expires_at = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        db_table = "queue_coordination"
+        verbose_name = "coordination value"
+        verbose_name_plural = "coordination values"
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "scope", "name"],
+                                    name="queue_coordination_key_uniq"),
+        ]
+        indexes = [
+            models.Index(fields=["connection", "expires_at"], name="queue_coord_expiry_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connection}:{self.scope}:{self.name}"
 
 
 class FailedJob(models.Model):

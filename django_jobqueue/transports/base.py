@@ -12,7 +12,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from ..coordination import Coordination, Guard, Taken
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,14 @@ class WorkerInfo:
 T = TypeVar("T")
 
 
+def check_guard_scope(item: PushItem, guard: Guard) -> None:
+    """Refuse a guard of a guarded push that is not scoped by the job's queue."""
+    if guard.scope != item.queue:
+        raise ValueError(
+            f"a guard that joins a push is scoped by the job's queue ({item.queue!r}),"
+            f" not {guard.scope!r}")
+
+
 def fill_from_queues(
     queues: Sequence[str], run: int, prefetch: int, take: Callable[[str, int, int], list[T]]
 ) -> list[T]:
@@ -209,6 +220,19 @@ class Transport(ABC):
             lambda queue, wanted, now: self.reserve_from(
                 queue, wanted, lease, token, run=now, prefetch_lease=prefetch_lease),
         )
+
+    @property
+    def coordination(self) -> Coordination:
+        """The coordination primitives of this transport's store (locks, values); see
+        :mod:`django_jobqueue.coordination`. Unique jobs and schedules need them."""
+        raise NotImplementedError(f"{type(self).__name__} has no coordination primitives")
+
+    def push_guarded(self, item: PushItem, guard: Guard) -> Taken:
+        """Push ``item`` only if ``guard`` is granted, in one atomic step: the lock is
+        taken (or the value advanced) and the job queued, or neither. ``guard.scope`` must
+        be the job's queue (on Redis Cluster both live in the queue's slot). Inside the
+        caller's transaction on the transport's own database, both join it."""
+        raise NotImplementedError(f"{type(self).__name__} cannot push behind a guard")
 
     @abstractmethod
     def reserve_from(

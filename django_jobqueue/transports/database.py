@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any
 
 from django.core import checks
 from django.db import connections, transaction
 
+from ..coordination import Guard, Taken
+from ..coordination.database import DatabaseCoordination
 from ..dbutil import now_sql, placeholders, run_with_retry
 from ..exceptions import ConfigurationError
 from ..shapes import is_number
@@ -27,6 +30,7 @@ from .base import (
     Reserved,
     Transport,
     WorkerInfo,
+    check_guard_scope,
     fill_from_queues,
 )
 from .database_workers import DatabaseWorkers
@@ -130,6 +134,24 @@ class DatabaseTransport(Transport):
                 self._execute(sql, params)
             else:
                 self._retrying(lambda sql=sql, params=params: self._execute(sql, params))
+
+    @cached_property
+    def coordination(self) -> DatabaseCoordination:  # type: ignore[override]
+        return DatabaseCoordination(self.name, self.alias)
+
+    def push_guarded(self, item: PushItem, guard: Guard) -> Taken:
+        check_guard_scope(item, guard)
+
+        def take_and_push() -> Taken:
+            with transaction.atomic(using=self.alias):
+                taken = self.coordination.take_in_transaction(guard)
+                if taken.granted:
+                    self.push_many([item])
+            return taken
+
+        if connections[self.alias].in_atomic_block:
+            return take_and_push()
+        return self._retrying(take_and_push)
 
     def reserve_from(
         self, queue: str, count: int, lease: float, token: str, run: int | None = None,

@@ -12,9 +12,20 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
-from .base import DelayedJob, PushItem, QueueSize, Reserved, Transport, WorkerInfo
+from ..coordination import Guard, Taken
+from ..coordination.memory import MemoryCoordination
+from .base import (
+    DelayedJob,
+    PushItem,
+    QueueSize,
+    Reserved,
+    Transport,
+    WorkerInfo,
+    check_guard_scope,
+)
 
 _stores: dict[str, _Store] = {}
 _stores_lock = threading.Lock()
@@ -82,6 +93,18 @@ class MemoryTransport(Transport):
                 else:
                     self._make_ready(entry)
             self._store.cond.notify_all()
+
+    @cached_property
+    def coordination(self) -> MemoryCoordination:  # type: ignore[override]
+        return MemoryCoordination(self.name)
+
+    def push_guarded(self, item: PushItem, guard: Guard) -> Taken:
+        check_guard_scope(item, guard)
+        with self.coordination.lock:
+            taken = self.coordination.take(guard)
+            if taken.granted:
+                self.push_many([item])
+        return taken
 
     def reserve_from(
         self, queue: str, count: int, lease: float, token: str, run: int | None = None,

@@ -11,14 +11,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
+from functools import cached_property
 from typing import Any
 
 from django.core import checks
 
 from ..conf import jobqueue_settings
+from ..coordination import Guard, Taken
+from ..coordination.redis import RedisCoordination, guard_args, key_of, taken_from
 from ..exceptions import ConfigurationError, TransportError
 from . import redis_scripts as lua
-from .base import DelayedJob, PushItem, QueueSize, Reserved, Transport, WorkerInfo
+from .base import (
+    DelayedJob,
+    PushItem,
+    QueueSize,
+    Reserved,
+    Transport,
+    WorkerInfo,
+    check_guard_scope,
+)
 
 _PUSH_CHUNK = 500
 # Expired leases one requeue looks at: abandoned started jobs waiting for collection sit
@@ -86,9 +97,10 @@ class RedisTransport(Transport):
             client = redis_client(self.options)
             self._scripts = {
                 name: client.register_script(getattr(lua, name))
-                for name in ("PUSH", "RESERVE", "COLLECT", "REQUEUE", "RENEW", "ACK", "RELEASE",
-                             "SIZE", "NEXT_DUE", "UPCOMING", "OLDEST", "WORKER_REGISTER",
-                             "WORKER_UNREGISTER", "WORKER_LIST", "WORKER_PRUNE")
+                for name in ("PUSH", "PUSH_GUARDED", "RESERVE", "COLLECT", "REQUEUE", "RENEW",
+                             "ACK", "RELEASE", "SIZE", "NEXT_DUE", "UPCOMING", "OLDEST",
+                             "WORKER_REGISTER", "WORKER_UNREGISTER", "WORKER_LIST",
+                             "WORKER_PRUNE")
             }
             self._client = client
         return self._client
@@ -148,6 +160,20 @@ class RedisTransport(Transport):
                 raise
             # A server that lost its scripts (restarted, flushed): the wrapper loads it.
             return script(keys=keys, args=args, client=client)
+
+    @cached_property
+    def coordination(self) -> RedisCoordination:  # type: ignore[override]
+        return RedisCoordination(self.name, self.prefix, lambda: self.client, self._guarded)
+
+    def push_guarded(self, item: PushItem, guard: Guard) -> Taken:
+        check_guard_scope(item, guard)
+        self._announce([item.queue])
+        keys = [*self.keys(item.queue), key_of(self.prefix, guard.scope, guard.name)]
+        args = [1, item.id, item.payload, int(max(item.delay, 0) * 1000), item.priority,
+                *guard_args(guard)]
+        script = self._scripts["PUSH_GUARDED"]
+        return taken_from(self._guarded(
+            lambda: script(keys=keys, args=args, client=self.client)))
 
     def _announce(self, queues: Iterable[str]) -> None:
         # Before the push, so a crash in between leaves a known empty queue, never an unknown

@@ -17,6 +17,8 @@ Times come from Redis ``TIME``. Every operation is O(log n) in the queue's size.
 
 from __future__ import annotations
 
+from ..coordination.redis_lua import TAKE
+
 # ``notify`` stays last: ``RedisTransport.wait`` blocks on ``keys(queue)[-1]``.
 KEYS_ORDER = ("jobs", "ready", "delayed", "reserved", "meta", "seq", "since", "notify")
 
@@ -78,9 +80,7 @@ end
 """
 
 # ARGV: n, then n groups of (id, payload, delay_ms, priority)
-PUSH = (
-    _PRELUDE
-    + """
+_PUSH_BODY = """
 local n = tonumber(ARGV[1])
 for i = 0, n - 1 do
   local id, payload = ARGV[2 + i * 4], ARGV[3 + i * 4]
@@ -100,8 +100,21 @@ end
 local waiting = 0
 for _ = 1, math.min(n, 64) do waiting = redis.call('RPUSH', notify, 1) end
 if waiting > 1000 then redis.call('LTRIM', notify, -1000, -1) end
-return n
 """
+PUSH = _PRELUDE + _PUSH_BODY + "return n\n"
+
+# KEYS: the queue's keys, then the guard's key (in the queue's slot). ARGV: 1, then one job
+# (id, payload, delay_ms, priority), then the guard (see coordination.redis_lua.TAKE). The
+# job is pushed only if the guard is granted; returns {granted, current value}.
+PUSH_GUARDED = (
+    _PRELUDE
+    + TAKE
+    + """
+local taken = take(KEYS[9], ARGV[6], ARGV[7], ARGV[8], ARGV[9])
+if taken[1] == 0 then return taken end
+"""
+    + _PUSH_BODY
+    + "return taken\n"
 )
 
 # ARGV: count, lease_ms, token, run, prefetch_lease_ms, n_acks, then n_acks (id, token) pairs

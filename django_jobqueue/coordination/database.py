@@ -1,0 +1,155 @@
+"""Coordination in the ``queue_coordination`` table of a connection's database.
+
+A lock or a value is one row, unique by (connection, scope, name): of two workers that try
+to create it, the database lets one in. A lock row carries ``expires_at`` (epoch seconds,
+the database's clock) and is taken over once that has passed; a durable value has none.
+Every write runs in a transaction of its own, or in the caller's (a guarded push joins it,
+so the lock and the job commit or roll back together).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import IntegrityError, connections, transaction
+
+from ..dbutil import now_sql, placeholders, run_with_retry
+from .base import Advance, Coordination, Guard, Lock, Taken, stored_name
+
+TABLE = "queue_coordination"
+_WHERE = "connection = %s AND scope = %s AND name = %s"
+#: Seconds an expired lock row is kept before maintenance deletes it (a holder that renews
+#: late still finds it gone then, and takes it again if it is free).
+PRUNE_AFTER = 60.0
+
+
+class DatabaseCoordination(Coordination):
+    """Locks and values of connection ``connection`` in database ``alias``."""
+
+    def __init__(self, connection: str, alias: str) -> None:
+        super().__init__(connection)
+        self.alias = alias
+
+    # -- contract ------------------------------------------------------------------------
+    def take(self, guard: Guard) -> Taken:
+        return self._retrying(lambda: self.take_in_transaction(guard))
+
+    def take_in_transaction(self, guard: Guard) -> Taken:
+        """:meth:`take` inside the current transaction, or one of its own: a transport
+        that pushes only if the guard is granted calls this in the push's transaction."""
+        with transaction.atomic(using=self.alias):
+            if isinstance(guard, Lock):
+                return self._lock(guard)
+            return self._advance(guard)
+
+    def release(self, scope: str, name: str, holder: str) -> bool:
+        sql = f"DELETE FROM {TABLE} WHERE {_WHERE} AND value = %s AND expires_at IS NOT NULL"
+        key = self._key(scope, name)
+        return bool(self._retrying(lambda: self._execute(sql, [*key, holder])))
+
+    def renew(self, scope: str, name: str, holder: str, ttl: float) -> bool:
+        now = self._now
+        sql = (f"UPDATE {TABLE} SET expires_at = {now} + %s WHERE {_WHERE} AND value = %s"
+               " AND expires_at IS NOT NULL")
+        key = self._key(scope, name)
+        return bool(self._retrying(lambda: self._execute(sql, [ttl, *key, holder])))
+
+    def read(self, scope: str, names: Sequence[str]) -> dict[str, str]:
+        if not names:
+            return {}
+        stored = {stored_name(name): name for name in names}
+        sql = (
+            f"SELECT name, value FROM {TABLE} WHERE connection = %s AND scope = %s"
+            f" AND name IN ({placeholders(len(stored))})"
+            f" AND (expires_at IS NULL OR expires_at > {self._now})"
+        )
+        params = [self.connection, stored_name(scope), *stored]
+        rows = self._retrying(lambda: self._fetch(sql, params))
+        return {stored[name]: value for name, value in rows}
+
+    def write(self, scope: str, name: str, value: str | None) -> None:
+        key = self._key(scope, name)
+        if value is None:
+            sql = f"DELETE FROM {TABLE} WHERE {_WHERE}"
+            self._retrying(lambda: self._execute(sql, key))
+            return
+        update = f"UPDATE {TABLE} SET value = %s, expires_at = NULL WHERE {_WHERE}"
+
+        def upsert() -> None:
+            with transaction.atomic(using=self.alias):
+                if not self._execute(update, [value, *key]) and not self._insert(key, value):
+                    self._execute(update, [value, *key])  # created by another since
+
+        self._retrying(upsert)
+
+    def prune(self) -> int:
+        sql = f"DELETE FROM {TABLE} WHERE connection = %s AND expires_at < {self._now} - %s"
+        return int(self._retrying(lambda: self._execute(sql, [self.connection, PRUNE_AFTER])))
+
+    # -- guards --------------------------------------------------------------------------
+    def _lock(self, lock: Lock) -> Taken:
+        key = self._key(lock.scope, lock.name)
+        now = self._now
+        # An expired lock, or the holder's own, is taken over in place: the row lock makes
+        # two takers of one expired row take turns, and the second finds it live again.
+        take_over = (
+            f"UPDATE {TABLE} SET value = %s, expires_at = {now} + %s WHERE {_WHERE}"
+            f" AND expires_at IS NOT NULL AND (value = %s OR expires_at <= {now})"
+        )
+        if self._execute(take_over, [lock.holder, lock.ttl, *key, lock.holder]):
+            return Taken(True, lock.holder)
+        if self._insert(key, lock.holder, lock.ttl):
+            return Taken(True, lock.holder)
+        return Taken(False, self._current(key))
+
+    def _advance(self, advance: Advance) -> Taken:
+        key = self._key(advance.scope, advance.name)
+        if advance.expected is None:
+            granted = self._insert(key, advance.new)
+        else:
+            sql = (f"UPDATE {TABLE} SET value = %s WHERE {_WHERE} AND value = %s"
+                   " AND expires_at IS NULL")
+            granted = bool(self._execute(sql, [advance.new, *key, advance.expected]))
+        return Taken(True, advance.new) if granted else Taken(False, self._current(key))
+
+    def _insert(self, key: list[str], value: str, ttl: float | None = None) -> bool:
+        """Create the row; False if it exists (the unique key refused it)."""
+        expires = "NULL" if ttl is None else f"{self._now} + %s"
+        sql = (f"INSERT INTO {TABLE} (connection, scope, name, value, expires_at)"
+               f" VALUES (%s, %s, %s, %s, {expires})")
+        params: list[Any] = [*key, value] + ([] if ttl is None else [ttl])
+        try:
+            # A savepoint: on PostgreSQL a refused insert would spoil the transaction.
+            with transaction.atomic(using=self.alias):
+                self._execute(sql, params)
+        except IntegrityError:
+            return False
+        return True
+
+    def _current(self, key: list[str]) -> str | None:
+        sql = (f"SELECT value FROM {TABLE} WHERE {_WHERE}"
+               f" AND (expires_at IS NULL OR expires_at > {self._now})")
+        rows = self._fetch(sql, key)
+        return rows[0][0] if rows else None
+
+    # -- helpers -------------------------------------------------------------------------
+    def _key(self, scope: str, name: str) -> list[str]:
+        return [self.connection, stored_name(scope), stored_name(name)]
+
+    @property
+    def _now(self) -> str:
+        return now_sql(connections[self.alias].vendor)
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        with connections[self.alias].cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.rowcount
+
+    def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with connections[self.alias].cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+    def _retrying(self, operation: Any) -> Any:
+        return run_with_retry(self.alias, operation)

@@ -1,0 +1,98 @@
+"""Coordination in this process: the memory transport's counterpart, for tests and
+:func:`django_jobqueue.testing.work`."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+from .base import Advance, Coordination, Guard, Lock, Taken, stored_name
+
+_states: dict[str, _State] = {}
+_states_lock = threading.Lock()
+
+
+class _State:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        # (scope, name) -> (value, expires at on the monotonic clock, or None: durable)
+        self.values: dict[tuple[str, str], tuple[str, float | None]] = {}
+
+    def live(self, key: tuple[str, str]) -> str | None:
+        found = self.values.get(key)
+        if found is None:
+            return None
+        value, expires = found
+        if expires is not None and expires <= time.monotonic():
+            del self.values[key]
+            return None
+        return value
+
+    def holder(self, key: tuple[str, str]) -> str | None:
+        """The live lock's holder (a durable value is no lock)."""
+        value = self.live(key)
+        return value if value is not None and self.values[key][1] is not None else None
+
+
+class MemoryCoordination(Coordination):
+    """Values in a dict shared by every instance of one connection name."""
+
+    def __init__(self, connection: str) -> None:
+        super().__init__(connection)
+        with _states_lock:
+            self._state = _states.setdefault(connection, _State())
+
+    @property
+    def lock(self) -> threading.RLock:
+        """Held around a guarded push, so the take and the push are one step."""
+        return self._state.lock
+
+    def take(self, guard: Guard) -> Taken:
+        key = (guard.scope, stored_name(guard.name))
+        with self._state.lock:
+            current = self._state.live(key)
+            if isinstance(guard, Lock):
+                if current not in (None, guard.holder):
+                    return Taken(False, current)
+                self._state.values[key] = (guard.holder, time.monotonic() + guard.ttl)
+                return Taken(True, guard.holder)
+            assert isinstance(guard, Advance)
+            if current != guard.expected:
+                return Taken(False, current)
+            self._state.values[key] = (guard.new, None)
+            return Taken(True, guard.new)
+
+    def release(self, scope: str, name: str, holder: str) -> bool:
+        key = (scope, stored_name(name))
+        with self._state.lock:
+            if self._state.holder(key) != holder:
+                return False
+            del self._state.values[key]
+            return True
+
+    def renew(self, scope: str, name: str, holder: str, ttl: float) -> bool:
+        key = (scope, stored_name(name))
+        with self._state.lock:
+            if self._state.holder(key) != holder:
+                return False
+            self._state.values[key] = (holder, time.monotonic() + ttl)
+            return True
+
+    def read(self, scope: str, names: Sequence[str]) -> dict[str, str]:
+        with self._state.lock:
+            found = {name: self._state.live((scope, stored_name(name))) for name in names}
+        return {name: value for name, value in found.items() if value is not None}
+
+    def write(self, scope: str, name: str, value: str | None) -> None:
+        key = (scope, stored_name(name))
+        with self._state.lock:
+            if value is None:
+                self._state.values.pop(key, None)
+            else:
+                self._state.values[key] = (value, None)
+
+    def clear(self) -> None:
+        """Forget everything (tests)."""
+        with self._state.lock:
+            self._state.values.clear()
