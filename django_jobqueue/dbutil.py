@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connections
 
@@ -101,6 +101,20 @@ def _close_quietly(alias: str) -> None:
         connections[alias].close()
     except Exception:  # a dead connection may fail to close; a new one is opened anyway
         connections[alias].connection = None
+
+
+def execute(alias: str, sql: str, params: Sequence[Any] = ()) -> int:
+    """Run one statement on database ``alias``; the rows it changed."""
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def fetch(alias: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """Run one query on database ``alias``; its rows."""
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def placeholders(count: int) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.db import DEFAULT_DB_ALIAS, transaction
@@ -21,8 +21,10 @@ from .jobs import ensure_discoverable
 from .logutil import log_event
 from .retry import retry_after_to_json
 from .transports import PushItem, Transport, get_transport
+from .unique import lock_for
 
 if TYPE_CHECKING:
+    from .coordination import Lock
     from .jobs import Job
 
 logger = logging.getLogger(__name__)
@@ -30,13 +32,25 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Dispatched:
-    """A dispatched job: its id, where it went and when it becomes ready."""
+    """A dispatched job: its id, where it went and when it becomes ready.
+
+    ``duplicate`` is True when a unique job was not queued because another with its key
+    holds the lock: ``id`` then names that job.
+    """
 
     id: str
     job: str
     queue: str
     connection: str
     delay: float
+    duplicate: bool = False
+
+
+class _Prepared(NamedTuple):
+    connection: str
+    item: PushItem
+    result: Dispatched
+    guard: Lock | None
 
 
 class _Defaults(NamedTuple):
@@ -58,7 +72,7 @@ def _defaults() -> _Defaults:
 
 def _prepare(
     job: Job, *, delay: float, queue: str | None, connection: str | None, priority: int
-) -> tuple[str, PushItem, Dispatched]:
+) -> _Prepared:
     cls = type(job)
     if cls.abstract:
         raise PayloadError(f"{cls.__name__} is abstract and cannot be dispatched")
@@ -89,9 +103,14 @@ def _prepare(
             body["retry_after"] = retry_after_to_json(overrides["retry_after"])
         except (TypeError, ValueError) as exc:
             raise PayloadError(str(exc)) from None
+    unique = lock_for(job)
+    if unique is not None:
+        body["unique"] = unique[0].as_json()
     text = payload_codec.dumps(body, defaults.max_bytes, defaults.max_depth)
     item = _item(body, text, delay)
-    return connection, item, Dispatched(body["id"], cls.name, queue, connection, item.delay)
+    guard = None if unique is None else unique[0].guard(queue, body["id"], unique[1])
+    return _Prepared(connection, item, Dispatched(body["id"], cls.name, queue, connection,
+                                                  item.delay), guard)
 
 
 def _item(body: dict[str, Any], text: str, delay: float) -> PushItem:
@@ -128,6 +147,29 @@ def _push(transport: Transport, items: list[PushItem], using: str) -> None:
     transaction.on_commit(lambda: transport.push_many(items), using=using, robust=False)
 
 
+def _push_unique(
+    transport: Transport, prepared: _Prepared, guard: Lock, using: str
+) -> Dispatched:
+    """Push a unique job behind its lock: now, or at the commit of the surrounding
+    transaction on ``using`` (then a duplicate is dropped at commit, and logged)."""
+    result = prepared.result
+
+    def push() -> Dispatched:
+        taken = transport.push_guarded(prepared.item, guard)
+        if taken.granted:
+            return result
+        log_event(logger, logging.INFO, "job_duplicate", job=result.job, id=result.id,
+                  queue=result.queue, holder=taken.current)
+        return replace(result, id=taken.current or result.id, duplicate=True)
+
+    connection = transaction.get_connection(using)
+    if (not connection.in_atomic_block or transport.uses_database(using)
+            or not jobqueue_settings.DISPATCH_AFTER_COMMIT):
+        return push()
+    transaction.on_commit(push, using=using, robust=False)
+    return result
+
+
 def dispatch(
     job: Job,
     *,
@@ -142,10 +184,13 @@ def dispatch(
     Inside ``transaction.atomic(using=...)`` the push waits for the commit (setting
     ``DISPATCH_AFTER_COMMIT``); a rollback drops it.
     """
-    name, item, result = _prepare(
-        job, delay=delay, queue=queue, connection=connection, priority=priority
-    )
-    _push(get_transport(name), [item], using or DEFAULT_DB_ALIAS)
+    prepared = _prepare(job, delay=delay, queue=queue, connection=connection, priority=priority)
+    transport, using = get_transport(prepared.connection), using or DEFAULT_DB_ALIAS
+    if prepared.guard is None:
+        _push(transport, [prepared.item], using)
+        result = prepared.result
+    else:
+        result = _push_unique(transport, prepared, prepared.guard, using)
     log_event(logger, logging.DEBUG, "job_dispatched", job=result.job, id=result.id,
               queue=result.queue)
     return result
@@ -166,9 +211,14 @@ def dispatch_many(
         _prepare(job, delay=delay, queue=queue, connection=connection, priority=priority)
         for job in jobs
     ]
+    using = using or DEFAULT_DB_ALIAS
     grouped: dict[str, list[PushItem]] = defaultdict(list)
-    for name, item, _ in prepared:
-        grouped[name].append(item)
+    for one in prepared:
+        if one.guard is None:
+            grouped[one.connection].append(one.item)
     for name, items in grouped.items():
-        _push(get_transport(name), items, using or DEFAULT_DB_ALIAS)
-    return [result for _, _, result in prepared]
+        _push(get_transport(name), items, using)
+    # Unique jobs one by one, each behind its lock.
+    return [one.result if one.guard is None
+            else _push_unique(get_transport(one.connection), one, one.guard, using)
+            for one in prepared]

@@ -48,6 +48,15 @@ class Job:
     - ``discoverable = True``: dispatch even though the class was created after Django
       started (workers import its module some other way, or a test runs it in-process).
 
+    Unique jobs (see :mod:`django_jobqueue.unique`):
+
+    - ``unique_for``: seconds; set it to make the class unique. A dispatch while another
+      job with the same ``unique_key()`` holds the lock queues nothing and returns a
+      :class:`~django_jobqueue.dispatch.Dispatched` with ``duplicate=True`` naming that job.
+    - ``unique_until``: when the lock ends: ``"finished"`` (default: the job succeeded or
+      failed for good), ``"started"`` (a worker started it) or ``"queued"`` (only when
+      ``unique_for`` runs out).
+
     While ``handle()`` runs, ``self.attempt`` is the attempt number (1 for the first run),
     ``self.job_id`` the job's id and ``self.worker`` the name of the worker running it.
     """
@@ -62,6 +71,8 @@ class Job:
     dont_retry: ClassVar[Sequence[type[BaseException]]] = ()
     sensitive_fields: ClassVar[Sequence[str]] = ()
     discoverable: ClassVar[bool] = False
+    unique_for: ClassVar[float | None] = None
+    unique_until: ClassVar[str] = "finished"
     # Created after the app registry was ready: by an import that a worker never makes.
     _jq_created_late: ClassVar[bool] = False
 
@@ -115,6 +126,14 @@ class Job:
         it to give one job class a policy per task.
         """
         return {}
+
+    def unique_key(self) -> str:
+        """What makes two jobs of a unique class duplicates (``unique_for`` set): by
+        default the class and its arguments. Override to narrow it (say, one key per
+        customer whatever the other arguments)."""
+        from .payload import canonical
+
+        return f"{self.name}:{canonical([self._jq_args, self._jq_kwargs])}"
 
     def failed(self, exception: BaseException) -> Any:
         """Called once when the job fails for good. May be ``async def``."""

@@ -60,6 +60,18 @@ _DECODERS = {
 _ENCODER = json.JSONEncoder(default=_encode_special, separators=(",", ":"), allow_nan=False)
 
 
+_CANONICAL = json.JSONEncoder(default=_encode_special, separators=(",", ":"), allow_nan=False,
+                              sort_keys=True)
+
+
+def canonical(value: Any) -> str:
+    """``value`` as JSON with sorted keys: equal arguments give equal text (unique keys)."""
+    try:
+        return _CANONICAL.encode(value)
+    except (TypeError, ValueError) as exc:
+        raise PayloadError(f"job arguments are not JSON: {exc}") from None
+
+
 def _decode_special(obj: dict[str, Any]) -> Any:
     kind = obj.get(TAG)
     if kind is None:

@@ -397,3 +397,55 @@ class Named(Job):
 
     def failed(self, exception: BaseException) -> None:
         raise RuntimeError("the hook broke too")
+
+
+# -- unique jobs (tests/test_unique.py) ------------------------------------------------------
+class UniqueReport(Job):
+    """Unique by its arguments until it finishes; fails while ``fails`` says so."""
+
+    unique_for = 60
+    max_tries = 2
+    retry_after = 0
+
+    def __init__(self, account, fails=0):
+        self.account = account
+        self.fails = fails
+
+    def handle(self):
+        ledger.write("ran", job="UniqueReport", value=self.account, attempt=self.attempt,
+                     id=self.job_id)
+        if self.attempt <= self.fails:
+            raise ConnectionError(f"report attempt {self.attempt}")
+
+
+class UniqueUntilStarted(UniqueReport):
+    """Its lock ends when a worker starts it."""
+
+    unique_until = "started"
+
+    def handle(self):
+        from django_jobqueue.transports import get_transport
+
+        held = get_transport(self.connection_name).coordination.read(
+            "default", [f"unique:{self.unique_key()}"])
+        ledger.write("ran", job="UniqueUntilStarted", value=self.account, held=bool(held))
+
+    connection_name = "memory"
+
+
+class UniqueWindow(UniqueReport):
+    """At most one per key in any ``unique_for`` seconds, whatever becomes of it."""
+
+    unique_for = 0.5
+    unique_until = "queued"
+
+
+class UniquePerAccount(UniqueReport):
+    """Duplicates by account, whatever the note."""
+
+    def __init__(self, account, note=""):
+        super().__init__(account)
+        self.note = note
+
+    def unique_key(self):
+        return f"account:{self.account}"

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db import IntegrityError, connections, transaction
 
-from ..dbutil import now_sql, placeholders, run_with_retry
+from ..dbutil import execute, fetch, now_sql, placeholders, run_with_retry
 from .base import Advance, Coordination, Guard, Lock, Taken, stored_name
 
 TABLE = "queue_coordination"
@@ -142,14 +142,10 @@ class DatabaseCoordination(Coordination):
         return now_sql(connections[self.alias].vendor)
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        with connections[self.alias].cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.rowcount
+        return execute(self.alias, sql, params)
 
     def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with connections[self.alias].cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
+        return fetch(self.alias, sql, params)
 
     def _retrying(self, operation: Any) -> Any:
         return run_with_retry(self.alias, operation)

@@ -20,7 +20,7 @@ from django.db import connections, transaction
 
 from ..coordination import Guard, Taken
 from ..coordination.database import DatabaseCoordination
-from ..dbutil import now_sql, placeholders, run_with_retry
+from ..dbutil import execute, fetch, now_sql, placeholders, run_with_retry
 from ..exceptions import ConfigurationError
 from ..shapes import is_number
 from .base import (
@@ -95,14 +95,10 @@ class DatabaseTransport(Transport):
         return now_sql(self._vendor)
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        with connections[self.alias].cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.rowcount
+        return execute(self.alias, sql, params)
 
     def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with connections[self.alias].cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
+        return fetch(self.alias, sql, params)
 
     def _retrying(self, operation: Any) -> Any:
         return run_with_retry(self.alias, operation)
