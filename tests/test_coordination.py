@@ -7,7 +7,7 @@ import threading
 import uuid
 
 import pytest
-from django.db import transaction
+from django.db import connections, transaction
 
 from django_jobqueue.coordination import Advance, Lock, Taken
 from django_jobqueue.transports import PushItem, get_transport
@@ -109,8 +109,11 @@ def test_of_many_racing_takers_one_wins(clean_connection):
 
     def contend(holder: str) -> None:
         start.wait()
-        answers.append((co.take(Lock("default", lock_name, holder, 30)),
-                        co.take(Advance("default", value_name, None, holder))))
+        try:
+            answers.append((co.take(Lock("default", lock_name, holder, 30)),
+                            co.take(Advance("default", value_name, None, holder))))
+        finally:
+            connections.close_all()  # this thread's own; left open, they block teardown
 
     threads = [threading.Thread(target=contend, args=(f"h{i}",)) for i in range(8)]
     for thread in threads:

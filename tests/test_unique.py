@@ -7,7 +7,7 @@ import threading
 import uuid
 
 import pytest
-from django.db import transaction
+from django.db import connections, transaction
 
 from django_jobqueue.exceptions import PayloadError
 from django_jobqueue.testing import work
@@ -105,8 +105,11 @@ def test_concurrent_dispatches_of_one_key_queue_one_job(clean_connection):
 
     def dispatch_many_times() -> None:
         start.wait()
-        for _ in range(25):
-            results.append(UniqueReport(key).dispatch(connection=clean_connection))
+        try:
+            for _ in range(25):
+                results.append(UniqueReport(key).dispatch(connection=clean_connection))
+        finally:
+            connections.close_all()  # this thread's own; left open, they block teardown
 
     threads = [threading.Thread(target=dispatch_many_times) for _ in range(8)]
     for thread in threads:
