@@ -180,3 +180,23 @@ def test_maintenance_deletes_expired_locks_where_the_store_keeps_them(
     # Redis and memory forget expired locks by themselves; a table keeps rows until pruned.
     assert pruned == (1 if hasattr(co, "alias") else 0)
     assert co.read("default", [gone, kept, value]) == {kept: "a", value: "v"}
+
+
+def test_a_push_behind_several_guards_changes_nothing_unless_all_are_granted(clean_connection):
+    transport = get_transport(clean_connection)
+    cursor, lock = fresh(), fresh()
+    transport.coordination.take(Lock("default", lock, "other", 30))
+    refused = transport.push_guarded(job(), Advance("default", cursor, None, "1"),
+                                     Lock("default", lock, "me", 30))
+    assert (refused.granted, refused.current, refused.refused_by) == (False, "other", 1)
+    assert transport.coordination.read("default", [cursor]) == {}, "the first guard undone"
+    assert transport.size("default").total == 0
+    refused = transport.push_guarded(job(), Advance("default", cursor, "0", "1"),
+                                     Lock("default", fresh(), "me", 30))
+    assert (refused.granted, refused.current, refused.refused_by) == (False, None, 0)
+    transport.coordination.release("default", lock, "other")
+    granted = transport.push_guarded(job(), Advance("default", cursor, None, "1"),
+                                     Lock("default", lock, "me", 30))
+    assert granted.granted and granted.refused_by is None
+    assert transport.coordination.read("default", [cursor, lock]) == {cursor: "1", lock: "me"}
+    assert transport.size("default").ready == 1

@@ -12,9 +12,9 @@ counters all reduce to two guarded writes and a handful of plain ones:
 
 Each store implements this once (:mod:`.memory`, :mod:`.database`, :mod:`.redis`), and a
 transport can make a push depend on a guard in the same atomic step
-(:meth:`django_jobqueue.transports.Transport.push_guarded`): the lock is taken and the job
-queued, or neither. Names live in a *scope*; on Redis a scope is a Cluster hash slot, so a
-guard that joins a push is scoped by the job's queue.
+(:meth:`django_jobqueue.transports.Transport.push_guarded`): the guards are granted and the
+job queued, or nothing changes. Names live in a *scope*; on Redis a scope is a Cluster hash
+slot, so a guard that joins a push is scoped by the job's queue.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 #: Names longer than this are stored as a digest (index keys have a size limit).
 MAX_NAME = 190
@@ -71,6 +71,8 @@ class Taken:
 
     granted: bool
     current: str | None
+    #: Of several guards tried together, the position of the one that refused.
+    refused_by: int | None = field(default=None, compare=False)
 
 
 class Coordination(ABC):

@@ -49,19 +49,26 @@ class MemoryCoordination(Coordination):
         return self._state.lock
 
     def take(self, guard: Guard) -> Taken:
-        key = (guard.scope, stored_name(guard.name))
+        return self.take_all([guard])
+
+    def take_all(self, guards: Sequence[Guard]) -> Taken:
+        """Grant every guard or none (a guarded push holds :attr:`lock` around this and
+        the push)."""
         with self._state.lock:
-            current = self._state.live(key)
-            if isinstance(guard, Lock):
-                if current not in (None, guard.holder):
-                    return Taken(False, current)
-                self._state.values[key] = (guard.holder, time.monotonic() + guard.ttl)
-                return Taken(True, guard.holder)
-            assert isinstance(guard, Advance)
-            if current != guard.expected:
-                return Taken(False, current)
+            for index, guard in enumerate(guards):
+                current = self._state.live((guard.scope, stored_name(guard.name)))
+                if not _allows(guard, current):
+                    return Taken(False, current, index)
+            for guard in guards:
+                self._apply(guard)
+        return Taken(True, _granted_value(guards[0]))
+
+    def _apply(self, guard: Guard) -> None:
+        key = (guard.scope, stored_name(guard.name))
+        if isinstance(guard, Lock):
+            self._state.values[key] = (guard.holder, time.monotonic() + guard.ttl)
+        else:
             self._state.values[key] = (guard.new, None)
-            return Taken(True, guard.new)
 
     def release(self, scope: str, name: str, holder: str) -> bool:
         key = (scope, stored_name(name))
@@ -96,3 +103,14 @@ class MemoryCoordination(Coordination):
         """Forget everything (tests)."""
         with self._state.lock:
             self._state.values.clear()
+
+
+def _allows(guard: Guard, current: str | None) -> bool:
+    if isinstance(guard, Lock):
+        return current in (None, guard.holder)
+    assert isinstance(guard, Advance)
+    return current == guard.expected
+
+
+def _granted_value(guard: Guard) -> str:
+    return guard.holder if isinstance(guard, Lock) else guard.new

@@ -30,11 +30,12 @@ def guard_args(guard: Guard) -> list[Any]:
 
 
 def taken_from(answer: Sequence[Any]) -> Taken:
-    """A script's ``{granted, value}`` as a :class:`Taken`."""
+    """``take_all()``'s ``{granted, value[, position]}`` as a :class:`Taken`."""
     current = answer[1] if len(answer) > 1 else None
     if isinstance(current, bytes):
         current = current.decode()
-    return Taken(bool(int(answer[0])), current)
+    refused_by = int(answer[2]) if len(answer) > 2 else None
+    return Taken(bool(int(answer[0])), current, refused_by)
 
 
 class RedisCoordination(Coordination):

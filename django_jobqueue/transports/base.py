@@ -125,12 +125,15 @@ class WorkerInfo:
 T = TypeVar("T")
 
 
-def check_guard_scope(item: PushItem, guard: Guard) -> None:
-    """Refuse a guard of a guarded push that is not scoped by the job's queue."""
-    if guard.scope != item.queue:
-        raise ValueError(
-            f"a guard that joins a push is scoped by the job's queue ({item.queue!r}),"
-            f" not {guard.scope!r}")
+def check_guard_scope(item: PushItem, guards: Sequence[Guard]) -> None:
+    """Refuse guards of a guarded push that are not scoped by the job's queue."""
+    if not guards:
+        raise ValueError("a guarded push needs a guard")
+    for guard in guards:
+        if guard.scope != item.queue:
+            raise ValueError(
+                f"a guard that joins a push is scoped by the job's queue ({item.queue!r}),"
+                f" not {guard.scope!r}")
 
 
 def fill_from_queues(
@@ -227,11 +230,12 @@ class Transport(ABC):
         :mod:`django_jobqueue.coordination`. Unique jobs and schedules need them."""
         raise NotImplementedError(f"{type(self).__name__} has no coordination primitives")
 
-    def push_guarded(self, item: PushItem, guard: Guard) -> Taken:
-        """Push ``item`` only if ``guard`` is granted, in one atomic step: the lock is
-        taken (or the value advanced) and the job queued, or neither. ``guard.scope`` must
-        be the job's queue (on Redis Cluster both live in the queue's slot). Inside the
-        caller's transaction on the transport's own database, both join it."""
+    def push_guarded(self, item: PushItem, *guards: Guard) -> Taken:
+        """Push ``item`` only if every guard is granted, in one atomic step: the locks are
+        taken (the values advanced) and the job queued, or nothing changes; a refusal says
+        which guard refused (``Taken.refused_by``). Each guard's scope must be the job's
+        queue (on Redis Cluster they live in the queue's slot). Inside the caller's
+        transaction on the transport's own database, all of it joins that."""
         raise NotImplementedError(f"{type(self).__name__} cannot push behind a guard")
 
     @abstractmethod

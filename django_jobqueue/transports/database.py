@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
@@ -135,19 +136,27 @@ class DatabaseTransport(Transport):
     def coordination(self) -> DatabaseCoordination:  # type: ignore[override]
         return DatabaseCoordination(self.name, self.alias)
 
-    def push_guarded(self, item: PushItem, guard: Guard) -> Taken:
-        check_guard_scope(item, guard)
+    def push_guarded(self, item: PushItem, *guards: Guard) -> Taken:
+        check_guard_scope(item, guards)
 
         def take_and_push() -> Taken:
-            with transaction.atomic(using=self.alias):
-                taken = self.coordination.take_in_transaction(guard)
-                if taken.granted:
+            try:
+                with transaction.atomic(using=self.alias):
+                    answers = [self._granted(guard, n) for n, guard in enumerate(guards)]
                     self.push_many([item])
-            return taken
+            except _Refused as refusal:  # the guards granted before it are rolled back
+                return refusal.taken
+            return answers[0]
 
         if connections[self.alias].in_atomic_block:
             return take_and_push()
         return self._retrying(take_and_push)
+
+    def _granted(self, guard: Guard, position: int) -> Taken:
+        taken = self.coordination.take_in_transaction(guard)
+        if not taken.granted:
+            raise _Refused(replace(taken, refused_by=position))
+        return taken
 
     def reserve_from(
         self, queue: str, count: int, lease: float, token: str, run: int | None = None,
@@ -469,6 +478,14 @@ class DatabaseTransport(Transport):
                     )
                 ]
         return []
+
+
+class _Refused(Exception):
+    """A guard of a guarded push refused: leaves its transaction, which undoes the rest."""
+
+    def __init__(self, taken: Taken) -> None:
+        super().__init__(taken)
+        self.taken = taken
 
 
 def _unsupported(transport: DatabaseTransport, why: str) -> checks.Error:

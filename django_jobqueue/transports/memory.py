@@ -98,10 +98,10 @@ class MemoryTransport(Transport):
     def coordination(self) -> MemoryCoordination:  # type: ignore[override]
         return MemoryCoordination(self.name)
 
-    def push_guarded(self, item: PushItem, guard: Guard) -> Taken:
-        check_guard_scope(item, guard)
+    def push_guarded(self, item: PushItem, *guards: Guard) -> Taken:
+        check_guard_scope(item, guards)
         with self.coordination.lock:
-            taken = self.coordination.take(guard)
+            taken = self.coordination.take_all(guards)
             if taken.granted:
                 self.push_many([item])
         return taken

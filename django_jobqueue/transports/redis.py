@@ -165,12 +165,14 @@ class RedisTransport(Transport):
     def coordination(self) -> RedisCoordination:  # type: ignore[override]
         return RedisCoordination(self.name, self.prefix, lambda: self.client, self._guarded)
 
-    def push_guarded(self, item: PushItem, guard: Guard) -> Taken:
-        check_guard_scope(item, guard)
+    def push_guarded(self, item: PushItem, *guards: Guard) -> Taken:
+        check_guard_scope(item, guards)
         self._announce([item.queue])
-        keys = [*self.keys(item.queue), key_of(self.prefix, guard.scope, guard.name)]
-        args = [1, item.id, item.payload, int(max(item.delay, 0) * 1000), item.priority,
-                *guard_args(guard)]
+        keys = [*self.keys(item.queue),
+                *(key_of(self.prefix, guard.scope, guard.name) for guard in guards)]
+        args = [1, item.id, item.payload, int(max(item.delay, 0) * 1000), item.priority]
+        for guard in guards:
+            args += guard_args(guard)
         script = self._scripts["PUSH_GUARDED"]
         return taken_from(self._guarded(
             lambda: script(keys=keys, args=args, client=self.client)))

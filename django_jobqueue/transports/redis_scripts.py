@@ -103,14 +103,15 @@ if waiting > 1000 then redis.call('LTRIM', notify, -1000, -1) end
 """
 PUSH = _PRELUDE + _PUSH_BODY + "return n\n"
 
-# KEYS: the queue's keys, then the guard's key (in the queue's slot). ARGV: 1, then one job
-# (id, payload, delay_ms, priority), then the guard (see coordination.redis_lua.TAKE). The
-# job is pushed only if the guard is granted; returns {granted, current value}.
+# KEYS: the queue's keys, then the guards' keys (in the queue's slot). ARGV: 1, then one
+# job (id, payload, delay_ms, priority), then four arguments per guard (see
+# coordination.redis_lua.TAKE). The job is pushed only if every guard is granted; returns
+# take_all()'s answer.
 PUSH_GUARDED = (
     _PRELUDE
     + TAKE
     + """
-local taken = take(KEYS[9], ARGV[6], ARGV[7], ARGV[8], ARGV[9])
+local taken = take_all(9, 6)
 if taken[1] == 0 then return taken end
 """
     + _PUSH_BODY
