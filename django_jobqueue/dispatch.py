@@ -46,7 +46,10 @@ class Dispatched:
     duplicate: bool = False
 
 
-class _Prepared(NamedTuple):
+class Prepared(NamedTuple):
+    """A job ready to push: its connection, what to push, what dispatch returns for it,
+    and the unique lock it must take (None for a plain job)."""
+
     connection: str
     item: PushItem
     result: Dispatched
@@ -70,9 +73,12 @@ def _defaults() -> _Defaults:
         "MAX_PAYLOAD_BYTES", "MAX_PAYLOAD_DEPTH"))
 
 
-def _prepare(
-    job: Job, *, delay: float, queue: str | None, connection: str | None, priority: int
-) -> _Prepared:
+def prepare(
+    job: Job, *, delay: float = 0, queue: str | None = None, connection: str | None = None,
+    priority: int = 0, extra: dict[str, Any] | None = None,
+) -> Prepared:
+    """Validate ``job`` and build its payload (``extra``: more payload keys, such as the
+    schedule entry a fired job belongs to); raises :class:`PayloadError` in the caller."""
     cls = type(job)
     if cls.abstract:
         raise PayloadError(f"{cls.__name__} is abstract and cannot be dispatched")
@@ -103,13 +109,15 @@ def _prepare(
             body["retry_after"] = retry_after_to_json(overrides["retry_after"])
         except (TypeError, ValueError) as exc:
             raise PayloadError(str(exc)) from None
+    if extra:
+        body.update(extra)
     unique = lock_for(job)
     if unique is not None:
         body["unique"] = unique[0].as_json()
     text = payload_codec.dumps(body, defaults.max_bytes, defaults.max_depth)
     item = _item(body, text, delay)
     guard = None if unique is None else unique[0].guard(queue, body["id"], unique[1])
-    return _Prepared(connection, item, Dispatched(body["id"], cls.name, queue, connection,
+    return Prepared(connection, item, Dispatched(body["id"], cls.name, queue, connection,
                                                   item.delay), guard)
 
 
@@ -148,7 +156,7 @@ def _push(transport: Transport, items: list[PushItem], using: str) -> None:
 
 
 def _push_unique(
-    transport: Transport, prepared: _Prepared, guard: Lock, using: str
+    transport: Transport, prepared: Prepared, guard: Lock, using: str
 ) -> Dispatched:
     """Push a unique job behind its lock: now, or at the commit of the surrounding
     transaction on ``using`` (then a duplicate is dropped at commit, and logged)."""
@@ -184,7 +192,13 @@ def dispatch(
     Inside ``transaction.atomic(using=...)`` the push waits for the commit (setting
     ``DISPATCH_AFTER_COMMIT``); a rollback drops it.
     """
-    prepared = _prepare(job, delay=delay, queue=queue, connection=connection, priority=priority)
+    prepared = prepare(job, delay=delay, queue=queue, connection=connection, priority=priority)
+    return push_prepared(prepared, using=using)
+
+
+def push_prepared(prepared: Prepared, *, using: str | None = None) -> Dispatched:
+    """Push what :func:`prepare` built, as :func:`dispatch` does (behind its unique lock,
+    after the commit of a transaction on ``using``)."""
     transport, using = get_transport(prepared.connection), using or DEFAULT_DB_ALIAS
     if prepared.guard is None:
         _push(transport, [prepared.item], using)
@@ -208,7 +222,7 @@ def dispatch_many(
     """Queue many jobs with one round trip per connection. All are validated before any
     is pushed, so a bad argument queues nothing."""
     prepared = [
-        _prepare(job, delay=delay, queue=queue, connection=connection, priority=priority)
+        prepare(job, delay=delay, queue=queue, connection=connection, priority=priority)
         for job in jobs
     ]
     using = using or DEFAULT_DB_ALIAS

@@ -56,3 +56,7 @@ class TransportError(JobQueueError):
 
 class FailedJobNotFound(JobQueueError, LookupError):
     """No failed job has the given id."""
+
+
+class UnknownScheduleEntry(JobQueueError, LookupError):
+    """No schedule entry has this name (the message suggests a close one)."""

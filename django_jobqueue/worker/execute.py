@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .. import job_ends, signals
 from .. import payload as payload_codec
-from .. import signals, unique
 from ..conf import jobqueue_settings
 from ..exception_text import class_path, error_entry, exception_text, safe_message
 from ..exceptions import AbandonedJobError, JobFailed, JobTimeout, PayloadError, WorkHorseKilled
@@ -150,13 +150,13 @@ def run_attempt(
         body = payload_codec.loads(run.payload)
         job = build(body)
         job.attempt, job.job_id, job.worker = run.attempts, run.id, run.worker
-        unique.release(body, run.id, "started")
+        job_ends.started(body, run.id)
         value = call_with_timeout(job.handle, run.timeout, loop)
     except job_exceptions() as exc:
         tb = sys.exc_info()[2]
         run_chain(chain, job, exc, tb)
         return _failed(run, body, job, exc, tb)
-    unique.release(body, run.id, "finished")
+    job_ends.succeeded(body, run.id)
     signals.job_succeeded.send_robust(
         sender=type(job), job=job, job_id=run.id, attempt=run.attempts, result=value
     )

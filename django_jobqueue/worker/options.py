@@ -34,6 +34,8 @@ class WorkerOptions:
     prefetch: int | None = None
     metrics_port: int | None = None
     store_wait: float | None = None
+    #: Fire the schedule's periodic jobs (never in a ``--burst`` worker).
+    scheduler: bool = True
 
     def resolved(self) -> WorkerOptions:
         """A copy with every ``None`` filled in from settings."""
@@ -65,6 +67,7 @@ class WorkerOptions:
             prefetch=_prefetch(self.prefetch, s.PREFETCH, max(1, self.concurrency)),
             metrics_port=s.METRICS_PORT if self.metrics_port is None else self.metrics_port,
             store_wait=BURST_STORE_WAIT if self.store_wait is None else self.store_wait,
+            scheduler=self.scheduler and not self.burst,
         )
 
 

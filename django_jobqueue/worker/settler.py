@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import failures as failed_jobs
-from .. import metrics, unique
+from .. import job_ends, metrics
 from ..exceptions import TransportError
 from ..failures.record import FailureRecord
 from ..logutil import exception_for_log, log_event
@@ -181,8 +181,8 @@ class Settler:
                 _lease_lost(claims[0], "remove")
         else:
             self.transport.ack_many([claim.reserved for claim in claims])
-        for claim in claims:  # failed for good: a unique job's lock ends now
-            unique.release(claim.document, claim.id, "finished")
+        for claim in claims:
+            job_ends.failed(claim.document, claim.id)
 
     def move_fallback(self) -> int:
         """Move failures written to the Redis fallback into the database, once it answers."""

@@ -27,6 +27,7 @@ from .. import metrics
 from ..conf import jobqueue_settings
 from ..exceptions import ConfigurationError, TransportError
 from ..logutil import exception_for_log, log_event
+from ..schedule.firing import Scheduler
 from ..transports import get_transport
 from .burst import BurstWatch
 from .claim import Claim
@@ -82,6 +83,7 @@ class Supervisor:
                              self._spawn, self.burst_watch)
         self.settler = Settler(self.transport, self.name, self.outcomes, self.feeder.hook,
                                self.feeder.hand_back)
+        self.scheduler = Scheduler(self.transport, self.name) if self.options.scheduler else None
         self.reader = Reader(self.slots, self.feeder, self.outcomes, self.name,
                              killed_handler(self.options.work_horse_killed_handler),
                              self._wakeup_r, self.metrics_server)
@@ -157,6 +159,7 @@ class Supervisor:
             self._hand_back_stale_prefetch,
             self._requeue_expired,
             self._maintenance,
+            self._schedule,
         ):
             try:
                 step()
@@ -254,11 +257,15 @@ class Supervisor:
         return self.feeder.wait_timeout(now, limit, self.stopping)
 
     def _next_turn(self) -> float:
-        """When the next timed step is due: heartbeat or maintenance. The requeue has no
-        wake-up of its own: it rides on the turns the worker makes anyway (a busy worker's
-        many; an idle one's, at least every ``SLEEP``), so an idle worker's store sees no
-        more sessions' worth of traffic than before."""
-        return min(self.next_heartbeat, self.next_maintenance)
+        """When the next timed step is due: heartbeat, maintenance or the schedule's next
+        slot. The requeue has no wake-up of its own: it rides on the turns the worker makes
+        anyway (a busy worker's many; an idle one's, at least every ``SLEEP``), so an idle
+        worker's store sees no more sessions' worth of traffic than before."""
+        turns = [self.next_heartbeat, self.next_maintenance]
+        if self.scheduler is not None and not self.stopping:
+            # The schedule's clock is the wall clock: its next slot, on the monotonic one.
+            turns.append(time.monotonic() + self.scheduler.next_at - time.time())
+        return min(turns)
 
     def _deadlines(self) -> list[float]:
         """When owed acks, marks and outcomes are due, when prefetched jobs go stale, and
@@ -322,6 +329,10 @@ class Supervisor:
         moved = self.settler.move_fallback()
         if moved:
             log_event(logger, logging.INFO, "fallback_moved", count=moved)
+
+    def _schedule(self) -> None:
+        if self.scheduler is not None and not self.stopping:
+            self.scheduler.tick()
 
     # -- shutdown --------------------------------------------------------------------------
     def _shutdown(self) -> None:

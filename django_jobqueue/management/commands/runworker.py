@@ -44,6 +44,9 @@ class Command(BaseCommand):
         parser.add_argument("--burst-store-wait", type=POSITIVE, dest="store_wait",
                             metavar="SECONDS", help="With --burst: give up (exit code 1) "
                             "when the store has not answered for this long (default 30).")
+        parser.add_argument("--no-scheduler", action="store_false", dest="scheduler",
+                            help="Do not fire the schedule's periodic jobs (by default every "
+                            "worker does, each slot once in all; --burst never does).")
         parser.add_argument("--max-jobs", type=POSITIVE_INT, help="Exit after starting this "
                             "many jobs.")
         parser.add_argument("--max-time", type=POSITIVE, help="Exit after this many seconds "

@@ -1,0 +1,152 @@
+"""What the store keeps about each schedule entry, through the coordination primitives.
+
+Four durable values per entry, in the scope of the queue its jobs go to:
+
+- ``schedule:<name>:cursor``: the last slot fired or skipped (epoch seconds). Workers move
+  it only by compare-and-set, in the same atomic step as the push of the slot's job: of
+  all the workers that see a slot due, one moves the cursor and queues the job.
+- ``schedule:<name>:enabled``: ``"1"`` or ``"0"`` when an operator enabled or disabled the
+  entry (``manage.py schedule``, the admin), overriding the declaration's ``ENABLED``.
+- ``schedule:<name>:last``: the last job fired (JSON: slot, job id, when, by whom).
+- ``schedule:<name>:outcome``: how the last fired job that ended ended (JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..coordination import Coordination
+from ..logutil import log_event
+
+logger = logging.getLogger(__name__)
+
+
+def cursor_name(entry: str) -> str:
+    return f"schedule:{entry}:cursor"
+
+
+def enabled_name(entry: str) -> str:
+    return f"schedule:{entry}:enabled"
+
+
+def last_name(entry: str) -> str:
+    return f"schedule:{entry}:last"
+
+
+def outcome_name(entry: str) -> str:
+    return f"schedule:{entry}:outcome"
+
+
+def slot_text(slot: float) -> str:
+    """A slot as the cursor stores it (compared as text: always written this way)."""
+    return f"{slot:.3f}"
+
+
+@dataclass(frozen=True)
+class LastRun:
+    """A job the scheduler fired: for which slot (None: run by hand), its id, when."""
+
+    slot: float | None
+    job_id: str
+    fired_at: float
+    by: str
+
+
+@dataclass(frozen=True)
+class LastOutcome:
+    """How a fired job ended: ``succeeded`` or ``failed`` (for good), and when."""
+
+    job_id: str
+    outcome: str
+    at: float
+
+
+@dataclass(frozen=True)
+class EntryState:
+    """An entry's values as read from the store in one call."""
+
+    cursor_text: str | None = None
+    enabled_override: bool | None = None
+    last: LastRun | None = None
+    outcome: LastOutcome | None = None
+
+    @property
+    def cursor(self) -> float | None:
+        return parse_slot(self.cursor_text)
+
+    def enabled(self, declared: bool) -> bool:
+        """Enabled by an operator's override, else as declared."""
+        return declared if self.enabled_override is None else self.enabled_override
+
+
+def read(co: Coordination, scope: str, entry: str) -> EntryState:
+    """The entry's values, one round trip; unreadable ones count as absent."""
+    names = (cursor_name(entry), enabled_name(entry), last_name(entry), outcome_name(entry))
+    found = co.read(scope, list(names))
+    flag = found.get(names[1])
+    return EntryState(
+        cursor_text=found.get(names[0]) if parse_slot(found.get(names[0])) is not None else None,
+        enabled_override=None if flag not in ("0", "1") else flag == "1",
+        last=_last_run(found.get(names[2])),
+        outcome=_outcome(found.get(names[3])),
+    )
+
+
+def write_last(co: Coordination, scope: str, entry: str, run: LastRun) -> None:
+    co.write(scope, last_name(entry), json.dumps(
+        {"slot": run.slot, "job": run.job_id, "fired_at": run.fired_at, "by": run.by}))
+
+
+def record_outcome(body: Any, job_id: str, outcome: str) -> None:
+    """Remember how a fired job ended (its payload names the entry). A store that does not
+    answer loses only this line of ``manage.py schedule``, never the job's outcome."""
+    marker = body.get("schedule") if isinstance(body, dict) else None
+    if not isinstance(marker, dict) or not isinstance(marker.get("entry"), str):
+        return
+    from ..transports import get_transport
+
+    value = json.dumps({"job": job_id, "outcome": outcome, "at": time.time()})
+    try:
+        co = get_transport(body.get("connection")).coordination
+        co.write(str(body.get("queue")), outcome_name(marker["entry"]), value)
+    except Exception as exc:
+        log_event(logger, logging.WARNING, "schedule_outcome_not_kept", entry=marker["entry"],
+                  id=job_id, error=exc)
+
+
+def parse_slot(text: str | None) -> float | None:
+    """A stored slot's number (None when absent or unreadable)."""
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _json(text: str | None) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text) if text is not None else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _last_run(text: str | None) -> LastRun | None:
+    data = _json(text)
+    if data is None:
+        return None
+    slot = data.get("slot")
+    return LastRun(float(slot) if isinstance(slot, (int, float)) else None,
+                   str(data.get("job", "")), float(data.get("fired_at") or 0),
+                   str(data.get("by", "")))
+
+
+def _outcome(text: str | None) -> LastOutcome | None:
+    data = _json(text)
+    if data is None:
+        return None
+    return LastOutcome(str(data.get("job", "")), str(data.get("outcome", "")),
+                       float(data.get("at") or 0))

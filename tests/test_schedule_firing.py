@@ -1,0 +1,188 @@
+"""The worker's scheduler step on every transport: each slot fires once however many
+workers look, missed slots follow the entry's policy, and the store decides who fires."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import pytest
+
+from django_jobqueue.exceptions import TransportError
+from django_jobqueue.schedule import service, state
+from django_jobqueue.schedule.firing import Scheduler
+from django_jobqueue.testing import work
+from django_jobqueue.transports import get_transport
+from tests.support.params import TRANSPORT_PARAMS
+from tests.support.settings_overrides import jobqueue
+
+pytestmark = [pytest.mark.parametrize("connection_name", TRANSPORT_PARAMS, indirect=True),
+              pytest.mark.usefixtures("ledger")]
+
+DAY = 86_400.0
+T0 = 1_800_000_000.0  # a multiple of 10, 60 and 3600: a slot of every entry below
+
+
+class Clock:
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def schedule(connection: str, **entry):
+    """Settings with one entry (a fresh name: Redis keeps values between tests)."""
+    name = f"e-{uuid.uuid4().hex[:12]}"
+    spec = {"JOB": "tests.jobs.Record", "ARGS": [name], "EVERY": 10, "CONNECTION": connection,
+            **entry}
+    return name, jobqueue(SCHEDULE={name: spec})
+
+
+def fired(connection: str) -> list[str]:
+    """Ids of the jobs queued (and taken: each test drains what it counts)."""
+    jobs = get_transport(connection).reserve(["default"], 100, 30, "t")
+    get_transport(connection).ack_many(jobs)
+    return [job.id for job in jobs]
+
+
+def test_a_slot_fires_once_however_many_workers_look(clean_connection):
+    name, settings = schedule(clean_connection)
+    with settings:
+        clock = Clock(T0 + 1)
+        workers = [Scheduler(get_transport(clean_connection), f"w{i}", clock) for i in range(3)]
+        for worker in workers:
+            worker.tick()
+        assert len(fired(clean_connection)) == 1
+        for worker in workers:
+            worker.tick()
+        assert fired(clean_connection) == [], "nothing new is due"
+        clock.now = T0 + 10.2
+        for worker in reversed(workers):
+            worker.tick()
+        assert len(fired(clean_connection)) == 1
+        found = state.read(get_transport(clean_connection).coordination, "default", name)
+        assert found.cursor == T0 + 10
+        assert found.last is not None and found.last.slot == T0 + 10
+
+
+def test_a_worker_that_saw_an_old_cursor_fires_nothing(clean_connection):
+    name, settings = schedule(clean_connection)
+    with settings:
+        clock = Clock(T0 + 1)
+        late, quick = (Scheduler(get_transport(clean_connection), w, clock) for w in "lq")
+        quick.tick()
+        # ``late`` read the cursor before ``quick`` moved it: its push is refused.
+        assert late._fire(late.entries[0][0], "default", None, T0) == (state.slot_text(T0),
+                                                                        False)
+        assert len(fired(clean_connection)) == 1
+
+
+@pytest.mark.parametrize(("policy", "expected"), [("once", 1), ("catch_up", 3), ("skip", 0)])
+def test_after_downtime_missed_slots_follow_the_policy(clean_connection, caplog, policy,
+                                                       expected):
+    name, settings = schedule(clean_connection, MISSED=policy, CATCH_UP_LIMIT=3)
+    with settings:
+        clock = Clock(T0 + 1)
+        Scheduler(get_transport(clean_connection), "before", clock).tick()
+        assert len(fired(clean_connection)) == 1
+        clock.now = T0 + 600 + 75  # down for ten minutes: 60 slots; the last is not on time
+        with caplog.at_level(logging.WARNING, "django_jobqueue.worker"):
+            Scheduler(get_transport(clean_connection), "after", clock).tick()
+        assert len(fired(clean_connection)) == expected
+        found = state.read(get_transport(clean_connection).coordination, "default", name)
+        assert found.cursor == T0 + 670, "past every missed slot, fired or not"
+        assert f"event=schedule_missed entry={name} skipped={67 - expected}" in caplog.text
+
+
+def test_a_new_entry_fires_a_slot_only_within_its_grace(clean_connection):
+    name, settings = schedule(clean_connection, EVERY=3600)
+    with settings:
+        Scheduler(get_transport(clean_connection), "w", Clock(T0 + 600)).tick()
+        assert fired(clean_connection) == [], "ten minutes late: not on time"
+        clock = Clock(T0 + 3600 + 5)
+        Scheduler(get_transport(clean_connection), "w", clock).tick()
+        assert len(fired(clean_connection)) == 1
+
+
+def test_a_disabled_entry_does_not_fire_and_enabling_skips_what_it_missed(clean_connection):
+    name, settings = schedule(clean_connection)
+    with settings:
+        clock = Clock(T0 + 1)
+        Scheduler(get_transport(clean_connection), "w", clock).tick()
+        fired(clean_connection)
+        assert service.disable(name).enabled is False
+        clock.now = T0 + 100
+        Scheduler(get_transport(clean_connection), "w", clock).tick()
+        assert fired(clean_connection) == []
+        assert service.enable(name).enabled is True
+        Scheduler(get_transport(clean_connection), "w", clock).tick()
+        assert fired(clean_connection) == [], "enabled from the next slot on"
+
+
+def test_a_fired_job_is_an_ordinary_job_and_its_outcome_is_kept(clean_connection,
+                                                                transactional_db):
+    name, settings = schedule(clean_connection, JOB="tests.jobs.AlwaysFails", ARGS=[])
+    with settings:
+        Scheduler(get_transport(clean_connection), "w", Clock(T0 + 1)).tick()
+        result = work(connection=clean_connection, wait_for_delayed=30)
+        assert (result.retried, result.failed) == (2, 1)
+        status = service.status(name)
+        assert status.outcome is not None and status.outcome.outcome == "failed"
+        assert status.last is not None and status.outcome.job_id == status.last.job_id
+
+
+def test_a_scheduled_unique_job_still_running_lets_its_slot_pass(clean_connection, caplog):
+    name, settings = schedule(clean_connection, JOB="tests.jobs.UniqueReport",
+                              ARGS=[uuid.uuid4().hex])
+    with settings:
+        clock = Clock(T0 + 1)
+        worker = Scheduler(get_transport(clean_connection), "w", clock)
+        worker.tick()
+        clock.now = T0 + 11
+        with caplog.at_level(logging.WARNING, "django_jobqueue.worker"):
+            worker.tick()
+        assert get_transport(clean_connection).size("default").ready == 1
+        assert f"event=schedule_skipped entry={name}" in caplog.text
+        found = state.read(get_transport(clean_connection).coordination, "default", name)
+        assert found.cursor == T0 + 10
+
+
+def test_run_now_queues_the_job_without_touching_the_slots(clean_connection):
+    name, settings = schedule(clean_connection)
+    with settings:
+        result = service.run_now(name)
+        assert fired(clean_connection) == [result.id]
+        status = service.status(name)
+        assert status.last is not None and status.last.slot is None
+        assert state.read(get_transport(clean_connection).coordination, "default",
+                          name).cursor is None
+
+
+def test_a_store_that_does_not_answer_delays_firing_and_is_logged_once(
+    clean_connection, monkeypatch, caplog
+):
+    name, settings = schedule(clean_connection)
+    with settings:
+        transport = get_transport(clean_connection)
+        clock = Clock(T0 + 1)
+        worker = Scheduler(transport, "w", clock)
+
+        real_read, is_down = type(transport.coordination).read, [True]
+
+        def down(self, *args, **kwargs):
+            if is_down[0]:
+                raise TransportError("store down")
+            return real_read(self, *args, **kwargs)
+
+        monkeypatch.setattr(type(transport.coordination), "read", down)
+        with caplog.at_level(logging.INFO, "django_jobqueue.worker"):
+            for step in range(3):
+                clock.now = T0 + 1 + step * 2.5
+                worker.tick()
+            assert caplog.text.count("event=schedule_delayed") == 1
+            is_down[0] = False
+            clock.now = T0 + 12
+            worker.tick()
+        assert "event=schedule_resumed" in caplog.text
+        assert len(fired(clean_connection)) == 1, "the missed-run policy: once"
