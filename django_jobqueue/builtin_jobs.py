@@ -23,6 +23,9 @@ from .shapes import is_number
 
 logger = logging.getLogger(__name__)
 
+# Ten thousand years back from now stays after the year 1 (what a datetime can hold).
+MAX_DAYS = 3_650_000
+
 
 class PruneFailedJobs(Job):
     """Delete failed jobs older than ``days`` days, in every part of the failed-job store."""
@@ -30,8 +33,8 @@ class PruneFailedJobs(Job):
     name = "django_jobqueue.PruneFailedJobs"
 
     def __init__(self, days: float | None = None) -> None:
-        if days is not None and (not is_number(days) or days < 0):
-            raise ValueError(f"days must be a number >= 0 or None, not {days!r}")
+        if days is not None and (not is_number(days) or not 0 <= days <= MAX_DAYS):
+            raise ValueError(f"days must be a number from 0 to {MAX_DAYS} or None, not {days!r}")
         self.days = days
 
     def handle(self) -> int:

@@ -40,7 +40,7 @@ _CONNECTION = Table(
 )
 _STORE = Table({"STORE": Handler(objects=False), "OPTIONS": Table({})}, required=("STORE",))
 # A SCHEDULE entry's keys: their values are checked by django_jobqueue.checks.schedule
-# (E017-E025), which knows cron, time zones and the job registry; unknown keys are E014.
+# (E017-E026), which knows cron, time zones and the job registry; unknown keys are E014.
 SCHEDULE_KEYS = ("JOB", "CRON", "EVERY", "ARGS", "KWARGS", "QUEUE", "CONNECTION", "TIME_ZONE",
                  "ENABLED", "MISSED", "CATCH_UP_LIMIT")
 _SCHEDULE_ENTRY = Table({key: CheckedElsewhere() for key in SCHEDULE_KEYS})

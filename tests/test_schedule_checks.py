@@ -211,3 +211,16 @@ def test_a_settings_entry_named_like_a_scheduled_class():
 def test_entry_names_must_be_text(name):
     with jobqueue(SCHEDULE={name: GOOD}):
         assert [e.id for e in check_settings()] == ["django_jobqueue.E025"]
+
+
+def test_an_entry_without_job():
+    code, msg, _ = only(x={"CRON": "0 2 * * *"})
+    assert code == "django_jobqueue.E020" and "has no 'JOB'" in msg
+
+
+def test_arguments_the_constructor_refuses_are_found_by_building_the_job():
+    code, msg, _ = only(prune={"JOB": "django_jobqueue.PruneFailedJobs", "CRON": "0 2 * * *",
+                               "KWARGS": {"days": -1}})
+    assert code == "django_jobqueue.E024"
+    assert msg.startswith("JOBQUEUE['SCHEDULE']['prune']: django_jobqueue.PruneFailedJobs "
+                          "cannot be built with its arguments: ValueError: days must be")

@@ -176,6 +176,12 @@ def test_spring_forward_a_missing_time_fires_once_at_the_jump():
     assert shown(fired_on(cron, PARIS_SPRING + dt.timedelta(days=1)), PARIS) == ["02:30+0200"]
 
 
+def test_spring_forward_several_missing_times_make_one_slot_at_the_jump():
+    assert shown(fired_on(Cron("0,30 2 * * *", PARIS), PARIS_SPRING), PARIS) == ["03:00+0200"]
+    assert shown(fired_on(Cron("0,30 2,3 * * *", PARIS), PARIS_SPRING), PARIS) == [
+        "03:00+0200", "03:30+0200"]
+
+
 def test_fall_back_a_repeated_time_fires_once_at_its_first_pass():
     cron = Cron("30 2 * * *", PARIS)
     assert shown(fired_on(cron, PARIS_FALL), PARIS) == ["02:30+0200"]  # CEST, not CET too

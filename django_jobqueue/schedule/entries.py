@@ -22,7 +22,7 @@ from ..conf import jobqueue_settings
 from ..jobs import Job, registered, resolve
 from . import fields
 from .fields import EntryError, Problem
-from .missed import GRACE, Due, decide
+from .missed import DEFAULT_CATCH_UP_LIMIT, DEFAULT_POLICY, GRACE, Due, decide
 from .timing import Timing
 
 SETTINGS = "settings"
@@ -44,8 +44,8 @@ class ScheduleEntry:
     queue: str | None = None
     connection: str | None = None
     enabled: bool = True
-    missed: str = "once"
-    catch_up_limit: int = 10
+    missed: str = DEFAULT_POLICY
+    catch_up_limit: int = DEFAULT_CATCH_UP_LIMIT
     #: ``"settings"`` or ``"class"``: where it was declared.
     source: str = SETTINGS
 
@@ -107,7 +107,9 @@ def from_setting(name: Any, spec: Any) -> ScheduleEntry:
                          "string.")
     if not isinstance(spec, Mapping):
         raise EntryError(fields.BAD_OPTION, f"{where} must be a dict, not {spec!r}.")
-    job = fields.job_class(spec.get("JOB"), f"{where}['JOB']")
+    if "JOB" not in spec:
+        raise EntryError(fields.UNKNOWN_JOB, f"{where} has no 'JOB': the job class to run.")
+    job = fields.job_class(spec["JOB"], f"{where}['JOB']")
     args, kwargs = fields.arguments(job, spec.get("ARGS"), spec.get("KWARGS"), where)
     return ScheduleEntry(
         name=name,

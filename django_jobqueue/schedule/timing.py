@@ -2,14 +2,15 @@
 :class:`Every` (a fixed interval). Both answer in epoch seconds, so the scheduler compares
 slots with a store's clock and stores them as plain numbers.
 
-Cron expressions are parsed and evaluated by `cronsim`_, not by us. Why cronsim rather than
-croniter: cronsim is one small pure-Python module with no dependencies, works with
-``zoneinfo`` natively (croniter also pulls in python-dateutil, and had DST bugs with
-``zoneinfo`` zones awaiting release), is kept by the author of Healthchecks.io, whose cron
-monitoring depends on it, and makes matching Debian's cron its first priority, DST quirks
-included. croniter was declared abandoned by its author in December 2024 (the EU Cyber
-Resilience Act); it lives on under pallets-eco, but its PyPI page kept the "abandoned"
-notice for more than a year: for a core dependency we prefer the steadier history.
+Cron expressions are parsed and evaluated by `cronsim`_, not by us. Both candidates are
+maintained today; cronsim wins on what a core dependency of every install should be. It is
+one small pure-Python module with no dependencies of its own (croniter needs
+python-dateutil), built for ``zoneinfo``, kept by the author of Healthchecks.io, whose cron
+monitoring rests on it, and its first stated priority is to match Debian's cron, DST quirks
+included: the behaviour below is documented, not incidental. croniter was declared abandoned
+by its author in December 2024 (over the EU Cyber Resilience Act) and only resumed under
+pallets-eco, with its PyPI page marked abandoned for more than a year and a ``zoneinfo`` DST
+fix waiting for a release; a steadier history matters for the part that decides when jobs run.
 
 .. _cronsim: https://pypi.org/project/cronsim/
 
@@ -18,7 +19,8 @@ Daylight saving time follows Debian's cron (cronsim's documented behaviour):
 - An expression at a *fixed time* (neither the minute nor the hour field starts with ``*``,
   e.g. ``30 2 * * *``, ``0 9-17 * * 1-5``) is matched on the wall clock. On the day clocks
   jump forward, a time that does not exist fires once, *at the jump* (02:30 in
-  Europe/Paris fires at 03:00 CEST, the first instant after 02:00 CET). On the day clocks
+  Europe/Paris fires at 03:00 CEST, the first instant after 02:00 CET; ``0,30 2 * * *``
+  fires once there too, a slot is an instant). On the day clocks
   fall back, a time that occurs twice fires once, at its *first* occurrence (01:30 in
   America/New_York fires at 01:30 EDT, not again at 01:30 EST).
 - Any other expression (``0 * * * *``, ``@hourly``, ``*/15 * * * *``) follows real time: an
