@@ -15,7 +15,7 @@ class JobQueueConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401 -- registers the system checks
+        from . import builtin_jobs, checks  # noqa: F401 -- register built-in jobs and checks
 
         # Every installed app's jobs module registers its Job subclasses.
         autodiscover_modules("jobs")

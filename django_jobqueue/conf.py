@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings as django_settings
 
 from .shapes import (
+    CheckedElsewhere,
     Choice,
     Either,
     Flag,
@@ -38,6 +39,11 @@ _CONNECTION = Table(
     {"TRANSPORT": Handler(objects=False), "OPTIONS": Table({})}, required=("TRANSPORT",)
 )
 _STORE = Table({"STORE": Handler(objects=False), "OPTIONS": Table({})}, required=("STORE",))
+# A SCHEDULE entry's keys: their values are checked by django_jobqueue.checks.schedule
+# (E017-E026), which knows cron, time zones and the job registry; unknown keys are E014.
+SCHEDULE_KEYS = ("JOB", "CRON", "EVERY", "ARGS", "KWARGS", "QUEUE", "CONNECTION", "TIME_ZONE",
+                 "ENABLED", "MISSED", "CATCH_UP_LIMIT")
+_SCHEDULE_ENTRY = Table({key: CheckedElsewhere() for key in SCHEDULE_KEYS})
 _REDIS = Table({"ALIAS": Text(empty=False), "URL": Text(empty=False), "PREFIX": Text(),
                 "CLUSTER": Flag()})
 
@@ -101,6 +107,10 @@ SETTINGS: dict[str, Setting] = {
     "EXCEPTION_HANDLERS": Setting([], Handlers()),
     "DEFAULT_EXCEPTION_HANDLER": Setting(True, Flag()),
     "WORK_HORSE_KILLED_HANDLER": Setting(None, Handler(nullable=True)),
+    # Periodic jobs, fired by the workers: name -> {"JOB": registered job class, "CRON":
+    # "0 2 * * *" or "EVERY": seconds, "ARGS", "KWARGS", "QUEUE", "CONNECTION", "TIME_ZONE",
+    # "ENABLED", "MISSED", "CATCH_UP_LIMIT"} (see django_jobqueue.schedule).
+    "SCHEDULE": Setting({}, NamedTables(_SCHEDULE_ENTRY, empty=True)),
     # Prometheus metrics (the "metrics" extra): the port and address on which runworker
     # serves /metrics (None: no server and nothing counted).
     "METRICS_PORT": Setting(None, Number(integer=True, at_least=0, at_most=65535,

@@ -57,6 +57,15 @@ class Job:
       failed for good), ``"started"`` (a worker started it) or ``"queued"`` (only when
       ``unique_for`` runs out).
 
+    Periodic jobs (see :mod:`django_jobqueue.schedule`):
+
+    - ``schedule``: run this job periodically, fired by the workers: a cron expression
+      (``"0 2 * * *"``, ``"@hourly"``), or an interval in seconds or a ``timedelta``. Only
+      for a job built without arguments; its entry is named after the class's ``name``.
+    - ``schedule_timezone``: the time zone of a cron ``schedule`` (default: ``TIME_ZONE``).
+    - ``schedule_missed``: what to do with runs missed while no worker ran: ``"once"`` (the
+      default), ``"skip"`` or ``"catch_up"`` (see :mod:`django_jobqueue.schedule.missed`).
+
     While ``handle()`` runs, ``self.attempt`` is the attempt number (1 for the first run),
     ``self.job_id`` the job's id and ``self.worker`` the name of the worker running it.
     """
@@ -73,6 +82,11 @@ class Job:
     discoverable: ClassVar[bool] = False
     unique_for: ClassVar[float | None] = None
     unique_until: ClassVar[str] = "finished"
+    # Periodic runs (django_jobqueue.schedule); ``schedule`` is a cron string, a number of
+    # seconds or a datetime.timedelta. The system checks refuse anything else.
+    schedule: ClassVar[Any] = None
+    schedule_timezone: ClassVar[str | None] = None
+    schedule_missed: ClassVar[str | None] = None
     # Created after the app registry was ready: by an import that a worker never makes.
     _jq_created_late: ClassVar[bool] = False
 

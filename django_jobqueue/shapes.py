@@ -201,6 +201,16 @@ class RetryAfter(Shape):
         return callable(value) and not isinstance(value, type)
 
 
+class CheckedElsewhere(Shape):
+    """Any value: one whose rules need more than a shape (a schedule entry's cron string, job
+    class, time zone), reported by a check of its own with its own id."""
+
+    expected = "anything"
+
+    def accepts(self, value: Any) -> bool:
+        return True
+
+
 @dataclass(frozen=True)
 class Table(Shape):
     """A dict with known keys, each with its shape; ``required`` ones must be present.
@@ -225,13 +235,18 @@ class Table(Shape):
 
 @dataclass(frozen=True)
 class NamedTables(Shape):
-    """A non-empty dict of names to :class:`Table` values (``CONNECTIONS``)."""
+    """A dict of names to :class:`Table` values (``CONNECTIONS``), non-empty unless
+    ``empty`` (``SCHEDULE``)."""
 
     table: Table
-    expected = "a non-empty dict of names to dicts"
+    empty: bool = False
+
+    @property
+    def expected(self) -> str:  # type: ignore[override]
+        return "a dict of names to dicts" if self.empty else "a non-empty dict of names to dicts"
 
     def problem(self, value: Any) -> Problem | None:
-        if not isinstance(value, dict) or not value:
+        if not isinstance(value, dict) or not (value or self.empty):
             return Problem(self.expected, value)
         for name, entry in value.items():
             problem = self.table.problem(entry)

@@ -11,6 +11,7 @@ from django.core import checks
 from ..conf import jobqueue_settings
 from .plugins import check_connections, check_failed_store, check_handlers
 from .reachability import check_failed_database
+from .schedule import check_schedule
 from .values import check_keys, check_shapes, check_timing, error
 
 
@@ -27,6 +28,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     errors += check_connections(refused)
     errors += check_failed_store(refused)
     errors += check_handlers(refused)
+    errors += check_schedule(refused)
     return errors
 
 
