@@ -67,7 +67,7 @@ def test_a_slot_fires_once_however_many_workers_look(clean_connection):
 
 
 def test_a_worker_that_saw_an_old_cursor_fires_nothing(clean_connection):
-    name, settings = schedule(clean_connection)
+    _, settings = schedule(clean_connection)
     with settings:
         clock = Clock(T0 + 1)
         late, quick = (Scheduler(get_transport(clean_connection), w, clock) for w in "lq")
@@ -81,22 +81,23 @@ def test_a_worker_that_saw_an_old_cursor_fires_nothing(clean_connection):
 @pytest.mark.parametrize(("policy", "expected"), [("once", 1), ("catch_up", 3), ("skip", 0)])
 def test_after_downtime_missed_slots_follow_the_policy(clean_connection, caplog, policy,
                                                        expected):
-    name, settings = schedule(clean_connection, MISSED=policy, CATCH_UP_LIMIT=3)
+    name, settings = schedule(clean_connection, EVERY=3600, MISSED=policy, CATCH_UP_LIMIT=3)
     with settings:
         clock = Clock(T0 + 1)
         Scheduler(get_transport(clean_connection), "before", clock).tick()
         assert len(fired(clean_connection)) == 1
-        clock.now = T0 + 600 + 75  # down for ten minutes: 60 slots; the last is not on time
+        # Down for five hours: five slots missed, the last ten minutes ago (not on time).
+        clock.now = T0 + 5 * 3600 + 600
         with caplog.at_level(logging.WARNING, "django_jobqueue.worker"):
             Scheduler(get_transport(clean_connection), "after", clock).tick()
         assert len(fired(clean_connection)) == expected
         found = state.read(get_transport(clean_connection).coordination, "default", name)
-        assert found.cursor == T0 + 670, "past every missed slot, fired or not"
-        assert f"event=schedule_missed entry={name} skipped={67 - expected}" in caplog.text
+        assert found.cursor == T0 + 5 * 3600, "past every missed slot, fired or not"
+        assert f"event=schedule_missed entry={name} skipped={5 - expected}" in caplog.text
 
 
 def test_a_new_entry_fires_a_slot_only_within_its_grace(clean_connection):
-    name, settings = schedule(clean_connection, EVERY=3600)
+    _, settings = schedule(clean_connection, EVERY=3600)
     with settings:
         Scheduler(get_transport(clean_connection), "w", Clock(T0 + 600)).tick()
         assert fired(clean_connection) == [], "ten minutes late: not on time"
@@ -115,14 +116,14 @@ def test_a_disabled_entry_does_not_fire_and_enabling_skips_what_it_missed(clean_
         clock.now = T0 + 100
         Scheduler(get_transport(clean_connection), "w", clock).tick()
         assert fired(clean_connection) == []
-        assert service.enable(name).enabled is True
+        assert service.enable(name, now=clock.now).enabled is True
         Scheduler(get_transport(clean_connection), "w", clock).tick()
         assert fired(clean_connection) == [], "enabled from the next slot on"
 
 
 def test_a_fired_job_is_an_ordinary_job_and_its_outcome_is_kept(clean_connection,
                                                                 transactional_db):
-    name, settings = schedule(clean_connection, JOB="tests.jobs.AlwaysFails", ARGS=[])
+    name, settings = schedule(clean_connection, JOB="tests.jobs.AlwaysFails")
     with settings:
         Scheduler(get_transport(clean_connection), "w", Clock(T0 + 1)).tick()
         result = work(connection=clean_connection, wait_for_delayed=30)
@@ -162,7 +163,7 @@ def test_run_now_queues_the_job_without_touching_the_slots(clean_connection):
 def test_a_store_that_does_not_answer_delays_firing_and_is_logged_once(
     clean_connection, monkeypatch, caplog
 ):
-    name, settings = schedule(clean_connection)
+    _, settings = schedule(clean_connection)
     with settings:
         transport = get_transport(clean_connection)
         clock = Clock(T0 + 1)

@@ -51,16 +51,17 @@ def status(name: str, now: float | None = None) -> EntryStatus:
     return _status(_entry(name), now)
 
 
-def enable(name: str) -> EntryStatus:
+def enable(name: str, now: float | None = None) -> EntryStatus:
     """Fire ``name`` from its next slot on (slots missed while disabled are not fired)."""
     entry = _entry(name)
     connection, queue = placement(entry)
     co = get_transport(connection).coordination
-    latest = entry.timing.slots(0.0, time.time(), 1)
+    now = time.time() if now is None else now
+    latest = entry.timing.slots(0.0, now, 1)
     if latest:
         co.write(queue, state.cursor_name(entry.name), state.slot_text(latest[0]))
     co.write(queue, state.enabled_name(entry.name), "1")
-    return status(name)
+    return status(name, now)
 
 
 def disable(name: str) -> EntryStatus:
