@@ -87,7 +87,7 @@ def test_a_lost_notification_costs_one_wait_and_the_next_push_wakes_again(
         transport, caplog, monkeypatch):
     monkeypatch.setattr(pg_wakeup, "RETRY_QUIET", 0.0)  # listen again at the next wait
     with connections["postgres"].cursor() as cursor:
-        cursor.execute("SELECT pg_terminate_backend(%s)", [transport._listener.backend_pid()])
+        cursor.execute("SELECT pg_terminate_backend(%s)", [transport.idle.listener.backend_pid()])
     push(transport)
     assert waited(transport, 0.3) < 1.0  # returns by its timeout, no exception
     assert "event=wakeup_listener_lost" in caplog.text
@@ -124,8 +124,8 @@ def test_a_listener_that_cannot_connect_polls_quietly_and_logs_once(transport, c
     def refused():
         raise OSError("LISTEN is not supported by this pooler")
 
-    transport._listener.close()
-    monkeypatch.setattr(transport._listener, "_connect", refused)
+    transport.idle.listener.close()
+    monkeypatch.setattr(transport.idle.listener, "_connect", refused)
     for _ in range(3):
         assert waited(transport, 0.05) >= 0.04  # waits out its timeout, raises nothing
     assert caplog.text.count("event=wakeup_listener_lost") == 1

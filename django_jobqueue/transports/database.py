@@ -10,7 +10,6 @@ Options: ``DATABASE`` (alias, default ``"default"``).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
@@ -33,8 +32,9 @@ from .base import (
     fill_from_queues,
 )
 from .database_guarded import GuardedPushes
+from .database_wait import IdleWait
 from .database_workers import DatabaseWorkers
-from .pg_wakeup import Listener, notify_sql, with_notify
+from .pg_wakeup import notify_sql, with_notify
 
 TABLE = "queue_jobs"
 _COLUMNS = "id, uuid, queue, payload, attempts, priority, available_at"
@@ -58,33 +58,25 @@ class DatabaseTransport(Transport):
         self.alias: str = options.get("DATABASE", "default")
         self.registry = DatabaseWorkers(name, self.alias)
         self.guarded = GuardedPushes(self)
-        self._listener = Listener(self.alias)
-        self._looked_at = 0.0
         self.idle_poll = options.get("IDLE_POLL", IDLE_POLL)
         if not (is_number(self.idle_poll) and 0 < self.idle_poll <= 5):
             raise ConfigurationError(
                 f"jobqueue connection {name!r}: OPTIONS['IDLE_POLL'] must be a number of"
                 f" seconds above 0 and at most 5, not {self.idle_poll!r}.")
+        self.idle = IdleWait(self.alias, self.idle_poll)
 
     @property
     def longest_wait(self) -> float | None:  # type: ignore[override]
         """Polling waits a whole ``SLEEP`` between reservations (probing every
         ``idle_poll`` meanwhile), as sleeping did; a LISTEN wait stays short, since the
         reservation after it is the safety net of a lost notification."""
-        return 0.5 if self._notifies else None
+        return 0.5 if self.idle.notifies else None
 
     @property
     def requeue_every(self) -> float:  # type: ignore[override]
         """No more often than the idle probe: a project that makes idle workers look
         seldom (``IDLE_POLL``) wants them quiet, and gets its pickup delay here too."""
         return max(Transport.requeue_every, self.idle_poll)
-
-    @property
-    def _notifies(self) -> bool:
-        """PostgreSQL wakes idle workers with NOTIFY (see :mod:`.pg_wakeup`); SQLite and
-        MySQL/MariaDB have nothing like it, and idle workers there look every
-        ``idle_poll`` seconds instead."""
-        return self._vendor == "postgresql"
 
     # -- helpers -------------------------------------------------------------------------
     @property
@@ -205,7 +197,7 @@ class DatabaseTransport(Transport):
         if not queues:
             return 0
         count = self._retrying(lambda: self._requeue_expired(queues))
-        if count and self._notifies:
+        if count and self.idle.notifies:
             self._execute(*notify_sql(queues))  # idle workers on LISTEN wake for them
         return count
 
@@ -390,48 +382,10 @@ class DatabaseTransport(Transport):
         )
 
     def wait(self, queues: Sequence[str], timeout: float) -> None:
-        if not self._notifies:
-            self._look_often(queues, timeout)
-            return
-        # Wake early for a delayed job that falls due before the timeout.
-        due_in = self._next_due_in(queues)
-        if due_in is not None:
-            timeout = min(timeout, due_in)
-        if timeout >= 0.001:
-            self._listener.wait(queues, timeout, lambda: self._any_ready(queues))
-
-    def _look_often(self, queues: Sequence[str], timeout: float) -> None:
-        """Return once a job is ready, new or a delayed one fallen due (one index probe
-        every ``idle_poll`` seconds, across calls), or after ``timeout``. Only a fully idle
-        worker waits here: a busy one pays nothing."""
-        deadline = time.monotonic() + timeout
-        while True:
-            next_look = self._looked_at + self.idle_poll
-            if next_look > deadline:
-                time.sleep(max(deadline - time.monotonic(), 0.0))
-                return
-            time.sleep(max(next_look - time.monotonic(), 0.0))
-            self._looked_at = time.monotonic()
-            if self._any_ready(queues):
-                return
-
-    def _any_ready(self, queues: Sequence[str]) -> bool:
-        marks = ", ".join(["%s"] * len(queues))
-        return bool(self._retrying(lambda: self._fetch(
-            f"SELECT 1 FROM {TABLE} WHERE queue IN ({marks}) AND reserved_until IS NULL"
-            f" AND available_at <= {self._now} LIMIT 1", list(queues))))
-
-    def _next_due_in(self, queues: Sequence[str]) -> float | None:
-        marks = ", ".join(["%s"] * len(queues))
-        rows = self._retrying(lambda: self._fetch(
-            f"SELECT MIN(available_at) - {self._now} FROM {TABLE}"
-            f" WHERE queue IN ({marks}) AND reserved_until IS NULL AND available_at > {self._now}",
-            list(queues)))
-        value = rows[0][0] if rows else None
-        return max(float(value), 0.0) if value is not None else None
+        self.idle.wait(queues, timeout)
 
     def close(self) -> None:
-        self._listener.close()
+        self.idle.close()
 
     def check(self) -> list[Any]:
         if self.alias not in connections:
