@@ -58,6 +58,14 @@ def _assert_outcome(output: str) -> None:
     assert "attempt failed: job=GenerateReportJob attempt=3" in output
     # log_attempt returns False, so the built-in handler's tracebacks never print.
     assert "Traceback" not in output
+    # The unique job: a second dispatch for the same warehouse names the first job.
+    assert "event=job_duplicate job=shop.jobs.SyncStockJob" in output
+    assert "duplicate=True" in output
+    # The schedule: the settings' nightly prune and the class-level entry, listed (a burst
+    # worker fires neither).
+    assert re.search(r"prune-failed-jobs +cron 0 2 \* \* \* \(UTC\)", output), output
+    assert re.search(r"shop\.jobs\.ReleaseExpiredCarts +cron \* \* \* \* \* \(UTC\)", output)
+    assert "event=schedule_fired entry=" not in output
 
 
 def test_demo_on_sqlite(tmp_path: Path) -> None:

@@ -154,6 +154,13 @@ JOBQUEUE = {
     "WORK_HORSE_KILLED_HANDLER": "shop.handlers.horse_killed",
     # Called once per new kind of failure, across all workers (docs/grouping.md).
     "NEW_FINGERPRINT_HANDLER": "shop.handlers.new_kind_of_failure",
+    # Periodic jobs, fired by the workers themselves (docs/periodic-jobs.md): the "Failed
+    # Jobs" guide's "cleanup failed jobs daily at 2 AM", with no system cron. It deletes
+    # failed jobs older than FAILED_RETENTION_DAYS (30). shop.jobs.ReleaseExpiredCarts
+    # declares its own schedule on its class.
+    "SCHEDULE": {
+        "prune-failed-jobs": {"JOB": "django_jobqueue.PruneFailedJobs", "CRON": "0 2 * * *"},
+    },
 }
 
 # Django's Tasks framework, run by django-jobqueue's worker (docs/tasks.md): on Django 6

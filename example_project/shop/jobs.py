@@ -156,13 +156,24 @@ class ExportOrdersJob(Job):
 
 
 class SyncStockJob(Job):
-    """``retry_after`` as one number: a warehouse that times out once, then answers."""
+    """``retry_after`` as one number: a warehouse that times out once, then answers.
+
+    Also a unique job (docs/unique-jobs.md): one sync per warehouse at a time. While one is
+    queued, running or waiting to retry, dispatching another for the same warehouse queues
+    nothing and returns ``duplicate=True`` with the id of the one already there.
+    """
 
     max_tries = 2
     retry_after = 0.5  # seconds before every retry
+    unique_for = 300  # the lock never outlives this, whatever happens to the job
 
     def __init__(self, warehouse: str):
         self.warehouse = warehouse
+
+    def unique_key(self) -> str:
+        # The default key is the class and its arguments as passed: SyncStockJob("north")
+        # and SyncStockJob(warehouse="north") would be two keys. One key per warehouse.
+        return f"stock-sync:{self.warehouse}"
 
     def handle(self):
         if self.attempt == 1:
@@ -202,6 +213,24 @@ class ResizeImagesJob(Job):
 
     def handle(self):
         os.kill(os.getpid(), signal.SIGKILL)  # the simulated out-of-memory kill
+
+
+class ReleaseExpiredCarts(Job):
+    """A periodic job (docs/periodic-jobs.md): every minute, give back the stock held by
+    carts abandoned for half an hour. Every ``runworker`` (without ``--burst``) fires it,
+    each minute once in all, however many workers run; no beat process, no system cron.
+
+    It is unique too: should a run take longer than a minute, the next minute's slot passes
+    (logged ``schedule_skipped``) instead of starting a second run beside it.
+    """
+
+    schedule = "* * * * *"  # a cron expression, in TIME_ZONE; or seconds, or a timedelta
+    schedule_missed = "skip"  # after downtime, skip the missed minutes (default: "once")
+    unique_for = 300
+
+    def handle(self):
+        released = 0  # the simulated shop has no carts to release
+        logger.info("released the stock of %s expired carts", released)
 
 
 class PageOnCall(Job):

@@ -111,6 +111,44 @@ def dispatch_jobs() -> list[Planned]:
     return planned
 
 
+def dispatch_duplicate(planned: list[Planned]) -> Dispatched:
+    """Dispatch the north warehouse's stock sync again while the first one is queued: a
+    unique job (``SyncStockJob.unique_for``), so nothing is queued and the answer names
+    the job already there."""
+    first = next(p for p in planned if p.shown == "SyncStockJob(warehouse='north')")
+    again = jobs.SyncStockJob(warehouse="north").dispatch()
+    if not again.duplicate or again.id != first.job_id:
+        raise RuntimeError(f"expected a duplicate of job {first.job_id}, got {again}")
+    return again
+
+
+def free_unique_keys() -> None:
+    """Demo only: free the key an interrupted earlier run may have left held (a lock ends
+    by itself after ``unique_for``; the demo does not want to wait)."""
+    from django_jobqueue.conf import jobqueue_settings
+    from django_jobqueue.transports import get_transport
+    from django_jobqueue.unique import UniqueLock
+
+    key = jobs.SyncStockJob(warehouse="north").unique_key()
+    queue = jobs.SyncStockJob.queue or jobqueue_settings.DEFAULT_QUEUE
+    get_transport().coordination.write(queue, UniqueLock(key, "finished").name, None)
+
+
+def schedule_lines() -> list[str]:
+    """The schedule's entries, when each fires next: the workers fire them."""
+    import time
+
+    from django_jobqueue.schedule import entries
+
+    now = time.time()
+    lines = []
+    for entry in entries():
+        upcoming = time.strftime("%Y-%m-%d %H:%M:%S UTC",
+                                 time.gmtime(entry.timing.next_after(now)))
+        lines.append(f"{entry.name:<34} {entry.timing.describe():<28} next {upcoming}")
+    return lines
+
+
 def dispatch_rolled_back() -> None:
     """A dispatch inside a transaction that rolls back: never queued."""
     try:

@@ -62,7 +62,7 @@ class Command(BaseCommand):
     # -- steps ---------------------------------------------------------------------------
     def prepare(self) -> None:
         call_command("migrate", verbosity=0, interactive=False)
-        self.say("migrations applied (tables queue_jobs and queue_failed_jobs exist)")
+        self.say("migrations applied (tables queue_jobs, queue_failed_jobs, queue_coordination)")
         labels = [cls.name for cls in scenarios.JOB_CLASSES] + scenarios.TASK_PATHS
         # Demo only: forget the kinds of failure earlier runs saw, so that this run meets
         # them as new and NEW_FINGERPRINT_HANDLER fires again. A real project keeps them.
@@ -72,6 +72,7 @@ class Command(BaseCommand):
         pruned = sum(failures.prune(job_class=label) for label in labels)
         transport = get_transport()
         cleared = sum(transport.clear(queue) for queue in QUEUES)
+        scenarios.free_unique_keys()
         self.say(
             f"removed what earlier demo runs left: {pruned} failed jobs, {cleared} queued jobs"
         )
@@ -88,6 +89,11 @@ class Command(BaseCommand):
         self.say(
             "SendReceipt(order_id=1006, ...) was dispatched inside a transaction that "
             "committed: queued on commit"
+        )
+        again = scenarios.dispatch_duplicate(planned)
+        self.say(
+            "SyncStockJob(warehouse='north') dispatched again while the first is queued: "
+            f"duplicate=True, id={again.id[:8]}... names the job already there (unique job)"
         )
         scenarios.dispatch_rolled_back()
         self.say(
@@ -177,6 +183,7 @@ class Command(BaseCommand):
         example_id = rows[0].id if rows else 1
         retry = f"from django_jobqueue import failures; print(failures.retry({example_id}))"
         mysql = settings.DATABASES["default"]["ENGINE"].endswith("mysql")
+        schedule = "\n".join(f"    {line}" for line in scenarios.schedule_lines())
         prompt, client = ("mysql>", "mariadb or mysql") if mysql else ("sqlite>", "sqlite3")
         if settings.REDIS_URL or not settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
             self.say("(Keep the JOBQUEUE_EXAMPLE_* variables set for the commands below.)\n")
@@ -202,6 +209,12 @@ class Command(BaseCommand):
   From Python: {retry}
   The same service has get(id), select(...), count(...), stats(), forget(id), retry_many(ids)
   and prune(older_than=..., keep=..., queue=...): see README.md and docs/failures.md.
+
+* Periodic jobs: the workers fire them, each slot once however many run (a --burst
+  worker, like the demo's, never does). The schedule (docs/periodic-jobs.md):
+{schedule}
+  Run a worker without --burst and watch them fire (event=schedule_fired):
+    $ {python} {manage} runworker {" ".join(QUEUES)}
 
 * Run it again: ./scripts/demo (or {python} {manage} demo) starts from a clean slate.
 * The Django admin shows them too (filter, inspect, retry, purge, overview, groups):
