@@ -116,7 +116,9 @@ def prepare(
         body["unique"] = unique[0].as_json()
     text = payload_codec.dumps(body, defaults.max_bytes, defaults.max_depth)
     item = _item(body, text, delay)
-    guard = None if unique is None else unique[0].guard(queue, body["id"], unique[1])
+    # A delayed job's lock covers its wait too: unique_for counts from when it is due.
+    guard = None if unique is None else unique[0].guard(queue, body["id"],
+                                                        unique[1] + item.delay)
     return Prepared(connection, item, Dispatched(body["id"], cls.name, queue, connection,
                                                   item.delay), guard)
 
@@ -166,8 +168,8 @@ def _push_unique(
         taken = transport.push_guarded(prepared.item, guard)
         if taken.granted:
             return result
-        log_event(logger, logging.INFO, "job_duplicate", job=result.job, id=result.id,
-                  queue=result.queue, holder=taken.current)
+        log_event(logger, logging.INFO, "job_duplicate", job=result.job, queue=result.queue,
+                  holder=taken.current)
         return replace(result, id=taken.current or result.id, duplicate=True)
 
     connection = transaction.get_connection(using)

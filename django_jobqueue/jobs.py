@@ -9,6 +9,8 @@ created later (say, in a view module), which a worker would not have.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -147,7 +149,7 @@ class Job:
         customer whatever the other arguments)."""
         from .payload import canonical
 
-        return f"{self.name}:{canonical([self._jq_args, self._jq_kwargs])}"
+        return f"{self.name}:{canonical(_bound_arguments(self))}"
 
     def failed(self, exception: BaseException) -> Any:
         """Called once when the job fails for good. May be ``async def``."""
@@ -177,6 +179,23 @@ class Job:
         parts = [repr(a) for a in self._jq_args]
         parts += [f"{k}={v!r}" for k, v in self._jq_kwargs.items()]
         return f"{type(self).__name__}({', '.join(parts)})"
+
+
+@functools.cache
+def _signature(cls: type[Job]) -> inspect.Signature:
+    return inspect.signature(cls)
+
+
+def _bound_arguments(job: Job) -> Any:
+    """The job's arguments by parameter name, defaults filled in: ``Report(7)`` and
+    ``Report(account=7)`` are the same job. Positional and keyword as given when the
+    constructor's signature cannot take them (it would have refused them already)."""
+    try:
+        bound = _signature(type(job)).bind(*job._jq_args, **job._jq_kwargs)
+    except (TypeError, ValueError):
+        return [job._jq_args, job._jq_kwargs]
+    bound.apply_defaults()
+    return bound.arguments
 
 
 def register(cls: type[Job]) -> None:

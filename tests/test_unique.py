@@ -4,6 +4,7 @@ says (finished, started, or only its time-to-live)."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 
 import pytest
@@ -186,3 +187,22 @@ def test_wrong_unique_options_are_system_check_errors():
         ("django_jobqueue.E027", f"{TypoUntil.name}.unique_until must be one of 'queued',"
          " 'started', 'finished', not 'finish'.", "Did you mean 'finished'?"),
     }
+
+
+@EVERY_TRANSPORT
+def test_arguments_passed_by_position_or_by_name_are_one_key(clean_connection):
+    key = account()
+    UniqueReport(key).dispatch(connection=clean_connection)
+    assert UniqueReport(account=key, fails=0).dispatch(connection=clean_connection).duplicate
+
+
+@EVERY_TRANSPORT
+def test_a_delayed_jobs_lock_counts_unique_for_from_when_it_is_due(clean_connection):
+    key = account()
+    UniqueWindow(key).dispatch(connection=clean_connection, delay=3)
+    # unique_for is 0.5 s: without the delay counted, the key would be free again by now.
+    wait_until(lambda: get_transport(clean_connection).coordination.read(
+        "default", [f"unique:{UniqueWindow(key).unique_key()}"]), timeout=1)
+    started = time.monotonic()
+    while time.monotonic() - started < 1.0:
+        assert UniqueWindow(key).dispatch(connection=clean_connection).duplicate
