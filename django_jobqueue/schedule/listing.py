@@ -1,9 +1,9 @@
 """Schedule entries as operators read them: the rows ``manage.py schedule`` prints and the
 admin's Schedules page shows (the same columns in both), and the JSON of ``--json``.
 
-Times are kept as aware datetimes with a relative text ("in 5m 00s", "3h 10m ago"): each
-surface prints the datetime its own way (the commands and the admin both to the second, in
-the current time zone).
+Times are aware datetimes with a relative text ("in 5m 00s", "3h 10m ago"), printed to the
+second in the current time zone, as the commands and the admin print every time. The
+actions' messages are also shared, so both surfaces say the same thing.
 """
 
 from __future__ import annotations
@@ -15,9 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils import timezone
+
 from ..conf import jobqueue_settings
+from ..dispatch import Dispatched
 from ..status import format_age
+from .firing import FULL_PASS
 from .service import EntryStatus, overview
+
+FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,7 @@ class Row:
     #: The last run was queued by hand ("run now"), not for a slot.
     by_hand: bool
     outcome: str
+    outcome_job: str
     outcome_at: Moment | None
     next_run: Moment | None
     error: str
@@ -77,6 +84,7 @@ def _row(status: EntryStatus, now: float, default_connection: str) -> Row:
         last_job=last.job_id if last else "",
         by_hand=last is not None and last.slot is None,
         outcome=outcome.outcome if outcome else "",
+        outcome_job=outcome.job_id if outcome else "",
         outcome_at=moment(outcome.at, now) if outcome else None,
         next_run=moment(status.next_run, now) if _finite(status.next_run) else None,
         error=status.store_error or "",
@@ -88,6 +96,37 @@ def moment(epoch: float, now: float) -> Moment:
     age = now - epoch
     relative = f"{format_age(age)} ago" if age >= 0 else f"in {format_age(-age)}"
     return Moment(dt.datetime.fromtimestamp(epoch, tz=dt.UTC), relative)
+
+
+def moment_text(moment: Moment, note: str = "") -> str:
+    """``2026-12-07 02:00:00 (in 3h 10m)`` in the current time zone; ``note`` joins the
+    parenthesis (``(2m 05s ago, run now)``)."""
+    extra = f", {note}" if note else ""
+    return f"{timezone.localtime(moment.at).strftime(FORMAT)} ({moment.relative}{extra})"
+
+
+def enabled_message(status: EntryStatus, now: float | None = None) -> str:
+    """What to say after :func:`.service.enable`."""
+    [row] = rows([status], now)
+    following = "no next run" if row.next_run is None else f"next run {moment_text(row.next_run)}"
+    return (f"Enabled schedule entry {row.name!r}: {following}. Slots missed while it was "
+            f"disabled are not fired; workers see the change within {FULL_PASS:g} s.")
+
+
+def disabled_message(name: str) -> str:
+    """What to say after :func:`.service.disable`."""
+    return (f"Disabled schedule entry {name!r}: it fires no more until enabled (workers see "
+            f"the change within {FULL_PASS:g} s; run now still queues it).")
+
+
+def run_message(name: str, result: Dispatched) -> str:
+    """What to say after :func:`.service.run_now`: the job queued, or the unique job that
+    holds its key (nothing queued)."""
+    if result.duplicate:
+        return (f"Not queued: {name!r} runs a unique job ({result.job}) and job {result.id} "
+                "already holds its key, queued or running.")
+    return (f"Queued job {result.id} ({result.job}) for schedule entry {name!r} on queue "
+            f"{result.queue} of connection {result.connection}.")
 
 
 def as_json(status: EntryStatus) -> dict[str, Any]:

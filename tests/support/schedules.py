@@ -27,10 +27,11 @@ def declared(entries: dict[str, dict[str, Any]], **settings: Any) -> override_se
     return jobqueue(SCHEDULE=specs, **{"DEFAULT_CONNECTION": "memory", **settings})
 
 
-def ended(name: str, job_id: str, outcome: str, connection: str = "memory") -> None:
+def ended(name: str, job_id: str, outcome: str, connection: str = "memory",
+          queue: str = "default") -> None:
     """Record how a fired job of ``name`` ended, as the worker does."""
     state.record_outcome({"schedule": {"entry": name}, "connection": connection,
-                          "queue": "default"}, job_id, outcome)
+                          "queue": queue}, job_id, outcome)
 
 
 def queued(connection: str = "memory") -> list[str]:

@@ -11,10 +11,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...exceptions import UnknownScheduleEntry
 from ...schedule import listing, service
-from ...schedule.firing import FULL_PASS
-from ...schedule.listing import Moment, Row
+from ...schedule.listing import Row, moment_text
 from .. import cli
-from ..render import table, when
+from ..render import table
 
 HEADERS = ["name", "job", "when", "queue", "enabled", "last run", "last job", "outcome",
            "next run", ""]
@@ -77,38 +76,24 @@ def _cells(row: Row) -> list[str]:
     fixed = [row.name, row.job, row.timing, queue]
     if row.error:
         return [*fixed, *[UNKNOWN] * 5, f"unavailable: {row.error}"]
-    last = "-" if row.last_run is None else _moment(row.last_run, "run now" if row.by_hand
-                                                    else "")
-    outcome = "-" if row.outcome_at is None else f"{row.outcome} {_moment(row.outcome_at)}"
-    next_run = "-" if row.next_run is None else _moment(row.next_run)
+    last = "-" if row.last_run is None else moment_text(row.last_run,
+                                                        "run now" if row.by_hand else "")
+    outcome = "-" if row.outcome_at is None else f"{row.outcome} {moment_text(row.outcome_at)}"
+    next_run = "-" if row.next_run is None else moment_text(row.next_run)
     return [*fixed, row.enabled_text, last, row.last_job or "-", outcome, next_run, ""]
 
 
-def _moment(moment: Moment, note: str = "") -> str:
-    return f"{when(moment.at)} ({moment.relative}{', ' + note if note else ''})"
-
-
 def enable(name: str) -> str:
-    row = listing.rows([service.enable(name)])[0]
-    following = "no next run" if row.next_run is None else f"next run {_moment(row.next_run)}"
-    return (f"Enabled schedule entry {cli.one_line(name)!r}: {following}. Slots missed while "
-            f"it was disabled are not fired; workers see the change within {FULL_PASS:g} s.")
+    return listing.enabled_message(service.enable(name))
 
 
 def disable(name: str) -> str:
     service.disable(name)
-    return (f"Disabled schedule entry {cli.one_line(name)!r}: it fires no more until enabled "
-            f"(workers see the change within {FULL_PASS:g} s; 'schedule run' still queues it).")
+    return listing.disabled_message(name)
 
 
 def run(name: str) -> str:
-    result = service.run_now(name)
-    if result.duplicate:
-        return (f"Not queued: {cli.one_line(name)!r} runs a unique job ({result.job}) and job "
-                f"{result.id} already holds its key, queued or running.")
-    return (f"Queued job {result.id} ({result.job}) for schedule entry {cli.one_line(name)!r} "
-            f"on queue {cli.one_line(result.queue)} of connection "
-            f"{cli.one_line(result.connection)}.")
+    return listing.run_message(name, service.run_now(name))
 
 
 ACTIONS: dict[str, Callable[[str], str]] = {"enable": enable, "disable": disable, "run": run}
