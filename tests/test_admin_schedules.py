@@ -186,6 +186,20 @@ def _row(page: str, name: str) -> str:
     return match.group(1)
 
 
+def test_the_admin_index_lists_the_page_and_its_log_entries():
+    name = fresh()
+    with declared({name: {}}):
+        browser = client("superuser")
+        browser.post(url("disable"), {"name": name})
+        index = browser.get(reverse("admin:index"))
+    page = index.content.decode()
+    assert index.status_code == 200
+    assert f'href="{url()}"' in page, "listed under Job queue"
+    assert re.search(rf"Changed:</span>\s*{name}\s*<br>", page), (
+        "in Recent actions, not linked: entries have no detail page")
+    assert reverse("admin:django_jobqueue_schedule_changelist") + "add/" not in page
+
+
 def test_breadcrumbs_lead_through_the_app():
     with declared({}):
         page = client("viewer").get(url()).content.decode()
