@@ -1,7 +1,8 @@
 """Tables: ``queue_jobs`` and ``queue_workers`` (the database transport's jobs and worker
 registry), ``queue_coordination`` (locks and values shared by workers),
 ``queue_failed_jobs`` (failed jobs) and ``queue_task_results`` (results of Django
-Tasks run through django-jobqueue).
+Tasks run through django-jobqueue). ``Schedule`` has no table: it carries the admin's
+Schedules page and its permissions.
 
 ``queue_failed_jobs`` keeps the columns of the seed guide (``id, connection, queue, payload,
 exception, failed_at`` with an index on ``queue``) so its SQL runs unchanged, and adds what
@@ -157,6 +158,33 @@ class FailedJob(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.job_class} on {self.queue}: {self.exception_class}"
+
+
+class Schedule(models.Model):
+    """A schedule entry, for the admin only: no table (``managed = False``; nothing reads
+    or writes one). Entries are declared in settings and on job classes and their state
+    kept in the store (:mod:`django_jobqueue.schedule`); this model gives the admin's
+    Schedules page its place in the app and its permissions a content type: viewing the
+    page, enabling and disabling entries (``change_schedule``), running one now
+    (``run_schedule``)."""
+
+    name = models.CharField(max_length=255, primary_key=True)
+
+    class Meta:
+        managed = False
+        db_table = "queue_schedule"
+        verbose_name = "schedule"
+        verbose_name_plural = "schedules"
+        # No add or delete: entries are declared in code. "change" is declared below to
+        # say what it gives.
+        default_permissions = ("view",)
+        permissions = [
+            ("change_schedule", "Can enable and disable schedule entries"),
+            ("run_schedule", "Can run schedule entries now"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class FailureFingerprint(models.Model):

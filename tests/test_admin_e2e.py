@@ -1,8 +1,9 @@
 """The failed-job admin in a real headless Chromium, at 1280 and 1920 px wide: every page
-(changelist, filtered changelist, detail, groups, overview, queues and each confirmation
-page) is checked for what breaks a layout (sideways scrolling, columns off screen, words cut
-in filter titles, dates without seconds, breadcrumbs), and the flows that change data are
-driven through the pages: retry, purge old, purge a group (one click only asks).
+(changelist, filtered changelist, detail, groups, overview, queues, schedules and each
+confirmation page) is checked for what breaks a layout (sideways scrolling, columns off
+screen, words cut in filter titles, dates without seconds, breadcrumbs), and the flows that
+change data are driven through the pages: retry, purge old, purge a group (one click only
+asks), a schedule entry's Run now and Disable.
 
 Screenshots (``admin-<page>-<width>.png``) go to ``docs/img/`` when ``JQ_SCREENSHOTS=1``,
 else to the test's tmp dir. Without Chromium (or Playwright) the test is skipped, unless
@@ -23,10 +24,12 @@ import pytest
 from django.utils import timezone
 
 from django_jobqueue import failures
+from django_jobqueue.schedule import service
 from django_jobqueue.transports import CurrentJob, WorkerInfo, get_transport
 from tests.support import REPO
 from tests.support.admin import LOCAL_CONNECTIONS, failed, user
 from tests.support.params import STORES
+from tests.support.schedules import ended
 from tests.support.settings_overrides import jobqueue
 
 CHROMIUM = os.environ.get("JQ_CHROMIUM", "/usr/bin/chromium")
@@ -39,6 +42,17 @@ WHEN = re.compile(r"\b\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\b")
 DJANGO_DEFAULT_DATE = re.compile(r"\b(a\.m\.|p\.m\.|noon|midnight)|[A-Z][a-z]{2}\. \d{1,2}, \d{4}")
 LONG_JOB = "shop.notifications.jobs.SendAbandonedCartReminderEmail"
 LONG_EXC = "django_jobqueue.exceptions.WorkHorseKilled"
+# Entries on the database connection (emptied after each test), one on memory left as it is.
+REPORT = "nightly-sales-report"
+SCHEDULE = {
+    REPORT: {"JOB": "tests.jobs.UniqueReport", "ARGS": ["eu"], "CRON": "0 2 * * *",
+             "TIME_ZONE": "Europe/Paris", "QUEUE": "reports", "CONNECTION": "default"},
+    "shop-notifications-abandoned-cart-reminders-every-five-minutes": {
+        "JOB": "tests.jobs.Record", "ARGS": [1], "EVERY": 300,
+        "QUEUE": "notifications-high-priority", "CONNECTION": "default"},
+    "weekly-cleanup": {"JOB": "tests.jobs.Record", "ARGS": [2], "CRON": "@weekly",
+                       "CONNECTION": "memory", "ENABLED": False},
+}
 LONG_MESSAGE = ('work horse pid 4242 was killed by signal 9 (SIGKILL) while running '
                 'customer "a&b" <cart> reminders; ' + "memory grew past the limit " * 6)
 
@@ -113,7 +127,8 @@ def test_admin_in_chromium(store, live_server, shots, monkeypatch, width):
     # Playwright's sync API keeps an event loop in this thread; the ORM calls below are
     # plain synchronous test setup and checks, not async code.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with jobqueue(CONNECTIONS=LOCAL_CONNECTIONS, DEFAULT_CONNECTION="memory"):
+    with jobqueue(CONNECTIONS=LOCAL_CONNECTIONS, DEFAULT_CONNECTION="memory",
+                  SCHEDULE=SCHEDULE):
         user("superuser")
         rows = seed()
         with sync_playwright() as playwright:
@@ -123,6 +138,7 @@ def test_admin_in_chromium(store, live_server, shots, monkeypatch, width):
             visit = Visit(page, live_server.url, shots, width)
             login(visit)
             browse(visit, rows)
+            schedules(visit)
             purge_and_retry(visit, rows)
             browser.close()
     assert [row.pk for row in failures.table().filter()] == [rows["kept"].pk]
@@ -227,6 +243,34 @@ def browse(visit, rows):
     visit.go(f"{ADMIN}queues/")
     assert len(WHEN.findall(page.locator("#jq-workers").inner_text())) == 1
     visit.check("queues")
+
+
+def schedules(visit):
+    """The Schedules page, reached from the changelist: a failed last run linked to its
+    failed job, then Run now and Disable on one entry, each reported."""
+    from playwright.sync_api import expect
+
+    page = visit.page
+    earlier = service.run_now(REPORT)
+    ended(REPORT, earlier.id, "failed", connection="default", queue="reports")
+    visit.go(ADMIN)
+    page.click("#content-main .object-tools a:text-is('Schedules')")
+    row = page.locator(f"#jq-schedules tr[data-entry='{REPORT}']")
+    expect(row.locator("td.jq-outcome a")).to_have_text("failed")
+    assert WHEN.search(row.locator("td.jq-last").inner_text())
+    # The earlier run still holds the unique key: Run now queues nothing, and says so.
+    row.locator("button.jq-run").click()
+    expect(page.locator("ul.messagelist")).to_contain_text(f"job {earlier.id} already holds")
+    row.locator("button.jq-disable").click()
+    expect(page.locator("ul.messagelist")).to_contain_text(f"Disabled schedule entry '{REPORT}'")
+    expect(row.locator("button.jq-enable")).to_be_visible()
+    expect(row.locator("td.jq-enabled")).to_contain_text("set by an operator")
+    # Another entry's Run now queues a job.
+    other = page.locator("#jq-schedules tr[data-entry^='shop-notifications']")
+    other.locator("button.jq-run").click()
+    expect(page.locator("ul.messagelist")).to_contain_text("Queued job")
+    expect(other.locator("td.jq-last")).to_contain_text("run now")
+    visit.check("schedules", crumbs="Home › Job queue › Schedules")  # noqa: RUF001
 
 
 def purge_and_retry(visit, rows):

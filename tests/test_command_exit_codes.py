@@ -55,6 +55,9 @@ def shared_prefix() -> str:
     return failures.record(make(exc=second)).fingerprint[:4]
 
 
+ENTRY = "exit-codes"  # the one schedule entry the cases run with
+SCHEDULE = {ENTRY: {"JOB": "tests.jobs.Record", "ARGS": [1], "EVERY": 3600}}
+
 # (command, documented exit code, setup returning a value, argv built from that value)
 Case = tuple[str, int, Callable[[], Any], Callable[[Any], list[str]]]
 CASES: list[Case] = [
@@ -87,6 +90,10 @@ CASES: list[Case] = [
     ("check_failed_jobs", 2, lambda: None, lambda _: []),
     ("check_failed_jobs", 2, lambda: None, lambda _: ["--threshold", "1", "--window", "x"]),
     ("queue_status", 0, one_failure, lambda _: ["--connection", "default"]),
+    ("schedule", 0, lambda: None, lambda _: []),
+    ("schedule", 0, lambda: None, lambda _: ["run", ENTRY]),
+    ("schedule", 1, lambda: None, lambda _: ["run", "nope"]),
+    ("schedule", 2, lambda: None, lambda _: ["run"]),
     ("queue_status", 2, lambda: None, lambda _: ["--connection", "nope"]),
     ("runworker", 2, lambda: None, lambda _: ["--connection", "nope"]),
     ("runworker", 2, lambda: None, lambda _: ["--concurrency", "0"]),
@@ -110,7 +117,7 @@ def test_the_cases_cover_the_documented_table():
 @pytest.mark.parametrize(("name", "code", "setup", "argv"), CASES,
                          ids=[f"{c[0]}-{c[1]}-{i}" for i, c in enumerate(CASES)])
 def test_documented_exit_code(name, code, setup, argv, capsys):
-    with jobqueue(DEFAULT_CONNECTION="memory"):
+    with jobqueue(DEFAULT_CONNECTION="memory", SCHEDULE=SCHEDULE):
         get_transport("memory").clear("default")
         value = setup()
         assert exit_code(name, *argv(value)) == code, capsys.readouterr()

@@ -4,8 +4,6 @@ detail page, permissions, and the URLs of the admin's own pages."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from functools import partial, update_wrapper
 from typing import Any
 
 from django.contrib import admin, messages
@@ -14,7 +12,6 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
 from django.utils.safestring import SafeString
-from django.views.decorators.http import require_POST
 
 from .. import failures
 from ..failures.database import row_ids
@@ -23,6 +20,7 @@ from .actions import delete_selected, purge_old, retry_selected
 from .dates import when
 from .display import breakable, cut
 from .filters import FingerprintFilter, failed_at_filter, values_filter
+from .pages import own_view
 from .paginator import EstimatedCountPaginator
 
 _JOB_ID = re.compile(r"^[0-9a-fA-F]{8}-?(?:[0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
@@ -151,28 +149,18 @@ class FailedJobAdmin(admin.ModelAdmin):
     def get_urls(self) -> list[URLPattern]:
         name = "django_jobqueue_failedjob_"
         own = [
-            path("overview/", self._wrap(views.overview), name=name + "overview"),
-            path("groups/", self._wrap(views.groups), name=name + "groups"),
-            path("groups/<str:fingerprint>/retry/", self._wrap(views.retry_group, post=True),
+            path("overview/", own_view(self, views.overview), name=name + "overview"),
+            path("groups/", own_view(self, views.groups), name=name + "groups"),
+            path("groups/<str:fingerprint>/retry/", own_view(self, views.retry_group, post=True),
                  name=name + "retry_group"),
             # GET shows the confirmation page; only its POST deletes.
-            path("groups/<str:fingerprint>/purge/", self._wrap(views.purge_group),
+            path("groups/<str:fingerprint>/purge/", own_view(self, views.purge_group),
                  name=name + "purge_group"),
-            path("queues/", self._wrap(views.queues), name=name + "queues"),
-            path("<int:pk>/retry/", self._wrap(views.retry_one, post=True), name=name + "retry"),
-            path("<int:pk>/raw-payload/", self._wrap(views.raw_payload),
+            path("queues/", own_view(self, views.queues), name=name + "queues"),
+            path("<int:pk>/retry/", own_view(self, views.retry_one, post=True),
+                 name=name + "retry"),
+            path("<int:pk>/raw-payload/", own_view(self, views.raw_payload),
                  name=name + "raw_payload"),
         ]
         # Before the model admin's own: its "<path:object_id>/" would match these.
         return own + super().get_urls()
-
-    def _wrap(self, view: Callable[..., HttpResponse], post: bool = False
-              ) -> Callable[..., HttpResponse]:
-        """``view(self, request, ...)`` as an admin view; ``post``: POST only."""
-        bound = partial(view, self)
-
-        def call(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            return bound(request, *args, **kwargs)
-
-        return update_wrapper(self.admin_site.admin_view(require_POST(call) if post else call),
-                              view)

@@ -14,7 +14,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.admin.models import CHANGE, DELETION
-from django.core.exceptions import PermissionDenied
 from django.db.models import Max, Min
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -36,6 +35,7 @@ from .charts import bar_chart
 from .confirm import Deletion
 from .dates import when
 from .display import breakable
+from .pages import page_context, require
 from .summary import forget as forget_summaries
 from .summary import summary
 
@@ -44,20 +44,10 @@ GROUPS_SHOWN = 100
 TEMPLATES = "admin/django_jobqueue/failedjob/"
 
 
-def _context(modeladmin: Any, request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
-    return {**modeladmin.admin_site.each_context(request), "title": title,
-            "opts": modeladmin.model._meta, **extra}
-
-
-def _require(allowed: bool) -> None:
-    if not allowed:
-        raise PermissionDenied
-
-
 def overview(modeladmin: Any, request: HttpRequest) -> TemplateResponse:
     """Failures by queue, job class and exception class (last 30 days, top 10 each), per
     hour for 24 hours and per day for 30 days, with first and last seen."""
-    _require(modeladmin.has_view_permission(request))
+    require(modeladmin.has_view_permission(request))
     now = timezone.localtime()
     this_hour = now.replace(minute=0, second=0, microsecond=0)
     first_hour, first_day = this_hour - dt.timedelta(hours=23), now.date() - dt.timedelta(days=29)
@@ -74,7 +64,7 @@ def overview(modeladmin: Any, request: HttpRequest) -> TemplateResponse:
     day_points = [(f"{d:%m-%d}", days.get(d, 0)) for d in
                   (first_day + dt.timedelta(days=i) for i in range(30))]
     groups = result["by_queue"]
-    context = _context(
+    context = page_context(
         modeladmin, request, "Failure overview",
         total=result["total"], fallback=result.get("fallback"), as_of=_as_of(as_of),
         first_seen=when(min((g["first"] for g in groups), default=None)),
@@ -108,10 +98,10 @@ def _as_of(computed_at: dt.datetime | None) -> str:
 
 def groups(modeladmin: Any, request: HttpRequest) -> TemplateResponse:
     """The largest fingerprint groups, each with retry and purge buttons."""
-    _require(modeladmin.has_view_permission(request))
+    require(modeladmin.has_view_permission(request))
     found, as_of = summary(("groups", GROUPS_SHOWN),
                            lambda: estimates.groups(source.rows(), GROUPS_SHOWN))
-    context = _context(
+    context = page_context(
         modeladmin, request, "Failures grouped by fingerprint",
         groups=[{**_dated(group), "exception_class": breakable(group["exception_class"])}
                 for group in found],
@@ -125,13 +115,13 @@ def groups(modeladmin: Any, request: HttpRequest) -> TemplateResponse:
 def queues(modeladmin: Any, request: HttpRequest) -> TemplateResponse:
     """Ready, delayed and reserved jobs and the oldest waiting job's age per connection and
     queue; the live workers of each connection."""
-    _require(modeladmin.has_view_permission(request))
+    require(modeladmin.has_view_permission(request))
     try:
         rows, groups, error = status.queue_status(), status.worker_status(), ""
     except JobQueueError as exc:  # a misconfigured connection: say so, do not crash
         rows, groups, error = [], [], str(exc)
     now = time.time()
-    context = _context(
+    context = page_context(
         modeladmin, request, "Queues", error=error,
         rows=[{"row": row, "oldest": status.format_age(row.oldest_age)} for row in rows],
         workers=[_worker_row(group.connection, info, now)
@@ -159,7 +149,7 @@ def _at(epoch: float) -> dt.datetime:
 
 def retry_one(modeladmin: Any, request: HttpRequest, pk: int) -> HttpResponse:
     """The detail page's Retry button."""
-    _require(modeladmin.has_retry_permission(request))
+    require(modeladmin.has_retry_permission(request))
     obj = get_object_or_404(modeladmin.get_queryset(request), pk=pk)
     try:
         new_id = failures.retry(obj.pk)
@@ -176,7 +166,7 @@ def retry_one(modeladmin: Any, request: HttpRequest, pk: int) -> HttpResponse:
 
 def raw_payload(modeladmin: Any, request: HttpRequest, pk: int) -> HttpResponse:
     """The stored payload, unmasked, as plain text (its own permission)."""
-    _require(modeladmin.has_raw_payload_permission(request))
+    require(modeladmin.has_raw_payload_permission(request))
     obj = get_object_or_404(modeladmin.get_queryset(request), pk=pk)
     response = HttpResponse(obj.payload, content_type="text/plain; charset=utf-8")
     response["X-Content-Type-Options"] = "nosniff"  # never sniffed into HTML
@@ -185,7 +175,7 @@ def raw_payload(modeladmin: Any, request: HttpRequest, pk: int) -> HttpResponse:
 
 def retry_group(modeladmin: Any, request: HttpRequest, fingerprint: str) -> HttpResponse:
     """Retry every failed job of a fingerprint group, oldest first, in batches."""
-    _require(modeladmin.has_retry_permission(request))
+    require(modeladmin.has_retry_permission(request))
     report = failures.retry_matching(fingerprint=fingerprint)
     forget_summaries()  # the groups page shows the change at once, big table or not
     report_retry(modeladmin, request, report, f"group {fingerprint[:12]}")
@@ -195,7 +185,7 @@ def retry_group(modeladmin: Any, request: HttpRequest, fingerprint: str) -> Http
 def purge_group(modeladmin: Any, request: HttpRequest, fingerprint: str) -> HttpResponse:
     """Delete every failed job of a fingerprint group, in batches, once confirmed: a GET
     (the groups page's button is a link) shows the confirmation page."""
-    _require(modeladmin.has_purge_permission(request))
+    require(modeladmin.has_purge_permission(request))
     rows = modeladmin.get_queryset(request).filter(fingerprint=fingerprint)
     deletion = Deletion.confirmed(request, rows)
     if deletion is None:
