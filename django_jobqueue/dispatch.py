@@ -16,15 +16,16 @@ from django.db import DEFAULT_DB_ALIAS, transaction
 
 from . import payload as payload_codec
 from .conf import jobqueue_settings
-from .exceptions import PayloadError
-from .jobs import ensure_discoverable
+from .coordination import Lock
+from .exceptions import DuplicateJob, PayloadError
+from .jobs import ensure_discoverable, resolve
 from .logutil import log_event
 from .retry import retry_after_to_json
+from .shapes import is_number
 from .transports import PushItem, Transport, get_transport
-from .unique import lock_for
+from .unique import UniqueLock, lock_for
 
 if TYPE_CHECKING:
-    from .coordination import Lock
     from .jobs import Job
 
 logger = logging.getLogger(__name__)
@@ -139,8 +140,33 @@ def push_payload(body: dict[str, Any], *, using: str | None = None) -> PushItem:
     dispatch, and a payload accepted then stays retryable after the limits change.
     """
     item = _item(body, payload_codec.dumps(body), 0)
-    _push(get_transport(body["connection"]), [item], using or DEFAULT_DB_ALIAS)
+    transport, using = get_transport(body["connection"]), using or DEFAULT_DB_ALIAS
+    guard = _retry_guard(body, item)
+    if guard is None:
+        _push(transport, [item], using)
+        return item
+    # A unique job goes back behind its lock, as a dispatch would: a retry must not queue
+    # a second job of a key that another holds (the failed record then stays).
+    result = Dispatched(item.id, str(body.get("job")), item.queue, transport.name, 0.0)
+    pushed = _push_unique(transport, Prepared(transport.name, item, result, guard), guard,
+                          using)
+    if pushed.duplicate:
+        raise DuplicateJob(
+            f"a job with the same unique key ({guard.name.removeprefix('unique:')}) is"
+            f" queued or running already: {pushed.id}; retry this one once it is over")
     return item
+
+
+def _retry_guard(body: dict[str, Any], item: PushItem) -> Lock | None:
+    """The lock a pushed-again unique job takes: its payload's key, its class's
+    ``unique_for`` now (None for a plain job, or a class no longer unique)."""
+    lock = UniqueLock.of_payload(body)
+    if lock is None:
+        return None
+    ttl = resolve(str(body.get("job"))).unique_for
+    if not is_number(ttl) or ttl <= 0:
+        return None
+    return lock.guard(item.queue, item.id, float(ttl))
 
 
 def _push(transport: Transport, items: list[PushItem], using: str) -> None:

@@ -60,3 +60,8 @@ class FailedJobNotFound(JobQueueError, LookupError):
 
 class UnknownScheduleEntry(JobQueueError, LookupError):
     """No schedule entry has this name (the message suggests a close one)."""
+
+
+class DuplicateJob(JobQueueError):
+    """A unique job cannot be queued again while another job holds its key (an operator's
+    retry of a failed unique job; a dispatch answers ``Dispatched(duplicate=True)``)."""

@@ -206,3 +206,28 @@ def test_a_delayed_jobs_lock_counts_unique_for_from_when_it_is_due(clean_connect
     started = time.monotonic()
     while time.monotonic() - started < 1.0:
         assert UniqueWindow(key).dispatch(connection=clean_connection).duplicate
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retried_unique_job_goes_back_behind_its_lock(ledger):
+    from django_jobqueue import failures
+    from django_jobqueue.exceptions import DuplicateJob
+    from django_jobqueue.models import FailedJob
+
+    transport = get_transport("memory")
+    transport.clear("default")
+    key = account()
+    UniqueReport(key, fails=5).dispatch(connection="memory")
+    assert work(connection="memory").failed == 1
+    [row] = FailedJob.objects.all()
+    queued = UniqueReport(key, fails=5).dispatch(connection="memory")
+    with pytest.raises(DuplicateJob, match=queued.id):
+        failures.retry(row.pk)
+    assert FailedJob.objects.filter(pk=row.pk).exists(), "the record stays"
+    assert transport.size("default").ready == 1
+    transport.clear("default")
+    transport.coordination.release("default", f"unique:{UniqueReport(key, 5).unique_key()}",
+                                   queued.id)
+    new_id = failures.retry(row.pk)
+    assert not FailedJob.objects.filter(pk=row.pk).exists()
+    assert UniqueReport(key, fails=5).dispatch(connection="memory").id == new_id
