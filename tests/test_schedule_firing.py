@@ -187,3 +187,21 @@ def test_a_store_that_does_not_answer_delays_firing_and_is_logged_once(
             worker.tick()
         assert "event=schedule_resumed" in caplog.text
         assert len(fired(clean_connection)) == 1, "the missed-run policy: once"
+
+
+def test_an_unexpected_error_is_logged_and_not_retried_at_every_turn(clean_connection,
+                                                                     monkeypatch, caplog):
+    _, settings = schedule(clean_connection)
+    with settings:
+        clock = Clock(T0 + 1)
+        worker = Scheduler(get_transport(clean_connection), "w", clock)
+
+        def broken(*args, **kwargs):
+            raise KeyError("a bug")
+
+        monkeypatch.setattr("django_jobqueue.schedule.firing.placement", broken)
+        with caplog.at_level(logging.ERROR, "django_jobqueue.worker"):
+            worker.tick()
+            worker.tick()
+        assert caplog.text.count("event=schedule_failed") == 1
+        assert worker.next_at == T0 + 31

@@ -85,6 +85,11 @@ class Scheduler:
             self._store_down(exc, now)
             self.next_at = now + RETRY_DOWN
             return
+        except Exception as error:  # a bug of ours: logged, and not retried at every turn
+            log_event(logger, logging.ERROR, "schedule_failed", error=type(error).__name__,
+                      traceback=exception_for_log(error))
+            self.next_at = now + FULL_PASS
+            return
         self._store_back(now)
         if full:
             self._next_full = now + FULL_PASS
