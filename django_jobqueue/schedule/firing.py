@@ -78,9 +78,12 @@ class Scheduler:
             return
         full = now >= self._next_full
         try:
-            for entry, queue in self.entries:
-                if full or self._due_at.get(entry.name, 0.0) <= now:
-                    self._due_at[entry.name] = self._turn(entry, queue, now)
+            for queue, group in self._due(now, full).items():
+                found = state.read_many(self.transport.coordination, queue,
+                                        [entry.name for entry in group])
+                for entry in group:
+                    self._due_at[entry.name] = self._turn(entry, queue, found[entry.name],
+                                                          now)
         except TransportError as exc:
             self._store_down(exc, now)
             self.next_at = now + RETRY_DOWN
@@ -95,12 +98,19 @@ class Scheduler:
             self._next_full = now + FULL_PASS
         self.next_at = min([self._next_full, *self._due_at.values()])
 
+    def _due(self, now: float, full: bool) -> dict[str, list[ScheduleEntry]]:
+        """The entries to look at now, by queue: each queue's are read in one call."""
+        by_queue: dict[str, list[ScheduleEntry]] = {}
+        for entry, queue in self.entries:
+            if full or self._due_at.get(entry.name, 0.0) <= now:
+                by_queue.setdefault(queue, []).append(entry)
+        return by_queue
+
     # -- one entry ---------------------------------------------------------------------------
-    def _turn(self, entry: ScheduleEntry, queue: str, now: float) -> float:
+    def _turn(self, entry: ScheduleEntry, queue: str, found: state.EntryState,
+              now: float) -> float:
         """Fire ``entry``'s due slots; when to look at it again."""
         try:
-            co = self.transport.coordination
-            found = state.read(co, queue, entry.name)
             if found.enabled(entry.enabled):
                 self._fire_due(entry, queue, found.cursor_text, now)
         except TransportError:
@@ -117,7 +127,8 @@ class Scheduler:
             cursor, fired = self._fire(entry, queue, cursor, slot)
             if not fired:
                 return  # another worker moved the cursor: its view wins, looked at again
-        if due.cursor is not None and (cursor is None or float(cursor) < due.cursor):
+        if due.cursor is not None and (cursor is None
+                                       or (state.parse_slot(cursor) or 0.0) < due.cursor):
             # Past slots the policy does not fire (missed while no worker ran, or before
             # the entry's first look): the cursor moves over them.
             advance = Advance(queue, state.cursor_name(entry.name), cursor,
@@ -137,19 +148,19 @@ class Scheduler:
         marker = {"schedule": {"entry": entry.name, "slot": slot}}
         prepared = prepare(entry.new_job(), queue=queue, connection=self.transport.name,
                            extra=marker)
-        advance = Advance(queue, state.cursor_name(entry.name), cursor, state.slot_text(slot))
+        run = state.LastRun(slot, prepared.item.id, self.clock(), self.worker)
+        advance = Advance(queue, state.cursor_name(entry.name), cursor, state.fired_text(run))
         guards = [advance] if prepared.guard is None else [advance, prepared.guard]
         taken = self.transport.push_guarded(prepared.item, *guards)
         if taken.granted:
             log_event(logger, logging.INFO, "schedule_fired", entry=entry.name,
                       job=prepared.result.job, id=prepared.item.id, slot=_iso(slot))
-            state.write_last(self.transport.coordination, queue, entry.name, state.LastRun(
-                slot, prepared.item.id, self.clock(), self.worker))
             return advance.new, True
         if taken.refused_by == 0:
             return taken.current, False
         # The job's unique lock is held: its previous run is not over. The slot passes.
-        moved = self.transport.coordination.take(advance)
+        passed = Advance(queue, advance.name, cursor, state.slot_text(slot))
+        moved = self.transport.coordination.take(passed)
         if moved.granted:
             log_event(logger, logging.WARNING, "schedule_skipped", entry=entry.name,
                       slot=_iso(slot), why="its job is unique and another holds the key",

@@ -2,12 +2,14 @@
 
 Four durable values per entry, in the scope of the queue its jobs go to:
 
-- ``schedule:<name>:cursor``: the last slot fired or skipped (epoch seconds). Workers move
-  it only by compare-and-set, in the same atomic step as the push of the slot's job: of
-  all the workers that see a slot due, one moves the cursor and queues the job.
+- ``schedule:<name>:cursor``: the last slot fired or skipped. Workers move it only by
+  compare-and-set, in the same atomic step as the push of the slot's job: of all the
+  workers that see a slot due, one moves the cursor and queues the job. A fired slot's
+  cursor also names its job (JSON: slot, job id, when, by whom), so a fire is one write;
+  a skipped one is the slot alone (epoch seconds).
 - ``schedule:<name>:enabled``: ``"1"`` or ``"0"`` when an operator enabled or disabled the
   entry (``manage.py schedule``, the admin), overriding the declaration's ``ENABLED``.
-- ``schedule:<name>:last``: the last job fired (JSON: slot, job id, when, by whom).
+- ``schedule:<name>:last``: the last job an operator ran by hand (JSON, as the cursor's).
 - ``schedule:<name>:outcome``: how the last fired job that ended ended (JSON).
 """
 
@@ -42,8 +44,14 @@ def outcome_name(entry: str) -> str:
 
 
 def slot_text(slot: float) -> str:
-    """A slot as the cursor stores it (compared as text: always written this way)."""
+    """A slot passed over, as the cursor stores it (compared as text, as it was read)."""
     return f"{slot:.3f}"
+
+
+def fired_text(run: LastRun) -> str:
+    """A fired slot as the cursor stores it: the slot and its job."""
+    return json.dumps({"slot": run.slot, "job": run.job_id, "fired_at": run.fired_at,
+                       "by": run.by}, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -71,12 +79,19 @@ class EntryState:
 
     cursor_text: str | None = None
     enabled_override: bool | None = None
-    last: LastRun | None = None
+    run_by_hand: LastRun | None = None
     outcome: LastOutcome | None = None
 
     @property
     def cursor(self) -> float | None:
         return parse_slot(self.cursor_text)
+
+    @property
+    def last(self) -> LastRun | None:
+        """The last job queued for the entry: the cursor's, or one run by hand since."""
+        fired = _last_run(self.cursor_text)
+        runs = [run for run in (fired, self.run_by_hand) if run is not None]
+        return max(runs, key=lambda run: run.fired_at) if runs else None
 
     def enabled(self, declared: bool) -> bool:
         """Enabled by an operator's override, else as declared."""
@@ -85,14 +100,25 @@ class EntryState:
 
 def read(co: Coordination, scope: str, entry: str) -> EntryState:
     """The entry's values, one round trip; unreadable ones count as absent."""
-    names = (cursor_name(entry), enabled_name(entry), last_name(entry), outcome_name(entry))
-    found = co.read(scope, list(names))
-    flag = found.get(names[1])
+    return read_many(co, scope, [entry])[entry]
+
+
+def read_many(co: Coordination, scope: str, entries: list[str]) -> dict[str, EntryState]:
+    """The values of several entries of one scope, in one round trip."""
+    names = {entry: (cursor_name(entry), enabled_name(entry), last_name(entry),
+                     outcome_name(entry)) for entry in entries}
+    found = co.read(scope, [name for four in names.values() for name in four])
+    return {entry: _state(*(found.get(name) for name in four))
+            for entry, four in names.items()}
+
+
+def _state(cursor: str | None, flag: str | None, last: str | None,
+           outcome: str | None) -> EntryState:
     return EntryState(
-        cursor_text=found.get(names[0]) if parse_slot(found.get(names[0])) is not None else None,
+        cursor_text=cursor if parse_slot(cursor) is not None else None,
         enabled_override=None if flag not in ("0", "1") else flag == "1",
-        last=_last_run(found.get(names[2])),
-        outcome=_outcome(found.get(names[3])),
+        run_by_hand=_last_run(last),
+        outcome=_outcome(outcome),
     )
 
 
@@ -119,24 +145,30 @@ def record_outcome(body: Any, job_id: str, outcome: str) -> None:
 
 
 def parse_slot(text: str | None) -> float | None:
-    """A stored slot's number (None when absent or unreadable)."""
-    try:
-        return float(text) if text is not None else None
-    except ValueError:
+    """The slot of a stored cursor, plain or naming its job (None when absent or
+    unreadable)."""
+    if text is None:
         return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    data = _json(text)
+    slot = data.get("slot") if data is not None else None
+    return float(slot) if isinstance(slot, (int, float)) else None
 
 
 def _json(text: str | None) -> dict[str, Any] | None:
     try:
         value = json.loads(text) if text is not None else None
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 
 
 def _last_run(text: str | None) -> LastRun | None:
     data = _json(text)
-    if data is None:
+    if data is None or "job" not in data:
         return None
     slot = data.get("slot")
     return LastRun(float(slot) if isinstance(slot, (int, float)) else None,
