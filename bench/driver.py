@@ -1,7 +1,7 @@
 """Runs one measurement of one system, in that system's virtualenv, and prints its result.
 
     python -m bench.driver SYSTEM prepare
-    python -m bench.driver SYSTEM enqueue --n 10000 [--bulk | --atomic] [--orm]
+    python -m bench.driver SYSTEM enqueue --n 10000 [--bulk | --atomic | --unique] [--orm]
     python -m bench.driver SYSTEM measure --kind noop|fail|retry --n 20000 \\
         --variant V --procs 1 --deadline 120 --workdir DIR
     python -m bench.driver SYSTEM latency --n 1000 --rate 100 --variant V --deadline 120 \\
@@ -63,7 +63,9 @@ def enqueue(mod, args) -> dict:
     variant = args.variant or mod.VARIANTS[0]
     mod.reset()
     began = time.perf_counter()
-    if args.orm:
+    if args.unique:
+        mod.enqueue_unique(args.n, variant)
+    elif args.orm:
         mod.orm_insert(args.n, variant, args.atomic)
     elif args.atomic:
         mod.enqueue_atomic(args.n, variant)
@@ -134,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bulk", action="store_true")
     parser.add_argument("--atomic", action="store_true", help="all n in one atomic block")
     parser.add_argument("--orm", action="store_true", help="bare ORM inserts (ours)")
+    parser.add_argument("--unique", action="store_true", help="unique jobs, a key each (ours)")
+    parser.add_argument("--schedule", help="ours: 'off' (--no-scheduler) or N entries due"
+                        " every second while the drain runs")
     parser.add_argument("--rate", type=float, default=100.0, help="latency: jobs/s sent")
     parser.add_argument("--kind", choices=["noop", "fail", "retry"], default="noop")
     parser.add_argument("--variant")
@@ -144,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.variant:
         # Read at import by adapters whose settings depend on it (django-tasks-db's database).
         os.environ["BENCH_VARIANT"] = args.variant
+    if args.schedule:
+        os.environ["BENCH_SCHEDULE"] = args.schedule  # read by bench/settings_ours.py
     try:
         mod = system_module(args.system)
         if args.op == "prepare":

@@ -12,6 +12,18 @@ class BenchNoop(Job):
         jobcount.noop()
 
 
+class BenchUnique(Job):
+    """A unique job: each dispatch takes (and, run, releases) the lock of its key."""
+
+    unique_for = 300
+
+    def __init__(self, key):
+        self.key = key
+
+    def handle(self):
+        jobcount.noop()
+
+
 class BenchFail(Job):
     max_tries = 1
 

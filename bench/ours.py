@@ -20,7 +20,13 @@ from django.conf import settings  # noqa: E402
 from django.db import connections, transaction  # noqa: E402
 
 from bench import harness  # noqa: E402
-from bench.jobs import BenchFail, BenchLatency, BenchNoop, BenchRetry  # noqa: E402
+from bench.jobs import (  # noqa: E402
+    BenchFail,
+    BenchLatency,
+    BenchNoop,
+    BenchRetry,
+    BenchUnique,
+)
 from django_jobqueue import dispatch_many  # noqa: E402
 from django_jobqueue.models import QueuedJob  # noqa: E402
 from django_jobqueue.transports import get_transport  # noqa: E402
@@ -56,7 +62,12 @@ def reset() -> None:
     variant = os.environ.get("BENCH_VARIANT", "")
     for name in {*ENQUEUE_VARIANTS, *([variant] if variant in LATENCY_VARIANTS else [])}:
         if name in settings.JOBQUEUE["CONNECTIONS"]:  # see bench/settings_ours.py
-            get_transport(name).clear("default")
+            for queue in ("default", "bench-schedule"):
+                get_transport(name).clear(queue)
+    # Unique jobs' locks and schedule cursors of the last measurement (Redis expires its own).
+    for alias in settings.DATABASES:
+        with connections[alias].cursor() as cursor:
+            cursor.execute("DELETE FROM queue_coordination")
     with connections["mariadb"].cursor() as cursor:
         cursor.execute("DELETE FROM queue_failed_jobs")
 
@@ -69,6 +80,14 @@ def enqueue(n: int, bulk: bool, variant: str) -> None:
     else:
         for _ in range(n):
             BenchNoop().dispatch(connection=variant)
+
+
+def enqueue_unique(n: int, variant: str) -> None:
+    """One-by-one dispatches of a unique job, each with a key of its own: the lock taken
+    with the push is the whole difference from :func:`enqueue`."""
+    run = uuid.uuid4().hex
+    for i in range(n):
+        BenchUnique(f"{run}:{i}").dispatch(connection=variant)
 
 
 def enqueue_atomic(n: int, variant: str) -> None:
@@ -108,8 +127,9 @@ def fill(kind: str, n: int, variant: str) -> None:
 
 
 def workers(variant: str, procs: int) -> list[list[str]]:
+    off = ["--no-scheduler"] if os.environ.get("BENCH_SCHEDULE") == "off" else []
     return [[sys.executable, "-m", "django", "runworker", "--connection", variant,
-             "--concurrency", str(procs)]]
+             "--concurrency", str(procs), *off]]
 
 
 def failed_count(variant: str) -> int:

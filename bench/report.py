@@ -177,6 +177,7 @@ def targets(rows: list[dict]) -> list[dict]:
         checks.append((f"worker RSS ({n} process) <= Celery's",
                        ratio("ours/redis", f"rss-{n}", best(rows, f"rss-{n}", "celery")), 1.0))
     checks += dispatch_checks(rows)
+    checks += schedule_checks(rows)
     out = [{"target": name, "ratio": got, "wanted": want, "at_most": False,
             "status": "n/a" if got is None else ("PASS" if got >= want else "MISS")}
            for name, got, want in checks]
@@ -206,6 +207,26 @@ def dispatch_checks(rows: list[dict]) -> list[tuple[str, float | None, float]]:
     ours = find(rows, "ours/redis", "enqueue")
     checks.append(("redis dispatch one by one >= Huey's enqueue (ours/huey)",
                    ours / huey if ours and huey else None, 1.0))
+    return checks
+
+
+def schedule_checks(rows: list[dict]) -> list[tuple[str, float | None, float]]:
+    """Issue 18: the scheduler costs a drain under 2 %; a unique dispatch at most twice a
+    plain one (as rates: ours/plain >= 0.5)."""
+    checks: list[tuple[str, float | None, float]] = []
+    for store in ("redis", "sqlite"):
+        on = find(rows, f"ours/{store}", "drain-1-schedule")
+        off = find(rows, f"ours/{store}", "drain-1-noschedule")
+        if on is not None or off is not None:
+            checks.append((f"{store} drain with 20 entries due every second >= 98% of the"
+                           " drain with --no-scheduler (on/off)",
+                           on / off if on and off else None, 0.98))
+    for store in ("redis", "mariadb", "sqlite", "postgresql"):
+        unique = find(rows, f"ours/{store}", "enqueue-unique")
+        plain = find(rows, f"ours/{store}", "enqueue")
+        if unique is not None:
+            checks.append((f"{store} unique dispatch costs at most 2x a plain one"
+                           " (unique/plain rate)", unique / plain if plain else None, 0.5))
     return checks
 
 

@@ -51,7 +51,11 @@ os.environ.setdefault("JQ_TEST_SERVER_DIR", str(REPO / ".test-servers" / "bench-
 from bench import driver, harness, peers_venv, report  # noqa: E402
 
 SYSTEMS = ("ours", "rq", "celery", "dramatiq", "huey", "tasks_db")
-MEASUREMENTS = ("enqueue", "drain", "fail", "retry", "latency", "substrate")
+MEASUREMENTS = ("enqueue", "drain", "fail", "retry", "latency", "substrate", "schedule")
+# Issue 18: the scheduler's cost on ours' drains, with and without it in the same run (20
+# entries due every second, against a worker started with --no-scheduler).
+SCHEDULE_VARIANTS = ("redis", "sqlite")
+SCHEDULE_ENTRIES = 20
 # System -> (drain variants, variant(s) for the failure and retry paths).
 VARIANTS = {
     "ours": (("redis", "mariadb", "sqlite"), ("redis",), ("redis",)),
@@ -166,6 +170,8 @@ class Bench:
                     "latency", "--variant", v, "--n", str(self.sizes["latency"]),
                     "--rate", str(LATENCY_RATE), *deadline])
                     for v in LATENCY_VARIANTS[system]]
+            if "schedule" in self.only and system == "ours":
+                plan += self.schedule_plan(deadline)
             for kind, variants, name in (("noop", drains, "drain"), ("fail", fails, "fail"),
                                          ("retry", retries, "retry")):
                 if name not in self.only:
@@ -176,6 +182,18 @@ class Bench:
                         plan.append((f"{system}/{v}", label, [
                             "measure", "--kind", kind, "--variant", v, "--procs", str(n),
                             "--n", str(self.sizes[name]), *deadline]))
+        return plan
+
+    def schedule_plan(self, deadline: list[str]) -> list:
+        """One-process drains without the scheduler and with a busy schedule, alternated
+        (machine noise hits both alike)."""
+        plan = []
+        for v in SCHEDULE_VARIANTS:
+            for label, how in (("drain-1-noschedule", "off"),
+                               ("drain-1-schedule", str(SCHEDULE_ENTRIES))):
+                plan.append((f"ours/{v}", label, [
+                    "measure", "--kind", "noop", "--variant", v, "--procs", "1",
+                    "--schedule", how, "--n", str(self.sizes["drain"]), *deadline]))
         return plan
 
     def enqueue_plan(self, system: str, drains: tuple[str, ...]) -> list:
@@ -191,6 +209,9 @@ class Bench:
             label = f"{system}/{v}" if per_store else system
             for m, how in (("enqueue", []), ("enqueue-bulk", ["--bulk"])):
                 plan.append((label, m, ["enqueue", *how, "--variant", v, *n]))
+            if system == "ours":
+                plan.append((label, "enqueue-unique", ["enqueue", "--unique", "--variant",
+                                                       v, *n]))
             if system == "ours" and v in DATABASES:
                 plan.append((label, "enqueue-atomic", ["enqueue", "--atomic", "--variant",
                                                        v, *n]))
@@ -232,7 +253,7 @@ class Bench:
             if measurement.startswith("drain"):
                 rss = [{"value": r["peak_rss_kb"] / 1024} for r in results
                        if r.get("peak_rss_kb")]
-                rows.append(_row(system, "rss-" + measurement.split("-")[1], "MB", rss))
+                rows.append(_row(system, "rss-" + measurement.split("-", 1)[1], "MB", rss))
         return rows
 
 

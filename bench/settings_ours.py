@@ -95,5 +95,16 @@ if VARIANT == "redis-cluster":
     JOBQUEUE["CONNECTIONS"]["redis-cluster"] = {
         "TRANSPORT": "django_jobqueue.transports.redis.RedisTransport",
         "OPTIONS": {"URL": cluster.url(), "CLUSTER": True}}
+# The scheduler's cost (docs/performance.md): BENCH_SCHEDULE=N gives the measured connection
+# N entries due every second, each queueing a no-op on a queue the drain does not serve (so
+# the drain counts only its own jobs); BENCH_SCHEDULE=off runs the worker with
+# --no-scheduler (bench/ours.py). Neither set: as shipped, the scheduler on and no entries.
+SCHEDULED = os.environ.get("BENCH_SCHEDULE", "")
+if SCHEDULED.isdigit() and VARIANT:
+    JOBQUEUE["SCHEDULE"] = {
+        f"bench-{n}": {"JOB": "bench.jobs.BenchNoop", "EVERY": 1, "CONNECTION": VARIANT,
+                       "QUEUE": "bench-schedule"}
+        for n in range(int(SCHEDULED))
+    }
 # Every system logs a failure with its traceback by default; ours too (to the run's log).
 LOGGING = {"version": 1, "disable_existing_loggers": False}

@@ -15,6 +15,7 @@ from django_jobqueue.transports import get_transport
 from tests.jobs import UniquePerAccount, UniqueReport, UniqueUntilStarted, UniqueWindow
 from tests.support import ledger as ledger_file
 from tests.support.params import TRANSPORT_PARAMS
+from tests.support.registry import own_registry  # noqa: F401 -- a fixture
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("ledger")
@@ -164,3 +165,24 @@ def test_in_a_transaction_on_another_store_the_lock_is_taken_at_commit():
         UniqueReport(account()).dispatch(connection=clean_connection)
         raise RuntimeError("rolled back")
     assert get_transport(clean_connection).size("default").ready == 1
+
+
+@pytest.mark.usefixtures("own_registry")
+def test_wrong_unique_options_are_system_check_errors():
+    from django_jobqueue import Job
+    from django_jobqueue.checks import check_settings
+
+    class NeverUnique(Job):
+        unique_for = -5
+
+    class TypoUntil(Job):
+        unique_for = 60
+        unique_until = "finish"
+
+    found = {(e.id, e.msg, e.hint) for e in check_settings()}
+    assert found == {
+        ("django_jobqueue.E027", f"{NeverUnique.name}.unique_for must be a number of seconds"
+         " above 0, or None (not unique), not -5.", None),
+        ("django_jobqueue.E027", f"{TypoUntil.name}.unique_until must be one of 'queued',"
+         " 'started', 'finished', not 'finish'.", "Did you mean 'finished'?"),
+    }

@@ -12,6 +12,7 @@ from ..conf import jobqueue_settings
 from .plugins import check_connections, check_failed_store, check_handlers
 from .reachability import check_failed_database
 from .schedule import check_schedule
+from .unique import check_unique_jobs
 from .values import check_keys, check_shapes, check_timing, error
 
 
@@ -29,6 +30,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     errors += check_failed_store(refused)
     errors += check_handlers(refused)
     errors += check_schedule(refused)
+    errors += check_unique_jobs()
     return errors
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
@@ -31,9 +30,9 @@ from .base import (
     Reserved,
     Transport,
     WorkerInfo,
-    check_guard_scope,
     fill_from_queues,
 )
+from .database_guarded import GuardedPushes
 from .database_workers import DatabaseWorkers
 from .pg_wakeup import Listener, notify_sql, with_notify
 
@@ -58,6 +57,7 @@ class DatabaseTransport(Transport):
         super().__init__(name, options)
         self.alias: str = options.get("DATABASE", "default")
         self.registry = DatabaseWorkers(name, self.alias)
+        self.guarded = GuardedPushes(self)
         self._listener = Listener(self.alias)
         self._looked_at = 0.0
         self.idle_poll = options.get("IDLE_POLL", IDLE_POLL)
@@ -137,26 +137,7 @@ class DatabaseTransport(Transport):
         return DatabaseCoordination(self.name, self.alias)
 
     def push_guarded(self, item: PushItem, *guards: Guard) -> Taken:
-        check_guard_scope(item, guards)
-
-        def take_and_push() -> Taken:
-            try:
-                with transaction.atomic(using=self.alias):
-                    answers = [self._granted(guard, n) for n, guard in enumerate(guards)]
-                    self.push_many([item])
-            except _Refused as refusal:  # the guards granted before it are rolled back
-                return refusal.taken
-            return answers[0]
-
-        if connections[self.alias].in_atomic_block:
-            return take_and_push()
-        return self._retrying(take_and_push)
-
-    def _granted(self, guard: Guard, position: int) -> Taken:
-        taken = self.coordination.take_in_transaction(guard)
-        if not taken.granted:
-            raise _Refused(replace(taken, refused_by=position))
-        return taken
+        return self.guarded.push(item, guards)
 
     def reserve_from(
         self, queue: str, count: int, lease: float, token: str, run: int | None = None,
@@ -478,14 +459,6 @@ class DatabaseTransport(Transport):
                     )
                 ]
         return []
-
-
-class _Refused(Exception):
-    """A guard of a guarded push refused: leaves its transaction, which undoes the rest."""
-
-    def __init__(self, taken: Taken) -> None:
-        super().__init__(taken)
-        self.taken = taken
 
 
 def _unsupported(transport: DatabaseTransport, why: str) -> checks.Error:

@@ -1,0 +1,109 @@
+"""The database transport's guarded pushes: the guards' rows in ``queue_coordination`` and
+the job's row in ``queue_jobs``, written in one transaction (the caller's, or one of
+their own), or not at all.
+
+A unique dispatch (one lock) on PostgreSQL is one statement: the lock's upsert and the
+job's insert in data-modifying ``WITH`` clauses, the job inserted only if the lock was
+taken. Elsewhere it is a short transaction; its extra round trips are the cost
+docs/performance.md reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from django.db import connections, transaction
+
+from ..coordination import Guard, Lock, Taken
+from ..coordination.base import stored_name
+from ..coordination.database import TABLE as LOCKS
+from ..dbutil import fetch, now_sql, run_with_retry
+from .base import PushItem, check_guard_scope
+from .pg_wakeup import channel
+
+if TYPE_CHECKING:
+    from .database import DatabaseTransport
+
+T = TypeVar("T")
+
+
+class GuardedPushes:
+    """Pushes of ``transport`` that depend on coordination guards."""
+
+    def __init__(self, transport: DatabaseTransport) -> None:
+        self.transport = transport
+
+    def push(self, item: PushItem, guards: Sequence[Guard]) -> Taken:
+        check_guard_scope(item, guards)
+        alias = self.transport.alias
+        if connections[alias].vendor == "postgresql" and len(guards) == 1 \
+                and isinstance(guards[0], Lock):
+            lock = guards[0]
+            return self._run(lambda: self._push_locked(item, lock))
+        return self._run(lambda: self._push_in_transaction(item, guards))
+
+    def _run(self, step: Callable[[], T]) -> T:
+        # Inside the caller's transaction nothing can be retried: errors go up.
+        if connections[self.transport.alias].in_atomic_block:
+            return step()
+        return run_with_retry(self.transport.alias, step)
+
+    def _push_in_transaction(self, item: PushItem, guards: Sequence[Guard]) -> Taken:
+        coordination = self.transport.coordination
+        try:
+            with transaction.atomic(using=self.transport.alias):
+                answers = []
+                for position, guard in enumerate(guards):
+                    taken = coordination.take_here(guard)
+                    if not taken.granted:
+                        raise _Refused(replace(taken, refused_by=position))
+                    answers.append(taken)
+                self.transport.push_many([item])
+        except _Refused as refusal:  # the guards granted before it are rolled back
+            return refusal.taken
+        return answers[0]
+
+    def _push_locked(self, item: PushItem, lock: Lock) -> Taken:
+        """PostgreSQL: take ``lock`` (free, expired or already the holder's) and insert
+        the job only then, in one statement; NOTIFY only if the job went in ready."""
+        now = now_sql("postgresql")
+        key = [self.transport.name, stored_name(lock.scope), stored_name(lock.name)]
+        notify = "(SELECT pg_notify(%s, '') FROM pushed)" if item.delay <= 0 else "NULL"
+        sql = (
+            f"WITH taken AS (INSERT INTO {LOCKS} (connection, scope, name, value, expires_at)"
+            f" VALUES (%s, %s, %s, %s, {now} + %s)"
+            " ON CONFLICT (connection, scope, name) DO UPDATE"
+            " SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at"
+            f" WHERE {LOCKS}.expires_at IS NOT NULL AND ({LOCKS}.value = EXCLUDED.value"
+            f" OR {LOCKS}.expires_at <= {now}) RETURNING value),"
+            " pushed AS (INSERT INTO queue_jobs (uuid, queue, payload, attempts, priority,"
+            f" available_at, created_at) SELECT %s, %s, %s, 0, %s, {now} + %s, {now}"
+            " FROM taken RETURNING 1)"
+            f" SELECT (SELECT count(*) FROM pushed), {notify}"
+        )
+        params: list[Any] = [*key, lock.holder, lock.ttl, item.id, item.queue, item.payload,
+                             item.priority, max(item.delay, 0)]
+        if item.delay <= 0:
+            params.append(channel(item.queue))
+        [(pushed, _)] = fetch(self.transport.alias, sql, params)
+        if pushed:
+            return Taken(True, lock.holder)
+        # Read after the statement: a holder that committed while it waited is seen too.
+        return Taken(False, self._holder(key), 0)
+
+    def _holder(self, key: list[str]) -> str | None:
+        now = now_sql("postgresql")
+        rows = fetch(self.transport.alias,
+                     f"SELECT value FROM {LOCKS} WHERE connection = %s AND scope = %s"
+                     f" AND name = %s AND (expires_at IS NULL OR expires_at > {now})", key)
+        return rows[0][0] if rows else None
+
+
+class _Refused(Exception):
+    """A guard of a guarded push refused: leaves its transaction, which undoes the rest."""
+
+    def __init__(self, taken: Taken) -> None:
+        super().__init__(taken)
+        self.taken = taken
