@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -97,6 +98,8 @@ def count(entry: str, interval: float, events: Iterable[dict[str, Any]],
         "logged": len(logged_ids),
         "fired_without_log_line": len(set(ids) - logged_ids),
         "log_ledger_disagree": disagree[:5],
+        "median_fire_delay": (round(statistics.median(line.at - line.slot for line in lines), 3)
+                              if lines else None),
         "max_fire_delay": _max([line.at - line.slot for line in lines]),
         "max_start_delay": _max([min(starts[i]) - slot_of[i] for i in ids
                                  if starts[i] and i in slot_of]),

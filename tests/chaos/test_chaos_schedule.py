@@ -1,13 +1,15 @@
 """Scenario 15: the scheduler under SIGKILL. Three workers, each scheduling (``runworker``'s
 default), two every-second entries of the same job (0.3 s of work, ``max_tries`` 5), while
 the harness SIGKILLs a whole worker (its process group) every ``PERIOD`` seconds, half of
-the time just as a slot falls due (when the workers fire), and starts another.
+the time just as a slot falls due (when the workers fire), and starts another. Halfway,
+a blackout: all three killed at once, none for ``BLACKOUT`` seconds.
 
 - ``tick-…``: missed policy ``catch_up`` with a limit (1,000) above the run's length, so no
-  slot may be dropped: every slot between the first fired and the last fired exactly once.
+  slot may be dropped: every slot between the first fired and the last fired exactly once,
+  the blackout's late (on the workers' return).
 - ``once-…``: the default policy ``once``: a turn that comes more than a slot late fires
   the latest due slot and skips the others (by design). Asserted: no slot twice, every fire
-  ran; the slots it skipped are reported, not asserted.
+  ran, and the blackout's slots skipped (at least ``BLACKOUT`` - 1 of them: not caught up).
 
 Counted from the jobs' ledger and the workers' log lines (:mod:`tests.chaos.firings`), at
 quiescence (the scheduling workers stopped, a ``--no-scheduler`` worker drains what the
@@ -29,18 +31,18 @@ import pytest
 from tests.chaos import firings
 from tests.chaos.harness import (
     FAST,
-    MARIADB_DB,
     QUEUE,
-    TRANSPORTS,
+    WITH_POSTGRES,
     Chaos,
     assert_sound,
     size,
 )
 from tests.support.waiting import wait_until
+from tests.support.workers import WorkerProcess
 
-pytestmark = [pytest.mark.slow, MARIADB_DB]
+pytestmark = [pytest.mark.slow]
 
-SECONDS, PERIOD = size(18, 60), size(1.5, 2.0)
+SECONDS, PERIOD, BLACKOUT = size(18, 60), size(1.5, 2.0), size(3.0, 5.0)
 WORKERS = 3
 MAX_TRIES = 5
 JOB = {"JOB": "tests.chaos.jobs.Tick", "EVERY": 1, "QUEUE": QUEUE,
@@ -62,24 +64,38 @@ def _keep_workers(chaos: Chaos, settings: dict[str, Any]) -> None:
         chaos.worker("--concurrency", "2", settings=settings)
 
 
+def _kill(chaos: Chaos, victim: WorkerProcess, at_slot: bool) -> dict[str, Any]:
+    os.killpg(victim.pid, signal.SIGKILL)
+    killed = {"t": time.time(), "at_slot": at_slot, "pid": victim.pid}
+    victim.wait(10)
+    return killed
+
+
 def _kill_loop(chaos: Chaos, settings: dict[str, Any], until: float,
-               rng: random.Random) -> list[dict[str, Any]]:
+               rng: random.Random) -> tuple[list[dict[str, Any]], tuple[float, float]]:
     """SIGKILL a random worker's process group every ``PERIOD`` seconds (on average) until
     ``until`` (epoch), replacing it at once. Half the kills land in the first 50 ms of a
-    slot, when the scheduling workers push."""
-    kills = []
+    slot, when the scheduling workers push. Halfway, a blackout: every worker killed at
+    once and none started for ``BLACKOUT`` seconds (the kills, and when it began and
+    when the workers were started again)."""
+    kills: list[dict[str, Any]] = []
+    blackout_at = until - SECONDS / 2
+    blackout = (0.0, 0.0)
     while True:
         at = time.time() + PERIOD * rng.uniform(0.5, 1.5)
         at_slot = rng.random() < 0.5
         if at_slot:
             at = math.ceil(at) + rng.uniform(0, 0.05)
         if at > until:
-            return kills
+            return kills, blackout
         time.sleep(max(at - time.time(), 0))  # the pacing of the fault
-        victim = rng.choice(chaos.alive())
-        os.killpg(victim.pid, signal.SIGKILL)
-        kills.append({"t": time.time(), "at_slot": at_slot, "pid": victim.pid})
-        victim.wait(10)
+        if not blackout[0] and at >= blackout_at:
+            kills += [_kill(chaos, victim, at_slot) for victim in chaos.alive()]
+            began = kills[-1]["t"]
+            time.sleep(BLACKOUT)  # the length of the outage, not a wait for an outcome
+            blackout = (began, time.time())
+        else:
+            kills.append(_kill(chaos, rng.choice(chaos.alive()), at_slot))
         _keep_workers(chaos, settings)
 
 
@@ -87,7 +103,7 @@ def _fired(chaos: Chaos, entry: str) -> list[float]:
     return [float(e["slot"]) for e in chaos.events("slot") if e["entry"] == entry]
 
 
-@pytest.mark.parametrize("chaos", TRANSPORTS, indirect=True)
+@pytest.mark.parametrize("chaos", WITH_POSTGRES, indirect=True)
 def test_every_slot_fires_exactly_once_while_workers_are_sigkilled(chaos):
     nonce = uuid.uuid4().hex[:8]
     tick, once = f"tick-{nonce}", f"once-{nonce}"
@@ -97,7 +113,7 @@ def test_every_slot_fires_exactly_once_while_workers_are_sigkilled(chaos):
     chaos.wait_ready()
     wait_until(lambda: _fired(chaos, tick) and _fired(chaos, once), timeout=30, interval=0.1)
     began = time.time()
-    kills = _kill_loop(chaos, settings, began + SECONDS, random.Random(15))
+    kills, blackout = _kill_loop(chaos, settings, began + SECONDS, random.Random(15))
     ended = time.time()
     # The window must cover the whole attack: wait for a slot after its end to have fired.
     wait_until(lambda: max(_fired(chaos, tick)) >= ended, timeout=30, interval=0.1)
@@ -117,6 +133,7 @@ def test_every_slot_fires_exactly_once_while_workers_are_sigkilled(chaos):
         attack_seconds=round(ended - began, 1),
         kills=len(kills),
         kills_at_slot=sum(k["at_slot"] for k in kills),
+        blackout_seconds=round(blackout[1] - blackout[0], 1),
         workers_started=len(chaos.workers),
         drain_seconds=drain,
         catch_up={k: v for k, v in counts[tick].items()},
@@ -134,5 +151,9 @@ def test_every_slot_fires_exactly_once_while_workers_are_sigkilled(chaos):
         assert c["never_ran"] == [] and c["done"] == c["fires"], (policy, c)
     c = counts[tick]
     assert c["missing"] == 0 and c["slots"] == c["window"] == c["fires"], c
+    # The blackout's slots fired late, on the workers' return, rather than not at all...
+    assert c["max_fire_delay"] >= BLACKOUT - 1, c
+    # ...where the ``once`` entry fired only the latest of them and skipped the others.
+    assert counts[once]["missing"] >= BLACKOUT - 1, counts[once]
     assert c["first_slot"] <= began and c["last_slot"] >= ended, c
-    assert len(kills) >= SECONDS / PERIOD / 2, kills
+    assert len(kills) >= SECONDS / PERIOD / 2 and blackout[0], kills

@@ -33,9 +33,8 @@ from tests.chaos import jobs
 from tests.chaos.harness import (
     FAILED_DB,
     FAST,
-    MARIADB_DB,
     QUEUE,
-    TRANSPORTS,
+    WITH_POSTGRES,
     Chaos,
     assert_sound,
     size,
@@ -43,7 +42,7 @@ from tests.chaos.harness import (
 from tests.support import REPO
 from tests.support.waiting import wait_until
 
-pytestmark = [pytest.mark.slow, MARIADB_DB]
+pytestmark = [pytest.mark.slow]
 
 PROCESSES, EACH = 8, size(125, 1_000)
 
@@ -77,7 +76,7 @@ def _results(chaos: Chaos) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return answers, spans
 
 
-@pytest.mark.parametrize("chaos", TRANSPORTS, indirect=True)
+@pytest.mark.parametrize("chaos", WITH_POSTGRES, indirect=True)
 def test_eight_processes_dispatch_one_key_and_one_job_runs(chaos):
     gate = str(chaos.tmp / "gate")
     chaos.worker("--concurrency", "2", settings=FAST)
@@ -131,7 +130,7 @@ def _ended(chaos: Chaos, job_id: str, retried: bool) -> bool:
 
 
 @pytest.mark.parametrize("ending", ["retried-then-succeeds", "killed-on-its-last-try"])
-@pytest.mark.parametrize("chaos", TRANSPORTS, indirect=True)
+@pytest.mark.parametrize("chaos", WITH_POSTGRES, indirect=True)
 def test_a_unique_job_whose_worker_died_holds_its_key_until_it_ends(chaos, ending):
     retried = ending == "retried-then-succeeds"
     gate = str(chaos.tmp / "gate")
@@ -172,7 +171,7 @@ def test_a_unique_job_whose_worker_died_holds_its_key_until_it_ends(chaos, endin
         key_freed_after_end=round(freed_after, 3),
         dispatch_after_end_accepted=not after.duplicate,
     )
-    chaos.report("16-unique-killed", figures)
+    chaos.report(f"16-unique-killed-{ending}", figures)
     assert_sound(figures)
     assert all(d.duplicate and d.id == first.id for d in held), figures
     assert not after.duplicate and after.id != first.id, figures
