@@ -51,6 +51,14 @@ SYSTEM_ERRORS = {"AbandonedJobError", "WorkHorseKilled", "JobTimeout"}
 
 MARIADB_DB = pytest.mark.django_db(transaction=True, databases=["default", "mysql"])
 TRANSPORTS = [pytest.param("redis", id="redis"), pytest.param("mysql", id="mariadb")]
+# The same, and the database transport on PostgreSQL (each with its databases: pytest-django
+# follows the mark closest to the test, so these carry their own and the module none).
+WITH_POSTGRES = [
+    pytest.param("redis", id="redis", marks=MARIADB_DB),
+    pytest.param("mysql", id="mariadb", marks=MARIADB_DB),
+    pytest.param("postgres", id="postgresql", marks=pytest.mark.django_db(
+        transaction=True, databases=["default", "mysql", "postgres"])),
+]
 FAST = {"LEASE": 2.0, "HEARTBEAT": 0.5, "MAINTENANCE_INTERVAL": 0.5}
 
 

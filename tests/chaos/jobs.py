@@ -166,3 +166,41 @@ class Leaky(Policy):
 
     def handle(self) -> None:
         raise ValueError("card declined")
+
+
+class Tick(Policy):
+    """The job of scenario 15's schedule entries: built without arguments by the scheduler
+    (its entry's ``KWARGS`` give ``max_tries`` and ``seconds``), it sleeps ``seconds`` so
+    that a SIGKILL can land while it runs. Its slot is not an argument (every fire of an
+    entry builds the same job): :mod:`tests.chaos.slots` records it from the payload."""
+
+    def handle(self) -> None:
+        mark(self, "start")
+        time.sleep(self.options.get("seconds", 0))
+        mark(self, "finish", ok=True)
+
+
+def gate_open(gate: str, attempt: int) -> bool:
+    """Whether the test opened ``gate`` for ``attempt`` (a file ``<gate>.<attempt>``)."""
+    return os.path.exists(f"{gate}.{attempt}")
+
+
+class UniqueHold(Policy):
+    """Scenario 16's unique job (the default key: class and arguments; until ``finished``):
+    each attempt runs until the test opens its gate (``gate_open``), then finishes, or
+    raises with ``fail=True``. It holds the key while the test dispatches against it."""
+
+    unique_for = 300  # far longer than any run: only the job's end may free the key
+
+    def handle(self) -> None:
+        mark(self, "start")
+        deadline = time.monotonic() + self.options.get("hold_at_most", 120)
+        while not gate_open(self.options["gate"], self.attempt):
+            if time.monotonic() > deadline:
+                mark(self, "finish", ok=False)
+                raise TimeoutError("the test never opened the gate")
+            time.sleep(0.02)
+        if self.options.get("fail"):
+            mark(self, "finish", ok=False)
+            raise RuntimeError("unique job fails for good")
+        mark(self, "finish", ok=True)

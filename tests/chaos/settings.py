@@ -49,3 +49,11 @@ if os.environ.get("JQ_CHAOS_WAIT_TIMEOUT"):
     _connections["mysql"] = {**_connections["mysql"], "OPTIONS": {
         **_connections["mysql"]["OPTIONS"], "IDLE_POLL": 3.0}}
     JOBQUEUE = {**JOBQUEUE, "CONNECTIONS": _connections}
+
+if os.environ.get("JQ_CHAOS_LOG_TS"):
+    # Scenario 15 times each fire from its log line (``ts=``, milliseconds, UTC).
+    from tests.settings import LOGGING
+
+    LOGGING = {**LOGGING,
+               "formatters": {"kv": {"()": "django_jobqueue.logutil.KeyValueFormatter"}},
+               "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "kv"}}}
