@@ -31,8 +31,8 @@ import pytest
 from tests.chaos import firings
 from tests.chaos.harness import (
     FAST,
+    POSTGRES_IN_FULL,
     QUEUE,
-    WITH_POSTGRES,
     Chaos,
     assert_sound,
     size,
@@ -103,7 +103,7 @@ def _fired(chaos: Chaos, entry: str) -> list[float]:
     return [float(e["slot"]) for e in chaos.events("slot") if e["entry"] == entry]
 
 
-@pytest.mark.parametrize("chaos", WITH_POSTGRES, indirect=True)
+@pytest.mark.parametrize("chaos", POSTGRES_IN_FULL, indirect=True)
 def test_every_slot_fires_exactly_once_while_workers_are_sigkilled(chaos):
     nonce = uuid.uuid4().hex[:8]
     tick, once = f"tick-{nonce}", f"once-{nonce}"

@@ -33,8 +33,8 @@ from tests.chaos import jobs
 from tests.chaos.harness import (
     FAILED_DB,
     FAST,
+    POSTGRES_IN_FULL,
     QUEUE,
-    WITH_POSTGRES,
     Chaos,
     assert_sound,
     size,
@@ -76,7 +76,7 @@ def _results(chaos: Chaos) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return answers, spans
 
 
-@pytest.mark.parametrize("chaos", WITH_POSTGRES, indirect=True)
+@pytest.mark.parametrize("chaos", POSTGRES_IN_FULL, indirect=True)
 def test_eight_processes_dispatch_one_key_and_one_job_runs(chaos):
     gate = str(chaos.tmp / "gate")
     chaos.worker("--concurrency", "2", settings=FAST)
@@ -130,7 +130,7 @@ def _ended(chaos: Chaos, job_id: str, retried: bool) -> bool:
 
 
 @pytest.mark.parametrize("ending", ["retried-then-succeeds", "killed-on-its-last-try"])
-@pytest.mark.parametrize("chaos", WITH_POSTGRES, indirect=True)
+@pytest.mark.parametrize("chaos", POSTGRES_IN_FULL, indirect=True)
 def test_a_unique_job_whose_worker_died_holds_its_key_until_it_ends(chaos, ending):
     retried = ending == "retried-then-succeeds"
     gate = str(chaos.tmp / "gate")
