@@ -254,7 +254,7 @@ def schedules(visit):
     earlier = service.run_now(REPORT)
     ended(REPORT, earlier.id, "failed", connection="default", queue="reports")
     visit.go(ADMIN)
-    page.click("#content-main .object-tools a:text-is('Schedules')")
+    page.click(".object-tools a:text-is('Schedules')")
     row = page.locator(f"#jq-schedules tr[data-entry='{REPORT}']")
     expect(row.locator("td.jq-outcome a")).to_have_text("failed")
     assert WHEN.search(row.locator("td.jq-last").inner_text())
