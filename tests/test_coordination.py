@@ -200,3 +200,22 @@ def test_a_push_behind_several_guards_changes_nothing_unless_all_are_granted(cle
     assert granted.granted and granted.refused_by is None
     assert transport.coordination.read("default", [cursor, lock]) == {cursor: "1", lock: "me"}
     assert transport.size("default").ready == 1
+
+
+def test_a_push_that_fails_leaves_the_guards_as_they_were(clean_connection, monkeypatch):
+    transport = get_transport(clean_connection)
+    if not hasattr(transport, "alias") and clean_connection != "memory":
+        pytest.skip("Redis runs the guards and the push in one script")
+    cursor, lock = fresh(), fresh()
+
+    def broken(items):
+        raise RuntimeError("the insert failed")
+
+    monkeypatch.setattr(transport, "push_many", broken)
+    with pytest.raises(RuntimeError, match="the insert failed"):
+        transport.push_guarded(job(), Advance("default", cursor, None, "1"),
+                               Lock("default", lock, "me", 30))
+    monkeypatch.undo()
+    assert transport.coordination.read("default", [cursor, lock]) == {}
+    assert transport.push_guarded(job(), Advance("default", cursor, None, "1"),
+                                  Lock("default", lock, "me", 30)).granted

@@ -52,16 +52,24 @@ class MemoryCoordination(Coordination):
         return self.take_all([guard])
 
     def take_all(self, guards: Sequence[Guard]) -> Taken:
-        """Grant every guard or none (a guarded push holds :attr:`lock` around this and
-        the push)."""
+        """Grant every guard or none (a guarded push holds :attr:`lock` around
+        :meth:`refusal`, the push, and this)."""
+        with self._state.lock:
+            refused = self.refusal(guards)
+            if refused is not None:
+                return refused
+            for guard in guards:
+                self._apply(guard)
+        return Taken(True, _granted_value(guards[0]))
+
+    def refusal(self, guards: Sequence[Guard]) -> Taken | None:
+        """The answer of the first guard that would be refused now; None if none would."""
         with self._state.lock:
             for index, guard in enumerate(guards):
                 current = self._state.live((guard.scope, stored_name(guard.name)))
                 if not _allows(guard, current):
                     return Taken(False, current, index)
-            for guard in guards:
-                self._apply(guard)
-        return Taken(True, _granted_value(guards[0]))
+        return None
 
     def _apply(self, guard: Guard) -> None:
         key = (guard.scope, stored_name(guard.name))

@@ -10,16 +10,17 @@ docs/performance.md reports.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 
 from ..coordination import Guard, Lock, Taken
 from ..coordination.base import stored_name
 from ..coordination.database import TABLE as LOCKS
-from ..dbutil import fetch, now_sql, run_with_retry
+from ..dbutil import execute, fetch, now_sql, run_with_retry
 from .base import PushItem, check_guard_scope
 from .pg_wakeup import channel
 
@@ -51,19 +52,42 @@ class GuardedPushes:
         return run_with_retry(self.transport.alias, step)
 
     def _push_in_transaction(self, item: PushItem, guards: Sequence[Guard]) -> Taken:
-        coordination = self.transport.coordination
         try:
-            with transaction.atomic(using=self.transport.alias):
-                answers = []
-                for position, guard in enumerate(guards):
-                    taken = coordination.take_here(guard)
-                    if not taken.granted:
-                        raise _Refused(replace(taken, refused_by=position))
-                    answers.append(taken)
+            with self._transaction():
+                answers = [self._granted(guard, position)
+                           for position, guard in enumerate(guards)]
                 self.transport.push_many([item])
         except _Refused as refusal:  # the guards granted before it are rolled back
             return refusal.taken
         return answers[0]
+
+    def _granted(self, guard: Guard, position: int) -> Taken:
+        taken = self.transport.coordination.take_here(guard)
+        if not taken.granted:
+            raise _Refused(replace(taken, refused_by=position))
+        return taken
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """The caller's transaction (a savepoint in it), else one of its own. On MySQL and
+        MariaDB outside any: ``START TRANSACTION`` ... ``COMMIT`` sent as they are, two
+        round trips where Django's ``atomic()`` makes three (it switches autocommit off
+        and on again), a fifth of a unique dispatch's time there."""
+        connection = connections[self.transport.alias]
+        if connection.vendor != "mysql" or connection.in_atomic_block:
+            with transaction.atomic(using=self.transport.alias):
+                yield
+            return
+        execute(self.transport.alias, "START TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            # A connection that died takes its transaction with it: the first error is
+            # the one to report (and to retry on), not the rollback's.
+            with contextlib.suppress(DatabaseError):
+                execute(self.transport.alias, "ROLLBACK")
+            raise
+        execute(self.transport.alias, "COMMIT")
 
     def _push_locked(self, item: PushItem, lock: Lock) -> Taken:
         """PostgreSQL: take ``lock`` (free, expired or already the holder's) and insert

@@ -101,10 +101,11 @@ class MemoryTransport(Transport):
     def push_guarded(self, item: PushItem, *guards: Guard) -> Taken:
         check_guard_scope(item, guards)
         with self.coordination.lock:
-            taken = self.coordination.take_all(guards)
-            if taken.granted:
-                self.push_many([item])
-        return taken
+            refused = self.coordination.refusal(guards)
+            if refused is not None:
+                return refused
+            self.push_many([item])  # first: a push that fails leaves the guards as they were
+            return self.coordination.take_all(guards)
 
     def reserve_from(
         self, queue: str, count: int, lease: float, token: str, run: int | None = None,
