@@ -1,4 +1,4 @@
-"""The one table, its footnotes, the targets of issues 5 and 17 (ratios of this run, and
+"""The one table, its footnotes, the targets of issues 5, 17 and 18 (ratios of this run, and
 the latency bounds), and the JSON lines.
 
 A row is a dict: ``system`` (``ours/redis``, ``rq/simple``, ``substrate``,
@@ -253,7 +253,7 @@ def footnotes(rows: list[dict]) -> str:
 
 
 def targets_text(results: list[dict]) -> str:
-    lines = ["Targets (issues 5 and 17; ratio = how many times better ours is, in this run;"
+    lines = ["Targets (issues 5, 17 and 18; ratio = how many times better ours is, in this run;"
              " latency: ms):"]
     for t in results:
         got = "-" if t["ratio"] is None else f"{t['ratio']:.2f}"

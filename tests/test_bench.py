@@ -62,6 +62,15 @@ def test_dispatch_is_held_against_the_bare_insert_and_huey():
     assert rows[0]["vs_limit"] == pytest.approx(0.9)
 
 
+def test_the_scheduler_and_unique_dispatch_are_held_against_their_own_baseline():
+    rows = [_row("ours/redis", "drain-1-schedule", 970), _row("ours/redis",
+                                                             "drain-1-noschedule", 1000),
+            _row("ours/mariadb", "enqueue", 2000), _row("ours/mariadb", "enqueue-unique", 900)]
+    checks = {name.split()[0]: (got, want) for name, got, want in report.schedule_checks(rows)}
+    assert checks == {"redis": (pytest.approx(0.97), 0.98),
+                      "mariadb": (pytest.approx(0.45), 0.5)}
+
+
 def test_latency_targets_are_absolute_bounds():
     rows = [_row("ours/redis", "latency-p99", 4.0, "ms"),
             _row("ours/mariadb", "latency-p99", 60.0, "ms")]
