@@ -1,6 +1,8 @@
 """What a job's start and end mean beyond its queue: a unique job's lock ends, a scheduled
-job's entry learns how its run went. Called by the work horse (start, success) and by the
-supervisor once a failure for good is recorded; neither call can fail the job."""
+job's entry learns how its run went. Called by the work horse as a job starts, and by the
+supervisor once the store has a job's end (its ack, or its failure for good recorded), so
+a worker that dies in between leaves the lock held, not released early; no call can fail
+the job."""
 
 from __future__ import annotations
 
@@ -10,13 +12,18 @@ from . import unique
 from .schedule import state as schedule_state
 
 
+def matter(body: Any) -> bool:
+    """Whether a job's end means more than its ack (checked for every job: two lookups)."""
+    return isinstance(body, dict) and ("unique" in body or "schedule" in body)
+
+
 def started(body: Any, job_id: str) -> None:
     """The job ``job_id`` (payload ``body``) is about to run."""
     unique.release(body, job_id, "started")
 
 
 def succeeded(body: Any, job_id: str) -> None:
-    """The job ran to the end."""
+    """The job ran to the end and the store has its ack."""
     unique.release(body, job_id, "finished")
     schedule_state.record_outcome(body, job_id, "succeeded")
 

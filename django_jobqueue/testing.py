@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from . import job_ends
 from .conf import jobqueue_settings
 from .transports import Reserved, Transport, get_transport
 from .worker.claim import Claim
@@ -88,6 +89,7 @@ def _run_one(job: Reserved, books: Settler, chain: list, loop, result: WorkResul
     outcome, pending = run_attempt(run, chain, loop)
     if outcome.failure is None:
         books.transport.ack(job)
+        job_ends.succeeded(claim.document, claim.id)
         result.succeeded += 1
         return
     item = Owed.failed(claim, outcome.failure, outcome.job, horse_pid=os.getpid())

@@ -7,7 +7,9 @@ held by the job's id and taken in the same atomic step as the push
 one key at once, one queues a job. When it ends is the class's ``unique_until``:
 
 - ``"finished"`` (the default, like Laravel's ``ShouldBeUnique``): when the job succeeds or
-  fails for good; a job waiting to retry keeps it;
+  fails for good, once the store has that end (its ack, or its failure recorded): a worker
+  that dies in between leaves the key held, never released early; a job waiting to retry
+  keeps it;
 - ``"started"`` (Laravel's ``ShouldBeUniqueUntilProcessing``): when a worker starts it, so
   one more can be queued while it runs;
 - ``"queued"``: only its ``unique_for`` ends it, whatever the job does: at most one such

@@ -231,3 +231,27 @@ def test_a_retried_unique_job_goes_back_behind_its_lock(ledger):
     new_id = failures.retry(row.pk)
     assert not FailedJob.objects.filter(pk=row.pk).exists()
     assert UniqueReport(key, fails=5).dispatch(connection="memory").id == new_id
+
+
+def test_a_worker_releases_a_unique_jobs_lock_once_its_ack_is_sent(ledger):
+    from django_jobqueue.worker.claim import Claim
+    from django_jobqueue.worker.execute import run_attempt
+    from django_jobqueue.worker.outcomes import Outcomes
+    from django_jobqueue.worker.protocol import Run
+
+    transport = get_transport("memory")
+    transport.clear("default")
+    key = account()
+    UniqueReport(key).dispatch(connection="memory")
+    [job] = transport.reserve(["default"], 1, 30, "t")
+    claim = Claim.of(job, 60.0)
+    result, _ = run_attempt(Run(claim.id, claim.payload, claim.attempts, "w", 60.0), [])
+    assert result.failure is None
+    # The horse is done, the ack is not sent: a worker dying now must leave the key held.
+    assert UniqueReport(key).dispatch(connection="memory").duplicate
+    outcomes = Outcomes()
+    outcomes.succeeded(claim, 0.0)
+    assert UniqueReport(key).dispatch(connection="memory").duplicate
+    transport.ack_many(outcomes.acks)
+    outcomes.acks_sent()
+    assert not UniqueReport(key).dispatch(connection="memory").duplicate

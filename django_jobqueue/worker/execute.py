@@ -156,7 +156,6 @@ def run_attempt(
         tb = sys.exc_info()[2]
         run_chain(chain, job, exc, tb)
         return _failed(run, body, job, exc, tb)
-    job_ends.succeeded(body, run.id)
     signals.job_succeeded.send_robust(
         sender=type(job), job=job, job_id=run.id, attempt=run.attempts, result=value
     )

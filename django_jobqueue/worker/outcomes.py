@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import job_ends
 from ..transports import Reserved
 from .claim import Claim
 from .execute import SYSTEM_EXCEPTIONS, failure_of
@@ -71,6 +72,8 @@ class Outcomes:
         self.acks: list[Reserved] = []
         self.acks_since: float | None = None
         self.items: list[Owed] = []
+        # Successes whose end means more than the ack (see job_ends), told once it is sent.
+        self.ended: list[Claim] = []
 
     def __bool__(self) -> bool:
         return bool(self.items or self.acks)
@@ -79,15 +82,21 @@ class Outcomes:
         """Failed attempts waiting (successes are cheap to hold and go in bulk)."""
         return len(self.items)
 
-    def succeeded(self, job: Reserved, now: float) -> None:
+    def succeeded(self, claim: Claim, now: float) -> None:
         if self.acks_since is None:
             self.acks_since = now
-        self.acks.append(job)
+        self.acks.append(claim.reserved)
+        if job_ends.matter(claim.document):
+            self.ended.append(claim)
 
     def acks_sent(self) -> None:
-        """The store has the acks."""
+        """The store has the acks: a unique job's lock ends now, a scheduled job's entry
+        learns it succeeded."""
         self.acks.clear()
         self.acks_since = None
+        ended, self.ended = self.ended, []
+        for claim in ended:
+            job_ends.succeeded(claim.document, claim.id)
 
     def add(self, item: Owed) -> None:
         self.items.append(item)

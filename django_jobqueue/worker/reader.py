@@ -109,7 +109,7 @@ class Reader:
         self.feeder.horse_freed()
         metrics.record_attempt(claim.queue, result.job, result.status, now - slot.began)
         if result.failure is None:
-            self.outcomes.succeeded(claim.reserved, now)
+            self.outcomes.succeeded(claim, now)
         else:
             self.outcomes.add(Owed.failed(claim, result.failure, result.job, slot.horse.pid))
         self._advance(slot, now)
