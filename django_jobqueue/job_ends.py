@@ -6,6 +6,7 @@ the job."""
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from . import unique
@@ -20,6 +21,15 @@ def matter(body: Any) -> bool:
 def started(body: Any, job_id: str) -> None:
     """The job ``job_id`` (payload ``body``) is about to run."""
     unique.release(body, job_id, "started")
+
+
+def scheduled_for(body: Any) -> datetime.datetime | None:
+    """The slot of a job the schedule fired (None for any other job, or a run by hand)."""
+    marker = body.get("schedule") if isinstance(body, dict) else None
+    slot = marker.get("slot") if isinstance(marker, dict) else None
+    if not isinstance(slot, (int, float)) or isinstance(slot, bool):
+        return None
+    return datetime.datetime.fromtimestamp(slot, datetime.UTC)
 
 
 def succeeded(body: Any, job_id: str) -> None:

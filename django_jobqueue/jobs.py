@@ -9,6 +9,7 @@ created later (say, in a view module), which a worker would not have.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import inspect
 import logging
@@ -69,7 +70,9 @@ class Job:
       default), ``"skip"`` or ``"catch_up"`` (see :mod:`django_jobqueue.schedule.missed`).
 
     While ``handle()`` runs, ``self.attempt`` is the attempt number (1 for the first run),
-    ``self.job_id`` the job's id and ``self.worker`` the name of the worker running it.
+    ``self.job_id`` the job's id, ``self.worker`` the name of the worker running it, and
+    ``self.scheduled_for`` the slot (an aware UTC ``datetime``) of a job the schedule fired,
+    ``None`` otherwise (a catch-up run knows which slot it stands for).
     """
 
     name: ClassVar[str] = ""
@@ -95,6 +98,7 @@ class Job:
     attempt: int = 0
     job_id: str = ""
     worker: str = ""
+    scheduled_for: datetime.datetime | None = None
 
     _jq_args: tuple[Any, ...]
     _jq_kwargs: dict[str, Any]

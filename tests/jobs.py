@@ -449,3 +449,12 @@ class UniquePerAccount(UniqueReport):
 
     def unique_key(self):
         return f"account:{self.account}"
+
+
+class KnowsItsSlot(Job):
+    """Writes the slot it was fired for (tests/test_schedule_firing.py)."""
+
+    def handle(self):
+        slot = self.scheduled_for
+        ledger.write("ran", job="KnowsItsSlot", slot=slot.timestamp() if slot else None,
+                     tz=str(slot.tzinfo) if slot else None)

@@ -205,3 +205,19 @@ def test_an_unexpected_error_is_logged_and_not_retried_at_every_turn(clean_conne
             worker.tick()
         assert caplog.text.count("event=schedule_failed") == 1
         assert worker.next_at == T0 + 31
+
+
+def test_a_fired_job_knows_the_slot_it_stands_for(clean_connection, transactional_db):
+    from tests.support import ledger as ledger_file
+
+    _, settings = schedule(clean_connection, JOB="tests.jobs.KnowsItsSlot", ARGS=[],
+                           EVERY=60, MISSED="catch_up")
+    with settings:
+        clock = Clock(T0 + 1)
+        Scheduler(get_transport(clean_connection), "w", clock).tick()
+        clock.now = T0 + 185  # three slots missed, caught up late
+        Scheduler(get_transport(clean_connection), "w", clock).tick()
+        assert work(connection=clean_connection).succeeded == 4
+    ran = ledger_file.events("ran")
+    assert sorted(e["slot"] for e in ran) == [T0, T0 + 60, T0 + 120, T0 + 180]
+    assert {e["tz"] for e in ran} == {"UTC"}

@@ -150,6 +150,8 @@ def run_attempt(
         body = payload_codec.loads(run.payload)
         job = build(body)
         job.attempt, job.job_id, job.worker = run.attempts, run.id, run.worker
+        if "schedule" in body:
+            job.scheduled_for = job_ends.scheduled_for(body)
         job_ends.started(body, run.id)
         value = call_with_timeout(job.handle, run.timeout, loop)
     except job_exceptions() as exc:
