@@ -226,3 +226,11 @@ def test_arguments_the_constructor_refuses_are_found_by_building_the_job():
     assert code == "django_jobqueue.E024"
     assert msg.startswith("JOBQUEUE['SCHEDULE']['prune']: django_jobqueue.PruneFailedJobs "
                           "cannot be built with its arguments: ValueError: days must be")
+
+
+def test_every_mistake_of_an_entry_is_reported_at_once():
+    found = errors(nightly={"JOB": "tests.jobs.Record", "ARGS": [1], "CRON": "0 25 * * *",
+                            "MISSED": "catchup", "QUEUE": 7, "CATCH_UP_LIMIT": 0})
+    assert sorted(error.id for error in found) == [
+        "django_jobqueue.E017", "django_jobqueue.E022", "django_jobqueue.E023",
+        "django_jobqueue.E026"]

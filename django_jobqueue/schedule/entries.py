@@ -80,7 +80,7 @@ def load() -> Loaded:
         try:
             found[name] = from_setting(name, spec)
         except EntryError as exc:
-            problems.append(exc.problem)
+            problems += exc.problems
     for cls in sorted(registered().values(), key=lambda c: c.name):
         if cls.schedule is None:
             continue
@@ -94,7 +94,7 @@ def load() -> Loaded:
         try:
             found[cls.name] = from_class(cls)
         except EntryError as exc:
-            problems.append(exc.problem)
+            problems += exc.problems
     return Loaded(tuple(found[name] for name in sorted(found)), tuple(problems))
 
 
@@ -107,24 +107,32 @@ def from_setting(name: Any, spec: Any) -> ScheduleEntry:
                          "string.")
     if not isinstance(spec, Mapping):
         raise EntryError(fields.BAD_OPTION, f"{where} must be a dict, not {spec!r}.")
+    problems = fields.Problems()
+    job: type[Job] | None = None
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = {}
     if "JOB" not in spec:
-        raise EntryError(fields.UNKNOWN_JOB, f"{where} has no 'JOB': the job class to run.")
-    job = fields.job_class(spec["JOB"], f"{where}['JOB']")
-    args, kwargs = fields.arguments(job, spec.get("ARGS"), spec.get("KWARGS"), where)
-    return ScheduleEntry(
-        name=name,
-        job=job.name,
-        timing=_setting_timing(spec, where),
-        args=args,
-        kwargs=kwargs,
-        queue=fields.routing(spec.get("QUEUE"), "QUEUE", where),
-        connection=fields.routing(spec.get("CONNECTION"), "CONNECTION", where),
-        enabled=fields.flag(spec.get("ENABLED"), "ENABLED", where),
-        missed=fields.policy(spec.get("MISSED"), f"{where}['MISSED']"),
-        catch_up_limit=fields.catch_up_limit(spec.get("CATCH_UP_LIMIT"),
-                                             f"{where}['CATCH_UP_LIMIT']"),
-        source=SETTINGS,
-    )
+        problems.found.append(Problem(fields.UNKNOWN_JOB,
+                                      f"{where} has no 'JOB': the job class to run."))
+    else:
+        job = problems.check(fields.job_class, spec["JOB"], f"{where}['JOB']", default=None)
+    if job is not None:
+        args, kwargs = problems.check(fields.arguments, job, spec.get("ARGS"),
+                                      spec.get("KWARGS"), where, default=((), {}))
+    timing = problems.check(_setting_timing, spec, where, default=None)
+    queue = problems.check(fields.routing, spec.get("QUEUE"), "QUEUE", where, default=None)
+    connection = problems.check(fields.routing, spec.get("CONNECTION"), "CONNECTION", where,
+                                default=None)
+    enabled = problems.check(fields.flag, spec.get("ENABLED"), "ENABLED", where, default=True)
+    missed = problems.check(fields.policy, spec.get("MISSED"), f"{where}['MISSED']",
+                            default="once")
+    limit = problems.check(fields.catch_up_limit, spec.get("CATCH_UP_LIMIT"),
+                           f"{where}['CATCH_UP_LIMIT']", default=1)
+    problems.raise_any()
+    assert job is not None and timing is not None
+    return ScheduleEntry(name=name, job=job.name, timing=timing, args=args, kwargs=kwargs,
+                         queue=queue, connection=connection, enabled=enabled, missed=missed,
+                         catch_up_limit=limit, source=SETTINGS)
 
 
 def _setting_timing(spec: Mapping[str, Any], where: str) -> Timing:
@@ -155,10 +163,12 @@ def from_class(cls: type[Job]) -> ScheduleEntry:
                          "without arguments, so a schedule could not create it.",
                          "Declare the entry in JOBQUEUE['SCHEDULE'] with its 'ARGS'/'KWARGS', "
                          "or give the constructor's arguments defaults.") from None
-    return ScheduleEntry(
-        name=cls.name,
-        job=cls.name,
-        timing=fields.class_timing(cls.schedule, cls.schedule_timezone, where),
-        missed=fields.policy(cls.schedule_missed, f"{cls.name}.schedule_missed"),
-        source=CLASS,
-    )
+    problems = fields.Problems()
+    timing = problems.check(fields.class_timing, cls.schedule, cls.schedule_timezone, where,
+                            default=None)
+    missed = problems.check(fields.policy, cls.schedule_missed, f"{cls.name}.schedule_missed",
+                            default="once")
+    problems.raise_any()
+    assert timing is not None
+    return ScheduleEntry(name=cls.name, job=cls.name, timing=timing, missed=missed,
+                         source=CLASS)

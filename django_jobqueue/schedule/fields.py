@@ -13,9 +13,9 @@ import datetime as dt
 import difflib
 import inspect
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 
@@ -26,6 +26,8 @@ from ..jobs import Job, registered
 from ..shapes import is_number
 from .missed import DEFAULT_CATCH_UP_LIMIT, DEFAULT_POLICY, POLICIES
 from .timing import MIN_INTERVAL, Cron, Every, Timing
+
+T = TypeVar("T")
 
 # System check ids, one per kind of mistake (listed in docs/settings.md).
 BAD_CRON = "E017"
@@ -50,11 +52,38 @@ class Problem:
 
 
 class EntryError(Exception):
-    """A refused value; raised and caught inside this package."""
+    """A refused value (or several: :meth:`of`); raised and caught inside this package."""
 
     def __init__(self, code: str, message: str, hint: str | None = None) -> None:
         super().__init__(message)
         self.problem = Problem(code, message, hint)
+        self.problems = [self.problem]
+
+    @classmethod
+    def of(cls, problems: list[Problem]) -> EntryError:
+        """Every problem of one entry, so a check reports them in one round."""
+        error = cls(problems[0].code, problems[0].message, problems[0].hint)
+        error.problems = list(problems)
+        return error
+
+
+class Problems:
+    """Collects the problems of an entry's values: each value is checked, whatever the
+    others; ``check(read, ...)`` is ``read(...)``, or ``default`` when it refused."""
+
+    def __init__(self) -> None:
+        self.found: list[Problem] = []
+
+    def check(self, read: Callable[..., T], *args: Any, default: T) -> T:
+        try:
+            return read(*args)
+        except EntryError as exc:
+            self.found += exc.problems
+            return default
+
+    def raise_any(self) -> None:
+        if self.found:
+            raise EntryError.of(self.found)
 
 
 def did_you_mean(word: Any, known: Iterable[str]) -> str | None:
