@@ -149,6 +149,13 @@ def test_fallback_entries_can_be_listed_and_shown(redis_client):
             out, _ = command("failed_jobs", *only_redis)
             assert out.splitlines()[1].split()[:2] == [record.uuid, "redis"]
         out, _ = command("failed_jobs", "show", record.uuid)
+        # show and forget look in the part --store names, as the list does.
+        assert refused("failed_jobs", "show", record.uuid, "--store", "database").returncode == 1
+        missing = failing_command("failed_jobs", "forget", record.uuid, "--store",
+                                  "database", "--dry-run")
+        assert f"Not found: {record.uuid}" in missing
+        shown, _ = command("failed_jobs", "show", record.uuid, "--store", "redis")
+        assert shown == out
     assert out.startswith("Failed job (redis store)\n")
     assert "(shared by 1 failed job)" in out
 

@@ -170,10 +170,10 @@ def move_fallback(batch: int = 500) -> int:
 
 
 # -- reading --------------------------------------------------------------------------------
-def get(ref: Ref) -> FailureRecord:
-    """The failed job ``ref`` (failed-job id or job id), wherever it is kept;
-    :class:`FailedJobNotFound` if there is none."""
-    return store().get(ref)
+def get(ref: Ref, within: FailedJobStore | None = None) -> FailureRecord:
+    """The failed job ``ref`` (failed-job id or job id), wherever it is kept (or only
+    ``within`` one :func:`part <part>`); :class:`FailedJobNotFound` if there is none."""
+    return (within or store()).get(ref)
 
 
 def select(limit: int | None = None, **criteria: Any) -> list[FailureRecord]:
@@ -262,17 +262,17 @@ def retry_matching(within: FailedJobStore | None = None, **options: Any) -> Retr
     return retrying.retry_matching(within or store(), **options)
 
 
-def forget(ref: Ref, dry_run: bool = False) -> bool:
-    """Delete one failed job, wherever it is kept; False if it was not there (``dry_run``:
-    only say whether it is). A ``ref`` that is neither a failed-job id nor a job id raises
-    :class:`FailedJobNotFound`."""
+def forget(ref: Ref, dry_run: bool = False, within: FailedJobStore | None = None) -> bool:
+    """Delete one failed job, wherever it is kept (or only ``within`` one :func:`part
+    <part>`); False if it was not there (``dry_run``: only say whether it is). A ``ref``
+    that is neither a failed-job id nor a job id raises :class:`FailedJobNotFound`."""
     text = str(ref).strip()
     if not (text.isdigit() or is_job_id(text)):
         raise FailedJobNotFound(f"{text!r} is neither a failed-job id nor a job id")
     if not dry_run:
-        return store().forget(text)
+        return (within or store()).forget(text)
     try:
-        get(text)
+        get(text, within)
     except FailedJobNotFound:
         return False
     return True

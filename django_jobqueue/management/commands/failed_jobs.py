@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ... import failures
 from ...exceptions import FailedJobNotFound
 from .. import cli, render
+
+if TYPE_CHECKING:
+    from ...failures.base import FailedJobStore
 
 
 class Command(BaseCommand):
@@ -53,9 +56,9 @@ class Command(BaseCommand):
         if cli.criteria(options):
             raise cli.usage_error(f"'{verb} ID' takes no filters")
         if verb == "show":
-            self._show(refs[0], options["json"])
+            self._show(refs[0], options["json"], cli.chosen_store(options))
         else:
-            self._forget(refs, options["dry_run"])
+            self._forget(refs, options["dry_run"], cli.chosen_store(options))
 
     def _list(self, options: dict[str, Any]) -> None:
         filters, limit = cli.criteria(options), options["limit"]
@@ -73,11 +76,11 @@ class Command(BaseCommand):
         if total > len(items):
             self.stdout.write(f"Showing the newest {len(items)} of {total} (see --limit).")
 
-    def _show(self, ref: str, as_json: bool) -> None:
+    def _show(self, ref: str, as_json: bool, store: FailedJobStore) -> None:
         if not (ref.isdigit() or failures.is_job_id(ref)):
             raise cli.usage_error(f"not a failed-job id or job id: {ref}")
         try:
-            item = failures.get(ref)
+            item = failures.get(ref, store)
         except FailedJobNotFound as exc:
             raise CommandError(str(exc)) from None
         lineage = failures.lineage(item)
@@ -87,11 +90,12 @@ class Command(BaseCommand):
         else:
             self.stdout.write(render.show(item, lineage, same))
 
-    def _forget(self, refs: list[str], dry_run: bool) -> None:
+    def _forget(self, refs: list[str], dry_run: bool, store: FailedJobStore) -> None:
         bad = [ref for ref in refs if not (ref.isdigit() or failures.is_job_id(ref))]
         if bad:
             raise cli.usage_error(f"not a failed-job id or job id: {', '.join(bad)}")
-        missing = [ref for ref in refs if not failures.forget(ref, dry_run=dry_run)]
+        missing = [ref for ref in refs
+                   if not failures.forget(ref, dry_run=dry_run, within=store)]
         done = len(refs) - len(missing)
         verb = "Would forget" if dry_run else "Forgot"
         self.stdout.write(f"{verb} {cli.plural(done, 'failed job')}.")
