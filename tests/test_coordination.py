@@ -219,3 +219,4 @@ def test_a_push_that_fails_leaves_the_guards_as_they_were(clean_connection, monk
     assert transport.coordination.read("default", [cursor, lock]) == {}
     assert transport.push_guarded(job(), Advance("default", cursor, None, "1"),
                                   Lock("default", lock, "me", 30)).granted
+

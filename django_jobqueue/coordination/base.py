@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 
 #: Names longer than this are stored as a digest (index keys have a size limit).
 MAX_NAME = 190
+#: Seconds between a worker's deletions of expired locks (:meth:`Coordination.prune`).
+PRUNE_EVERY = 60.0
 
 
 def stored_name(name: str) -> str:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import metrics
 from ..conf import jobqueue_settings
+from ..coordination.base import PRUNE_EVERY
 from ..exceptions import ConfigurationError, TransportError
 from ..logutil import exception_for_log, log_event
 from ..schedule.firing import Scheduler
@@ -75,6 +76,7 @@ class Supervisor:
         self.next_heartbeat = self.started
         self.next_maintenance = self.started + random.uniform(0, 1)
         self.next_requeue = self.started + random.uniform(0, self.transport.requeue_every)
+        self.next_coordination_prune = self.started + random.uniform(0, PRUNE_EVERY)
         self._tokens = itertools.count()
         self.metrics_server = self._start_metrics()  # first: a port in use leaks nothing
         self._wakeup_r, self._wakeup_w = os.pipe()
@@ -329,6 +331,15 @@ class Supervisor:
         moved = self.settler.move_fallback()
         if moved:
             log_event(logger, logging.INFO, "fallback_moved", count=moved)
+        self._prune_coordination(now)
+
+    def _prune_coordination(self, now: float) -> None:
+        """Delete locks long expired (a store that does not expire its own keeps them)."""
+        if now < self.next_coordination_prune:
+            return
+        self.next_coordination_prune = now + PRUNE_EVERY * random.uniform(0.8, 1.2)
+        with contextlib.suppress(NotImplementedError):  # a transport without primitives
+            self.transport.coordination.prune()
 
     def _schedule(self) -> None:
         if self.scheduler is not None and not self.stopping:
