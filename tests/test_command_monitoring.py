@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import time
 
 import pytest
+from django.utils import timezone
 
 from django_jobqueue import dispatch, failures
 from django_jobqueue.transports import CurrentJob, WorkerInfo, get_transport
@@ -30,7 +32,10 @@ def test_stats_text(pattern):
     out, _ = command("failed_jobs_stats")
     assert out.startswith("Failed jobs (all time): 3\nWaiting in the fallback store: 0\n")
     queue_section = out.split("By queue:\n")[1].split("\n\n")[0].splitlines()
-    assert [line.split()[:3] for line in queue_section[1:]] == [["a", "2", "1"],
+    # Queue a's failures are now and an hour ago: one day, or two just after midnight UTC.
+    now = timezone.now()
+    days_a = str(len({now.date(), (now - dt.timedelta(hours=1)).date()}))
+    assert [line.split()[:3] for line in queue_section[1:]] == [["a", "2", days_a],
                                                                ["b", "1", "1"]]
     hours = out.split("Per hour (last 24 h):\n")[1].splitlines()[1:]
     assert sum(int(line.split()[-1]) for line in hours) == 2
