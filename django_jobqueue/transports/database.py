@@ -101,6 +101,12 @@ class DatabaseTransport(Transport):
         return alias == self.alias
 
     def push_many(self, items: Sequence[PushItem]) -> None:
+        self.insert(items, retry=not connections[self.alias].in_atomic_block)
+
+    def insert(self, items: Sequence[PushItem], retry: bool = False) -> None:
+        """Insert the jobs' rows in as few statements as the chunk size allows; ``retry``
+        each statement on a conflict or a dropped connection (only outside a transaction:
+        inside one, a retried statement would run alone, the rest rolled back)."""
         if not items:
             return
         connection = connections[self.alias]
@@ -119,10 +125,10 @@ class DatabaseTransport(Transport):
                 # After the inserts, in their transaction (delivered when they commit), and
                 # in the last insert's statement: a NOTIFY of its own was a round trip more.
                 sql, params = with_notify(sql, params, [i.queue for i in items if i.delay <= 0])
-            if connection.in_atomic_block:
-                self._execute(sql, params)
-            else:
+            if retry:
                 self._retrying(lambda sql=sql, params=params: self._execute(sql, params))
+            else:
+                self._execute(sql, params)
 
     @cached_property
     def coordination(self) -> DatabaseCoordination:  # type: ignore[override]

@@ -56,7 +56,8 @@ class GuardedPushes:
             with self._transaction():
                 answers = [self._granted(guard, position)
                            for position, guard in enumerate(guards)]
-                self.transport.push_many([item])
+                # Never retried alone: a retry is of the whole transaction (``_run``).
+                self.transport.insert([item])
         except _Refused as refusal:  # the guards granted before it are rolled back
             return refusal.taken
         return answers[0]
