@@ -221,3 +221,23 @@ def test_a_fired_job_knows_the_slot_it_stands_for(clean_connection, transactiona
     ran = ledger_file.events("ran")
     assert sorted(e["slot"] for e in ran) == [T0, T0 + 60, T0 + 120, T0 + 180]
     assert {e["tz"] for e in ran} == {"UTC"}
+
+
+def test_enabling_never_moves_the_cursor_back(clean_connection):
+    name, settings = schedule(clean_connection)
+    with settings:
+        clock = Clock(T0 + 21)
+        Scheduler(get_transport(clean_connection), "w", clock).tick()
+        fired(clean_connection)
+        co = get_transport(clean_connection).coordination
+        before = state.read(co, "default", name).cursor_text
+        # An enabled entry: enable is a no-op for its slots, even from a host whose clock
+        # is behind the workers'.
+        service.enable(name, now=T0 + 5)
+        assert state.read(co, "default", name).cursor_text == before
+        service.disable(name)
+        service.enable(name, now=T0 + 5)
+        assert state.read(co, "default", name).cursor_text == before, "never backwards"
+        service.disable(name)
+        service.enable(name, now=T0 + 45)
+        assert state.read(co, "default", name).cursor == T0 + 40

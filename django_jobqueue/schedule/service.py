@@ -15,6 +15,7 @@ import difflib
 import time
 from dataclasses import dataclass
 
+from ..coordination import Advance, Coordination
 from ..dispatch import Dispatched, prepare, push_prepared
 from ..exceptions import TransportError, UnknownScheduleEntry
 from ..transports import get_transport
@@ -52,16 +53,33 @@ def status(name: str, now: float | None = None) -> EntryStatus:
 
 
 def enable(name: str, now: float | None = None) -> EntryStatus:
-    """Fire ``name`` from its next slot on (slots missed while disabled are not fired)."""
+    """Fire ``name`` from its next slot on: slots missed while it was disabled are not
+    fired. The cursor only moves forward, by compare-and-set, and only for an entry that
+    was disabled (enabling an enabled entry changes nothing a worker did)."""
     entry = _entry(name)
     connection, queue = placement(entry)
     co = get_transport(connection).coordination
     now = time.time() if now is None else now
-    latest = entry.timing.slots(0.0, now, 1)
-    if latest:
-        co.write(queue, state.cursor_name(entry.name), state.slot_text(latest[0]))
+    if not state.read(co, queue, entry.name).enabled(entry.enabled):
+        _move_cursor_to(co, queue, entry, now)
     co.write(queue, state.enabled_name(entry.name), "1")
     return status(name, now)
+
+
+def _move_cursor_to(co: Coordination, queue: str, entry: ScheduleEntry, now: float) -> None:
+    """Move the entry's cursor to its latest slot up to ``now``, unless it is there or
+    past it (a worker fired it meanwhile, or this host's clock is behind theirs)."""
+    latest = entry.timing.slots(0.0, now, 1)
+    if not latest:
+        return
+    for _ in range(3):  # a worker moving it meanwhile: read again
+        current = state.read(co, queue, entry.name).cursor_text
+        if (state.parse_slot(current) or 0.0) >= latest[0]:
+            return
+        advance = Advance(queue, state.cursor_name(entry.name), current,
+                          state.slot_text(latest[0]))
+        if co.take(advance).granted:
+            return
 
 
 def disable(name: str) -> EntryStatus:
