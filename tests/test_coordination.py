@@ -220,3 +220,13 @@ def test_a_push_that_fails_leaves_the_guards_as_they_were(clean_connection, monk
     assert transport.push_guarded(job(), Advance("default", cursor, None, "1"),
                                   Lock("default", lock, "me", 30)).granted
 
+
+
+def test_names_differing_only_in_case_or_accents_are_different(clean_connection):
+    co = get_transport(clean_connection).coordination
+    base = fresh()
+    for holder, name in enumerate((f"{base}-José", f"{base}-jose", f"{base}-JOSE",
+                                   f"{base}-jose ")):
+        assert co.take(Lock("default", name, f"h{holder}", 30)).granted, name
+    assert co.take(Advance("default", f"{base}-v", None, "Ab")).granted
+    assert not co.take(Advance("default", f"{base}-v", "ab", "x")).granted, "values too"
