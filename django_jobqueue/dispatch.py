@@ -146,15 +146,30 @@ def push_payload(body: dict[str, Any], *, using: str | None = None) -> PushItem:
         _push(transport, [item], using)
         return item
     # A unique job goes back behind its lock, as a dispatch would: a retry must not queue
-    # a second job of a key that another holds (the failed record then stays).
+    # a second job of a key that another holds (the failed record then stays). At once,
+    # not at a commit: the record is deleted after this returns, so a refusal must be
+    # known now.
     result = Dispatched(item.id, str(body.get("job")), item.queue, transport.name, 0.0)
-    pushed = _push_unique(transport, Prepared(transport.name, item, result, guard), guard,
-                          using)
+    pushed = push_now(Prepared(transport.name, item, result, guard))
     if pushed.duplicate:
         raise DuplicateJob(
             f"a job with the same unique key ({guard.name.removeprefix('unique:')}) is"
             f" queued or running already: {pushed.id}; retry this one once it is over")
     return item
+
+
+def push_now(prepared: Prepared) -> Dispatched:
+    """Push what :func:`prepare` built at once, whatever transaction is open (an
+    operator's action, whose outcome is reported at once): behind its unique lock, if it
+    has one."""
+    transport = get_transport(prepared.connection)
+    if prepared.guard is None:
+        transport.push_many([prepared.item])
+        return prepared.result
+    taken = transport.push_guarded(prepared.item, prepared.guard)
+    if taken.granted:
+        return prepared.result
+    return replace(prepared.result, id=taken.current or prepared.result.id, duplicate=True)
 
 
 def _retry_guard(body: dict[str, Any], item: PushItem) -> Lock | None:

@@ -255,3 +255,23 @@ def test_a_worker_releases_a_unique_jobs_lock_once_its_ack_is_sent(ledger):
     transport.ack_many(outcomes.acks)
     outcomes.acks_sent()
     assert not UniqueReport(key).dispatch(connection="memory").duplicate
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retry_or_run_now_inside_a_transaction_is_refused_at_once(ledger):
+    from django_jobqueue import failures
+    from django_jobqueue.exceptions import DuplicateJob
+    from django_jobqueue.models import FailedJob
+
+    transport = get_transport("memory")
+    transport.clear("default")
+    key = account()
+    UniqueReport(key, fails=5).dispatch(connection="memory")
+    assert work(connection="memory").failed == 1
+    [row] = FailedJob.objects.all()
+    queued = UniqueReport(key, fails=5).dispatch(connection="memory")
+    # ATOMIC_REQUESTS, say: the push would wait for the commit, the record's deletion not.
+    with pytest.raises(DuplicateJob), transaction.atomic():
+        failures.retry(row.pk)
+    assert FailedJob.objects.filter(pk=row.pk).exists()
+    assert [j.id for j in transport.reserve(["default"], 5, 30, "t")] == [queued.id]

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 
 from ..coordination import Advance, Coordination
-from ..dispatch import Dispatched, prepare, push_prepared
+from ..dispatch import Dispatched, prepare, push_now
 from ..exceptions import TransportError, UnknownScheduleEntry
 from ..transports import get_transport
 from . import state
@@ -91,13 +91,14 @@ def disable(name: str) -> EntryStatus:
 
 
 def run_now(name: str) -> Dispatched:
-    """Queue ``name``'s job now (enabled or not), as a dispatch does: a unique job whose
-    key is held is not queued (``duplicate``)."""
+    """Queue ``name``'s job at once (enabled or not; inside a transaction too, since the
+    operator is told the outcome now): a unique job whose key is held is not queued
+    (``duplicate``)."""
     entry = _entry(name)
     connection, queue = placement(entry)
     prepared = prepare(entry.new_job(), queue=queue, connection=connection,
                        extra={"schedule": {"entry": entry.name, "slot": None}})
-    result = push_prepared(prepared)
+    result = push_now(prepared)
     if not result.duplicate:
         state.write_last(get_transport(connection).coordination, queue, entry.name,
                          state.LastRun(None, result.id, time.time(), "run now"))
