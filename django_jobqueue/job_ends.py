@@ -40,5 +40,5 @@ def succeeded(body: Any, job_id: str) -> None:
 
 def failed(body: Any, job_id: str) -> None:
     """The job failed for good and its failure is recorded."""
-    unique.release(body, job_id, "finished")
+    unique.release(body, job_id, "failed")
     schedule_state.record_outcome(body, job_id, "failed")

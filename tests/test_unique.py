@@ -275,3 +275,20 @@ def test_a_retry_or_run_now_inside_a_transaction_is_refused_at_once(ledger):
         failures.retry(row.pk)
     assert FailedJob.objects.filter(pk=row.pk).exists()
     assert [j.id for j in transport.reserve(["default"], 5, 30, "t")] == [queued.id]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_until_started_job_that_never_started_releases_its_key_when_it_fails(ledger):
+    transport = get_transport("memory")
+    transport.clear("default")
+    key = account()
+    UniqueUntilStarted(key).dispatch(connection="memory")
+    # Its payload no longer builds (say, its class was renamed): it fails for good without
+    # ever starting.
+    [job] = transport.reserve(["default"], 1, 30, "t")
+    broken = job.payload.replace('"job":"tests.jobs.UniqueUntilStarted"',
+                                 '"job":"tests.jobs.Gone"')
+    assert broken != job.payload
+    transport.release(job, 0, broken, undo_attempt=True)
+    assert work(connection="memory").failed == 1
+    assert not UniqueUntilStarted(key).dispatch(connection="memory").duplicate
