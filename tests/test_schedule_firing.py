@@ -241,3 +241,23 @@ def test_enabling_never_moves_the_cursor_back(clean_connection):
         service.disable(name)
         service.enable(name, now=T0 + 45)
         assert state.read(co, "default", name).cursor == T0 + 40
+
+
+def test_a_slot_passed_over_is_read_back_exactly(clean_connection):
+    from django_jobqueue.schedule.timing import Every
+
+    slots = Every(1.1).slots(T0, T0 + 300, 1000)
+    assert all(state.parse_slot(state.slot_text(slot)) == slot for slot in slots)
+    name, settings = schedule(clean_connection, EVERY=1.1, MISSED="skip")
+    with settings:
+        clock = Clock(slots[-1] + 120)  # every slot late: passed over, not fired
+        worker = Scheduler(get_transport(clean_connection), "w", clock)
+        worker.tick()
+        cursor = state.read(get_transport(clean_connection).coordination, "default",
+                            name).cursor
+        assert cursor is not None
+        worker._due_at.clear()
+        worker.next_at = 0.0
+        worker.tick()
+        assert state.read(get_transport(clean_connection).coordination, "default",
+                          name).cursor == cursor, "nothing due again"

@@ -44,8 +44,9 @@ def outcome_name(entry: str) -> str:
 
 
 def slot_text(slot: float) -> str:
-    """A slot passed over, as the cursor stores it (compared as text, as it was read)."""
-    return f"{slot:.3f}"
+    """A slot passed over, as the cursor stores it (compared as text, as it was read):
+    exactly, since a slot read back a hair early would be due again (``EVERY: 1.1``)."""
+    return repr(float(slot))
 
 
 def fired_text(run: LastRun) -> str:
