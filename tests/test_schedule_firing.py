@@ -261,3 +261,18 @@ def test_a_slot_passed_over_is_read_back_exactly(clean_connection):
         worker.tick()
         assert state.read(get_transport(clean_connection).coordination, "default",
                           name).cursor == cursor, "nothing due again"
+
+
+def test_an_unreadable_cursor_is_replaced_not_a_stop(clean_connection, caplog):
+    name, settings = schedule(clean_connection)
+    co = get_transport(clean_connection).coordination
+    co.write("default", state.cursor_name(name), "garbage")
+    co.write("default", state.outcome_name(name), '{"job": "x", "at": "yesterday"}')
+    with settings:
+        clock = Clock(T0 + 1)
+        with caplog.at_level(logging.WARNING, "django_jobqueue.worker"):
+            Scheduler(get_transport(clean_connection), "w", clock).tick()
+        assert f"event=schedule_cursor_unreadable entry={name}" in caplog.text
+        assert len(fired(clean_connection)) == 1
+        assert state.read(co, "default", name).cursor == T0
+        assert service.status(name).outcome.at == 0.0

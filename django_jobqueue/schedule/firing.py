@@ -80,7 +80,7 @@ class Scheduler:
         try:
             for queue, group in self._due(now, full).items():
                 found = state.read_many(self.transport.coordination, queue,
-                                        [entry.name for entry in group])
+                                        [entry.name for entry in group], firing=True)
                 for entry in group:
                     self._due_at[entry.name] = self._turn(entry, queue, found[entry.name],
                                                           now)
@@ -111,6 +111,10 @@ class Scheduler:
               now: float) -> float:
         """Fire ``entry``'s due slots; when to look at it again."""
         try:
+            if found.cursor_text is not None and found.cursor is None:
+                # Not one of ours (written by hand?): the entry starts afresh, replacing it.
+                log_event(logger, logging.WARNING, "schedule_cursor_unreadable",
+                          entry=entry.name, cursor=found.cursor_text[:100])
             if found.enabled(entry.enabled):
                 self._fire_due(entry, queue, found.cursor_text, now)
         except TransportError:

@@ -104,19 +104,23 @@ def read(co: Coordination, scope: str, entry: str) -> EntryState:
     return read_many(co, scope, [entry])[entry]
 
 
-def read_many(co: Coordination, scope: str, entries: list[str]) -> dict[str, EntryState]:
-    """The values of several entries of one scope, in one round trip."""
-    names = {entry: (cursor_name(entry), enabled_name(entry), last_name(entry),
-                     outcome_name(entry)) for entry in entries}
-    found = co.read(scope, [name for four in names.values() for name in four])
-    return {entry: _state(*(found.get(name) for name in four))
-            for entry, four in names.items()}
+def read_many(co: Coordination, scope: str, entries: list[str],
+              firing: bool = False) -> dict[str, EntryState]:
+    """The values of several entries of one scope, in one round trip (``firing``: only
+    what the scheduler needs, the cursor and the operator's flag)."""
+    names = {entry: (cursor_name(entry), enabled_name(entry)) if firing else
+             (cursor_name(entry), enabled_name(entry), last_name(entry), outcome_name(entry))
+             for entry in entries}
+    found = co.read(scope, [name for group in names.values() for name in group])
+    return {entry: _state(*(found.get(name) for name in group))
+            for entry, group in names.items()}
 
 
-def _state(cursor: str | None, flag: str | None, last: str | None,
-           outcome: str | None) -> EntryState:
+def _state(cursor: str | None, flag: str | None, last: str | None = None,
+           outcome: str | None = None) -> EntryState:
+    # The cursor as stored, readable or not: a compare-and-set from it replaces it.
     return EntryState(
-        cursor_text=cursor if parse_slot(cursor) is not None else None,
+        cursor_text=cursor,
         enabled_override=None if flag not in ("0", "1") else flag == "1",
         run_by_hand=_last_run(last),
         outcome=_outcome(outcome),
@@ -172,9 +176,8 @@ def _last_run(text: str | None) -> LastRun | None:
     if data is None or "job" not in data:
         return None
     slot = data.get("slot")
-    return LastRun(float(slot) if isinstance(slot, (int, float)) else None,
-                   str(data.get("job", "")), float(data.get("fired_at") or 0),
-                   str(data.get("by", "")))
+    return LastRun(float(slot) if _is_number(slot) else None, str(data.get("job", "")),
+                   _number(data.get("fired_at")), str(data.get("by", "")))
 
 
 def _outcome(text: str | None) -> LastOutcome | None:
@@ -182,4 +185,13 @@ def _outcome(text: str | None) -> LastOutcome | None:
     if data is None:
         return None
     return LastOutcome(str(data.get("job", "")), str(data.get("outcome", "")),
-                       float(data.get("at") or 0))
+                       _number(data.get("at")))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _number(value: Any) -> float:
+    """A stored time, 0 when it is not a number (a value written by hand, say)."""
+    return float(value) if _is_number(value) else 0.0

@@ -178,7 +178,9 @@ class Settler:
         """Remove jobs whose failure is recorded (one round trip per queue)."""
         if len(claims) == 1:
             if not self.transport.ack(claims[0].reserved):
+                # Another worker runs the job again: it holds the job's key, not this one.
                 _lease_lost(claims[0], "remove")
+                return
         else:
             self.transport.ack_many([claim.reserved for claim in claims])
         for claim in claims:
