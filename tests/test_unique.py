@@ -292,3 +292,21 @@ def test_an_until_started_job_that_never_started_releases_its_key_when_it_fails(
     transport.release(job, 0, broken, undo_attempt=True)
     assert work(connection="memory").failed == 1
     assert not UniqueUntilStarted(key).dispatch(connection="memory").duplicate
+
+
+def test_a_failure_whose_lease_was_lost_leaves_the_key_to_whoever_runs_the_job(ledger):
+    import dataclasses
+
+    from django_jobqueue.worker.claim import Claim
+    from django_jobqueue.worker.outcomes import Outcomes
+    from django_jobqueue.worker.settler import Settler
+
+    transport = get_transport("memory")
+    transport.clear("default")
+    key = account()
+    UniqueReport(key).dispatch(connection="memory")
+    [job] = transport.reserve(["default"], 1, 30, "mine")
+    stale = Claim.of(dataclasses.replace(job, token="taken-over"), 60.0)
+    settler = Settler(transport, "w", Outcomes(), lambda *a: None, lambda *a: None)
+    settler.remove([stale])
+    assert UniqueReport(key).dispatch(connection="memory").duplicate
