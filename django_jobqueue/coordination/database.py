@@ -22,6 +22,8 @@ _WHERE = "connection = %s AND scope = %s AND name = %s"
 #: Seconds an expired lock row is kept before maintenance deletes it (a holder that renews
 #: late still finds it gone then, and takes it again if it is free).
 PRUNE_AFTER = 60.0
+PRUNE_BATCH = 1000
+PRUNE_BATCHES = 10
 
 
 class DatabaseCoordination(Coordination):
@@ -83,8 +85,22 @@ class DatabaseCoordination(Coordination):
         self._retrying(upsert)
 
     def prune(self) -> int:
-        sql = f"DELETE FROM {TABLE} WHERE connection = %s AND expires_at < {self._now} - %s"
-        return int(self._retrying(lambda: self._execute(sql, [self.connection, PRUNE_AFTER])))
+        """In batches of :data:`PRUNE_BATCH` rows (short transactions, short row locks),
+        at most :data:`PRUNE_BATCHES` of them a call: what is left waits for the next."""
+        expired = f"connection = %s AND expires_at < {self._now} - %s"
+        if connections[self.alias].vendor == "mysql":
+            sql = f"DELETE FROM {TABLE} WHERE {expired} LIMIT {PRUNE_BATCH}"
+        else:
+            sql = (f"DELETE FROM {TABLE} WHERE id IN (SELECT id FROM {TABLE} WHERE {expired}"
+                   f" LIMIT {PRUNE_BATCH})")
+        pruned = 0
+        for _ in range(PRUNE_BATCHES):
+            deleted = int(self._retrying(
+                lambda: self._execute(sql, [self.connection, PRUNE_AFTER])))
+            pruned += deleted
+            if deleted < PRUNE_BATCH:
+                break
+        return pruned
 
     # -- guards --------------------------------------------------------------------------
     def _lock(self, lock: Lock) -> Taken:
