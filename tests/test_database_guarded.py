@@ -41,3 +41,15 @@ def test_a_deadlock_on_the_jobs_insert_retries_the_guards_with_it(connection_nam
     assert transport.coordination.read("default", [name, name + "-2"]) == {
         name: job_id, name + "-2": job_id}, "the guards were taken again with the job"
     assert transport.size("default").ready == 1
+
+
+@pytest.mark.parametrize("connection_name", ["mysql", "default"])
+def test_an_insert_refused_for_no_holder_is_an_error_not_a_duplicate(connection_name,
+                                                                     monkeypatch):
+    from django_jobqueue.exceptions import TransportError
+
+    co = get_transport(connection_name).coordination
+    # What MySQL's INSERT IGNORE does to a value it cannot store: no row, no error.
+    monkeypatch.setattr(co, "_insert", lambda *args, **kwargs: False)
+    with pytest.raises(TransportError, match="neither taken nor found"):
+        co.take(Lock("default", f"n-{uuid.uuid4().hex}", "a", 60))

@@ -15,6 +15,7 @@ from typing import Any
 from django.db import connections, transaction
 
 from ..dbutil import execute, fetch, now_sql, placeholders, run_with_retry
+from ..exceptions import TransportError
 from .base import Advance, Coordination, Guard, Lock, Taken, stored_name
 
 TABLE = "queue_coordination"
@@ -105,9 +106,6 @@ class DatabaseCoordination(Coordination):
     # -- guards --------------------------------------------------------------------------
     def _lock(self, lock: Lock) -> Taken:
         key = self._key(lock.scope, lock.name)
-        # A free name first: one statement, the common case of a unique dispatch.
-        if self._insert(key, lock.holder, lock.ttl):
-            return Taken(True, lock.holder)
         now = self._now
         # An expired lock, or the holder's own, is taken over in place: the row lock makes
         # two takers of one expired row take turns, and the second finds it live again.
@@ -115,9 +113,20 @@ class DatabaseCoordination(Coordination):
             f"UPDATE {TABLE} SET value = %s, expires_at = {now} + %s WHERE {_WHERE}"
             f" AND expires_at IS NOT NULL AND (value = %s OR expires_at <= {now})"
         )
-        if self._execute(take_over, [lock.holder, lock.ttl, *key, lock.holder]):
-            return Taken(True, lock.holder)
-        return Taken(False, self._current(key))
+        for _ in range(2):
+            # A free name first: one statement, the common case of a unique dispatch.
+            if self._insert(key, lock.holder, lock.ttl):
+                return Taken(True, lock.holder)
+            if self._execute(take_over, [lock.holder, lock.ttl, *key, lock.holder]):
+                return Taken(True, lock.holder)
+            current = self._current(key)
+            if current is not None:
+                return Taken(False, current)
+            # Refused, yet nobody holds it: the row was pruned in between; once more.
+        # MySQL's INSERT IGNORE turns an error (a value too long, say) into a refusal:
+        # never report that as a lock someone holds.
+        raise TransportError(f"coordination lock {lock.name!r} in {lock.scope!r} could be"
+                             " neither taken nor found")
 
     def _advance(self, advance: Advance) -> Taken:
         key = self._key(advance.scope, advance.name)
