@@ -99,6 +99,7 @@ class GuardedPushes:
         sql = (
             f"WITH taken AS (INSERT INTO {LOCKS} (connection, scope, name, value, expires_at)"
             f" VALUES (%s, %s, %s, %s, {now} + %s)"
+            # The condition of DatabaseCoordination._lock's takeover, as an upsert's.
             " ON CONFLICT (connection, scope, name) DO UPDATE"
             " SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at"
             f" WHERE {LOCKS}.expires_at IS NOT NULL AND ({LOCKS}.value = EXCLUDED.value"
@@ -116,14 +117,8 @@ class GuardedPushes:
         if pushed:
             return Taken(True, lock.holder)
         # Read after the statement: a holder that committed while it waited is seen too.
-        return Taken(False, self._holder(key), 0)
-
-    def _holder(self, key: list[str]) -> str | None:
-        now = now_sql("postgresql")
-        rows = fetch(self.transport.alias,
-                     f"SELECT value FROM {LOCKS} WHERE connection = %s AND scope = %s"
-                     f" AND name = %s AND (expires_at IS NULL OR expires_at > {now})", key)
-        return rows[0][0] if rows else None
+        holder = self.transport.coordination.read(lock.scope, [lock.name]).get(lock.name)
+        return Taken(False, holder, 0)
 
 
 class _Refused(Exception):
