@@ -45,9 +45,11 @@ WORKERS = 3
 # waiting for the lease. Full: the library's defaults, as a deployment would run.
 LEASES = size({"LEASE": 5.0, "HEARTBEAT": 1.0, "MAINTENANCE_INTERVAL": 1.0}, {})
 # The issue's 2 s is the full run's bound. A CI machine runs this beside the rest of the suite
-# on 2 cores, and scheduling alone has added 0.05 s there: CI allows 2.5 s, still far from
-# the lease (5 s) a prefetched job waited for before.
-PREFETCHED_BACK_WITHIN = size(2.5, 2.0)
+# on 2 cores, just after starting its servers: a clean-clone run of 2026-12-07 measured 3.0 s
+# on Redis once (the other runs that week: 1.0-1.3 s; the replacement workers' start-up
+# takes the cores the live workers' requeue turns need). CI allows 3.5 s, still far from the
+# lease (5 s) a prefetched job waited for before; the full run holds the issue's 2 s.
+PREFETCHED_BACK_WITHIN = size(3.5, 2.0)
 
 
 def _name(pid: int) -> str:
