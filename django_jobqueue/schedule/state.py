@@ -128,8 +128,8 @@ def _state(cursor: str | None, flag: str | None, last: str | None = None,
 
 
 def write_last(co: Coordination, scope: str, entry: str, run: LastRun) -> None:
-    co.write(scope, last_name(entry), json.dumps(
-        {"slot": run.slot, "job": run.job_id, "fired_at": run.fired_at, "by": run.by}))
+    """Remember a job run by hand (a fired one is named by the cursor itself)."""
+    co.write(scope, last_name(entry), fired_text(run))
 
 
 def record_outcome(body: Any, job_id: str, outcome: str) -> None:
