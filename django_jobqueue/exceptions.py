@@ -65,3 +65,16 @@ class UnknownScheduleEntry(JobQueueError, LookupError):
 class DuplicateJob(JobQueueError):
     """A unique job cannot be queued again while another job holds its key (an operator's
     retry of a failed unique job; a dispatch answers ``Dispatched(duplicate=True)``)."""
+
+
+class JobCancelled(JobQueueError):
+    """The job was cancelled by an operator: removed before it ran, or stopped while it ran.
+    Raise it from ``handle()`` once :attr:`~django_jobqueue.Job.cancel_requested` is set to
+    stop early. A cancelled job is kept in the failed-job store under this class, but it is
+    not a failure: no retry, no ``failed()``, no ``job_failed`` (``job_cancelled`` instead)."""
+
+
+class JobExpired(JobQueueError):
+    """The job did not start before its expiry (``expires_after``, ``dispatch(expires_at=)``)
+    and never ran; it is kept in the failed-job store under this class, as cancelled ones
+    are: no retry, no ``failed()``, no ``job_failed``."""

@@ -25,3 +25,12 @@ kwargs: ``job``, ``job_id``, ``exception``, ``attempt`` (the attempt that failed
 
 job_succeeded = Signal()
 """``handle()`` returned. kwargs: ``job``, ``job_id``, ``attempt``, ``result``."""
+
+job_cancelled = Signal()
+"""A job was cancelled: removed from its queue before it ran, or stopped while it ran (its
+record is kept, under ``JobCancelled``). Sent where the cancel took effect: by the process
+that cancelled a waiting job, by a work horse for a running one.
+
+kwargs: ``job`` (the instance, or ``None`` if it could not be rebuilt), ``job_id``,
+``queue``, ``connection``, ``running`` (True: it was stopped while it ran).
+"""

@@ -81,6 +81,19 @@ def test_a_durable_value_is_not_a_lock(clean_connection):
     assert co.read("default", [name]) == {name: "a"}
 
 
+def test_a_value_written_with_a_time_to_live_is_gone_after_it(clean_connection):
+    co = get_transport(clean_connection).coordination
+    short, kept = fresh(), fresh()
+    co.write("default", short, "1", ttl=0.3)
+    co.write("default", kept, "1", ttl=0.3)
+    co.write("default", kept, "2", ttl=30)  # rewritten: its time starts again
+    assert co.read("default", [short, kept]) == {short: "1", kept: "2"}
+    wait_until(lambda: co.read("default", [short]) == {}, timeout=10)
+    assert co.read("default", [kept]) == {kept: "2"}
+    co.write("default", short, "3", ttl=30)  # an expired one is written again
+    assert co.read("default", [short]) == {short: "3"}
+
+
 def test_values_are_written_replaced_and_deleted(clean_connection):
     co = get_transport(clean_connection).coordination
     one, two, missing = fresh(), fresh(), fresh()

@@ -100,8 +100,9 @@ class Coordination(ABC):
         """Live values and lock holders of ``names`` (missing and expired ones left out)."""
 
     @abstractmethod
-    def write(self, scope: str, name: str, value: str | None) -> None:
-        """Store a durable value, replacing any (``None`` deletes it)."""
+    def write(self, scope: str, name: str, value: str | None, ttl: float | None = None) -> None:
+        """Store a value, replacing any (``None`` deletes it): durable, or gone ``ttl``
+        seconds from now (store clock), as a record kept for a while is (progress)."""
 
     def prune(self) -> int:
         """Delete expired locks the store does not expire by itself; how many."""

@@ -70,18 +70,20 @@ class DatabaseCoordination(Coordination):
         rows = self._retrying(lambda: self._fetch(sql, params))
         return {stored[name]: value for name, value in rows}
 
-    def write(self, scope: str, name: str, value: str | None) -> None:
+    def write(self, scope: str, name: str, value: str | None, ttl: float | None = None) -> None:
         key = self._key(scope, name)
         if value is None:
             sql = f"DELETE FROM {TABLE} WHERE {_WHERE}"
             self._retrying(lambda: self._execute(sql, key))
             return
-        update = f"UPDATE {TABLE} SET value = %s, expires_at = NULL WHERE {_WHERE}"
+        expires, extra = ("NULL", []) if ttl is None else (f"{self._now} + %s", [ttl])
+        update = f"UPDATE {TABLE} SET value = %s, expires_at = {expires} WHERE {_WHERE}"
+        params = [value, *extra, *key]
 
         def upsert() -> None:
             with transaction.atomic(using=self.alias):
-                if not self._execute(update, [value, *key]) and not self._insert(key, value):
-                    self._execute(update, [value, *key])  # created by another since
+                if not self._execute(update, params) and not self._insert(key, value, ttl):
+                    self._execute(update, params)  # created by another since
 
         self._retrying(upsert)
 

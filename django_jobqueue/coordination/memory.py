@@ -99,13 +99,14 @@ class MemoryCoordination(Coordination):
             found = {name: self._state.live((scope, stored_name(name))) for name in names}
         return {name: value for name, value in found.items() if value is not None}
 
-    def write(self, scope: str, name: str, value: str | None) -> None:
+    def write(self, scope: str, name: str, value: str | None, ttl: float | None = None) -> None:
         key = (scope, stored_name(name))
         with self._state.lock:
             if value is None:
                 self._state.values.pop(key, None)
             else:
-                self._state.values[key] = (value, None)
+                expires = None if ttl is None else time.monotonic() + ttl
+                self._state.values[key] = (value, expires)
 
     def clear(self) -> None:
         """Forget everything (tests)."""

@@ -82,9 +82,11 @@ class RedisCoordination(Coordination):
         return {name: value.decode() if isinstance(value, bytes) else value
                 for name, value in zip(names, values, strict=True) if value is not None}
 
-    def write(self, scope: str, name: str, value: str | None) -> None:
+    def write(self, scope: str, name: str, value: str | None, ttl: float | None = None) -> None:
         key = key_of(self.prefix, scope, name)
         if value is None:
             self._guarded(lambda: self._client().delete(key))
-        else:
+        elif ttl is None:
             self._guarded(lambda: self._client().set(key, value))
+        else:
+            self._guarded(lambda: self._client().set(key, value, px=max(int(ttl * 1000), 1)))
