@@ -95,6 +95,10 @@ SETTINGS: dict[str, Setting] = {
     "HEARTBEAT": Setting(5.0, _POSITIVE, check_id="E001"),
     "MAINTENANCE_INTERVAL": Setting(5.0, _POSITIVE, check_id="E001"),
     "TIMEOUT_GRACE": Setting(5.0, _POSITIVE, check_id="E001"),
+    # Flow control: seconds a cancelled running job may take to stop before its horse is
+    # killed, and how long a job's status record (progress, success) is kept.
+    "CANCEL_GRACE": Setting(10.0, _POSITIVE, check_id="E001"),
+    "STATUS_TTL": Setting(86400.0, _POSITIVE, check_id="E001"),
     "SHUTDOWN_TIMEOUT": Setting(30.0, _NOT_NEGATIVE),
     "SLEEP": Setting(1.0, _NOT_NEGATIVE),
     # Jobs a worker reserves ahead of its horses (None: 32 per horse; 0: none), and how

@@ -6,7 +6,9 @@ connection) raise here, in the caller's process, never later in a worker.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -17,7 +19,8 @@ from django.db import DEFAULT_DB_ALIAS, transaction
 from . import payload as payload_codec
 from .conf import jobqueue_settings
 from .coordination import Lock
-from .exceptions import DuplicateJob, PayloadError
+from .exceptions import ConfigurationError, DuplicateJob, PayloadError
+from .flow.limits import expiry_of, keys_for
 from .jobs import ensure_discoverable, resolve
 from .logutil import log_event
 from .retry import retry_after_to_json
@@ -77,6 +80,7 @@ def _defaults() -> _Defaults:
 def prepare(
     job: Job, *, delay: float = 0, queue: str | None = None, connection: str | None = None,
     priority: int = 0, extra: dict[str, Any] | None = None,
+    expires_at: dt.datetime | float | None = None,
 ) -> Prepared:
     """Validate ``job`` and build its payload (``extra``: more payload keys, such as the
     schedule entry a fired job belongs to); raises :class:`PayloadError` in the caller."""
@@ -112,6 +116,7 @@ def prepare(
             raise PayloadError(str(exc)) from None
     if extra:
         body.update(extra)
+    _add_flow_control(job, body, delay, expires_at)
     unique = lock_for(job)
     if unique is not None:
         body["unique"] = unique[0].as_json()
@@ -122,6 +127,19 @@ def prepare(
                                                         unique[1] + item.delay)
     return Prepared(connection, item, Dispatched(body["id"], cls.name, queue, connection,
                                                   item.delay), guard)
+
+
+def _add_flow_control(job: Job, body: dict[str, Any], delay: float, expires_at: Any) -> None:
+    """The limit keys (job code, so computed here) and the expiry a worker checks."""
+    try:
+        expiry = expiry_of(job, delay, expires_at, time.time())
+    except ConfigurationError as exc:
+        raise PayloadError(str(exc)) from None
+    if expiry is not None:
+        body["expires_at"] = expiry
+    keys = keys_for(job)
+    if keys is not None:
+        body["limits"] = keys
 
 
 def _item(body: dict[str, Any], text: str, delay: float) -> PushItem:
@@ -229,13 +247,17 @@ def dispatch(
     connection: str | None = None,
     priority: int = 0,
     using: str | None = None,
+    expires_at: dt.datetime | float | None = None,
 ) -> Dispatched:
     """Queue ``job``: ready after ``delay`` seconds, on ``queue`` of ``connection``.
 
     Inside ``transaction.atomic(using=...)`` the push waits for the commit (setting
-    ``DISPATCH_AFTER_COMMIT``); a rollback drops it.
+    ``DISPATCH_AFTER_COMMIT``); a rollback drops it. ``expires_at`` (an aware ``datetime``
+    or epoch seconds) overrides the class's ``expires_after``: a job not started by then
+    never runs, and is kept as expired.
     """
-    prepared = prepare(job, delay=delay, queue=queue, connection=connection, priority=priority)
+    prepared = prepare(job, delay=delay, queue=queue, connection=connection, priority=priority,
+                       expires_at=expires_at)
     return push_prepared(prepared, using=using)
 
 
@@ -261,11 +283,13 @@ def dispatch_many(
     connection: str | None = None,
     priority: int = 0,
     using: str | None = None,
+    expires_at: dt.datetime | float | None = None,
 ) -> list[Dispatched]:
     """Queue many jobs with one round trip per connection. All are validated before any
     is pushed, so a bad argument queues nothing."""
     prepared = [
-        prepare(job, delay=delay, queue=queue, connection=connection, priority=priority)
+        prepare(job, delay=delay, queue=queue, connection=connection, priority=priority,
+                expires_at=expires_at)
         for job in jobs
     ]
     using = using or DEFAULT_DB_ALIAS

@@ -78,3 +78,13 @@ class JobExpired(JobQueueError):
     """The job did not start before its expiry (``expires_after``, ``dispatch(expires_at=)``)
     and never ran; it is kept in the failed-job store under this class, as cancelled ones
     are: no retry, no ``failed()``, no ``job_failed``."""
+
+
+#: Exceptions that end a job without failing it: never retried, no ``failed()``, no
+#: ``job_failed``; kept in the failed-job store, where they are told apart by class.
+NOT_FAILURES: tuple[type[JobQueueError], ...] = (JobCancelled, JobExpired)
+
+
+def not_a_failure(exception_class: str) -> bool:
+    """True for the class path of a cancelled or expired job's record."""
+    return exception_class.rsplit(".", 1)[-1] in ("JobCancelled", "JobExpired")

@@ -69,6 +69,26 @@ class Job:
     - ``schedule_missed``: what to do with runs missed while no worker ran: ``"once"`` (the
       default), ``"skip"`` or ``"catch_up"`` (see :mod:`django_jobqueue.schedule.missed`).
 
+    Flow control (see :mod:`django_jobqueue.flow`):
+
+    - ``concurrency_limit``: at most this many jobs of the class with one
+      ``concurrency_key()`` (default: the class) run at once, across every worker and host.
+      A job that cannot start yet waits in its queue, delayed, without using an attempt
+      and without holding up the jobs behind it.
+    - ``rate_limit``: ``"100/m"`` (per ``s``, ``m``, ``h``, ``d``, or ``"10/5m"``): at most
+      this many jobs with one ``rate_key()`` (default: the class) start in any such
+      window; the others are delayed, not failed, and no attempt is used.
+    - ``expires_after``: seconds (or a ``timedelta``) from when the job is due; a job not
+      started by then never runs and is kept as expired
+      (:class:`~django_jobqueue.exceptions.JobExpired`). ``dispatch(expires_at=...)`` sets
+      one job's expiry.
+
+    While ``handle()`` runs, ``self.cancel_requested`` tells whether an operator cancelled
+    the job (``self.check_cancelled()`` raises :class:`~django_jobqueue.exceptions.JobCancelled`
+    then; a job that ignores it is stopped after ``CANCEL_GRACE`` seconds), and
+    ``self.set_progress(done, total, message)`` reports progress that
+    :func:`~django_jobqueue.job_status` reads.
+
     While ``handle()`` runs, ``self.attempt`` is the attempt number (1 for the first run),
     ``self.job_id`` the job's id, ``self.worker`` the name of the worker running it, and
     ``self.scheduled_for`` the slot (an aware UTC ``datetime``) of a job the schedule fired,
@@ -92,6 +112,10 @@ class Job:
     schedule: ClassVar[Any] = None
     schedule_timezone: ClassVar[str | None] = None
     schedule_missed: ClassVar[str | None] = None
+    # Flow control (django_jobqueue.flow); the system checks refuse what cannot work.
+    concurrency_limit: ClassVar[int | None] = None
+    rate_limit: ClassVar[str | None] = None
+    expires_after: ClassVar[float | datetime.timedelta | None] = None
     # Created after the app registry was ready: by an import that a worker never makes.
     _jq_created_late: ClassVar[bool] = False
 
@@ -102,6 +126,8 @@ class Job:
 
     _jq_args: tuple[Any, ...]
     _jq_kwargs: dict[str, Any]
+    # Set by the worker for the attempt that runs (django_jobqueue.flow.running).
+    _jq_run: Any = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -155,6 +181,42 @@ class Job:
 
         return f"{self.name}:{canonical(_bound_arguments(self))}"
 
+    def concurrency_key(self) -> str:
+        """What jobs share a ``concurrency_limit``: by default every job of the class.
+        Override to limit per something else (``f"{self.name}:{self.account_id}"``)."""
+        return self.name
+
+    def rate_key(self) -> str:
+        """What jobs share a ``rate_limit``: by default every job of the class."""
+        return self.name
+
+    @property
+    def cancel_requested(self) -> bool:
+        """True once an operator cancelled this job while it runs: finish up and return,
+        or raise :class:`~django_jobqueue.exceptions.JobCancelled` (see
+        :meth:`check_cancelled`) to end it as cancelled. Cheap: check it as often as you
+        like. Always False outside a worker."""
+        run = self._jq_run
+        return run is not None and run.cancel_requested()
+
+    def check_cancelled(self) -> None:
+        """Raise :class:`~django_jobqueue.exceptions.JobCancelled` if the job was cancelled:
+        it ends as cancelled (not failed, not retried) at once, without waiting for the
+        hard stop."""
+        if self.cancel_requested:
+            from .exceptions import JobCancelled
+
+            raise JobCancelled(f"{self.name} stopped: it was cancelled while it ran")
+
+    def set_progress(self, done: int, total: int | None = None, message: str = "") -> None:
+        """Report how far ``handle()`` got (``done`` of ``total``, and a short ``message``)
+        for :func:`~django_jobqueue.job_status`, ``queue_status`` and the admin. Each call
+        is one write to the store (a store that does not answer is logged, never raised):
+        call it per chunk of work, not per item. Does nothing outside a worker."""
+        run = self._jq_run
+        if run is not None:
+            run.report(done, total, message)
+
     def failed(self, exception: BaseException) -> Any:
         """Called once when the job fails for good. May be ``async def``."""
 
@@ -166,6 +228,7 @@ class Job:
         connection: str | None = None,
         priority: int = 0,
         using: str | None = None,
+        expires_at: datetime.datetime | float | None = None,
     ) -> Dispatched:
         """Queue this job; see :func:`django_jobqueue.dispatch.dispatch`."""
         from .dispatch import dispatch
@@ -177,6 +240,7 @@ class Job:
             connection=connection,
             priority=priority,
             using=using,
+            expires_at=expires_at,
         )
 
     def __repr__(self) -> str:

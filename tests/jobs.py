@@ -8,7 +8,7 @@ import signal
 import sys
 import time
 
-from django_jobqueue import DontRetry, ExponentialBackoff, Job
+from django_jobqueue import DontRetry, ExponentialBackoff, Job, signals
 from tests.jobs_elsewhere import ImportedIntoJobs  # noqa: F401 -- see test_job_location.py
 from tests.support import ledger
 
@@ -458,3 +458,91 @@ class KnowsItsSlot(Job):
         slot = self.scheduled_for
         ledger.write("ran", job="KnowsItsSlot", slot=slot.timestamp() if slot else None,
                      tz=str(slot.tzinfo) if slot else None)
+
+
+class Limited(Job):
+    """Runs ``seconds`` with its start and end stamped in the ledger (at most two at once)."""
+
+    concurrency_limit = 2
+    timeout = 30
+
+    def __init__(self, key, seconds=0.3):
+        self.key = key
+        self.seconds = seconds
+
+    def handle(self):
+        ledger.write("limited_start", value=self.key, attempt=self.attempt)
+        time.sleep(self.seconds)
+        ledger.write("limited_end", value=self.key, attempt=self.attempt)
+
+
+class RateLimited(Job):
+    """Stamps its start (at most five a second start)."""
+
+    rate_limit = "5/s"
+
+    def __init__(self, key):
+        self.key = key
+
+    def handle(self):
+        ledger.write("rated_start", value=self.key, attempt=self.attempt)
+
+
+class Expiring(Job):
+    """Expires 60 s after it is due (a test sets ``expires_at`` for one that expired)."""
+
+    expires_after = 60
+
+    def __init__(self, key):
+        self.key = key
+
+    def handle(self):
+        ledger.write("ran", job="Expiring", value=self.key, attempt=self.attempt)
+
+    def failed(self, exception):
+        ledger.write("failed_hook", value=self.key, exc=type(exception).__name__)
+
+
+class Cancellable(Job):
+    """Reports progress and stops when it is cancelled (``obey``), or ignores it."""
+
+    timeout = 60
+    max_tries = 3
+
+    def __init__(self, key, obey=True):
+        self.key = key
+        self.obey = obey
+
+    def handle(self):
+        ledger.write("started", value=self.key, attempt=self.attempt, pid=os.getpid())
+        for step in range(600):
+            if step == 1:
+                self.set_progress(1, 600, "working")
+            if self.obey and self.cancel_requested:
+                ledger.write("saw_cancel", value=self.key)
+                self.check_cancelled()
+            time.sleep(0.05)
+
+    def failed(self, exception):
+        ledger.write("failed_hook", value=self.key, exc=type(exception).__name__)
+
+
+class Progressing(Job):
+    """Reports progress twice, then succeeds."""
+
+    def __init__(self, key):
+        self.key = key
+
+    def handle(self):
+        self.set_progress(1, 2, "half")
+        self.set_progress(2, 2, "done")
+        ledger.write("ran", job="Progressing", value=self.key, attempt=self.attempt)
+
+
+def _cancelled_to_ledger(sender, job_id, running, **kwargs):
+    # Real-worker tests see where job_cancelled was sent, and with what.
+    if "JQ_LEDGER" in os.environ:
+        ledger.write("job_cancelled", id=job_id, running=running)
+
+
+signals.job_cancelled.connect(_cancelled_to_ledger, dispatch_uid="tests.cancelled_to_ledger")

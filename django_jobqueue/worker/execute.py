@@ -23,7 +23,17 @@ from .. import job_ends, signals
 from .. import payload as payload_codec
 from ..conf import jobqueue_settings
 from ..exception_text import class_path, error_entry, exception_text, safe_message
-from ..exceptions import AbandonedJobError, JobFailed, JobTimeout, PayloadError, WorkHorseKilled
+from ..exceptions import (
+    AbandonedJobError,
+    JobCancelled,
+    JobExpired,
+    JobFailed,
+    JobTimeout,
+    PayloadError,
+    WorkHorseKilled,
+    not_a_failure,
+)
+from ..flow.running import RunContext, store_probe
 from ..jobs import Job, resolve
 from ..logutil import exception_for_log, log_event
 from ..retry import decide, is_unrecoverable, retry_after_from_json
@@ -36,6 +46,8 @@ SYSTEM_EXCEPTIONS: dict[str, type[Exception]] = {
     "JobTimeout": JobTimeout,
     "WorkHorseKilled": WorkHorseKilled,
     "AbandonedJobError": AbandonedJobError,
+    "JobCancelled": JobCancelled,
+    "JobExpired": JobExpired,
 }
 
 
@@ -139,9 +151,11 @@ def run_attempt(
     run: Run,
     chain: Sequence[ExceptionHandler],
     loop: asyncio.AbstractEventLoop | None = None,
+    cancelled: Callable[[str], bool] | None = None,
 ) -> tuple[Result, Pending | None]:
     """Run one attempt. Returns the result for the supervisor and, when the job failed for
-    good, what its ``failed()`` hook needs once the failure is recorded."""
+    good, what its ``failed()`` hook needs once the failure is recorded. ``cancelled(id)``
+    tells whether the job's cancel request reached its horse (default: ask the store)."""
     body: dict[str, Any] | None = None
     job: Job | None = None
     try:
@@ -150,18 +164,30 @@ def run_attempt(
         body = payload_codec.loads(run.payload)
         job = build(body)
         job.attempt, job.job_id, job.worker = run.attempts, run.id, run.worker
+        job._jq_run = _context(run, body, cancelled)
         if "schedule" in body:
             job.scheduled_for = job_ends.scheduled_for(body)
         job_ends.started(body, run.id)
         value = call_with_timeout(job.handle, run.timeout, loop)
     except job_exceptions() as exc:
         tb = sys.exc_info()[2]
-        run_chain(chain, job, exc, tb)
+        if not isinstance(exc, JobCancelled):  # an end the job chose, not an error
+            run_chain(chain, job, exc, tb)
         return _failed(run, body, job, exc, tb)
+    job._jq_run.succeeded()
     signals.job_succeeded.send_robust(
         sender=type(job), job=job, job_id=run.id, attempt=run.attempts, result=value
     )
     return Result(run.id, type(job).name, recycle=False), None
+
+
+def _context(
+    run: Run, body: dict[str, Any], cancelled: Callable[[str], bool] | None
+) -> RunContext:
+    connection = str(body.get("connection") or jobqueue_settings.DEFAULT_CONNECTION)
+    probe = (lambda: cancelled(run.id)) if cancelled is not None else store_probe(
+        connection, run.id)
+    return RunContext(run.id, str(body.get("queue") or ""), connection, probe)
 
 
 def _failed(
@@ -247,8 +273,12 @@ def policy_decision(
 def run_failed_hook(
     pending: Pending, failed_job: dict[str, Any], loop: asyncio.AbstractEventLoop | None = None
 ) -> None:
-    """Call ``job.failed(exception)`` then send ``job_failed``; errors are logged only."""
+    """Call ``job.failed(exception)`` then send ``job_failed``; errors are logged only. A
+    job that ended cancelled or expired failed nothing: ``job_cancelled`` is sent instead."""
     job = pending.job
+    if _not_a_failure(pending.exception):
+        _ended_not_failed(job, pending.job_id, pending.exception, failed_job, running=True)
+        return
     if job is not None:
         try:
             call_with_timeout(lambda: job.failed(pending.exception), pending.timeout, loop)
@@ -286,6 +316,11 @@ def run_system_failure(
     an abandoned job. The exception is one of ours, built here, never imported by name."""
     exc = SYSTEM_EXCEPTIONS[message.kind](message.message)
     job = _rebuilt(message.payload, message.attempts, message.id, message.worker)
+    if isinstance(exc, (JobCancelled, JobExpired)):
+        # Not a failure: no handlers, no failed(), no job_failed.
+        _ended_not_failed(job, message.id, exc, message.failed_job or {},
+                          running=message.ran)
+        return
     run_chain(chain, job, exc, None)
     if message.failed_job is None:
         signals.job_retrying.send_robust(
@@ -295,6 +330,27 @@ def run_system_failure(
         return
     pending = Pending(job, message.id, exc, message.timeout)
     run_failed_hook(pending, message.failed_job, loop)
+
+
+def _not_a_failure(exc: BaseException) -> bool:
+    if isinstance(exc, JobFailed):  # a stand-in names the class the other horse had
+        return not_a_failure(exc.exception_class)
+    return isinstance(exc, (JobCancelled, JobExpired))
+
+
+def _ended_not_failed(
+    job: Job | None, job_id: str, exc: BaseException, record: dict[str, Any], running: bool
+) -> None:
+    """A cancelled job's ``job_cancelled`` (an expired one has no signal of its own: it
+    never ran, and its record and log line say so)."""
+    name = exc.exception_class if isinstance(exc, JobFailed) else type(exc).__name__
+    if not name.endswith("JobCancelled"):
+        return
+    signals.job_cancelled.send_robust(
+        sender=type(job) if job is not None else Job, job=job, job_id=job_id,
+        queue=record.get("queue", ""), connection=record.get("connection", ""),
+        running=running,
+    )
 
 
 def _rebuilt(raw: str, attempts: int, job_id: str, worker: str) -> Job | None:

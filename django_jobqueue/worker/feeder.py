@@ -23,6 +23,7 @@ from ..logutil import log_event
 from ..transports import Transport
 from .burst import BurstWatch
 from .claim import Claim
+from .gate import Gate
 from .horse import Horse
 from .options import WorkerOptions
 from .outcomes import Outcomes
@@ -46,9 +47,9 @@ class Feeder:
 
     def __init__(
         self, transport: Transport, options: WorkerOptions, slots: list[Slot],
-        outcomes: Outcomes, spawn: Callable[[], Horse], burst_watch: BurstWatch,
+        outcomes: Outcomes, spawn: Callable[[], Horse], burst_watch: BurstWatch, gate: Gate,
     ) -> None:
-        self.transport, self.options, self.slots = transport, options, slots
+        self.transport, self.options, self.slots, self.gate = transport, options, slots, gate
         self.name = options.name or ""
         self.outcomes, self.spawn, self.burst_watch = outcomes, spawn, burst_watch
         self.prefetch = Prefetch(options.prefetch or 0, float(jobqueue_settings.PREFETCH_HOLD))
@@ -82,12 +83,14 @@ class Feeder:
         prefetch = 0 if self.owing_too_much() else self.prefetch.wanted(
             run, self.queue_empty, self._room() - run, in_horses
         )
-        if run + prefetch <= 0:
+        queues = self.gate.active(self.options.queues)
+        if run + prefetch <= 0 or not queues:
+            self.queue_empty = self.queue_empty or not queues
             return
         token = f"{self.name[:50]}:{next(self._tokens)}"
         asked = time.monotonic()
         jobs = self.transport.exchange(
-            self.outcomes.acks, self.prefetch.marks, self.options.queues, run, prefetch,
+            self.outcomes.acks, self.prefetch.marks, queues, run, prefetch,
             jobqueue_settings.LEASE, token, prefetch_lease=PREFETCH_LEASE,
         )
         self._sent()
@@ -95,13 +98,19 @@ class Feeder:
         self.queue_empty = len(jobs) < run + prefetch
         default = float(self.options.timeout or 0)
         claims = [Claim.of(job, default) for job in jobs]
-        for claim in claims[run:]:
+        now = {claim.id for claim in claims[:run]}  # marked started by the exchange
+        claims, ended = self.gate.admit(claims)
+        for claim in ended:
+            if claim.id not in now:  # a long lease while its end is recorded
+                self.prefetch.mark(claim, asked)
+        ahead = [claim for claim in claims if claim.id not in now]
+        for claim in ahead:
             claim.leased_at = asked
-        if claims[run:] and self._oldest_lease is None:
+        if ahead and self._oldest_lease is None:
             self._oldest_lease = asked
-        for slot, claim in zip(idle, claims[:run], strict=False):
+        for slot, claim in zip(idle, [c for c in claims if c.id in now], strict=False):
             self._start(slot, claim)
-        self.prefetch.keep_ahead(claims[run:], time.monotonic())
+        self.prefetch.keep_ahead(ahead, time.monotonic())
         self._fill_inboxes()
 
     def _fill_inboxes(self) -> None:
@@ -119,6 +128,9 @@ class Feeder:
                 room -= 1
 
     def _start(self, slot: Slot, claim: Claim) -> None:
+        if self.gate.cancelled(claim.id):  # seen while it waited ahead (its mark is owed)
+            self.gate.end_cancelled(claim)
+            return
         if not self._send_run(slot, claim):
             self.prefetch.unmark(claim)
             self.prefetch.put_back([claim], time.monotonic())
@@ -266,6 +278,7 @@ class Feeder:
             # never put back in line.
             self.prefetch.drop(lost)
             for job in lost:
+                self.gate.ended(job.id)
                 log_event(logger, logging.WARNING, "lease_lost", id=job.id, queue=job.queue,
                           action="renew_prefetched")
 
@@ -289,6 +302,17 @@ class Feeder:
         self.outcomes.acks_sent()
         self.prefetch.marks_sent()
 
+    def end_cancelled_ahead(self) -> None:
+        """Prefetched jobs whose cancel request came while they waited: never started.
+        Each is marked started, so its short lease becomes a long one while its end is
+        recorded."""
+        cancelled = [c for c in self.prefetch.claims() if self.gate.cancelled(c.id)]
+        if cancelled:
+            self.prefetch.drop([claim.reserved for claim in cancelled])
+        for claim in cancelled:
+            self.prefetch.mark(claim, time.monotonic())
+            self.gate.end_cancelled(claim)
+
     # -- taking back -------------------------------------------------------------------------
     def began(self, claim: Claim, now: float) -> None:
         """A job queued in a horse began: it came from the prefetch, and is marked now."""
@@ -297,6 +321,7 @@ class Feeder:
     def not_started(self, claim: Claim, why: str) -> None:
         """A job sent to a horse that never began it goes back to the store uncharged."""
         self.prefetch.unmark(claim)
+        self.gate.ended(claim.id)
         self.jobs_started -= 1
         self.hand_back(claim, why)
 
@@ -317,6 +342,8 @@ class Feeder:
 
     def hand_back_prefetched(self) -> None:
         claims = self.prefetch.take_ahead()
+        for claim in claims:
+            self.gate.ended(claim.id)
         for n, claim in enumerate(claims):
             try:
                 self.transport.release(claim.reserved, 0, undo_attempt=True)
@@ -328,6 +355,7 @@ class Feeder:
                 return
 
     def hand_back(self, claim: Claim, why: str = "interrupted by shutdown") -> None:
+        self.gate.ended(claim.id)
         try:
             self.transport.release(claim.reserved, 0, undo_attempt=True)
             log_event(logger, logging.WARNING, "job_released", id=claim.id, queue=claim.queue,

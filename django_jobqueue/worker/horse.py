@@ -3,7 +3,8 @@
 A horse is forked once and runs many jobs (recycled after ``HORSE_MAX_JOBS`` jobs or
 ``HORSE_MAX_MEMORY_MB`` of resident memory). It talks to its supervisor over a socket pair
 in the messages of :mod:`.protocol`; it never touches the transport or the failed-job store,
-so a horse that dies loses nothing the supervisor cannot settle.
+so a horse that dies loses nothing the supervisor cannot settle. (Only a job's own progress
+reports reach the store from a horse: see :mod:`django_jobqueue.flow.running`.)
 
 Work arrives in order and may arrive ahead of time (the supervisor keeps a short jobs' horse
 busy with a few jobs queued in the socket): jobs to run and ``failed()`` hooks to call. The
@@ -108,26 +109,45 @@ class StopFlag:
         return self._page[0] == 1
 
 
+class CancelFlag:
+    """The id of the job a supervisor asks one horse to stop (its cancel request), in a page
+    the two share, created before the fork: the job's ``cancel_requested`` reads it at the
+    cost of a memory read, and an id, not a bit, so a request can never reach the next job."""
+
+    SIZE = 64
+
+    def __init__(self) -> None:
+        self._page = mmap.mmap(-1, self.SIZE)
+
+    def set(self, job_id: str) -> None:
+        self._page[:] = job_id.encode()[:self.SIZE].ljust(self.SIZE, b"\0")
+
+    def holds(self, job_id: str) -> bool:
+        return self._page[:].rstrip(b"\0") == job_id.encode()[:self.SIZE]
+
+
 class Horse:
     """The supervisor's handle on one work horse."""
 
-    def __init__(self, conn: Connection, pid: int) -> None:
+    def __init__(self, conn: Connection, pid: int, cancel: CancelFlag | None = None) -> None:
         self.conn = conn
         self.pid = pid
         self.exiting = False  # it announced it will exit (recycling)
+        self.cancel = cancel or CancelFlag()
 
     @classmethod
     def spawn(
         cls, config: HorseConfig, close_in_child: Iterable[int], stop: StopFlag
     ) -> Horse:
         parent_end, child_end = Pipe(duplex=True)
+        cancel = CancelFlag()
         pid = os.fork()
         if pid == 0:  # pragma: no cover -- runs in the child; its exit status is tested
             code = 1
             try:
                 parent_end.close()
                 _close_fds(close_in_child)
-                code = _child_main(child_end, config, stop)
+                code = _child_main(child_end, config, stop, cancel)
             except BaseException as error:
                 log_event(logger, logging.CRITICAL, "horse_crashed", pid=os.getpid(),
                           error=type(error).__name__, traceback=exception_for_log(error))
@@ -135,7 +155,7 @@ class Horse:
                 _flush_streams()
                 os._exit(code)
         child_end.close()
-        return cls(parent_end, pid)
+        return cls(parent_end, pid, cancel)
 
     def send(self, message: ToHorse) -> int:
         """Send ``message``; returns its size in bytes."""
@@ -213,16 +233,20 @@ def _prepare_child() -> None:
     _detach_inherited_connections()
 
 
-def _child_main(conn: Connection, config: HorseConfig, stop: StopFlag) -> int:
+def _child_main(
+    conn: Connection, config: HorseConfig, stop: StopFlag, cancel: CancelFlag
+) -> int:
     _prepare_child()
-    return _Work(conn, config, stop).serve()
+    return _Work(conn, config, stop, cancel).serve()
 
 
 class _Work:
     """The horse's side: runs what arrives, in order, and answers each message."""
 
-    def __init__(self, conn: Connection, config: HorseConfig, stop: StopFlag) -> None:
-        self.conn, self.stop = conn, stop
+    def __init__(
+        self, conn: Connection, config: HorseConfig, stop: StopFlag, cancel: CancelFlag
+    ) -> None:
+        self.conn, self.stop, self.cancel = conn, stop, cancel
         self.chain = build_chain(config.exception_handlers, config.disable_default)
         self.loop = asyncio.new_event_loop()
         self.max_jobs, self.max_kb = config.max_jobs, config.max_memory_mb * 1024
@@ -260,7 +284,7 @@ class _Work:
             self._send(Skipped(run.id, late=True))
             return
         close_old_connections()
-        result, pending = run_attempt(run, self.chain, self.loop)
+        result, pending = run_attempt(run, self.chain, self.loop, self.cancel.holds)
         if pending is not None:
             self.pending[run.id] = pending
         self.done += 1

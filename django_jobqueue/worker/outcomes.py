@@ -21,12 +21,14 @@ from .protocol import Failure
 
 @dataclass(frozen=True)
 class Ended:
-    """An attempt the supervisor ended (``kind``: JobTimeout, WorkHorseKilled or
-    AbandonedJobError), and what the failure record keeps of a horse that died."""
+    """An attempt the supervisor ended (``kind``: JobTimeout, WorkHorseKilled,
+    AbandonedJobError, JobCancelled or JobExpired), and what the failure record keeps of a
+    horse that died. ``ran`` is False for a job ended before it started."""
 
     kind: str
     message: str
     death: dict[str, Any] = field(default_factory=dict)
+    ran: bool = True
 
 
 @dataclass

@@ -71,7 +71,7 @@ class SystemFailure:
     the record) or ``job_retrying`` (``failed_job`` is None, retried in ``delay`` s), for
     an attempt the supervisor ended: a killed horse, a hard timeout, an abandoned lease."""
 
-    kind: str  # JobTimeout, WorkHorseKilled or AbandonedJobError
+    kind: str  # JobTimeout, WorkHorseKilled, AbandonedJobError, JobCancelled or JobExpired
     message: str
     id: str
     payload: str
@@ -81,6 +81,7 @@ class SystemFailure:
     failed_job: dict[str, Any] | None
     delay: float
     again: bool = False
+    ran: bool = True  # False: the job was ended before it started (cancelled, expired)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +161,7 @@ _FIELDS: dict[type, Callable[[Any], tuple[Any, ...]]] = {
     Hook: lambda m: ("h", m.id, m.failed_job, m.timeout, m.worker,
                      _stand_in_fields(m.stand_in), m.again),
     SystemFailure: lambda m: ("s", m.kind, m.message, m.id, m.payload, m.attempts, m.worker,
-                              m.timeout, m.failed_job, m.delay, m.again),
+                              m.timeout, m.failed_job, m.delay, m.again, m.ran),
     Stop: lambda m: ("x",),
     Result: lambda m: ("R", m.id, m.job, m.recycle, _failure_fields(m.failure)),
     Skipped: lambda m: ("k", m.id, m.late),

@@ -21,6 +21,7 @@ from .. import metrics
 from ..logutil import log_event
 from .claim import Claim
 from .feeder import Feeder
+from .gate import Gate
 from .handlers import WorkHorseKilledHandler
 from .outcomes import Ended, Outcomes, Owed
 from .protocol import Hook, HookDone, Result, Skipped, SystemFailure
@@ -43,9 +44,10 @@ class Reader:
     def __init__(
         self, slots: list[Slot], feeder: Feeder, outcomes: Outcomes, worker: str,
         killed_handler: WorkHorseKilledHandler | None, wakeup_fd: int,
-        metrics_server: MetricsServer | None,
+        metrics_server: MetricsServer | None, gate: Gate,
     ) -> None:
         self.slots, self.feeder, self.outcomes, self.worker = slots, feeder, outcomes, worker
+        self.gate = gate
         self.killed_handler = killed_handler
         self.wakeup_fd, self.metrics_server = wakeup_fd, metrics_server
 
@@ -110,8 +112,15 @@ class Reader:
         metrics.record_attempt(claim.queue, result.job, result.status, now - slot.began)
         if result.failure is None:
             self.outcomes.succeeded(claim, now)
+        elif result.failure.retry and self.gate.cancelled(claim.id):
+            # Cancelled while it ran, then failed: no retry for a job nobody wants. (One
+            # failed for good is recorded as it failed: its horse awaits its hook.)
+            ended = Ended("JobCancelled", f"cancelled while it ran; the attempt then failed"
+                          f" with {result.failure.exception_class}: {result.failure.message}")
+            self.outcomes.add(Owed.ended_by(claim, ended, self.worker))
         else:
             self.outcomes.add(Owed.failed(claim, result.failure, result.job, slot.horse.pid))
+        self.gate.ended(claim.id)
         self._advance(slot, now)
 
     def _on_skipped(self, slot: Slot, claim: Claim, late: bool) -> None:
@@ -174,6 +183,8 @@ class Reader:
         rusage: Any,
     ) -> None:
         kind, message = kill_reason or ("WorkHorseKilled", describe(status, pid))
-        call_killed_handler(self.killed_handler, claim, pid, status, rusage)
+        self.gate.ended(claim.id)
+        if kind != "JobCancelled":  # a stop that was asked for is no crash
+            call_killed_handler(self.killed_handler, claim, pid, status, rusage)
         ended = Ended(kind, message, death_details(status, rusage))
         self.outcomes.add(Owed.ended_by(claim, ended, self.worker))

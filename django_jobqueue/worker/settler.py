@@ -16,7 +16,7 @@ from typing import Any
 
 from .. import failures as failed_jobs
 from .. import job_ends, metrics
-from ..exceptions import TransportError
+from ..exceptions import TransportError, not_a_failure
 from ..failures.record import FailureRecord
 from ..logutil import exception_for_log, log_event
 from ..transports import Transport
@@ -131,7 +131,7 @@ class Settler:
         metrics.record_system_failure(claim.queue, item.name, ended.kind, failure.retry)
         self.run_hook(SystemFailure(
             ended.kind, ended.message, claim.id, item.payload, claim.attempts, self.worker,
-            claim.timeout, item.info, failure.delay,
+            claim.timeout, item.info, failure.delay, ran=ended.ran,
         ), None)
 
     # -- the store -------------------------------------------------------------------------------
@@ -159,8 +159,9 @@ class Settler:
         recorded = failed_jobs.record_all(records)
         for item, record, stored in zip(items, records, recorded, strict=True):
             claim = item.claim
-            log_event(logger, logging.WARNING, "job_failed", job=record.job_class, id=claim.id,
-                      queue=claim.queue, attempts=claim.attempts, error=record.exception_class,
+            log_event(logger, logging.WARNING, _event(record.exception_class),
+                      job=record.job_class, id=claim.id, queue=claim.queue,
+                      attempts=claim.attempts, error=record.exception_class,
                       store=stored.store, failed_id=stored.id)
             item.info = {
                 "store": stored.store,
@@ -207,6 +208,13 @@ class Settler:
             worker=self.worker,
             **death,
         )
+
+
+def _event(exception_class: str) -> str:
+    """The log event of a job's end: cancelled and expired jobs did not fail."""
+    if not_a_failure(exception_class):
+        return "job_cancelled" if exception_class.endswith("JobCancelled") else "job_expired"
+    return "job_failed"
 
 
 def _lease_lost(claim: Claim, action: str) -> None:

@@ -67,6 +67,8 @@ class Slot:
     killed_op: Op | None = None
     started_at: float = 0.0  # wall clock, for the worker registry
     began: float = 0.0  # monotonic, when the horse took up the first op
+    # When the running job, cancelled, is killed unless it ended (monotonic; None: not).
+    cancel_at: float | None = None
     typical: float | None = None  # running average of this slot's job durations (s)
 
     @property
@@ -132,10 +134,11 @@ class Slot:
         if self.ops:
             self._begin(now, wall)
         else:
-            self.deadline = None
+            self.deadline = self.cancel_at = None
         return done
 
     def _begin(self, now: float, wall: float) -> None:
+        self.cancel_at = None
         self.deadline = now + self.ops[0].timeout + jobqueue_settings.TIMEOUT_GRACE
         self.started_at, self.began = wall, now
 
@@ -154,6 +157,7 @@ class Slot:
         ops = list(self.ops)
         self.ops.clear()
         self.deadline, self.kill_reason, self.killed_op = None, None, None
+        self.cancel_at = None
         return (ops[0] if ops else None), ops[1:]
 
 

@@ -33,6 +33,7 @@ from ..transports import get_transport
 from .burst import BurstWatch
 from .claim import Claim
 from .feeder import Feeder
+from .gate import Gate
 from .handlers import build_chain, killed_handler
 from .horse import Horse, HorseConfig, StopFlag
 from .options import WorkerOptions
@@ -81,14 +82,15 @@ class Supervisor:
         self.metrics_server = self._start_metrics()  # first: a port in use leaks nothing
         self._wakeup_r, self._wakeup_w = os.pipe()
         self.outcomes = Outcomes()
+        self.gate = Gate(self.transport, self.name, self.outcomes)
         self.feeder = Feeder(self.transport, self.options, self.slots, self.outcomes,
-                             self._spawn, self.burst_watch)
+                             self._spawn, self.burst_watch, self.gate)
         self.settler = Settler(self.transport, self.name, self.outcomes, self.feeder.hook,
                                self.feeder.hand_back)
         self.scheduler = Scheduler(self.transport, self.name) if self.options.scheduler else None
         self.reader = Reader(self.slots, self.feeder, self.outcomes, self.name,
                              killed_handler(self.options.work_horse_killed_handler),
-                             self._wakeup_r, self.metrics_server)
+                             self._wakeup_r, self.metrics_server, self.gate)
 
     def _start_metrics(self) -> MetricsServer | None:
         port = self.options.metrics_port
@@ -152,6 +154,7 @@ class Supervisor:
     def _turn(self) -> None:
         for step in (
             self._renew_prefetched,
+            self._flow_control,
             self._assign_work,
             self._flush,
             self._wait_and_read,
@@ -218,7 +221,7 @@ class Supervisor:
     def _queues_drained(self) -> bool:
         # Burst mode waits for delayed jobs (retries in backoff) too; reserved jobs of
         # other workers are theirs to finish.
-        sizes = [self.transport.size(queue) for queue in self.queues]
+        sizes = [self.transport.size(queue) for queue in self.gate.active(self.queues)]
         self.burst_watch.store_answered()
         return all(size.ready == 0 and size.delayed == 0 for size in sizes)
 
@@ -227,21 +230,37 @@ class Supervisor:
         # Before handing work out: after a stall, what is held is confirmed first.
         self.feeder.renew_unstarted()
 
+    def _flow_control(self) -> None:
+        """Read pauses and cancel requests (about once a second), stop cancelled jobs, and
+        kill those that outlive their grace."""
+        now = time.monotonic()
+        held = [claim.id for slot in self.slots for claim in slot.jobs()]
+        held += [claim.id for claim in self.feeder.prefetch.claims()]
+        if self.gate.poll(self.queues, held, now):
+            self.feeder.hand_back_prefetched()  # a queue was paused: keep none of its jobs
+        self.feeder.end_cancelled_ahead()
+        self.gate.stop_cancelled(self.slots, now)
+
     def _assign_work(self) -> None:
         self.feeder.assign(self.stopping)
 
     def _flush(self) -> None:
         self.feeder.flush()
+        self.gate.give_back()
 
     def _wait_and_read(self) -> None:
         timeout = self._wait_timeout()
+        if timeout is None and not self.gate.active(self.queues):
+            # Every queue is paused: only the next poll can give work.
+            timeout = max(min(float(self.options.sleep or 1.0),
+                              self.gate.next_poll - time.monotonic()), 0.0)
         if timeout is None:
             # Fully idle with a transport that can wake us: block in the store itself.
             # At most SLEEP (or the transport's longest wait), and never past a heartbeat,
             # maintenance turn or other deadline.
             longest = self.transport.longest_wait
             until = min([self._next_turn(), *self._deadlines()])
-            self.transport.wait(self.queues, max(min(
+            self.transport.wait(self.gate.active(self.queues), max(min(
                 float(self.options.sleep or 1.0), longest if longest is not None else math.inf,
                 until - time.monotonic()), 0.0))
             timeout = 0.0
@@ -274,7 +293,8 @@ class Supervisor:
         when a stop's shutdown timeout runs out (else a busy worker would notice it only at
         its next heartbeat)."""
         due = (self.outcomes.next_due(), self.stop_deadline if self.stopping else None)
-        return [*self.feeder.deadlines(), *(t for t in due if t is not None)]
+        cancels = [slot.cancel_at for slot in self.slots if slot.cancel_at is not None]
+        return [*self.feeder.deadlines(), *cancels, *(t for t in due if t is not None)]
 
     def _settle(self) -> None:
         self.settler.settle_due(time.monotonic())
@@ -296,6 +316,7 @@ class Supervisor:
                 for job in self.transport.renew(held, jobqueue_settings.LEASE):
                     log_event(logger, logging.WARNING, "lease_lost", id=job.id, queue=job.queue,
                               action="renew")
+            self.gate.renew()
         finally:
             # Never raises; after the renewal, which matters more to the running jobs.
             self.presence.publish(self.feeder.jobs_started - len(running), running)

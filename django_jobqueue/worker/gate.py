@@ -1,0 +1,282 @@
+"""What a supervisor checks before a reserved job may start, and what it watches while jobs
+run: paused queues, cancel requests, expiry, concurrency and rate limits.
+
+Every check is the store's, never this process's: a pause or a cancel request is a value in
+the connection's coordination store, read for all queues and jobs at once about once a
+second (:data:`POLL_EVERY`); a limit is a permit the store grants
+(:meth:`~django_jobqueue.coordination.Coordination.admit`) to the batch just reserved, in
+one round trip. A job that may not start yet goes back to its queue, delayed, with its
+attempt taken back: it holds up nothing behind it. A job that must not run at all (expired,
+cancelled before it started) is settled like a failure the supervisor decided, under
+:class:`~django_jobqueue.exceptions.JobExpired` or
+:class:`~django_jobqueue.exceptions.JobCancelled`: kept in the failed-job store, not failed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..conf import jobqueue_settings
+from ..exceptions import ConfigurationError, TransportError
+from ..flow.limits import concurrency_name, parse_rate, rate_name
+from ..flow.names import FLOW_SCOPE, cancel_name, paused_name
+from ..jobs import Job, resolve
+from ..logutil import log_event
+from ..transports import Transport
+from .claim import Claim
+from .outcomes import Ended, Outcomes, Owed
+from .slots import RUNNING, Slot
+
+if TYPE_CHECKING:
+    from ..coordination import Permit
+
+logger = logging.getLogger("django_jobqueue.worker")
+
+#: Seconds between reads of the pause flags and of the held jobs' cancel requests.
+POLL_EVERY = 1.0
+#: A job refused a concurrency permit waits this long, times its refusals so far (with
+#: jitter), at most :data:`WAIT_LONGEST`: a slot frees when some job ends, which no store
+#: announces, so waiting jobs look again, less often the longer the limit stays full.
+WAIT_STEP = 0.25
+WAIT_LONGEST = 5.0
+
+
+class Gate:
+    """Flow control for one supervisor of ``transport`` named ``worker``."""
+
+    def __init__(self, transport: Transport, worker: str, outcomes: Outcomes) -> None:
+        self.transport, self.worker, self.outcomes = transport, worker, outcomes
+        self.paused: set[str] = set()
+        # Cancel requests seen for jobs this worker holds: job id -> who asked.
+        self.cancels: dict[str, str] = {}
+        # Concurrency permits held, by job id: given back when the job ends.
+        self.held: dict[str, list[tuple[str, str]]] = {}
+        self.to_give_back: list[tuple[str, str]] = []
+        self.next_poll = 0.0
+        self._classes: dict[str, type[Job] | None] = {}
+
+    # -- pauses and cancel requests ------------------------------------------------------------
+    def active(self, queues: Sequence[str]) -> list[str]:
+        """``queues`` without the paused ones, in order."""
+        return [queue for queue in queues if queue not in self.paused]
+
+    def poll(self, queues: Sequence[str], held: Sequence[str], now: float) -> set[str]:
+        """Once every :data:`POLL_EVERY` s, read which of ``queues`` are paused and which of
+        the ``held`` jobs were cancelled (one round trip); returns the queues newly paused."""
+        if now < self.next_poll:
+            return set()
+        self.next_poll = now + POLL_EVERY
+        names = [paused_name(queue) for queue in queues]
+        names += [cancel_name(job_id) for job_id in held if job_id not in self.cancels]
+        try:
+            found = self.transport.coordination.read(FLOW_SCOPE, names)
+        except NotImplementedError:
+            return set()
+        paused = {queue for queue in queues if paused_name(queue) in found}
+        newly, resumed = paused - self.paused, self.paused - paused
+        for queue in sorted(newly):
+            log_event(logger, logging.INFO, "queue_paused_seen", queue=queue,
+                      worker=self.worker)
+        for queue in sorted(resumed):
+            log_event(logger, logging.INFO, "queue_resumed_seen", queue=queue,
+                      worker=self.worker)
+        self.paused = paused
+        for job_id in held:
+            request = found.get(cancel_name(job_id))
+            if request is not None and job_id not in self.cancels:
+                self.cancels[job_id] = _who(request)
+        return newly
+
+    def cancelled(self, job_id: str) -> bool:
+        return job_id in self.cancels
+
+    def end_cancelled(self, claim: Claim) -> None:
+        """A held job that had not started: kept as cancelled, never run."""
+        by = self.cancels.get(claim.id, "")
+        log_event(logger, logging.INFO, "job_cancel_seen", id=claim.id, queue=claim.queue,
+                  running=False, by=by)
+        self._end(claim, "JobCancelled", f"cancelled{_by(by)} before it started")
+        self.ended(claim.id)
+
+    def stop_cancelled(self, slots: Sequence[Slot], now: float) -> None:
+        """Tell the horses running cancelled jobs (their ``cancel_requested`` turns True),
+        and kill those still running ``CANCEL_GRACE`` seconds later."""
+        grace = float(jobqueue_settings.CANCEL_GRACE)
+        for slot in slots:
+            job = slot.job
+            if job is None or slot.phase != RUNNING or job.id not in self.cancels:
+                continue
+            if slot.cancel_at is None and slot.horse is not None:
+                slot.horse.cancel.set(job.id)
+                slot.cancel_at = now + grace
+                log_event(logger, logging.INFO, "job_cancel_seen", id=job.id, queue=job.queue,
+                          running=True, grace=grace, by=self.cancels[job.id])
+            elif slot.cancel_at is not None and now >= slot.cancel_at and not slot.kill_reason:
+                slot.kill(("JobCancelled", f"cancelled{_by(self.cancels[job.id])} while it"
+                           f" ran; it did not stop within {grace:g}s: work horse killed"))
+
+    # -- admission ---------------------------------------------------------------------------
+    def admit(self, claims: list[Claim]) -> tuple[list[Claim], list[Claim]]:
+        """The claims that may start, and those ended here: expired and cancelled ones
+        (settled through ``outcomes``). Limited ones take their permits; a refused one
+        goes back to its queue, delayed, uncharged."""
+        now = time.time()
+        runnable, ended = [], []
+        for claim in claims:
+            if _expired(claim, now):
+                self._end(claim, "JobExpired", _expiry_message(claim, now))
+                ended.append(claim)
+            elif claim.id in self.cancels:
+                self.end_cancelled(claim)
+                ended.append(claim)
+            else:
+                runnable.append(claim)
+        limited = [(claim, self._permits(claim)) for claim in runnable]
+        wanted = [(claim, permits) for claim, permits in limited if permits]
+        if not wanted:
+            return runnable, ended
+        try:
+            answers = self.transport.coordination.admit([permits for _, permits in wanted])
+        except TransportError:
+            # Unknown whether they may start: the batch goes back, to be tried again soon.
+            self._hand_back(runnable)
+            raise
+        refused = set()
+        for (claim, permits), answer in zip(wanted, answers, strict=True):
+            if answer.granted:
+                self.held[claim.id] = [(p.name, p.holder) for p in permits if _given_back(p)]
+            else:
+                refused.add(claim.id)
+                self._wait(claim, permits[answer.refused_by or 0], answer.free_in)
+        return [claim for claim in runnable if claim.id not in refused], ended
+
+    def _permits(self, claim: Claim) -> list[Permit]:
+        cls = self._class(claim.name)
+        if cls is None or (cls.concurrency_limit is None and cls.rate_limit is None):
+            return []
+        from ..coordination import Permit  # TEMP until the permits merge
+
+        keys = claim.document.get("limits") if isinstance(claim.document, dict) else None
+        keys = keys if isinstance(keys, dict) else {}
+        permits = []
+        if cls.concurrency_limit is not None:
+            key = str(keys.get("concurrency") or cls.name)
+            permits.append(Permit(FLOW_SCOPE, concurrency_name(key), claim.id,
+                                  int(cls.concurrency_limit), float(jobqueue_settings.LEASE)))
+        if cls.rate_limit is not None:
+            rate = parse_rate(cls.rate_limit)
+            key = str(keys.get("rate") or cls.name)
+            # Each start is a permit of its own (a retry is another start): held for the
+            # window and never given back.
+            permits.append(Permit(FLOW_SCOPE, rate_name(key), f"{claim.id}:{claim.attempts}",
+                                  rate.count, rate.period))
+        return permits
+
+    def _class(self, name: str) -> type[Job] | None:
+        if name not in self._classes:
+            try:
+                cls = resolve(name)
+                if cls.rate_limit is not None:
+                    parse_rate(cls.rate_limit)
+            except (LookupError, ValueError, ConfigurationError):
+                cls = None  # the horse reports an unknown class; a bad rate is E029
+            self._classes[name] = cls
+        return self._classes[name]
+
+    def _wait(self, claim: Claim, refused: Permit, free_in: float | None) -> None:
+        """Put a job refused a permit back in its queue, to try again when a permit may be
+        free: a rate's when its oldest start leaves the window."""
+        waits = _waits(claim) + 1
+        if refused.name.startswith("rate:") and free_in is not None:
+            delay = free_in + random.uniform(0, 0.05)
+        else:
+            delay = min(WAIT_STEP * waits, WAIT_LONGEST) * random.uniform(0.8, 1.2)
+        payload = _with_waits(claim, waits)
+        if not self.transport.release(claim.reserved, delay, payload, undo_attempt=True):
+            log_event(logger, logging.WARNING, "lease_lost", id=claim.id, queue=claim.queue,
+                      action="limit_wait")
+        log_event(logger, logging.DEBUG, "job_waits_for_limit", id=claim.id, queue=claim.queue,
+                  limit=refused.name, retry_in=round(delay, 3))
+
+    def _hand_back(self, claims: list[Claim]) -> None:
+        for claim in claims:
+            try:
+                self.transport.release(claim.reserved, WAIT_STEP, undo_attempt=True)
+            except TransportError:
+                return  # the store is down: their leases expire and they are collected
+
+    # -- the end of a job ----------------------------------------------------------------------
+    def ended(self, job_id: str) -> None:
+        """The job ended (or went back to its queue): its permits are given back with the
+        next :meth:`give_back`."""
+        self.cancels.pop(job_id, None)
+        self.to_give_back += self.held.pop(job_id, ())
+
+    def give_back(self) -> None:
+        """Give back the permits of jobs that ended (one round trip); a store that does
+        not answer keeps them owed, and the permits expire by themselves meanwhile."""
+        if not self.to_give_back:
+            return
+        owed, self.to_give_back = self.to_give_back, []
+        try:
+            self.transport.coordination.give_back(FLOW_SCOPE, owed)
+        except TransportError:
+            self.to_give_back = owed + self.to_give_back
+            raise
+
+    def renew(self) -> None:
+        """Extend the permits of running jobs with their leases (the heartbeat's turn)."""
+        held = [pair for pairs in self.held.values() for pair in pairs]
+        if held:
+            lost = self.transport.coordination.extend(FLOW_SCOPE, held,
+                                                      float(jobqueue_settings.LEASE))
+            for name, holder in lost:
+                log_event(logger, logging.WARNING, "permit_lost", id=holder, limit=name)
+
+    def _end(self, claim: Claim, kind: str, message: str) -> None:
+        self.outcomes.add(Owed.ended_by(claim, Ended(kind, message, ran=False), self.worker))
+
+
+def _given_back(permit: Permit) -> bool:
+    return permit.name.startswith("concurrency:")
+
+
+def _expired(claim: Claim, now: float) -> bool:
+    expires = claim.document.get("expires_at") if isinstance(claim.document, dict) else None
+    return isinstance(expires, (int, float)) and not isinstance(expires, bool) and expires <= now
+
+
+def _expiry_message(claim: Claim, now: float) -> str:
+    expires = float(claim.document["expires_at"])
+    return (f"expired: not started by {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(expires))}"
+            f" UTC ({now - expires:.1f}s late); it never ran")
+
+
+def _waits(claim: Claim) -> int:
+    waits = claim.document.get("limit_waits") if isinstance(claim.document, dict) else None
+    return waits if isinstance(waits, int) and not isinstance(waits, bool) else 0
+
+
+def _with_waits(claim: Claim, waits: int) -> str | None:
+    """The payload counting one more wait (None: keep it as it is, when unreadable)."""
+    if not isinstance(claim.document, dict):
+        return None
+    claim.document["limit_waits"] = waits
+    return json.dumps(claim.document, separators=(",", ":"))
+
+
+def _who(request: str) -> str:
+    try:
+        value: Any = json.loads(request)
+    except ValueError:
+        return ""
+    return str(value.get("by") or "") if isinstance(value, dict) else ""
+
+
+def _by(who: str) -> str:
+    return f" by {who}" if who else ""
