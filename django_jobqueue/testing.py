@@ -17,11 +17,13 @@ from dataclasses import dataclass
 
 from . import job_ends
 from .conf import jobqueue_settings
+from .flow.limits import expired, expiry_message
+from .flow.names import FLOW_SCOPE, paused_name
 from .transports import Reserved, Transport, get_transport
 from .worker.claim import Claim
 from .worker.execute import run_attempt, run_failed_hook
 from .worker.handlers import build_chain
-from .worker.outcomes import Outcomes, Owed
+from .worker.outcomes import Ended, Outcomes, Owed
 from .worker.protocol import Run
 from .worker.settler import Settler
 
@@ -35,10 +37,12 @@ class WorkResult:
     succeeded: int = 0
     retried: int = 0
     failed: int = 0
+    #: Jobs not started by their expiry: kept as expired, never run.
+    expired: int = 0
 
     @property
     def attempts(self) -> int:
-        return self.succeeded + self.retried + self.failed
+        return self.succeeded + self.retried + self.failed + self.expired
 
 
 def work(
@@ -52,10 +56,12 @@ def work(
     """Run ready jobs in this process until none is left (or ``max_jobs`` attempts ran).
 
     ``wait_for_delayed``: also wait up to this many seconds for delayed jobs (retries in
-    backoff) to fall due and run them.
+    backoff) to fall due and run them. Paused queues are left alone, and a job past its
+    expiry is kept as expired without running, as a worker would; concurrency and rate
+    limits do not apply (one job runs at a time here).
     """
     transport = get_transport(connection)
-    queues = list(queues or [jobqueue_settings.DEFAULT_QUEUE])
+    queues = _not_paused(transport, list(queues or [jobqueue_settings.DEFAULT_QUEUE]))
     books = _settler(transport)
     chain = build_chain(exception_handlers)
     loop = asyncio.new_event_loop()
@@ -76,6 +82,13 @@ def work(
     return result
 
 
+def _not_paused(transport: Transport, queues: list[str]) -> list[str]:
+    """``queues`` but the paused ones, as a worker would take them."""
+    names = {paused_name(queue): queue for queue in queues}
+    paused = transport.coordination.read(FLOW_SCOPE, list(names))
+    return [queue for queue in queues if paused_name(queue) not in paused]
+
+
 def _settler(transport: Transport) -> Settler:
     # Outcomes are settled at once, never queued: a store that does not answer raises to
     # the test, and the hooks run here, not in a horse.
@@ -85,6 +98,13 @@ def _settler(transport: Transport) -> Settler:
 
 def _run_one(job: Reserved, books: Settler, chain: list, loop, result: WorkResult) -> None:
     claim = Claim.of(job, float(jobqueue_settings.DEFAULT_TIMEOUT))
+    now = time.time()
+    if expired(claim.document, now):
+        ended = Ended("JobExpired", expiry_message(claim.document, now), ran=False)
+        books.record([Owed.ended_by(claim, ended, "inline")])
+        books.remove([claim])
+        result.expired += 1
+        return
     run = Run(claim.id, claim.payload, claim.attempts, "inline", claim.timeout)
     outcome, pending = run_attempt(run, chain, loop)
     if outcome.failure is None:

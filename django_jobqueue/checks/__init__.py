@@ -9,6 +9,7 @@ from typing import Any
 from django.core import checks
 
 from ..conf import jobqueue_settings
+from .flow import check_flow_control
 from .plugins import check_connections, check_failed_store, check_handlers
 from .reachability import check_failed_database
 from .schedule import check_schedule
@@ -31,6 +32,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     errors += check_handlers(refused)
     errors += check_schedule(refused)
     errors += check_unique_jobs()
+    errors += check_flow_control()
     return errors
 
 

@@ -18,6 +18,7 @@ window of that length sees more starts than the limit, by the store's clock.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -59,6 +60,19 @@ def parse_rate(text: Any) -> Rate:
     return Rate(count, times * unit)
 
 
+def suggest_rate(text: Any) -> str | None:
+    """``"Did you mean '100/min'?"`` for a rate whose unit is a near miss, else None."""
+    if not isinstance(text, str) or "/" not in text:
+        return None
+    count, _, period = text.partition("/")
+    unit = period.strip().lstrip("0123456789.").lower()
+    close = difflib.get_close_matches(unit, list(_UNITS), n=1, cutoff=0.5)
+    if not close or not count.strip().isdigit():
+        return None
+    number = period.strip()[: len(period.strip()) - len(unit)]
+    return f"Did you mean '{count.strip()}/{number}{close[0]}'?"
+
+
 def keys_for(job: Job) -> dict[str, str] | None:
     """The limit keys a dispatch of ``job`` carries in its payload (None: no limit)."""
     cls = type(job)
@@ -88,6 +102,19 @@ def expiry_of(job: Job, delay: float, expires_at: Any, now: float) -> float | No
         return None
     seconds = after.total_seconds() if isinstance(after, dt.timedelta) else float(after)
     return now + max(delay, 0.0) + seconds
+
+
+def expired(document: Any, now: float) -> bool:
+    """True when a payload's ``expires_at`` has passed: the job must not start."""
+    expires = document.get("expires_at") if isinstance(document, dict) else None
+    return is_number(expires) and expires <= now
+
+
+def expiry_message(document: dict[str, Any], now: float) -> str:
+    """What an expired job's record says."""
+    expires = float(document["expires_at"])
+    when = dt.datetime.fromtimestamp(expires, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return f"expired: not started by {when} UTC ({now - expires:.1f}s late); it never ran"
 
 
 def concurrency_name(key: str) -> str:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..conf import jobqueue_settings
 from ..exceptions import ConfigurationError, TransportError
-from ..flow.limits import concurrency_name, parse_rate, rate_name
+from ..flow.limits import concurrency_name, expired, expiry_message, parse_rate, rate_name
 from ..flow.names import FLOW_SCOPE, cancel_name, paused_name
 from ..jobs import Job, resolve
 from ..logutil import log_event
@@ -128,8 +128,8 @@ class Gate:
         now = time.time()
         runnable, ended = [], []
         for claim in claims:
-            if _expired(claim, now):
-                self._end(claim, "JobExpired", _expiry_message(claim, now))
+            if expired(claim.document, now):
+                self._end(claim, "JobExpired", expiry_message(claim.document, now))
                 ended.append(claim)
             elif claim.id in self.cancels:
                 self.end_cancelled(claim)
@@ -244,17 +244,6 @@ class Gate:
 
 def _given_back(permit: Permit) -> bool:
     return permit.name.startswith("concurrency:")
-
-
-def _expired(claim: Claim, now: float) -> bool:
-    expires = claim.document.get("expires_at") if isinstance(claim.document, dict) else None
-    return isinstance(expires, (int, float)) and not isinstance(expires, bool) and expires <= now
-
-
-def _expiry_message(claim: Claim, now: float) -> str:
-    expires = float(claim.document["expires_at"])
-    return (f"expired: not started by {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(expires))}"
-            f" UTC ({now - expires:.1f}s late); it never ran")
 
 
 def _waits(claim: Claim) -> int:

@@ -159,7 +159,9 @@ class Settler:
         recorded = failed_jobs.record_all(records)
         for item, record, stored in zip(items, records, recorded, strict=True):
             claim = item.claim
-            log_event(logger, logging.WARNING, _event(record.exception_class),
+            event = _event(record.exception_class)
+            level = logging.WARNING if event == "job_failed" else logging.INFO
+            log_event(logger, level, event,
                       job=record.job_class, id=claim.id, queue=claim.queue,
                       attempts=claim.attempts, error=record.exception_class,
                       store=stored.store, failed_id=stored.id)
