@@ -1,5 +1,6 @@
 """Tables: ``queue_jobs`` and ``queue_workers`` (the database transport's jobs and worker
 registry), ``queue_coordination`` (locks and values shared by workers),
+``queue_coordination_permits`` (their permits: concurrency and rate limits),
 ``queue_failed_jobs`` (failed jobs) and ``queue_task_results`` (results of Django
 Tasks run through django-jobqueue). ``Schedule`` has no table: it carries the admin's
 Schedules page and its permissions.
@@ -112,6 +113,40 @@ class CoordinationValue(models.Model):
 
     def __str__(self) -> str:
         return f"{self.connection}:{self.scope}:{self.name}"
+
+
+class CoordinationPermit(models.Model):
+    """A held permit of the coordination primitives (:class:`~django_jobqueue.coordination.
+    Permit`): one of at most a limit of holders of ``name`` in ``scope``.
+
+    One row per (connection, scope, name, holder), live until ``expires_at`` (epoch seconds,
+    the database's clock); expired rows are deleted by maintenance. Admissions to one name
+    take turns on its header row in ``queue_coordination``.
+    """
+
+    connection = models.CharField(max_length=100)
+    scope = models.CharField(max_length=190)
+    name = models.CharField(max_length=190)
+    holder = models.CharField(max_length=190)
+    expires_at = models.FloatField()
+
+    class Meta:
+        db_table = "queue_coordination_permits"
+        verbose_name = "coordination permit"
+        verbose_name_plural = "coordination permits"
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "scope", "name", "holder"],
+                                    name="queue_permit_key_uniq"),
+        ]
+        indexes = [
+            # The live holders of a name, counted at every admission.
+            models.Index(fields=["connection", "scope", "name", "expires_at"],
+                         name="queue_permit_live_idx"),
+            models.Index(fields=["connection", "expires_at"], name="queue_permit_expiry_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connection}:{self.scope}:{self.name}:{self.holder}"
 
 
 class FailedJob(models.Model):

@@ -5,6 +5,6 @@ Each transport gives the primitives of its own store as ``transport.coordination
 
 from __future__ import annotations
 
-from .base import Advance, Coordination, Guard, Lock, Taken
+from .base import Admission, Advance, Coordination, Guard, Lock, Permit, Permits, Taken
 
-__all__ = ["Advance", "Coordination", "Guard", "Lock", "Taken"]
+__all__ = ["Admission", "Advance", "Coordination", "Guard", "Lock", "Permit", "Permits", "Taken"]

@@ -8,7 +8,12 @@ counters all reduce to two guarded writes and a handful of plain ones:
   time-to-live runs out (store clock), so a holder that dies cannot keep it;
 - an **advance** (:class:`Advance`): a durable value moves from what the caller last saw to
   a new value, or nothing happens (compare-and-set);
-- durable values read and written plainly (flags, the last run of an entry).
+- durable values read and written plainly (flags, the last run of an entry);
+- **permits** (:class:`Permit`): at most ``limit`` holders of a name at once, each for its
+  time-to-live (store clock). Held while a job runs and renewed with its lease, they make a
+  global concurrency limit; taken and never given back, a sliding-window rate limit (at most
+  ``limit`` takes in any window of ``ttl`` seconds). :meth:`Coordination.admit` grants the
+  permits of several jobs in one atomic step, each job's all or none.
 
 Each store implements this once (:mod:`.memory`, :mod:`.database`, :mod:`.redis`), and a
 transport can make a push depend on a guard in the same atomic step
@@ -77,11 +82,64 @@ class Taken:
     refused_by: int | None = field(default=None, compare=False)
 
 
+@dataclass(frozen=True)
+class Permit:
+    """One of at most ``limit`` permits named ``name`` in ``scope``, held by ``holder`` for
+    ``ttl`` seconds (store clock).
+
+    A holder that holds a live permit of that name already is granted it again (its
+    time-to-live starts again) and is not counted twice.
+    """
+
+    scope: str
+    name: str
+    holder: str
+    limit: int
+    ttl: float
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The answer to one group of permits (one job's) of :meth:`Coordination.admit`."""
+
+    granted: bool
+    #: Of the group's permits, the position of the one that refused (None when granted).
+    refused_by: int | None = None
+    #: Seconds (store clock) until the refusing permit's first holder expires: when trying
+    #: again may succeed (None when granted, or when nobody holds it: a limit below one).
+    free_in: float | None = None
+
+
+class Permits(ABC):
+    """The permits of one store: the object its :class:`Coordination` holds and hands
+    :meth:`~Coordination.admit`, :meth:`~Coordination.give_back`,
+    :meth:`~Coordination.extend` and :meth:`~Coordination.holders` to, once their
+    arguments are checked (each method is called with something to do)."""
+
+    @abstractmethod
+    def admit(self, scope: str, groups: Sequence[Sequence[Permit]]) -> list[Admission]:
+        """Decide ``groups``, whose permits are all in ``scope``."""
+
+    @abstractmethod
+    def give_back(self, scope: str, permits: Sequence[tuple[str, str]]) -> None:
+        """End the ``(name, holder)`` permits held."""
+
+    @abstractmethod
+    def extend(self, scope: str, permits: Sequence[tuple[str, str]],
+               ttl: float) -> list[tuple[str, str]]:
+        """Extend the held ones of the distinct ``permits``; return the others in order."""
+
+    @abstractmethod
+    def holders(self, scope: str, names: Sequence[str]) -> dict[str, int]:
+        """Count the live holders of each of ``names``."""
+
+
 class Coordination(ABC):
     """The coordination primitives of one connection's store."""
 
-    def __init__(self, connection: str) -> None:
+    def __init__(self, connection: str, permits: Permits) -> None:
         self.connection = connection
+        self.permits = permits
 
     @abstractmethod
     def take(self, guard: Guard) -> Taken:
@@ -104,6 +162,37 @@ class Coordination(ABC):
         """Store a value, replacing any (``None`` deletes it): durable, or gone ``ttl``
         seconds from now (store clock), as a record kept for a while is (progress)."""
 
+    def admit(self, groups: Sequence[Sequence[Permit]]) -> list[Admission]:
+        """Grant each group of permits (one job's) all or none, the groups in order, in one
+        atomic step (one round trip where the store allows): a group's grants count
+        against the groups after it. Every permit of one call is in one scope
+        (:class:`ValueError` otherwise), so that it is one Redis Cluster slot. An empty
+        group is granted; a call without permits asks the store nothing."""
+        scopes = {permit.scope for group in groups for permit in group}
+        if len(scopes) > 1:
+            raise ValueError(
+                f"the permits of one admit() share one scope, not {sorted(scopes)}")
+        if not scopes:
+            return [Admission(True) for _ in groups]
+        return self.permits.admit(scopes.pop(), groups)
+
+    def give_back(self, scope: str, permits: Sequence[tuple[str, str]]) -> None:
+        """End the ``(name, holder)`` permits in ``scope``; those not held are ignored."""
+        if permits:
+            self.permits.give_back(scope, permits)
+
+    def extend(self, scope: str, permits: Sequence[tuple[str, str]],
+               ttl: float) -> list[tuple[str, str]]:
+        """Give the live ``(name, holder)`` permits ``ttl`` seconds from now; return the
+        others (expired, perhaps taken by another since, or given back), which stay lost:
+        the holder must :meth:`admit` them again."""
+        asked = list(dict.fromkeys(permits))
+        return self.permits.extend(scope, asked, ttl) if asked else []
+
+    def holders(self, scope: str, names: Sequence[str]) -> dict[str, int]:
+        """How many live holders each of ``names`` has (0 for none)."""
+        return self.permits.holders(scope, names) if names else {}
+
     def prune(self) -> int:
-        """Delete expired locks the store does not expire by itself; how many."""
+        """Delete expired locks and permits the store does not expire by itself; how many."""
         return 0

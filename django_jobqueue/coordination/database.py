@@ -4,7 +4,8 @@ A lock or a value is one row, unique by (connection, scope, name): of two worker
 to create it, the database lets one in. A lock row carries ``expires_at`` (epoch seconds,
 the database's clock) and is taken over once that has passed; a durable value has none.
 Every write runs in a transaction of its own, or in the caller's (a guarded push joins it,
-so the lock and the job commit or roll back together).
+so the lock and the job commit or roll back together). Permits have a table of their own
+(:mod:`.database_permits`).
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from django.db import connections, transaction
 from ..dbutil import execute, fetch, now_sql, placeholders, run_with_retry
 from ..exceptions import TransportError
 from .base import Advance, Coordination, Guard, Lock, Taken, stored_name
+from .database_permits import PERMITS, DatabasePermits
 
 TABLE = "queue_coordination"
 _WHERE = "connection = %s AND scope = %s AND name = %s"
-#: Seconds an expired lock row is kept before maintenance deletes it (a holder that renews
-#: late still finds it gone then, and takes it again if it is free).
+#: Seconds an expired lock or permit row is kept before maintenance deletes it (a holder
+#: that renews late still finds it gone then, and takes it again if it is free).
 PRUNE_AFTER = 60.0
 PRUNE_BATCH = 1000
 PRUNE_BATCHES = 10
@@ -31,7 +33,7 @@ class DatabaseCoordination(Coordination):
     """Locks and values of connection ``connection`` in database ``alias``."""
 
     def __init__(self, connection: str, alias: str) -> None:
-        super().__init__(connection)
+        super().__init__(connection, DatabasePermits(connection, alias, headers=TABLE))
         self.alias = alias
 
     # -- contract ------------------------------------------------------------------------
@@ -88,13 +90,17 @@ class DatabaseCoordination(Coordination):
         self._retrying(upsert)
 
     def prune(self) -> int:
-        """In batches of :data:`PRUNE_BATCH` rows (short transactions, short row locks),
-        at most :data:`PRUNE_BATCHES` of them a call: what is left waits for the next."""
+        """Expired locks, then expired permits; of each table in batches of
+        :data:`PRUNE_BATCH` rows (short transactions, short row locks), at most
+        :data:`PRUNE_BATCHES` of them a call: what is left waits for the next."""
+        return self._prune(TABLE) + self._prune(PERMITS)
+
+    def _prune(self, table: str) -> int:
         expired = f"connection = %s AND expires_at < {self._now} - %s"
         if connections[self.alias].vendor == "mysql":
-            sql = f"DELETE FROM {TABLE} WHERE {expired} LIMIT {PRUNE_BATCH}"
+            sql = f"DELETE FROM {table} WHERE {expired} LIMIT {PRUNE_BATCH}"
         else:
-            sql = (f"DELETE FROM {TABLE} WHERE id IN (SELECT id FROM {TABLE} WHERE {expired}"
+            sql = (f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {expired}"
                    f" LIMIT {PRUNE_BATCH})")
         pruned = 0
         for _ in range(PRUNE_BATCHES):

@@ -7,7 +7,18 @@ import threading
 import time
 from collections.abc import Sequence
 
-from .base import Advance, Coordination, Guard, Lock, Taken, stored_name
+from .admission import Holders, decide
+from .base import (
+    Admission,
+    Advance,
+    Coordination,
+    Guard,
+    Lock,
+    Permit,
+    Permits,
+    Taken,
+    stored_name,
+)
 
 _states: dict[str, _State] = {}
 _states_lock = threading.Lock()
@@ -18,6 +29,8 @@ class _State:
         self.lock = threading.RLock()
         # (scope, name) -> (value, expires at on the monotonic clock, or None: durable)
         self.values: dict[tuple[str, str], tuple[str, float | None]] = {}
+        # (scope, name) -> {holder: expires at on the monotonic clock}
+        self.permits: dict[tuple[str, str], dict[str, float]] = {}
 
     def live(self, key: tuple[str, str]) -> str | None:
         found = self.values.get(key)
@@ -29,6 +42,17 @@ class _State:
             return None
         return value
 
+    def permit_holders(self, key: tuple[str, str]) -> dict[str, float]:
+        """The live holders of the permits ``key`` (the expired ones forgotten)."""
+        now = time.monotonic()
+        holders = {holder: expires for holder, expires in self.permits.get(key, {}).items()
+                   if expires > now}
+        if holders:
+            self.permits[key] = holders
+        else:
+            self.permits.pop(key, None)
+        return holders
+
     def holder(self, key: tuple[str, str]) -> str | None:
         """The live lock's holder (a durable value is no lock)."""
         value = self.live(key)
@@ -39,9 +63,9 @@ class MemoryCoordination(Coordination):
     """Values in a dict shared by every instance of one connection name."""
 
     def __init__(self, connection: str) -> None:
-        super().__init__(connection)
         with _states_lock:
             self._state = _states.setdefault(connection, _State())
+        super().__init__(connection, MemoryPermits(self._state))
 
     @property
     def lock(self) -> threading.RLock:
@@ -112,6 +136,50 @@ class MemoryCoordination(Coordination):
         """Forget everything (tests)."""
         with self._state.lock:
             self._state.values.clear()
+            self._state.permits.clear()
+
+
+class MemoryPermits(Permits):
+    """Permits in the shared state of a :class:`MemoryCoordination`, under its lock."""
+
+    def __init__(self, state: _State) -> None:
+        self.state = state
+
+    def admit(self, scope: str, groups: Sequence[Sequence[Permit]]) -> list[Admission]:
+        names = {permit.name for group in groups for permit in group}
+        with self.state.lock:
+            now = time.monotonic()
+            live: Holders = {}
+            for name in names:
+                holders = self.state.permit_holders((scope, stored_name(name)))
+                live[name] = {holder: expires - now for holder, expires in holders.items()}
+            answers, grants = decide(groups, live)
+            for (name, holder), ttl in grants.items():
+                key = (scope, stored_name(name))
+                self.state.permits.setdefault(key, {})[holder] = now + ttl
+        return answers
+
+    def give_back(self, scope: str, permits: Sequence[tuple[str, str]]) -> None:
+        with self.state.lock:
+            for name, holder in permits:
+                self.state.permits.get((scope, stored_name(name)), {}).pop(holder, None)
+
+    def extend(self, scope: str, permits: Sequence[tuple[str, str]],
+               ttl: float) -> list[tuple[str, str]]:
+        lost = []
+        with self.state.lock:
+            for name, holder in permits:
+                key = (scope, stored_name(name))
+                if holder in self.state.permit_holders(key):
+                    self.state.permits[key][holder] = time.monotonic() + ttl
+                else:
+                    lost.append((name, holder))
+        return lost
+
+    def holders(self, scope: str, names: Sequence[str]) -> dict[str, int]:
+        with self.state.lock:
+            return {name: len(self.state.permit_holders((scope, stored_name(name))))
+                    for name in names}
 
 
 def _allows(guard: Guard, current: str | None) -> bool:

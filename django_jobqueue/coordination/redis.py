@@ -2,7 +2,7 @@
 
 Keys carry the hash tag of their scope, ``{prefix:scope}``, the tag of the queue of that
 name: a guard scoped by a queue lives in the queue's Cluster slot, so a guarded push is one
-script. Locks expire by Redis's own clock.
+script. Locks expire by Redis's own clock. Permits are sorted sets (:mod:`.redis_permits`).
 """
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ from typing import Any
 
 from .base import Advance, Coordination, Guard, Lock, Taken, stored_name
 from .redis_lua import RELEASE, RENEW, TAKE_SCRIPT
+from .redis_permits import RedisPermits
 
 
-def key_of(prefix: str, scope: str, name: str) -> str:
-    """The key of ``name`` in ``scope``: in the hash slot of the queue named ``scope``."""
-    return f"{prefix}:{{{prefix}:{stored_name(scope)}}}:co:{stored_name(name)}"
+def key_of(prefix: str, scope: str, name: str, kind: str = "co") -> str:
+    """The key of ``name`` in ``scope``: in the hash slot of the queue named ``scope``.
+    ``kind`` keeps apart a lock or value (``co``) and the permits (``permits``) of a name."""
+    return f"{prefix}:{{{prefix}:{stored_name(scope)}}}:{kind}:{stored_name(name)}"
 
 
 def guard_args(guard: Guard) -> list[Any]:
@@ -44,7 +46,8 @@ class RedisCoordination(Coordination):
 
     def __init__(self, connection: str, prefix: str, client: Callable[[], Any],
                  guarded: Callable[[Callable[[], Any]], Any]) -> None:
-        super().__init__(connection)
+        super().__init__(connection, RedisPermits(
+            lambda scope, name: key_of(prefix, scope, name, "permits"), self._run))
         self.prefix = prefix
         self._client = client
         # The transport's error translation: a Redis that is down is a TransportError.
@@ -57,21 +60,21 @@ class RedisCoordination(Coordination):
             script = self._scripts[name] = self._client().register_script(source)
         return script
 
-    def _run(self, name: str, source: str, key: str, args: list[Any]) -> Any:
+    def _run(self, name: str, source: str, keys: list[str], args: list[Any]) -> Any:
         script = self._script(name, source)
-        return self._guarded(lambda: script(keys=[key], args=args, client=self._client()))
+        return self._guarded(lambda: script(keys=keys, args=args, client=self._client()))
 
     def take(self, guard: Guard) -> Taken:
         key = key_of(self.prefix, guard.scope, guard.name)
-        return taken_from(self._run("take", TAKE_SCRIPT, key, guard_args(guard)))
+        return taken_from(self._run("take", TAKE_SCRIPT, [key], guard_args(guard)))
 
     def release(self, scope: str, name: str, holder: str) -> bool:
         key = key_of(self.prefix, scope, name)
-        return bool(self._run("release", RELEASE, key, [holder]))
+        return bool(self._run("release", RELEASE, [key], [holder]))
 
     def renew(self, scope: str, name: str, holder: str, ttl: float) -> bool:
         key = key_of(self.prefix, scope, name)
-        return bool(self._run("renew", RENEW, key, [holder, max(int(ttl * 1000), 1)]))
+        return bool(self._run("renew", RENEW, [key], [holder, max(int(ttl * 1000), 1)]))
 
     def read(self, scope: str, names: Sequence[str]) -> dict[str, str]:
         if not names:

@@ -11,32 +11,14 @@ from typing import Any
 
 from django.db import migrations
 
+from ._binary import make_binary
+
 TABLE = "queue_coordination"
 
 
 def binary_collation(apps: Any, schema_editor: Any) -> None:
-    connection = schema_editor.connection
-    if connection.vendor != "mysql":
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT CHARACTER_SET_NAME FROM information_schema.COLUMNS WHERE"
-            " TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s AND COLUMN_NAME = 'name'",
-            [TABLE])
-        charset = cursor.fetchone()[0]
-        # Byte for byte, trailing spaces too: MariaDB's *_nopad_bin, MySQL 8's *_0900_bin
-        # (a plain *_bin pads); *_bin where neither exists.
-        wanted = [f"{charset}_nopad_bin", f"{charset}_0900_bin", f"{charset}_bin"]
-        cursor.execute(
-            "SELECT COLLATION_NAME FROM information_schema.COLLATIONS WHERE COLLATION_NAME"
-            " IN (%s, %s, %s)", wanted)
-        found = {row[0] for row in cursor.fetchall()}
-        collation = next(name for name in wanted if name in found)
-        binary = f"CHARACTER SET {charset} COLLATE {collation}"
-        cursor.execute(
-            f"ALTER TABLE {TABLE} MODIFY scope varchar(190) {binary} NOT NULL,"
-            f" MODIFY name varchar(190) {binary} NOT NULL,"
-            f" MODIFY value longtext {binary} NOT NULL")
+    make_binary(schema_editor, TABLE, {"name": "varchar(190)", "scope": "varchar(190)",
+                                       "value": "longtext"})
 
 
 class Migration(migrations.Migration):
