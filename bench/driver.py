@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--schedule", help="ours: 'off' (--no-scheduler) or N entries due"
                         " every second while the drain runs")
     parser.add_argument("--rate", type=float, default=100.0, help="latency: jobs/s sent")
-    parser.add_argument("--kind", choices=["noop", "fail", "retry"], default="noop")
+    parser.add_argument("--kind", choices=["noop", "limited", "fail", "retry"], default="noop")
     parser.add_argument("--variant")
     parser.add_argument("--procs", type=int, default=1)
     parser.add_argument("--deadline", type=float, default=120.0)

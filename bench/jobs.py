@@ -24,6 +24,16 @@ class BenchUnique(Job):
         jobcount.noop()
 
 
+class BenchLimited(Job):
+    """A no-op under a generous concurrency limit: every start takes a permit, every end
+    gives it back, and the limit is never reached (issue 19's cost of a limit)."""
+
+    concurrency_limit = 10_000
+
+    def handle(self):
+        jobcount.noop()
+
+
 class BenchFail(Job):
     max_tries = 1
 

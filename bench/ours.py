@@ -23,6 +23,7 @@ from bench import harness  # noqa: E402
 from bench.jobs import (  # noqa: E402
     BenchFail,
     BenchLatency,
+    BenchLimited,
     BenchNoop,
     BenchRetry,
     BenchUnique,
@@ -39,7 +40,7 @@ LATENCY_VARIANTS = ("redis", "redis-cluster", "sqlite", "mariadb", "postgresql")
 DATABASE_OF = {"mariadb": "mariadb", "sqlite": "default", "postgresql": "postgresql"}
 BULK = True
 CHUNK = 1000  # jobs per dispatch_many call, for the bulk enqueue and the fill
-KINDS = {"noop": BenchNoop, "fail": BenchFail, "retry": BenchRetry}
+KINDS = {"noop": BenchNoop, "limited": BenchLimited, "fail": BenchFail, "retry": BenchRetry}
 
 
 def prepare() -> None:

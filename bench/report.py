@@ -178,6 +178,7 @@ def targets(rows: list[dict]) -> list[dict]:
                        ratio("ours/redis", f"rss-{n}", best(rows, f"rss-{n}", "celery")), 1.0))
     checks += dispatch_checks(rows)
     checks += schedule_checks(rows)
+    checks += limit_checks(rows)
     out = [{"target": name, "ratio": got, "wanted": want, "at_most": False,
             "status": "n/a" if got is None else ("PASS" if got >= want else "MISS")}
            for name, got, want in checks]
@@ -207,6 +208,22 @@ def dispatch_checks(rows: list[dict]) -> list[tuple[str, float | None, float]]:
     ours = find(rows, "ours/redis", "enqueue")
     checks.append(("redis dispatch one by one >= Huey's enqueue (ours/huey)",
                    ours / huey if ours and huey else None, 1.0))
+    return checks
+
+
+def limit_checks(rows: list[dict]) -> list[tuple[str, float | None, float]]:
+    """Issue 19: a drain of jobs under a generous concurrency limit costs at most 15 % more
+    than a plain drain (as rates: limited/plain >= 1/1.15)."""
+    checks: list[tuple[str, float | None, float]] = []
+    for row in rows:
+        label, measurement = row.get("system", ""), row.get("measurement", "")
+        if not (label.startswith("ours/") and measurement.endswith("-limited")):
+            continue
+        plain = find(rows, label, measurement.removesuffix("-limited") + "-noop")
+        limited = find(rows, label, measurement)
+        checks.append((f"{label.removeprefix('ours/')} drain under a generous concurrency"
+                       " limit costs at most 15% more (limited/plain rate)",
+                       limited / plain if limited and plain else None, round(1 / 1.15, 3)))
     return checks
 
 

@@ -51,7 +51,10 @@ os.environ.setdefault("JQ_TEST_SERVER_DIR", str(REPO / ".test-servers" / "bench-
 from bench import driver, harness, peers_venv, report  # noqa: E402
 
 SYSTEMS = ("ours", "rq", "celery", "dramatiq", "huey", "tasks_db")
-MEASUREMENTS = ("enqueue", "drain", "fail", "retry", "latency", "substrate", "schedule")
+MEASUREMENTS = ("enqueue", "drain", "fail", "retry", "latency", "substrate", "schedule",
+                "limits")
+# Issue 19: a generous concurrency limit's cost on ours' drains, beside plain ones.
+LIMIT_VARIANTS = ("redis", "sqlite", "mariadb")
 # Issue 18: the scheduler's cost on ours' drains, with and without it in the same run (20
 # entries due every second, against a worker started with --no-scheduler).
 SCHEDULE_VARIANTS = ("redis", "sqlite")
@@ -172,6 +175,8 @@ class Bench:
                     for v in LATENCY_VARIANTS[system]]
             if "schedule" in self.only and system == "ours":
                 plan += self.schedule_plan(deadline)
+            if "limits" in self.only and system == "ours":
+                plan += self.limits_plan(deadline)
             for kind, variants, name in (("noop", drains, "drain"), ("fail", fails, "fail"),
                                          ("retry", retries, "retry")):
                 if name not in self.only:
@@ -195,6 +200,15 @@ class Bench:
                     "measure", "--kind", "noop", "--variant", v, "--procs", "1",
                     "--schedule", how, "--n", str(self.sizes["drain"]), *deadline]))
         return plan
+
+    def limits_plan(self, deadline: list[str]) -> list:
+        """Drains of plain jobs and of jobs under a limit never reached, alternated, with as
+        many processes as the drains use most."""
+        procs = str(max(self.procs))
+        return [(f"ours/{v}", f"drain-{procs}-{kind}", [
+            "measure", "--kind", kind, "--variant", v, "--procs", procs,
+            "--n", str(self.sizes["drain"]), *deadline])
+            for v in LIMIT_VARIANTS for kind in ("noop", "limited")]
 
     def enqueue_plan(self, system: str, drains: tuple[str, ...]) -> list:
         """One-by-one and bulk enqueues; for ours on a database also inside one

@@ -19,9 +19,10 @@ import logging
 import random
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..conf import jobqueue_settings
+from ..coordination import Permit
 from ..exceptions import ConfigurationError, TransportError
 from ..flow.limits import concurrency_name, expired, expiry_message, parse_rate, rate_name
 from ..flow.names import FLOW_SCOPE, cancel_name, paused_name
@@ -31,9 +32,6 @@ from ..transports import Transport
 from .claim import Claim
 from .outcomes import Ended, Outcomes, Owed
 from .slots import RUNNING, Slot
-
-if TYPE_CHECKING:
-    from ..coordination import Permit
 
 logger = logging.getLogger("django_jobqueue.worker")
 
@@ -159,7 +157,6 @@ class Gate:
         cls = self._class(claim.name)
         if cls is None or (cls.concurrency_limit is None and cls.rate_limit is None):
             return []
-        from ..coordination import Permit  # TEMP until the permits merge
 
         keys = claim.document.get("limits") if isinstance(claim.document, dict) else None
         keys = keys if isinstance(keys, dict) else {}

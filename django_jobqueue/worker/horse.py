@@ -187,6 +187,19 @@ class Horse:
         return status, rusage
 
 
+def stop_horses(horses: list[Horse], wait: float = 5.0) -> None:
+    """Ask ``horses`` to exit, give them ``wait`` seconds in all, then kill and reap them."""
+    for horse in horses:
+        with contextlib.suppress(OSError):
+            horse.send(Stop())
+    deadline = time.monotonic() + wait
+    for horse in horses:
+        while time.monotonic() < deadline and os.waitpid(horse.pid, os.WNOHANG) == (0, 0):
+            time.sleep(0.01)
+        horse.kill()
+        horse.reap()
+
+
 def _close_fds(fds: Iterable[int]) -> None:
     for fd in fds:
         with contextlib.suppress(OSError):

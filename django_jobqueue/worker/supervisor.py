@@ -35,11 +35,10 @@ from .claim import Claim
 from .feeder import Feeder
 from .gate import Gate
 from .handlers import build_chain, killed_handler
-from .horse import Horse, HorseConfig, StopFlag
+from .horse import Horse, HorseConfig, StopFlag, stop_horses
 from .options import WorkerOptions
 from .outcomes import Ended, Outcomes, Owed
 from .presence import Presence
-from .protocol import Stop
 from .reader import Reader
 from .settler import Settler
 from .slots import IDLE, RUNNING, Slot, enforce_limits
@@ -380,7 +379,7 @@ class Supervisor:
         self._guarded(self.settler.settle_before_stop)
         if feeder.hooks:
             log_event(logger, logging.WARNING, "hooks_not_run", count=len(feeder.hooks))
-        self._stop_horses()
+        stop_horses([slot.horse for slot in self.slots if slot.horse is not None])
         self.presence.withdraw()
         signal.set_wakeup_fd(-1)
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -391,17 +390,6 @@ class Supervisor:
             self.metrics_server.close()
             metrics.deactivate()
 
-    def _stop_horses(self) -> None:
-        horses = [slot.horse for slot in self.slots if slot.horse is not None]
-        for horse in horses:
-            with contextlib.suppress(OSError):
-                horse.send(Stop())
-        deadline = time.monotonic() + 5.0
-        for horse in horses:
-            while time.monotonic() < deadline and os.waitpid(horse.pid, os.WNOHANG) == (0, 0):
-                time.sleep(0.01)
-            horse.kill()
-            horse.reap()
 
     @staticmethod
     def _guarded(step: Callable[[], None]) -> None:
