@@ -1,0 +1,1 @@
+"""Flow control: whether, and how fast, workers take jobs from a queue."""
