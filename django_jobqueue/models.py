@@ -2,8 +2,9 @@
 registry), ``queue_coordination`` (locks and values shared by workers),
 ``queue_coordination_permits`` (their permits: concurrency and rate limits),
 ``queue_failed_jobs`` (failed jobs) and ``queue_task_results`` (results of Django
-Tasks run through django-jobqueue). ``Schedule`` has no table: it carries the admin's
-Schedules page and its permissions.
+Tasks run through django-jobqueue). ``Schedule`` and ``QueueControl`` have no table: they
+carry the admin's Schedules page and its permissions, and the permissions of the Queues
+page's buttons.
 
 ``queue_failed_jobs`` keeps the columns of the seed guide (``id, connection, queue, payload,
 exception, failed_at`` with an index on ``queue``) so its SQL runs unchanged, and adds what
@@ -216,6 +217,32 @@ class Schedule(models.Model):
         permissions = [
             ("change_schedule", "Can enable and disable schedule entries"),
             ("run_schedule", "Can run schedule entries now"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class QueueControl(models.Model):
+    """A queue of a connection, for the admin only: no table (``managed = False``; nothing
+    reads or writes one). Pauses live in the connection's store
+    (:mod:`django_jobqueue.flow.pause`); this model gives the Queues page's buttons their
+    permissions a content type (pausing and resuming queues: ``pause_queue``; cancelling
+    jobs: ``cancel_job``) and their admin log entries an object: ``<connection>:<queue>``.
+
+    The Queues page itself stays under ``view_failedjob``: no view permission here."""
+
+    name = models.CharField(max_length=255, primary_key=True)
+
+    class Meta:
+        managed = False
+        db_table = "queue_control"
+        verbose_name = "queue control"
+        verbose_name_plural = "queue controls"
+        default_permissions = ()
+        permissions = [
+            ("pause_queue", "Can pause and resume queues"),
+            ("cancel_job", "Can cancel queued and running jobs"),
         ]
 
     def __str__(self) -> str:

@@ -41,9 +41,11 @@ def used_queues(transport: Transport) -> set[str]:
     return names
 
 
-def unknown_queue_warnings(queues: Sequence[str], transport: Transport) -> list[str]:
+def unknown_queue_warnings(queues: Sequence[str], transport: Transport,
+                           effect: str = "this worker may wait for nothing") -> list[str]:
     """A line for each of ``queues`` that nothing declares and that has never held a job on
-    ``transport`` (a queue only used through ``dispatch(queue=...)`` is known by its jobs)."""
+    ``transport`` (a queue only used through ``dispatch(queue=...)`` is known by its jobs),
+    saying what may go wrong (``effect``): a typo is the likely cause."""
     known = declared_queues()
     with contextlib.suppress(JobQueueError, DatabaseError):
         known |= set(transport.queue_names())
@@ -55,7 +57,7 @@ def unknown_queue_warnings(queues: Sequence[str], transport: Transport) -> list[
         guess = f" Did you mean {close[0]!r}?" if close else ""
         lines.append(
             f"Warning: no job class declares queue {queue!r} and it holds no jobs on"
-            f" connection {transport.name!r}: this worker may wait for nothing.{guess}"
+            f" connection {transport.name!r}: {effect}.{guess}"
             f" Known queues: {', '.join(sorted(known))}."
         )
     return lines

@@ -1,8 +1,8 @@
 """What the queues hold and who works on them (``queue_status`` and the admin's queue page).
 
-Per connection and queue: ready, delayed and reserved counts and the oldest waiting job's
-age; per connection: the live workers from the worker registry, with their last heartbeat
-and current jobs.
+Per connection and queue: ready, delayed and reserved counts, the oldest waiting job's age
+and whether it is paused (:mod:`django_jobqueue.flow.pause`); per connection: the live
+workers from the worker registry, with their last heartbeat and current jobs.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from django.db import DatabaseError
 from . import failures
 from .conf import jobqueue_settings
 from .exceptions import JobQueueError
+from .flow.pause import Pause, paused
 from .queue_names import declared_queues, used_queues
 from .transports import Transport, WorkerInfo, get_transport
 
@@ -35,6 +36,13 @@ class QueueStatus:
     #: transport that does not report it.
     oldest_age: float | None = None
     error: str = ""
+    #: Workers take no new jobs from it (:func:`django_jobqueue.flow.pause.pause_queue`).
+    paused: bool = False
+    #: When it was paused (epoch seconds); ``None`` when not paused, or when its stored
+    #: pause could not be read.
+    paused_at: float | None = None
+    #: Who paused it (``"admin:alice"``, ``"command"``); ``""`` when unknown.
+    paused_by: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,18 +97,33 @@ def queue_status(
     for name in names:
         transport = get_transport(name)
         wanted = list(dict.fromkeys(queues)) if queues else queues_of(transport, declared)
-        result += [_queue_row(transport, name, queue) for queue in wanted]
+        result += _connection_rows(transport, name, wanted)
     return result
 
 
-def _queue_row(transport: Transport, connection: str, queue: str) -> QueueStatus:
+def _connection_rows(transport: Transport, connection: str, queues: list[str]
+                     ) -> list[QueueStatus]:
+    try:
+        pauses = paused(connection, queues)
+    except JobQueueError as exc:
+        # Not "not paused": unknown. A store that does not answer this will not answer the
+        # sizes either, so they are not asked (each would wait for its timeout).
+        return [QueueStatus(connection, queue, error=str(exc)) for queue in queues]
+    return [_queue_row(transport, connection, queue, pauses.get(queue)) for queue in queues]
+
+
+def _queue_row(transport: Transport, connection: str, queue: str, pause: Pause | None
+               ) -> QueueStatus:
+    marks: dict[str, Any] = {} if pause is None else {
+        "paused": True, "paused_at": pause.paused_at or None, "paused_by": pause.by}
     try:
         size = transport.size(queue)
         oldest = transport.oldest_ready_age(queue)
     except JobQueueError as exc:
-        return QueueStatus(connection, queue, error=str(exc))
+        return QueueStatus(connection, queue, error=str(exc), **marks)
     age = None if oldest is None else round(oldest, 3)
-    return QueueStatus(connection, queue, size.ready, size.delayed, size.reserved, age)
+    return QueueStatus(connection, queue, size.ready, size.delayed, size.reserved, age,
+                       **marks)
 
 
 def worker_status(connections: Sequence[str] | None = None) -> list[ConnectionWorkers]:

@@ -3,7 +3,7 @@
 confirmation page) is checked for what breaks a layout (sideways scrolling, columns off
 screen, words cut in filter titles, dates without seconds, breadcrumbs), and the flows that
 change data are driven through the pages: retry, purge old, purge a group (one click only
-asks), a schedule entry's Run now and Disable.
+asks), a queue's Pause and Resume, a schedule entry's Run now and Disable.
 
 Screenshots (``admin-<page>-<width>.png``) go to ``docs/img/`` when ``JQ_SCREENSHOTS=1``,
 else to the test's tmp dir. Without Chromium (or Playwright) the test is skipped, unless
@@ -138,6 +138,7 @@ def test_admin_in_chromium(store, live_server, shots, monkeypatch, width):
             visit = Visit(page, live_server.url, shots, width)
             login(visit)
             browse(visit, rows)
+            pause_and_resume(visit)
             schedules(visit)
             purge_and_retry(visit, rows)
             browser.close()
@@ -243,6 +244,29 @@ def browse(visit, rows):
     visit.go(f"{ADMIN}queues/")
     assert len(WHEN.findall(page.locator("#jq-workers").inner_text())) == 1
     visit.check("queues")
+
+
+def pause_and_resume(visit):
+    """The Queues page's Pause on one queue (reported, shown paused with its time and who,
+    the layout checked and shot), then Resume."""
+    from playwright.sync_api import expect
+
+    page = visit.page
+    visit.go(f"{ADMIN}queues/")
+    row = page.locator("#jq-queues tr[data-connection='default'][data-queue='emails']")
+    row.locator("button.jq-pause").click()
+    expect(page.locator("ul.messagelist")).to_contain_text(
+        "Paused queue 'emails' on connection 'default'.")
+    expect(row.locator("td.jq-paused")).to_contain_text("by admin:superuser")
+    assert WHEN.search(row.locator("td.jq-paused .jq-when").inner_text())
+    expect(row.locator("button.jq-resume")).to_be_visible()
+    box = row.locator("button.jq-resume").bounding_box()
+    assert box and box["x"] + box["width"] <= visit.width, box
+    visit.check("queues-paused", crumbs=f"{CRUMBS} › Queues")  # noqa: RUF001
+    row.locator("button.jq-resume").click()
+    expect(page.locator("ul.messagelist")).to_contain_text(
+        "Resumed queue 'emails' on connection 'default'")
+    expect(row.locator("button.jq-pause")).to_be_visible()
 
 
 def schedules(visit):

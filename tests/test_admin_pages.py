@@ -158,7 +158,8 @@ def test_queues_page(store, local):
         transport = get_transport("default")
         wait_until(lambda: (transport.oldest_ready_age("default") or 0) >= 0.1, timeout=10)
         html = client_for("view_only").get(url("queues")).content.decode()
-    assert "<tr><td>default</td><td>default</td>" in html
+    assert ('<tr data-connection="default" data-queue="default"><td>default</td>'
+            "<td>default</td>") in html
     assert re.search(r"<td>1</td><td>0</td><td>0</td><td>\d+\.\ds</td>", html), html
     assert "No live workers." in html
 

@@ -12,7 +12,6 @@ import zoneinfo
 import pytest
 from django.conf import settings
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.contrib.auth.models import Permission, User
 from django.contrib.contenttypes.models import ContentType
 from django.test import Client
 from django.urls import reverse
@@ -21,7 +20,7 @@ from django.utils import timezone
 from django_jobqueue.models import Schedule
 from django_jobqueue.schedule import service
 from django_jobqueue.transports import get_transport
-from tests.support.admin import breadcrumbs, client_for, csrf_token, messages_of
+from tests.support.admin import breadcrumbs, client_for, csrf_token, messages_of, staff_client
 from tests.support.params import STORES
 from tests.support.schedules import declared, ended, fresh, queued
 
@@ -47,15 +46,7 @@ def empty_memory_queue():
 
 
 def client(kind: str, **options) -> Client:
-    browser = Client(**options)
-    if KINDS[kind] is None:
-        return browser
-    account = User.objects.create_user(username=kind, password="pw", is_staff=True,
-                                       is_superuser=kind == "superuser")
-    account.user_permissions.set(Permission.objects.filter(
-        content_type__app_label="django_jobqueue", codename__in=KINDS[kind]))
-    browser.force_login(account)
-    return browser
+    return staff_client(kind, KINDS[kind], **options)
 
 
 def url(button: str = "") -> str:

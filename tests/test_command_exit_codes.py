@@ -95,6 +95,12 @@ CASES: list[Case] = [
     ("schedule", 1, lambda: None, lambda _: ["run", "nope"]),
     ("schedule", 2, lambda: None, lambda _: ["run"]),
     ("queue_status", 2, lambda: None, lambda _: ["--connection", "nope"]),
+    ("pause_queue", 0, lambda: None, lambda _: ["exit-codes", "--connection", "default"]),
+    ("pause_queue", 2, lambda: None, lambda _: []),
+    ("pause_queue", 2, lambda: None, lambda _: ["exit-codes"]),  # memory: in-process only
+    ("pause_queue", 2, lambda: None, lambda _: ["exit-codes", "--connection", "nope"]),
+    ("resume_queue", 0, lambda: None, lambda _: ["exit-codes", "--connection", "default"]),
+    ("resume_queue", 2, lambda: None, lambda _: ["exit-codes", "--connection", "nope"]),
     ("runworker", 2, lambda: None, lambda _: ["--connection", "nope"]),
     ("runworker", 2, lambda: None, lambda _: ["--concurrency", "0"]),
     ("runworker", 2, lambda: None, lambda _: ["--connection", "memory", "--burst"]),
@@ -106,6 +112,8 @@ ELSEWHERE = {
                       "failures",
     ("runworker", 1): "test_worker_process.py::test_a_burst_worker_gives_up_on_a_store_that_"
                       "never_answers",
+    ("pause_queue", 1): "test_command_pause.py::test_a_store_that_does_not_answer_exits_1",
+    ("resume_queue", 1): "test_command_pause.py::test_a_store_that_does_not_answer_exits_1",
 }
 
 

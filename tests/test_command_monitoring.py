@@ -118,7 +118,8 @@ def test_queue_status_counts_ready_delayed_and_reserved(redis_client):
     queue, workers = (json.loads(line) for line in out.splitlines())
     assert 0 <= queue.pop("oldest_age") < 60
     assert queue == {"kind": "queue", "connection": "redis", "queue": "default", "ready": 1,
-                     "delayed": 1, "reserved": 1, "error": ""}
+                     "delayed": 1, "reserved": 1, "error": "", "paused": False,
+                     "paused_at": None, "paused_by": ""}
     [listed] = workers.pop("workers")
     assert workers == {"kind": "workers", "connection": "redis", "tracked": True, "error": ""}
     assert 0 <= listed.pop("heartbeat_age") < 60 and listed.pop("last_heartbeat") > 0

@@ -92,6 +92,7 @@ def test_queue_status_json():
     queue, workers = (json.loads(line) for line in status.stdout.splitlines())
     assert queue.pop("oldest_age") >= 0
     assert queue == {"kind": "queue", "connection": "default", "queue": "default",
-                     "ready": 1, "delayed": 0, "reserved": 0, "error": ""}
+                     "ready": 1, "delayed": 0, "reserved": 0, "error": "", "paused": False,
+                     "paused_at": None, "paused_by": ""}
     assert workers == {"kind": "workers", "connection": "default", "tracked": True,
                        "error": "", "workers": []}

@@ -1,7 +1,8 @@
 """The Django admin for failed jobs: changelist, actions, detail page, failure overview,
-fingerprint groups and queue sizes; and the Schedules page. Everything that changes data
-calls a service (:mod:`django_jobqueue.failures`, :mod:`django_jobqueue.schedule.service`);
-nothing here writes failed-job rows or schedule state itself."""
+fingerprint groups and queue sizes (with Pause / Resume); and the Schedules page.
+Everything that changes data calls a service (:mod:`django_jobqueue.failures`,
+:mod:`django_jobqueue.schedule.service`, :mod:`django_jobqueue.flow.pause`); nothing here
+writes failed-job rows, schedule state or pauses itself."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from django.utils.safestring import SafeString
 
 from .. import failures
 from ..failures.database import row_ids
-from . import detail, source, views
+from . import detail, queue_control, source, views
 from .actions import delete_selected, purge_old, retry_selected
 from .dates import when
 from .display import breakable, cut
@@ -157,6 +157,10 @@ class FailedJobAdmin(admin.ModelAdmin):
             path("groups/<str:fingerprint>/purge/", own_view(self, views.purge_group),
                  name=name + "purge_group"),
             path("queues/", own_view(self, views.queues), name=name + "queues"),
+            path("queues/pause/", own_view(self, queue_control.pause, post=True),
+                 name=name + "pause_queue"),
+            path("queues/resume/", own_view(self, queue_control.resume, post=True),
+                 name=name + "resume_queue"),
             path("<int:pk>/retry/", own_view(self, views.retry_one, post=True),
                  name=name + "retry"),
             path("<int:pk>/raw-payload/", own_view(self, views.raw_payload),

@@ -1,6 +1,7 @@
 """What the admin's own pages share: a view function ``view(modeladmin, request, ...)``
 made an admin view (login, staff, CSRF, no caching; POST only for buttons), the context
-every page starts from, and the permission check each view makes first."""
+every page starts from, the permission check each view makes first, and what a button does
+once allowed (report, log, go back)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,14 @@ from collections.abc import Callable
 from functools import partial, update_wrapper
 from typing import Any
 
+from django.contrib import messages
+from django.contrib.admin.models import CHANGE
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.views.decorators.http import require_POST
+
+from ..exceptions import JobQueueError
+from .audit import log_summary
 
 
 def own_view(modeladmin: Any, view: Callable[..., HttpResponse], post: bool = False
@@ -36,3 +42,23 @@ def require(allowed: bool) -> None:
     """403 unless ``allowed`` (each view checks its own permission)."""
     if not allowed:
         raise PermissionDenied
+
+
+def press(modeladmin: Any, request: HttpRequest, verb: str,
+          action: Callable[[], tuple[str, bool]], obj: Any, back: str) -> HttpResponse:
+    """A button's work once its permission is checked: run ``action`` (it calls a service
+    and returns what to say and whether anything changed), report it, log a change about
+    ``obj``, go back to ``back``.
+
+    A service error (a store that does not answer, a name gone since the page was shown)
+    is said as an error, "Nothing was <verb>: ...". Only a change is logged; an action that
+    changed nothing is a warning."""
+    try:
+        text, changed = action()
+    except JobQueueError as exc:
+        modeladmin.message_user(request, f"Nothing was {verb}: {exc}", messages.ERROR)
+    else:
+        modeladmin.message_user(request, text, messages.SUCCESS if changed else messages.WARNING)
+        if changed:
+            log_summary(request, CHANGE, text, obj=obj)
+    return HttpResponseRedirect(back)

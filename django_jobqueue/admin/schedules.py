@@ -13,9 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from django.contrib import admin, messages
-from django.contrib.admin.models import CHANGE
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -24,10 +23,9 @@ from ..exceptions import JobQueueError
 from ..models import Schedule
 from ..schedule import listing, service
 from ..schedule.listing import Moment, Row
-from .audit import log_summary
 from .dates import when
 from .display import breakable
-from .pages import own_view, page_context, require
+from .pages import own_view, page_context, press, require
 
 PERMISSION = "django_jobqueue.{}_schedule"
 TEMPLATE = "admin/django_jobqueue/schedule/schedules.html"
@@ -122,12 +120,5 @@ def _act(modeladmin: ScheduleAdmin, request: HttpRequest, allowed: bool, verb: s
     nothing (its unique job's key is held) is a warning, not logged either."""
     require(allowed)
     name = request.POST.get("name", "")
-    try:
-        text, changed = action(name)
-    except JobQueueError as exc:
-        modeladmin.message_user(request, f"Nothing was {verb}: {exc}", messages.ERROR)
-    else:
-        modeladmin.message_user(request, text, messages.SUCCESS if changed else messages.WARNING)
-        if changed:
-            log_summary(request, CHANGE, text, obj=Schedule(name=name))
-    return HttpResponseRedirect(reverse(CHANGELIST))
+    return press(modeladmin, request, verb, lambda: action(name), Schedule(name=name),
+                 reverse(CHANGELIST))

@@ -28,7 +28,7 @@ from .. import failures, status
 from ..exceptions import JobQueueError
 from ..failures import estimates
 from ..transports import WorkerInfo
-from . import confirm, source
+from . import confirm, queue_control, source
 from .actions import plural, report_retry
 from .audit import log_summary
 from .charts import bar_chart
@@ -113,8 +113,9 @@ def groups(modeladmin: Any, request: HttpRequest) -> TemplateResponse:
 
 
 def queues(modeladmin: Any, request: HttpRequest) -> TemplateResponse:
-    """Ready, delayed and reserved jobs and the oldest waiting job's age per connection and
-    queue; the live workers of each connection."""
+    """Ready, delayed and reserved jobs, the oldest waiting job's age and any pause per
+    connection and queue, with Pause / Resume buttons for who may use them; the live
+    workers of each connection."""
     require(modeladmin.has_view_permission(request))
     try:
         rows, groups, error = status.queue_status(), status.worker_status(), ""
@@ -122,14 +123,26 @@ def queues(modeladmin: Any, request: HttpRequest) -> TemplateResponse:
         rows, groups, error = [], [], str(exc)
     now = time.time()
     context = page_context(
-        modeladmin, request, "Queues", error=error,
-        rows=[{"row": row, "oldest": status.format_age(row.oldest_age)} for row in rows],
+        modeladmin, request, "Queues", error=error, can_pause=queue_control.can_pause(request),
+        rows=[{"row": row, "oldest": status.format_age(row.oldest_age),
+               "paused": _paused(row, now)} for row in rows],
         workers=[_worker_row(group.connection, info, now)
                  for group in groups for info in group.workers],
         worker_notes=[(group.connection, group.error or "keeps no worker registry")
                       for group in groups if group.error or not group.tracked],
     )
     return TemplateResponse(request, TEMPLATES + "queues.html", context)
+
+
+def _paused(row: status.QueueStatus, now: float) -> dict[str, str] | None:
+    """A paused queue's pause for the template: when (and how long ago) and who; ``at`` is
+    "" when its stored value could not be read."""
+    if not row.paused:
+        return None
+    if row.paused_at is None:
+        return {"at": "", "relative": "", "by": row.paused_by}
+    return {"at": when(_at(row.paused_at)), "by": row.paused_by,
+            "relative": f"{status.format_age(now - row.paused_at)} ago"}
 
 
 def _worker_row(connection: str, info: WorkerInfo, now: float) -> dict[str, Any]:

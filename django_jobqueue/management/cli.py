@@ -1,4 +1,4 @@
-"""What the failed-job commands share: argument types, filters, progress, safe output.
+"""What the commands share: argument types, filters, progress, safe output.
 
 Argument types raise ``argparse.ArgumentTypeError``, which Django turns into a
 ``CommandError`` (``call_command``) or a usage message with exit code 2 (the shell), before
@@ -24,6 +24,7 @@ from django.utils import timezone
 from ..exceptions import ConfigurationError, JobQueueError
 from ..failures.base import FailedJobStore
 from ..failures.criteria import FingerprintLookupError, fingerprint_prefix
+from ..transports import Transport, get_transport
 
 _SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -177,6 +178,34 @@ def chosen_store(options: dict[str, Any]) -> FailedJobStore:
         return failures.part(label)
     except ConfigurationError as exc:
         raise usage_error(str(exc)) from None
+
+
+def add_queue_arguments(parser: CommandParser, what: str) -> None:
+    """``QUEUE [QUEUE ...]`` and ``--connection NAME``, for a command that acts on queues of
+    one connection; ``what``: the help of ``QUEUE``."""
+    parser.add_argument("queues", nargs="+", metavar="QUEUE", type=_queue_name, help=what)
+    parser.add_argument("--connection", metavar="NAME",
+                        help="JOBQUEUE connection name (default: DEFAULT_CONNECTION).")
+
+
+def _queue_name(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError("a queue name cannot be empty")
+    return text
+
+
+def shared_transport(connection: str | None) -> Transport:
+    """The transport of ``connection`` (default: DEFAULT_CONNECTION) for a command that
+    changes what workers do: an unknown connection, or one whose jobs live in one process
+    (no other process's workers could see the change), is a usage error."""
+    try:
+        transport = get_transport(connection)
+    except ConfigurationError as exc:
+        raise usage_error(str(exc)) from None
+    if not transport.shareable_between_processes:
+        raise usage_error(f"connection {transport.name!r} keeps jobs in one process only: "
+                          "no worker of another process serves it")
+    return transport
 
 
 def criteria(options: dict[str, Any]) -> dict[str, Any]:

@@ -53,6 +53,20 @@ def client_for(kind: str, **options: Any) -> Client:
     return client
 
 
+def staff_client(kind: str, codenames: list[str] | None, **options: Any) -> Client:
+    """A browser logged in as staff user ``kind`` with ``codenames`` (app permissions),
+    a superuser when ``kind`` is ``"superuser"``; not logged in when ``codenames`` is None."""
+    browser = Client(**options)
+    if codenames is None:
+        return browser
+    account = User.objects.create_user(username=kind, password="pw", is_staff=True,
+                                       is_superuser=kind == "superuser")
+    account.user_permissions.set(Permission.objects.filter(
+        content_type__app_label="django_jobqueue", codename__in=codenames))
+    browser.force_login(account)
+    return browser
+
+
 def failed(**options: Any) -> Any:
     """A failed-job row recorded through the service (``tests.support.factories.make`` options):
     the model instance the admin shows."""

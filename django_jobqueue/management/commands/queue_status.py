@@ -1,5 +1,5 @@
-"""``manage.py queue_status``: ready, delayed and reserved jobs and the oldest waiting job's
-age per connection and queue, then the live workers of each connection."""
+"""``manage.py queue_status``: ready, delayed and reserved jobs, the oldest waiting job's age
+and any pause per connection and queue, then the live workers of each connection."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from ...exceptions import ConfigurationError
+from ...flow.pause_text import since_text
 from ...status import ConnectionWorkers, QueueStatus, format_age, queue_status, worker_status
 from .. import cli
 from ..render import table
@@ -19,7 +20,8 @@ class Command(BaseCommand):
     help = (
         "Show how many jobs are ready, delayed (waiting for their time or a retry backoff) "
         "and reserved (running) in each queue of each connection, how long the oldest ready "
-        "job has waited, and the live workers with their last heartbeat and current jobs. "
+        "job has waited, which queues are paused (pause_queue), and the live workers with "
+        "their last heartbeat and current jobs. "
         "Queues: DEFAULT_QUEUE, those named by job classes and those seen in failed jobs, "
         "unless --queue is given."
     )
@@ -53,11 +55,21 @@ class Command(BaseCommand):
 
 
 def _queues_table(rows: Sequence[QueueStatus]) -> str:
+    now = time.time()
     return table(
         ["connection", "queue", "ready", "delayed", "reserved", "oldest", ""],
-        [[r.connection, r.queue, r.ready, r.delayed, r.reserved, format_age(r.oldest_age), ""]
+        [[r.connection, r.queue, r.ready, r.delayed, r.reserved, format_age(r.oldest_age),
+          _notes(r, now)]
          if not r.error else
-         [r.connection, r.queue, "?", "?", "?", "?", f"unavailable: {r.error}"] for r in rows])
+         [r.connection, r.queue, "?", "?", "?", "?", _notes(r, now)] for r in rows])
+
+
+def _notes(row: QueueStatus, now: float) -> str:
+    """The last column: the pause, and why the store's numbers are missing."""
+    notes = [f"paused {since_text(row.paused_at, row.paused_by, now)}"] if row.paused else []
+    if row.error:
+        notes.append(f"unavailable: {row.error}")
+    return "; ".join(notes)
 
 
 def _workers_table(groups: Sequence[ConnectionWorkers]) -> str:
