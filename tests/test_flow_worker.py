@@ -151,8 +151,9 @@ def test_a_rate_limit_delays_jobs_over_it(conn, start_worker, empty_queues):
     assert worker.wait(90) == 0, worker.output()
     starts = sorted(e["t"] for e in ledger.events("rated_start"))
     assert len(starts) == 12
-    # No one-second window holds more than 5 starts (the store's clock decides; this
-    # machine's is the same one).
-    assert max(sum(1 for t in starts if first <= t < first + 1.0) for first in starts) <= 5
+    # No one-second window of the jobs' own start stamps holds more than 5 starts (the
+    # store dates the permits, a few milliseconds before the stamps: a margin covers that).
+    worst = max(sum(1 for t in starts if first <= t < first + 1.0) for first in starts)
+    assert worst <= 5, f"{conn} {[round(t - starts[0], 3) for t in starts]}"
     assert starts[-1] - starts[0] >= 2.0
     assert {e["attempt"] for e in ledger.events("rated_start")} == {1}

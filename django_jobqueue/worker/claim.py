@@ -39,6 +39,9 @@ class Claim:
     # job's short lease is known to be held until this plus ``PREFETCH_LEASE``.
     leased_at: float = 0.0
     lost: bool = False  # a renewal found its lease gone: never to be handed to a horse
+    # A rate-limited job reserved ahead takes its permit when a horse takes it, not before:
+    # a permit dates a start, so it must not be taken while the job waits.
+    admit_at_start: bool = False
 
     @classmethod
     def of(cls, reserved: Reserved, default_timeout: float) -> Claim:

@@ -73,6 +73,8 @@ class Feeder:
         while idle and not self.owing_too_much() and (
             claim := self.prefetch.next_ahead(time.monotonic())
         ) is not None:
+            if claim.admit_at_start and not self._admit(claim):
+                continue
             self._start(idle.pop(0), claim)
         self._fill_inboxes()
         self._reserve(idle)
@@ -99,7 +101,7 @@ class Feeder:
         default = float(self.options.timeout or 0)
         claims = [Claim.of(job, default) for job in jobs]
         now = {claim.id for claim in claims[:run]}  # marked started by the exchange
-        claims, ended = self.gate.admit(claims)
+        claims, ended = self.gate.admit(claims, now)
         for claim in ended:
             if claim.id not in now:  # a long lease while its end is recorded
                 self.prefetch.mark(claim, asked)
@@ -122,10 +124,24 @@ class Feeder:
         for slot in self.slots:
             room = slot.inbox_room(share, now)
             while room > 0 and (claim := self.prefetch.take_ahead_one(now)) is not None:
-                if not self._send_run(slot, claim, queued=True):
+                if claim.admit_at_start or not self._send_run(slot, claim, queued=True):
+                    # A job to admit at its start waits for a free horse, as does one
+                    # this horse cannot take now.
                     self.prefetch.put_back([claim], time.monotonic())
                     break
                 room -= 1
+
+    def _admit(self, claim: Claim) -> bool:
+        """Take a held job's permits as a free horse takes it; refused, it went back to its
+        queue and owes no start mark."""
+        try:
+            admitted = self.gate.admit_one(claim)
+        except TransportError:
+            self.prefetch.unmark(claim)
+            raise
+        if not admitted:
+            self.prefetch.unmark(claim)
+        return admitted
 
     def _start(self, slot: Slot, claim: Claim) -> None:
         if self.gate.cancelled(claim.id):  # seen while it waited ahead (its mark is owed)

@@ -42,6 +42,10 @@ POLL_EVERY = 1.0
 #: announces, so waiting jobs look again, less often the longer the limit stays full.
 WAIT_STEP = 0.25
 WAIT_LONGEST = 5.0
+#: Seconds a rate permit outlives its period. The store dates a permit when the worker takes
+#: it; the job starts a few milliseconds later, a little later for some jobs than for
+#: others, so starts counted by their own clock could crowd one window with a job more.
+RATE_MARGIN = 0.05
 
 
 class Gate:
@@ -119,10 +123,12 @@ class Gate:
                            f" ran; it did not stop within {grace:g}s: work horse killed"))
 
     # -- admission ---------------------------------------------------------------------------
-    def admit(self, claims: list[Claim]) -> tuple[list[Claim], list[Claim]]:
-        """The claims that may start, and those ended here: expired and cancelled ones
-        (settled through ``outcomes``). Limited ones take their permits; a refused one
-        goes back to its queue, delayed, uncharged."""
+    def admit(self, claims: list[Claim], starting: set[str]) -> tuple[list[Claim], list[Claim]]:
+        """The claims that may start (those in ``starting`` now, the others when a horse
+        takes them), and those ended here: expired and cancelled ones (settled through
+        ``outcomes``). Limited ones take their permits; a refused one goes back to its
+        queue, delayed, uncharged. A rate-limited job held ahead takes its permit only when
+        it starts (:meth:`admit_one`)."""
         now = time.time()
         runnable, ended = [], []
         for claim in claims:
@@ -134,16 +140,36 @@ class Gate:
                 ended.append(claim)
             else:
                 runnable.append(claim)
-        limited = [(claim, self._permits(claim)) for claim in runnable]
-        wanted = [(claim, permits) for claim, permits in limited if permits]
-        if not wanted:
-            return runnable, ended
+        wanted = []
+        for claim in runnable:
+            permits = self._permits(claim)
+            if claim.id not in starting and any(p.name.startswith("rate:") for p in permits):
+                claim.admit_at_start = True
+            elif permits:
+                wanted.append((claim, permits))
         try:
-            answers = self.transport.coordination.admit([permits for _, permits in wanted])
+            refused = self._take(wanted)
         except TransportError:
             # Unknown whether they may start: the batch goes back, to be tried again soon.
             self._hand_back(runnable)
             raise
+        return [claim for claim in runnable if claim.id not in refused], ended
+
+    def admit_one(self, claim: Claim) -> bool:
+        """A rate-limited job held ahead, about to start: True once its permits are granted
+        (else it went back to its queue, to wait for one)."""
+        claim.admit_at_start = False
+        try:
+            return not self._take([(claim, self._permits(claim))])
+        except TransportError:
+            self._hand_back([claim])
+            raise
+
+    def _take(self, wanted: list[tuple[Claim, list[Permit]]]) -> set[str]:
+        """Ask the store for the permits of ``wanted`` (one round trip); the ids refused."""
+        if not wanted:
+            return set()
+        answers = self.transport.coordination.admit([permits for _, permits in wanted])
         refused = set()
         for (claim, permits), answer in zip(wanted, answers, strict=True):
             if answer.granted:
@@ -151,7 +177,7 @@ class Gate:
             else:
                 refused.add(claim.id)
                 self._wait(claim, permits[answer.refused_by or 0], answer.free_in)
-        return [claim for claim in runnable if claim.id not in refused], ended
+        return refused
 
     def _permits(self, claim: Claim) -> list[Permit]:
         cls = self._class(claim.name)
@@ -171,7 +197,7 @@ class Gate:
             # Each start is a permit of its own (a retry is another start): held for the
             # window and never given back.
             permits.append(Permit(FLOW_SCOPE, rate_name(key), f"{claim.id}:{claim.attempts}",
-                                  rate.count, rate.period))
+                                  rate.count, rate.period + RATE_MARGIN))
         return permits
 
     def _class(self, name: str) -> type[Job] | None:
