@@ -155,7 +155,7 @@ def test_a_cancel_the_store_cannot_record_leaves_the_job_queued(memory, monkeypa
 
 
 @ON_MEMORY
-def test_a_cancelled_unique_job_frees_its_key(memory):
+def test_a_cancelled_unique_job_frees_its_key(memory, ledger):
     key = uuid.uuid4().hex
     first = UniqueReport(key).dispatch(connection=memory)
     assert UniqueReport(key).dispatch(connection=memory).duplicate
