@@ -20,7 +20,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from .. import failures, job_ends, signals
@@ -64,6 +64,10 @@ class Cancelled:
     state: str = ""
     failed_id: Ref | None = None
 
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return asdict(self)
+
 
 @dataclass(frozen=True)
 class CancelReport:
@@ -82,6 +86,10 @@ class CancelReport:
     def total(self) -> int:
         """Jobs cancelled or asked to stop."""
         return self.cancelled + self.requested
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, with the ``total``."""
+        return {**asdict(self), "total": self.total}
 
 
 def cancel(job_id: str, connection: str | None = None, *, by: str = "") -> Cancelled:
