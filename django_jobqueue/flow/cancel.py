@@ -31,6 +31,7 @@ from ..failures.base import Ref
 from ..failures.record import FailureRecord
 from ..jobs import Job, resolve
 from ..logutil import log_event
+from ..payload import json_object
 from ..transports import FoundJob, PushItem, Transport, get_transport
 from .lookup import UNANSWERED, locate, searchable
 from .names import CANCEL_KEPT, FLOW_SCOPE, cancel_name
@@ -221,7 +222,7 @@ class _Walk:
     def _matches(self, job: FoundJob) -> bool:
         if self.job_class is None:
             return True
-        body = _body(job.payload)
+        body = json_object(job.payload)
         return body is not None and body.get("job") == self.job_class
 
     def _count(self, job_id: str, outcome: str) -> None:
@@ -236,7 +237,7 @@ class _Walk:
 def _keep(transport: Transport, job: FoundJob, payload: str, by: str) -> Ref:
     """Record the job taken out as cancelled, then end it as a cancelled job ends: its
     unique key and schedule entry told, ``job_cancelled`` sent, logged."""
-    body = _body(payload)
+    body = json_object(payload)
     record = cancelled_record(job, transport.name, payload, body, by)
     try:
         stored = failures.record(record)
@@ -276,14 +277,6 @@ def cancelled_record(
         message=message, job_class=_label(body), attempts=len(earlier),
         errors=[*earlier, entry][-max(jobqueue_settings.MAX_ERRORS_KEPT, 1):],
     )
-
-
-def _body(payload: str) -> dict[str, Any] | None:
-    try:
-        body = json.loads(payload)
-    except (ValueError, RecursionError):
-        return None
-    return body if isinstance(body, dict) else None
 
 
 def _label(body: dict[str, Any] | None) -> str:

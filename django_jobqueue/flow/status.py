@@ -11,7 +11,6 @@ succeeded long enough ago that its status record is gone.
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -19,6 +18,7 @@ from .. import failures
 from ..exceptions import FailedJobNotFound
 from ..failures.base import Ref
 from ..failures.record import FailureRecord
+from ..payload import json_object
 from ..shapes import is_number
 from ..transports import FoundJob, Transport, get_transport
 from .lookup import UNANSWERED, connections_to_search, locate
@@ -141,15 +141,7 @@ def _records(transport: Transport, job_id: str) -> tuple[dict[str, Any] | None, 
     request waits for it: one read."""
     names = [status_name(job_id), cancel_name(job_id)]
     found = transport.coordination.read(FLOW_SCOPE, names)
-    return _json(found.get(names[0])), names[1] in found
-
-
-def _json(text: str | None) -> dict[str, Any] | None:
-    try:
-        value = json.loads(text) if text is not None else None
-    except (ValueError, RecursionError):
-        return None
-    return value if isinstance(value, dict) else None
+    return json_object(found.get(names[0])), names[1] in found
 
 
 def _progress(status: dict[str, Any] | None) -> Progress | None:
