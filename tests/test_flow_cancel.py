@@ -221,3 +221,25 @@ def test_a_cancelled_scheduled_job_tells_its_entry(memory):
     assert cancel(job_id, memory).outcome == "cancelled"
     told = get_transport(memory).coordination.read("default", [outcome_name("nightly-cancel")])
     assert json.loads(told[outcome_name("nightly-cancel")])["outcome"] == "cancelled"
+
+
+@ON_MEMORY
+def test_cancel_jobs_walks_again_for_a_job_stepped_over_when_another_ended(memory,
+                                                                          monkeypatch):
+    monkeypatch.setattr(cancel_module, "BATCH", 2)
+    Record(0).dispatch(connection=memory, queue="bulk")  # taken by a worker below
+    waiting = [Record(n).dispatch(connection=memory, queue="bulk") for n in range(1, 5)]
+    transport = get_transport(memory)
+    [taken] = transport.reserve(["bulk"], 1, 30, "w")
+    pages, read = transport.jobs, []
+
+    def running_job_ends_after_the_first_page(queue, limit, offset=0):
+        read.append(offset)
+        if len(read) == 2:
+            transport.ack(taken)  # the list shifts under the walk: one job is stepped over
+        return pages(queue, limit, offset)
+
+    monkeypatch.setattr(transport, "jobs", running_job_ends_after_the_first_page)
+    report = cancel_jobs("bulk", memory)
+    assert (report.cancelled, report.requested) == (4, 1)
+    assert transport.size("bulk").total == 0 and len(waiting) == 4

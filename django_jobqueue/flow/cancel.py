@@ -110,12 +110,11 @@ def cancel(job_id: str, connection: str | None = None, *, by: str = "") -> Cance
 def cancel_found(transport: Transport, job: FoundJob, by: str = "") -> Cancelled:
     """Cancel ``job`` as ``transport`` holds it: the steps of :func:`cancel` once found."""
     request(transport, job.id, by)
-    # A waiting job can be taken by a worker at any moment: then the request applies.
+    # A waiting job can be taken by a worker at any moment: then the request applies. (A
+    # job taken and handed back each time it is tried is left to the request too.)
     for _ in range(3):
         if not job.waiting:
-            log_event(logger, logging.INFO, "cancel_requested", id=job.id, queue=job.queue,
-                      connection=transport.name, by=by, state=job.state)
-            return Cancelled(job.id, "requested", transport.name, job.queue, job.state)
+            break
         payload = transport.remove(job.id, job.queue)
         if payload is not None:
             try:
@@ -134,6 +133,8 @@ def cancel_found(transport: Transport, job: FoundJob, by: str = "") -> Cancelled
             forget_request(transport, job.id)
             return Cancelled(job.id, "not_found", transport.name, job.queue, job.state)
         job = found
+    log_event(logger, logging.INFO, "cancel_requested", id=job.id, queue=job.queue,
+              connection=transport.name, by=by, state=job.state)
     return Cancelled(job.id, "requested", transport.name, job.queue, job.state)
 
 
@@ -216,7 +217,7 @@ class _Walk:
                 self._count(job.id, outcome)
                 handled += outcome != "not_found"
                 # What is still listed moves the next page on; what left shifted it back.
-                offset += dry_run or outcome == "requested"
+                offset += 1 if dry_run or outcome == "requested" else 0
         return handled > 0
 
     def _matches(self, job: FoundJob) -> bool:
