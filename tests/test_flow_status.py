@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 from django.conf import settings
+from django.db import DatabaseError
 
 from django_jobqueue import cancel, failures, job_status
 from django_jobqueue.exceptions import ConfigurationError, TransportError
@@ -18,7 +19,7 @@ from django_jobqueue.testing import work
 from django_jobqueue.transports import get_transport
 from tests.jobs import AlwaysFails, Record
 from tests.support.factories import make
-from tests.support.settings_overrides import jobqueue
+from tests.support.settings_overrides import jobqueue, mysql_down
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default"])
 
@@ -112,3 +113,13 @@ def test_every_connection_is_asked_and_one_that_does_not_answer_is_an_error(memo
             job_status(uuid.uuid4().hex)
     with pytest.raises(ConfigurationError):
         job_status(job.id, "nope")
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "mysql"])
+def test_a_failed_job_store_that_does_not_answer_leaves_the_status_record_to_tell(memory):
+    job_id = uuid.uuid4().hex
+    report(job_id, state="succeeded")
+    with mysql_down():
+        assert job_status(job_id, memory).state == "succeeded"
+        with pytest.raises(DatabaseError):
+            job_status(uuid.uuid4().hex, memory)  # "unknown" would be a guess

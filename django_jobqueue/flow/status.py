@@ -89,7 +89,7 @@ def job_status(job_id: str, connection: str | None = None) -> JobStatus:
     located = locate(job_id, connection, unanswered)
     if located is not None:
         return _in_queue(*located)
-    record = _failure(job_id, connection)
+    record = _failure(job_id, connection, unanswered)
     if record is not None:
         return _recorded(record)
     for name in connections_to_search(connection):
@@ -128,10 +128,15 @@ def _recorded(record: FailureRecord) -> JobStatus:
                      message=record.message)
 
 
-def _failure(job_id: str, connection: str | None) -> FailureRecord | None:
+def _failure(
+    job_id: str, connection: str | None, unanswered: list[Exception]
+) -> FailureRecord | None:
     try:
         record = failures.get(job_id)
     except FailedJobNotFound:
+        return None
+    except UNANSWERED as exc:  # a status record may still know the job
+        unanswered.append(exc)
         return None
     return record if connection is None or record.connection == connection else None
 
