@@ -1,7 +1,8 @@
 """django-jobqueue: background jobs for Django, best at what happens when they fail.
 
 Public API: :class:`Job`, :func:`dispatch`, :func:`dispatch_many`,
-:class:`ExponentialBackoff` and the exceptions. Importing this package loads no models.
+:class:`ExponentialBackoff`, :func:`cancel`, :func:`cancel_jobs`, :func:`job_status` and
+the exceptions. Importing this package loads no models.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from .exceptions import (
     UnknownJobClass,
     WorkHorseKilled,
 )
+from .flow.cancel import cancel, cancel_jobs
+from .flow.status import JobStatus, job_status
 from .jobs import Job
 from .retry import ExponentialBackoff
 
@@ -33,13 +36,17 @@ __all__ = [
     "Job",
     "JobFailed",
     "JobQueueError",
+    "JobStatus",
     "JobTimeout",
     "PayloadError",
     "TransportError",
     "UnknownJobClass",
     "WorkHorseKilled",
+    "cancel",
+    "cancel_jobs",
     "dispatch",
     "dispatch_many",
+    "job_status",
 ]
 
 __version__ = "0.1.0"

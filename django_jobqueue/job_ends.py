@@ -42,3 +42,11 @@ def failed(body: Any, job_id: str) -> None:
     """The job failed for good and its failure is recorded."""
     unique.release(body, job_id, "failed")
     schedule_state.record_outcome(body, job_id, "failed")
+
+
+def cancelled(body: Any, job_id: str) -> None:
+    """The job was cancelled and its record is kept: a unique job's key is free again
+    (whatever it was held for but its ``unique_for``), and a scheduled job's entry learns
+    that its run was cancelled."""
+    unique.release(body, job_id, "cancelled")
+    schedule_state.record_outcome(body, job_id, "cancelled")

@@ -164,6 +164,17 @@ def loads(raw: str | bytes) -> dict[str, Any]:
     return _checked(payload)
 
 
+def json_object(text: str | bytes | None) -> dict[str, Any] | None:
+    """``text`` parsed as a JSON object; ``None`` when there is none, it is not JSON or not
+    an object. For records other processes write (a status, a schedule's state), where an
+    unreadable one counts as none."""
+    try:
+        value = json.loads(text) if text is not None else None
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def checked(document: Any, raw: str) -> dict[str, Any]:
     """``document``, parsed from ``raw`` by plain ``json.loads`` (tagged values left as
     JSON), if :func:`loads` would accept ``raw``; else :class:`PayloadError`. For the

@@ -92,15 +92,16 @@ def lock_for(job: Job) -> tuple[UniqueLock, float] | None:
 
 
 #: The modes whose lock each moment ends. A job that failed for good before it could
-#: start (a payload that no longer builds) ends a ``"started"`` lock too; its holder check
-#: makes that a no-op for one released already.
-ENDS = {"started": ("started",), "finished": ("finished",), "failed": ("started", "finished")}
+#: start (a payload that no longer builds), or was cancelled, ends a ``"started"`` lock
+#: too; its holder check makes that a no-op for one released already.
+ENDS = {"started": ("started",), "finished": ("finished",), "failed": ("started", "finished"),
+        "cancelled": ("started", "finished")}
 
 
 def release(body: Any, job_id: str, moment: str) -> None:
     """Release the lock of the job ``job_id`` (its payload ``body``) if its mode ends it at
-    ``moment`` (``"started"``, ``"finished"``, or ``"failed"`` for good). A store that does
-    not answer is logged: the lock then ends with its ``unique_for``."""
+    ``moment`` (``"started"``, ``"finished"``, ``"failed"`` for good, or ``"cancelled"``).
+    A store that does not answer is logged: the lock then ends with its ``unique_for``."""
     lock = UniqueLock.of_payload(body)
     if lock is None or lock.until not in ENDS[moment]:
         return

@@ -18,6 +18,7 @@ from django.core.management import load_command_class
 
 from django_jobqueue import failures
 from django_jobqueue.transports import get_transport
+from tests.jobs import Record
 from tests.support.factories import kinds_sharing_a_prefix, make
 from tests.support.settings_overrides import jobqueue
 
@@ -53,6 +54,10 @@ def shared_prefix() -> str:
     first, second = kinds_sharing_a_prefix()
     failures.record(make(exc=first))
     return failures.record(make(exc=second)).fingerprint[:4]
+
+
+def queued() -> Any:
+    return Record(1).dispatch(connection="memory")
 
 
 ENTRY = "exit-codes"  # the one schedule entry the cases run with
@@ -101,6 +106,14 @@ CASES: list[Case] = [
     ("pause_queue", 2, lambda: None, lambda _: ["exit-codes", "--connection", "nope"]),
     ("resume_queue", 0, lambda: None, lambda _: ["exit-codes", "--connection", "default"]),
     ("resume_queue", 2, lambda: None, lambda _: ["exit-codes", "--connection", "nope"]),
+    ("cancel_jobs", 0, queued, lambda job: [job.id, "--connection", "memory"]),
+    ("cancel_jobs", 0, queued, lambda _: ["--queue", "default", "--yes"]),
+    ("cancel_jobs", 1, lambda: None, lambda _: ["f" * 32, "--connection", "memory"]),
+    ("cancel_jobs", 2, lambda: None, lambda _: []),
+    ("cancel_jobs", 2, lambda: None, lambda _: ["--job-class", "x", "f" * 32]),
+    ("job_status", 0, queued, lambda job: [job.id, "--connection", "memory"]),
+    ("job_status", 1, lambda: None, lambda _: ["f" * 32, "--connection", "memory"]),
+    ("job_status", 2, lambda: None, lambda _: ["nope"]),
     ("runworker", 2, lambda: None, lambda _: ["--connection", "nope"]),
     ("runworker", 2, lambda: None, lambda _: ["--concurrency", "0"]),
     ("runworker", 2, lambda: None, lambda _: ["--connection", "memory", "--burst"]),

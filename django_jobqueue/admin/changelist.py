@@ -11,6 +11,7 @@ from django.contrib.admin.views.main import ChangeList
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from .. import failures
@@ -18,8 +19,8 @@ from ..failures.database import row_ids
 from . import detail, queue_control, source, views
 from .actions import delete_selected, purge_old, retry_selected
 from .dates import when
-from .display import breakable, cut
-from .filters import FingerprintFilter, failed_at_filter, values_filter
+from .display import breakable, cut, outcome_badge
+from .filters import FingerprintFilter, OutcomeFilter, failed_at_filter, values_filter
 from .pages import own_view
 from .paginator import EstimatedCountPaginator
 
@@ -44,7 +45,7 @@ class FailedJobAdmin(admin.ModelAdmin):
     list_filter = (
         values_filter("queue", "queue"), values_filter("connection", "connection"),
         values_filter("job_class", "job class"),
-        values_filter("exception_class", "exception class"),
+        values_filter("exception_class", "exception class"), OutcomeFilter,
         FingerprintFilter, failed_at_filter(),
     )
     # Only columns an index can sort: no filesort of a million rows by a text column.
@@ -59,10 +60,10 @@ class FailedJobAdmin(admin.ModelAdmin):
     list_per_page = 50
     actions = (retry_selected, purge_old, delete_selected)
     readonly_fields = ("id", "uuid", "job_class", "queue", "connection", "attempts",
-                       "failed_at_local", "worker", *detail.FIELDS)
+                       "failed_at_local", "worker", detail.outcome, *detail.FIELDS)
     fieldsets = (
-        (None, {"fields": ("id", "uuid", "job_class", "queue", "connection", "attempts",
-                           "failed_at_local", "worker")}),
+        (None, {"fields": (detail.outcome, "id", "uuid", "job_class", "queue", "connection",
+                           "attempts", "failed_at_local", "worker")}),
         *detail.FIELDSETS,
     )
     change_list_template = "admin/django_jobqueue/failedjob/change_list.html"
@@ -114,7 +115,10 @@ class FailedJobAdmin(admin.ModelAdmin):
         """The exception's first line, cut to fit a 1280 px screen; all of its text (the
         whole message) on hover."""
         full = f"{obj.exception_class}: {obj.message}" if obj.message else obj.exception_class
-        return cut(detail.exception_summary(obj), full, EXCEPTION_CHARS)
+        # A cancelled or expired job is kept here too: labelled, so it is not read as a
+        # failure.
+        return format_html("{}{}", outcome_badge(obj.exception_class),
+                           cut(detail.exception_summary(obj), full, EXCEPTION_CHARS))
 
     @admin.display(description="failed at", ordering="failed_at")
     def failed_at_local(self, obj: Any) -> str:

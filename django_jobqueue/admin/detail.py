@@ -16,9 +16,11 @@ from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 
 from .. import failures
+from ..failures.record import outcome_of
 from ..management.render import death
 from ..masking import masked_payload_text
 from .dates import when
+from .display import outcome_badge
 
 NONE = "-"
 
@@ -27,6 +29,20 @@ NONE = "-"
 def exception_summary(obj: Any) -> str:
     first = (obj.message or "").strip().splitlines()[:1]
     return f"{obj.exception_class}: {first[0]}" if first else obj.exception_class
+
+
+_OUTCOMES = {
+    "failed": "failed for good",
+    "cancelled": "cancelled by an operator: it did not fail (no retry, no failed() hook)",
+    "expired": "expired before it started: it never ran, and did not fail",
+}
+
+
+@admin.display(description="outcome")
+def outcome(obj: Any) -> SafeString:
+    """How the job ended: a record is kept for cancelled and expired jobs too."""
+    return format_html("{}{}", outcome_badge(obj.exception_class),
+                       _OUTCOMES[outcome_of(obj.exception_class)])
 
 
 @admin.display(description="exception and traceback")

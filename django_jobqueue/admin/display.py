@@ -8,6 +8,8 @@ from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 
+from ..failures.record import outcome_of
+
 
 def breakable(text: str) -> SafeString:
     """``text`` escaped, with a line-break opportunity (``<wbr>``) after each dot: a class
@@ -23,3 +25,12 @@ def cut(shown: str, full: str, chars: int) -> SafeString | str:
     if short == shown == full:
         return breakable(shown)
     return format_html('<span title="{}">{}</span>', full, breakable(short))
+
+
+def outcome_badge(exception_class: str) -> SafeString:
+    """A label for a record kept for a job that did not fail (``cancelled``, ``expired``);
+    nothing for a failure, the rule."""
+    outcome = outcome_of(exception_class)
+    if outcome == "failed":
+        return mark_safe("")
+    return format_html('<span class="jq-outcome jq-outcome-{}">{}</span> ', outcome, outcome)

@@ -9,8 +9,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from .. import failures
-from ..failures.criteria import resolve_fingerprint
+from ..failures.criteria import as_q, resolve_fingerprint
 from ..failures.estimates import distinct_values
+from ..failures.record import OUTCOMES
 from . import source
 from .display import breakable
 
@@ -64,6 +65,23 @@ class FingerprintFilter(ValuesFilter):
         except failures.FingerprintLookupError as exc:
             messages.warning(request, str(exc))
             return queryset.none()
+
+
+class OutcomeFilter(admin.SimpleListFilter):
+    """Failed, or kept without failing: cancelled, expired (by exception class: the rows of
+    one outcome besides "failed" are one index range)."""
+
+    title = "outcome"
+    parameter_name = "outcome"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(outcome, outcome) for outcome in OUTCOMES]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if value not in OUTCOMES:  # none chosen, or a made-up one in the URL: every row
+            return queryset
+        return queryset.filter(as_q(outcome=value))
 
 
 def failed_at_filter() -> Any:

@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
+from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from .. import failures, status
@@ -34,7 +35,7 @@ from .audit import log_summary
 from .charts import bar_chart
 from .confirm import Deletion
 from .dates import when
-from .display import breakable
+from .display import breakable, outcome_badge
 from .pages import page_context, require
 from .summary import forget as forget_summaries
 from .summary import summary
@@ -52,10 +53,11 @@ def overview(modeladmin: Any, request: HttpRequest) -> TemplateResponse:
     this_hour = now.replace(minute=0, second=0, microsecond=0)
     first_hour, first_day = this_hour - dt.timedelta(hours=23), now.date() - dt.timedelta(days=29)
     since = timezone.make_aware(dt.datetime.combine(first_day, dt.time.min))
-    (result, per_day), as_of = summary(
+    (result, per_day, kept), as_of = summary(
         ("overview", since, first_hour),
         lambda: (failures.stats(since=since, hours_since=first_hour),
-                 estimates.per_day(source.rows(), since)))
+                 estimates.per_day(source.rows(), since),
+                 estimates.not_failures(source.rows(), since)))
     hours = {timezone.localtime(row["hour"]).replace(tzinfo=None): row["count"]
              for row in result["by_hour"]}
     days = {row["day"]: row["count"] for row in per_day}
@@ -64,9 +66,12 @@ def overview(modeladmin: Any, request: HttpRequest) -> TemplateResponse:
     day_points = [(f"{d:%m-%d}", days.get(d, 0)) for d in
                   (first_day + dt.timedelta(days=i) for i in range(30))]
     groups = result["by_queue"]
+    base = reverse("admin:django_jobqueue_failedjob_changelist")
     context = page_context(
         modeladmin, request, "Failure overview",
         total=result["total"], fallback=result.get("fallback"), as_of=_as_of(as_of),
+        not_failures=[(n, outcome, f"{base}?{urlencode({'outcome': outcome})}")
+                      for outcome, n in sorted(kept.items())],
         first_seen=when(min((g["first"] for g in groups), default=None)),
         last_seen=when(max((g["last"] for g in groups), default=None)),
         tables=[(heading, _linked(result[f"by_{field}"][:TOP], field)) for heading, field in
@@ -82,8 +87,15 @@ def _linked(groups: list[dict[str, Any]], field: str) -> list[dict[str, Any]]:
     """Stats groups with their value under ``value`` (and as ``label``, wrapping at dots), a
     link to the filtered changelist and their first and last failure as text."""
     base = reverse("admin:django_jobqueue_failedjob_changelist")
-    return [{**_dated(group), "value": group[field], "label": breakable(group[field]),
+    return [{**_dated(group), "value": group[field], "label": _label(group[field], field),
              "url": f"{base}?{urlencode({field: group[field]})}"} for group in groups]
+
+
+def _label(value: str, field: str) -> SafeString:
+    # Cancelled and expired jobs are kept as records too: their class says so.
+    if field != "exception_class":
+        return breakable(value)
+    return format_html("{}{}", outcome_badge(value), breakable(value))
 
 
 def _dated(group: dict[str, Any]) -> dict[str, Any]:

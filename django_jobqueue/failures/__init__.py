@@ -12,7 +12,8 @@ hex digits), which every store accepts. Records read back are
 Filter criteria, wherever ``**criteria`` appears: ``queue``, ``connection``, ``job_class``,
 ``exception_class``, ``fingerprint`` (the 40 hex digits, or an unambiguous prefix of at
 least ``MIN_FINGERPRINT_PREFIX``: else :class:`FingerprintLookupError`), ``since`` (failed at
-or after) and ``before`` (failed before).
+or after), ``before`` (failed before) and ``outcome`` (``"failed"``, or ``"cancelled"`` and
+``"expired"``: records kept for jobs that did not fail).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ ask which store is live.
 
 Filter criteria, wherever ``**criteria`` appears: ``queue``, ``connection``, ``job_class``,
 ``exception_class``, ``fingerprint`` (full, or an unambiguous prefix), ``since`` (failed at
-or after) and ``before`` (failed before); see :mod:`.criteria`.
+or after), ``before`` (failed before) and ``outcome``; see :mod:`.criteria`.
 """
 
 from __future__ import annotations

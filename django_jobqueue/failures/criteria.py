@@ -3,7 +3,8 @@ Redis-stored record.
 
 Criteria (each optional, ``None`` means "any"): ``queue``, ``connection``, ``job_class``,
 ``exception_class``, ``fingerprint`` (exact matches), ``since`` (failed at or after),
-``before`` (failed before) and, for the table only, ``ids`` (primary keys).
+``before`` (failed before), ``outcome`` (``"failed"``, ``"cancelled"`` or ``"expired"``:
+see :func:`~.record.outcome_of`) and, for the table only, ``ids`` (primary keys).
 
 A ``fingerprint`` may also be a prefix of at least :data:`MIN_FINGERPRINT_PREFIX` hex digits,
 as the commands and the admin show them (12): each store resolves it to the one full
@@ -21,10 +22,10 @@ from django.db.models import Q
 
 from ..exceptions import JobQueueError
 from .fingerprint import fill_fingerprint
-from .record import FailureRecord
+from .record import FailureRecord, classes_of
 
 EXACT = ("queue", "connection", "job_class", "exception_class", "fingerprint")
-_KNOWN = {*EXACT, "since", "before", "ids"}
+_KNOWN = {*EXACT, "since", "before", "ids", "outcome"}
 
 #: The shortest fingerprint prefix accepted: shorter ones would match many kinds at once.
 MIN_FINGERPRINT_PREFIX = 4
@@ -94,6 +95,8 @@ def _checked(criteria: dict[str, Any]) -> dict[str, Any]:
     unknown = set(criteria) - _KNOWN
     if unknown:
         raise TypeError(f"unknown failed-job criteria: {', '.join(sorted(unknown))}")
+    if criteria.get("outcome") is not None:
+        classes_of(criteria["outcome"])  # ValueError for an outcome that is not one
     return {name: value for name, value in criteria.items() if value is not None}
 
 
@@ -108,6 +111,11 @@ def as_q(**criteria: Any) -> Q:
         q &= Q(failed_at__lt=given["before"])
     if "ids" in given:
         q &= Q(pk__in=list(given["ids"]))
+    if "outcome" in given:
+        # A cancelled or expired record is found by the (exception_class, failed_at) index;
+        # "failed" is every other class, so it narrows whatever else selects the rows.
+        classes = Q(exception_class__in=classes_of(given["outcome"]))
+        q &= ~classes if given["outcome"] == "failed" else classes
     return q
 
 
@@ -118,6 +126,8 @@ def matches(record: FailureRecord, **criteria: Any) -> bool:
         raise TypeError("Redis-stored failed jobs have no ids: select them by job id")
     fill_fingerprint(record)
     if any(getattr(record, name) != given[name] for name in EXACT if name in given):
+        return False
+    if given.get("outcome", record.outcome) != record.outcome:
         return False
     return (given.get("since") is None or record.failed_at >= given["since"]) and (
         given.get("before") is None or record.failed_at < given["before"])

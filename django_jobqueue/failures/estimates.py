@@ -12,6 +12,7 @@ from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncDate
 
 from .database import INDEXED, fingerprint_groups
+from .record import NOT_FAILURES
 
 EXACT_COUNT_LIMIT = 10_000
 CAPPED_COUNT_LIMIT = 1_000_000
@@ -78,3 +79,12 @@ def groups(queryset: QuerySet[Any], limit: int = 100) -> list[dict[str, Any]]:
     """The ``limit`` largest fingerprint groups of ``queryset``: fingerprint, count, first
     and last failure, days, exception class and a sample message."""
     return fingerprint_groups(queryset, limit)
+
+
+def not_failures(queryset: QuerySet[Any], since: dt.datetime) -> dict[str, int]:
+    """How many rows of ``queryset`` from ``since`` were kept for jobs that did not fail, by
+    outcome (``{"cancelled": n, "expired": m}``, only those with rows): one range of the
+    ``(exception_class, failed_at)`` index."""
+    rows = (queryset.filter(exception_class__in=list(NOT_FAILURES), failed_at__gte=since)
+            .values("exception_class").annotate(n=Count("pk")).order_by())
+    return {NOT_FAILURES[row["exception_class"]]: row["n"] for row in rows}

@@ -122,8 +122,10 @@ def fingerprint(
 
 def fill_fingerprint(record: FailureRecord) -> FailureRecord:
     """Set ``record.fingerprint`` if it has none (records made before fingerprints existed
-    and fresh ones alike); returns the record."""
-    if not record.fingerprint:
+    and fresh ones alike); returns the record. A record kept for a job that did not fail
+    (cancelled, expired) gets none: it is no kind of failure, so it joins no group, counts
+    in no top fingerprint and is never announced as new, at no cost to those queries."""
+    if not record.fingerprint and record.outcome == "failed":
         record.fingerprint = fingerprint(
             record.exception_class, record.message, record.exception, record.job_class)
     return record

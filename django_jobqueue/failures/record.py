@@ -12,6 +12,31 @@ from typing import Any
 
 from django.utils import timezone
 
+from ..exception_text import class_path
+from ..exceptions import JobCancelled, JobExpired
+
+#: What a record tells of its job, by its exception class: records are kept for jobs that
+#: did not fail too (cancelled by an operator, expired before they started), under one of
+#: these classes; every other class is a failure. See :func:`outcome_of`.
+NOT_FAILURES = {class_path(JobCancelled): "cancelled", class_path(JobExpired): "expired"}
+#: Every outcome a record can tell.
+OUTCOMES = ("failed", "cancelled", "expired")
+
+
+def outcome_of(exception_class: str) -> str:
+    """``"cancelled"``, ``"expired"`` or ``"failed"``: how the job of a record with
+    ``exception_class`` ended."""
+    return NOT_FAILURES.get(exception_class, "failed")
+
+
+def classes_of(outcome: str) -> list[str]:
+    """The exception classes of the records of ``outcome`` other than ``"failed"`` (for
+    ``"failed"``: the classes that are *not* failures); ``ValueError`` for an outcome that
+    is not one of :data:`OUTCOMES`."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown outcome {outcome!r}: use one of {', '.join(OUTCOMES)}")
+    return [cls for cls, told in NOT_FAILURES.items() if told == outcome or outcome == "failed"]
+
 
 def storable(text: str) -> str:
     """``text`` with lone surrogates (from bytes decoded with ``surrogateescape``, or a
@@ -66,6 +91,12 @@ class FailureRecord:
             for entry in self.errors
         ]
         return self
+
+    @property
+    def outcome(self) -> str:
+        """How its job ended: ``"failed"``, or ``"cancelled"`` / ``"expired"`` (a record
+        kept for a job that did not fail; see :data:`NOT_FAILURES`)."""
+        return outcome_of(self.exception_class)
 
     @property
     def id(self) -> int | str:

@@ -23,7 +23,8 @@ from django.utils import timezone
 
 from ..exceptions import ConfigurationError, JobQueueError
 from ..failures.base import FailedJobStore
-from ..failures.criteria import FingerprintLookupError, fingerprint_prefix
+from ..failures.criteria import FingerprintLookupError, fingerprint_prefix, is_job_id
+from ..failures.record import OUTCOMES
 from ..transports import Transport, get_transport
 
 _SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -31,7 +32,7 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 FILTERS = ("queue", "connection", "job_class", "exception_class", "fingerprint", "since",
-           "until")
+           "until", "outcome")
 
 
 def plural(n: int, noun: str) -> str:
@@ -97,6 +98,14 @@ def fingerprint(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def job_id(text: str) -> str:
+    """A job id: 32 hex digits, or a UUID written with dashes (argparse type)."""
+    value = text.strip().replace("-", "").lower()
+    if not is_job_id(value):
+        raise argparse.ArgumentTypeError(f"{one_line(text)!r} is not a job id (32 hex digits)")
+    return value
+
+
 def positive_int(text: str) -> int:
     """An integer of at least 1 (argparse type)."""
     return _bounded(text, int, 1)
@@ -150,12 +159,15 @@ def add_filters(parser: CommandParser, *names: str) -> None:
         "since": ("T", "Only jobs that failed at or after T: an ISO datetime or a time ago "
                        "(2h, 30m, 7d)."),
         "until": ("T", "Only jobs that failed before T: an ISO datetime or a time ago."),
+        "outcome": ("O", "Only records of jobs that failed (failed), or of those kept "
+                         "without failing: cancelled, expired."),
     }
     for name in names or FILTERS:
         metavar, text = helps[name]
         kind = {"since": moment, "until": moment, "fingerprint": fingerprint}.get(name, str)
+        choices = {"outcome": OUTCOMES}.get(name)
         parser.add_argument(f"--{name.replace('_', '-')}", metavar=metavar, type=kind,
-                            help=text)
+                            choices=choices, help=text)
 
 
 def add_store_choice(parser: CommandParser) -> None:
@@ -219,11 +231,11 @@ class Progress:
     """A running count on a terminal (rewritten in place), or one line per step with
     ``-v 2``; silent otherwise, so cron mail holds only the summary.
 
-    Each line says what was counted: ``verb`` and the count of failed jobs, e.g. "deleted
+    Each line says what was counted: ``verb`` and how many ``noun`` (plural), e.g. "deleted
     1,000 failed jobs so far"."""
 
-    def __init__(self, out: Any, verbosity: int, verb: str) -> None:
-        self.out, self.verb = out, verb
+    def __init__(self, out: Any, verbosity: int, verb: str, noun: str = "failed job") -> None:
+        self.out, self.verb, self.noun = out, verb, noun
         self.tty = bool(out.isatty())
         self.enabled = self.tty or verbosity >= 2
         self.shown = False
@@ -231,7 +243,7 @@ class Progress:
     def __call__(self, done: int) -> None:
         if not self.enabled:
             return
-        line = f"{self.verb} {plural(done, 'failed job')} so far"
+        line = f"{self.verb} {plural(done, self.noun)} so far"
         if self.tty:
             self.out.write(f"\r{line}", ending="")
             self.out.flush()

@@ -23,6 +23,7 @@ from typing import Any
 
 from ..coordination import Coordination
 from ..logutil import log_event
+from ..payload import json_object
 
 logger = logging.getLogger(__name__)
 
@@ -158,21 +159,13 @@ def parse_slot(text: str | None) -> float | None:
         return float(text)
     except ValueError:
         pass
-    data = _json(text)
+    data = json_object(text)
     slot = data.get("slot") if data is not None else None
     return float(slot) if isinstance(slot, (int, float)) else None
 
 
-def _json(text: str | None) -> dict[str, Any] | None:
-    try:
-        value = json.loads(text) if text is not None else None
-    except (ValueError, RecursionError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
 def _last_run(text: str | None) -> LastRun | None:
-    data = _json(text)
+    data = json_object(text)
     if data is None or "job" not in data:
         return None
     slot = data.get("slot")
@@ -181,7 +174,7 @@ def _last_run(text: str | None) -> LastRun | None:
 
 
 def _outcome(text: str | None) -> LastOutcome | None:
-    data = _json(text)
+    data = json_object(text)
     if data is None:
         return None
     return LastOutcome(str(data.get("job", "")), str(data.get("outcome", "")),

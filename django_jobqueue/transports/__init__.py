@@ -9,11 +9,21 @@ from django.utils.module_loading import import_string
 
 from ..conf import jobqueue_settings
 from ..exceptions import ConfigurationError
-from .base import CurrentJob, DelayedJob, PushItem, QueueSize, Reserved, Transport, WorkerInfo
+from .base import (
+    JOB_STATES,
+    CurrentJob,
+    DelayedJob,
+    FoundJob,
+    PushItem,
+    QueueSize,
+    Reserved,
+    Transport,
+    WorkerInfo,
+)
 
 __all__ = [
-    "CurrentJob", "DelayedJob", "PushItem", "QueueSize", "Reserved", "Transport", "WorkerInfo",
-    "get_transport", "reset",
+    "JOB_STATES", "CurrentJob", "DelayedJob", "FoundJob", "PushItem", "QueueSize", "Reserved",
+    "Transport", "WorkerInfo", "get_transport", "reset",
 ]
 
 _lock = threading.Lock()

@@ -4,7 +4,8 @@ Verbs: ``push`` (and ``push_many``), ``reserve`` under a lease, ``renew`` the le
 (the outcome is recorded: remove), ``release`` (back to the queue, now or later), ``collect``
 (take jobs whose lease expired), ``size``. A reserved job stays in the store until ``ack`` or
 ``release``, so a worker that dies loses nothing: its lease runs out and another worker
-collects the job.
+collects the job. Operators' verbs: ``find`` one job, list a queue's ``jobs``, ``remove`` a
+waiting one (cancelling).
 """
 
 from __future__ import annotations
@@ -122,6 +123,29 @@ class WorkerInfo:
         return cls(**values)
 
 
+#: Where a job stands in its store: taken by a worker (``running``; ``prefetched``: held
+#: ahead of its work horses, not started yet) or waiting (``queued``: ready now;
+#: ``delayed``: due later), the order in which :meth:`Transport.jobs` lists them.
+JOB_STATES = ("running", "prefetched", "queued", "delayed")
+
+
+@dataclass(frozen=True)
+class FoundJob:
+    """A job as its store holds it now: its ``state`` (one of :data:`JOB_STATES`) and, when
+    delayed, ``due_in`` seconds from now (store clock; ``None`` in the other states)."""
+
+    id: str
+    queue: str
+    payload: str
+    state: str
+    due_in: float | None = None
+
+    @property
+    def waiting(self) -> bool:
+        """No worker holds it: :meth:`Transport.remove` can take it out."""
+        return self.state in ("queued", "delayed")
+
+
 T = TypeVar("T")
 
 
@@ -173,6 +197,9 @@ class Transport(ABC):
     #: ``register_worker()`` stores entries that ``workers()`` lists (the defaults keep and
     #: list nothing).
     keeps_worker_registry: bool = False
+    #: ``find()``, ``jobs()`` and ``remove()`` work: jobs can be looked up and cancelled
+    #: (the defaults raise ``NotImplementedError``).
+    finds_jobs: bool = False
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:
         self.name = name
@@ -327,6 +354,25 @@ class Transport(ABC):
         since its push, its due time or its release. ``None`` when no job is ready, or when
         the transport does not report it (``reports_oldest_age`` is False)."""
         return None
+
+    # -- operators' verbs: looking jobs up, and taking a waiting one out ------------------
+    def find(self, job_id: str, queues: Sequence[str]) -> FoundJob | None:
+        """Job ``job_id`` as the store holds it now, looked for in ``queues`` (a store that
+        finds a job by its id alone ignores them) in one round trip per queue at most;
+        ``None`` when it is in none of them (never queued there, or its outcome is in)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot look jobs up")
+
+    def jobs(self, queue: str, limit: int, offset: int = 0) -> list[FoundJob]:
+        """A page of ``queue``'s jobs, ``offset`` skipped, in the order of
+        :data:`JOB_STATES` (the taken ones, running or prefetched, first), then the ready
+        ones in the order workers take them, then the delayed ones by due time."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list jobs")
+
+    def remove(self, job_id: str, queue: str) -> str | None:
+        """Take job ``job_id`` out of ``queue`` if it is waiting (ready or delayed) and return
+        its payload, in one atomic step; ``None`` when it is not there or a worker holds it
+        (reserved, started or not: that worker ends it, see :mod:`django_jobqueue.flow`)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot remove jobs")
 
     # -- worker registry: one entry per live supervisor of this connection ----------------
     def register_worker(self, info: WorkerInfo, ttl: float) -> None:  # noqa: B027 -- optional

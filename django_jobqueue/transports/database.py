@@ -24,6 +24,7 @@ from ..exceptions import ConfigurationError
 from ..shapes import is_number
 from .base import (
     DelayedJob,
+    FoundJob,
     PushItem,
     QueueSize,
     Reserved,
@@ -32,6 +33,7 @@ from .base import (
     fill_from_queues,
 )
 from .database_guarded import GuardedPushes
+from .database_jobs import DatabaseJobs
 from .database_wait import IdleWait
 from .database_workers import DatabaseWorkers
 from .pg_wakeup import notify_sql, with_notify
@@ -52,11 +54,13 @@ class DatabaseTransport(Transport):
     blocking_wait = True
     reports_oldest_age = True
     keeps_worker_registry = True
+    finds_jobs = True
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:
         super().__init__(name, options)
         self.alias: str = options.get("DATABASE", "default")
         self.registry = DatabaseWorkers(name, self.alias)
+        self.lookup = DatabaseJobs(self.alias)
         self.guarded = GuardedPushes(self)
         self.idle_poll = options.get("IDLE_POLL", IDLE_POLL)
         if not (is_number(self.idle_poll) and 0 < self.idle_poll <= 5):
@@ -368,6 +372,16 @@ class DatabaseTransport(Transport):
             f"SELECT {now} - MIN(available_at) FROM {TABLE}"
             f" WHERE queue = %s AND reserved_until IS NULL AND available_at <= {now}"
         )
+
+    # -- operators' verbs: see database_jobs.py (a job is found by its id alone) ------------
+    def find(self, job_id: str, queues: Sequence[str]) -> FoundJob | None:
+        return self.lookup.find(job_id)
+
+    def jobs(self, queue: str, limit: int, offset: int = 0) -> list[FoundJob]:
+        return self.lookup.page(queue, limit, offset)
+
+    def remove(self, job_id: str, queue: str) -> str | None:
+        return self.lookup.remove(job_id, queue)
 
     # -- worker registry: the queue_workers table -------------------------------------------
     def register_worker(self, info: WorkerInfo, ttl: float) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -18,7 +19,9 @@ from typing import Any
 from ..coordination import Guard, Taken
 from ..coordination.memory import MemoryCoordination
 from .base import (
+    JOB_STATES,
     DelayedJob,
+    FoundJob,
     PushItem,
     QueueSize,
     Reserved,
@@ -63,6 +66,7 @@ class MemoryTransport(Transport):
     poll_interval = 0.01
     reports_oldest_age = True
     keeps_worker_registry = True
+    finds_jobs = True
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:
         super().__init__(name, options)
@@ -246,6 +250,44 @@ class MemoryTransport(Transport):
                 if entry.queue == queue and entry.lease_until is None and entry.available_at
             )
         return [DelayedJob(job_id, payload, due - now) for due, job_id, payload in waiting[:limit]]
+
+    def find(self, job_id: str, queues: Sequence[str]) -> FoundJob | None:
+        now = time.monotonic()
+        with self._store.lock:
+            entry = self._store.entries.get(job_id)
+            return self._found(entry, now) if entry and entry.queue in queues else None
+
+    def jobs(self, queue: str, limit: int, offset: int = 0) -> list[FoundJob]:
+        now = time.monotonic()
+        with self._store.lock:
+            found = [(self._found(entry, now), entry) for entry in self._store.entries.values()
+                     if entry.queue == queue]
+            # Ready jobs in the heap's order (priority, then arrival); one that fell due
+            # and is not in the heap yet goes in after them.
+            line = {item_id: (prio, order) for prio, order, item_id in
+                    self._store.ready.get(queue, [])}
+        found.sort(key=lambda pair: (
+            JOB_STATES.index(pair[0].state), line.get(pair[1].item_id, (math.inf, 0)),
+            pair[1].available_at, pair[1].item_id))
+        return [job for job, _ in found[offset:offset + limit]]
+
+    def remove(self, job_id: str, queue: str) -> str | None:
+        with self._store.lock:
+            entry = self._store.entries.get(job_id)
+            if entry is None or entry.queue != queue or entry.lease_until is not None:
+                return None
+            # Its heap entry stays: reserve_from skips ids that are no longer stored.
+            del self._store.entries[job_id]
+            return entry.payload
+
+    @staticmethod
+    def _found(entry: _Entry, now: float) -> FoundJob:
+        if entry.lease_until is not None:
+            state = "running" if entry.started else "prefetched"
+        else:
+            state = "delayed" if entry.available_at > now else "queued"
+        due_in = entry.available_at - now if state == "delayed" else None
+        return FoundJob(entry.item_id, entry.queue, entry.payload, state, due_in)
 
     def size(self, queue: str) -> QueueSize:
         ready = delayed = reserved = 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core import checks
 
@@ -23,6 +23,7 @@ from ..exceptions import ConfigurationError, TransportError
 from . import redis_scripts as lua
 from .base import (
     DelayedJob,
+    FoundJob,
     PushItem,
     QueueSize,
     Reserved,
@@ -30,6 +31,9 @@ from .base import (
     WorkerInfo,
     check_guard_scope,
 )
+
+if TYPE_CHECKING:
+    from .redis_jobs import RedisJobs
 
 _PUSH_CHUNK = 500
 # Expired leases one requeue looks at: abandoned started jobs waiting for collection sit
@@ -78,6 +82,7 @@ class RedisTransport(Transport):
     blocking_wait = True
     reports_oldest_age = True
     keeps_worker_registry = True
+    finds_jobs = True
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:
         super().__init__(name, options)
@@ -288,6 +293,22 @@ class RedisTransport(Transport):
     def oldest_ready_age(self, queue: str) -> float | None:
         age_ms = int(self._call("OLDEST", queue, []))
         return None if age_ms < 0 else age_ms / 1000
+
+    # -- operators' verbs: see redis_jobs.py ----------------------------------------------
+    @cached_property
+    def lookup(self) -> RedisJobs:
+        from .redis_jobs import RedisJobs  # it uses this module's id and payload decoding
+
+        return RedisJobs(lambda: self.client, self.keys, self._guarded)
+
+    def find(self, job_id: str, queues: Sequence[str]) -> FoundJob | None:
+        return self.lookup.find(job_id, queues)
+
+    def jobs(self, queue: str, limit: int, offset: int = 0) -> list[FoundJob]:
+        return self.lookup.page(queue, limit, offset)
+
+    def remove(self, job_id: str, queue: str) -> str | None:
+        return self.lookup.remove(job_id, queue)
 
     def register_worker(self, info: WorkerInfo, ttl: float) -> None:
         data = json.dumps(info.as_dict(), sort_keys=True)

@@ -44,6 +44,9 @@ local function promote(limit)
   return #due / 2
 end
 """
+#: The opening of every script on a queue's keys (their names, ``now``, ``rank()``,
+#: ``promote()``), for the scripts of other modules (:mod:`.redis_jobs`).
+PRELUDE = _PRELUDE
 
 # Removes a finished job, or marks a job started, if ``token`` still holds it (a stale
 # reservation changes nothing).

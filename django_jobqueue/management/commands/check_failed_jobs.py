@@ -30,8 +30,9 @@ class Command(BaseCommand):
     @cli.store_errors
     def handle(self, *args: Any, **options: Any) -> None:
         window_text = _span_text(options["window"].total_seconds())
+        # Cancelled and expired jobs are kept among failed jobs, but they did not fail.
         failed = failures.count(since=timezone.now() - options["window"],
-                                queue=options["queue"])
+                                queue=options["queue"], outcome="failed")
         where = f" on queue {cli.one_line(options['queue'])}" if options["queue"] else ""
         detail = (f"{cli.plural(failed, 'failed job')} in the last {window_text}{where} "
                   f"(threshold {options['threshold']})")
