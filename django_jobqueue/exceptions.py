@@ -80,11 +80,8 @@ class JobExpired(JobQueueError):
     are: no retry, no ``failed()``, no ``job_failed``."""
 
 
+
 #: Exceptions that end a job without failing it: never retried, no ``failed()``, no
-#: ``job_failed``; kept in the failed-job store, where they are told apart by class.
-NOT_FAILURES: tuple[type[JobQueueError], ...] = (JobCancelled, JobExpired)
-
-
-def not_a_failure(exception_class: str) -> bool:
-    """True for the class path of a cancelled or expired job's record."""
-    return exception_class.rsplit(".", 1)[-1] in ("JobCancelled", "JobExpired")
+#: ``job_failed``; kept in the failed-job store, told apart by class
+#: (:func:`django_jobqueue.failures.record.outcome_of`).
+ENDINGS: tuple[type[JobQueueError], ...] = (JobCancelled, JobExpired)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .exceptions import NOT_FAILURES, DontRetry
+from .exceptions import ENDINGS, DontRetry
 
 RetryAfter = float | int | Sequence[float | int] | Callable[[int], float]
 
@@ -114,7 +114,7 @@ def delay_for(retry_after: RetryAfter, retry: int) -> float:
 
 def is_unrecoverable(exc: BaseException, dont_retry: Sequence[type[BaseException]]) -> bool:
     """True when ``exc`` must fail the job at once, whatever tries remain."""
-    return isinstance(exc, (DontRetry, *NOT_FAILURES)) or (
+    return isinstance(exc, (DontRetry, *ENDINGS)) or (
         bool(dont_retry) and isinstance(exc, tuple(dont_retry)))
 
 

@@ -102,7 +102,7 @@ def _run_one(job: Reserved, books: Settler, chain: list, loop, result: WorkResul
     if expired(claim.document, now):
         ended = Ended("JobExpired", expiry_message(claim.document, now), ran=False)
         books.record([Owed.ended_by(claim, ended, "inline")])
-        books.remove([claim])
+        books.remove([claim], frozenset([claim.id]))
         result.expired += 1
         return
     run = Run(claim.id, claim.payload, claim.attempts, "inline", claim.timeout)
@@ -118,7 +118,7 @@ def _run_one(job: Reserved, books: Settler, chain: list, loop, result: WorkResul
         result.retried += 1
         return
     books.record([item])
-    books.remove([claim])
+    books.remove([claim], frozenset([claim.id] if item.not_failed else []))
     result.failed += 1
     if pending is not None and item.info is not None:
         run_failed_hook(pending, item.info, loop)

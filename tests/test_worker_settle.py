@@ -65,7 +65,7 @@ def test_a_recorded_failure_whose_removal_failed_is_only_removed_next_time(sup, 
         for n, item in enumerate(items):
             item.info = {"id": n}
 
-    def remove(claims):
+    def remove(claims, ended=frozenset()):
         removals.append([claim.id for claim in claims])
         if len(removals) == 1:
             raise TransportError("redis went away")
@@ -87,7 +87,7 @@ def test_a_record_the_store_refuses_does_not_hold_the_others_back(sup, monkeypat
             item.info = {"id": item.claim.id}
 
     monkeypatch.setattr(sup.settler, "record", record)
-    monkeypatch.setattr(sup.settler, "remove", lambda claims: None)
+    monkeypatch.setattr(sup.settler, "remove", lambda claims, ended=frozenset(): None)
     for key in ("a", "bad", "b"):
         owed(sup, key, failed(key))
     sup._settle()  # the batch fails: each is tried alone next time

@@ -31,8 +31,8 @@ from ..exceptions import (
     JobTimeout,
     PayloadError,
     WorkHorseKilled,
-    not_a_failure,
 )
+from ..failures.record import outcome_of
 from ..flow.running import RunContext, store_probe
 from ..jobs import Job, resolve
 from ..logutil import exception_for_log, log_event
@@ -334,7 +334,7 @@ def run_system_failure(
 
 def _not_a_failure(exc: BaseException) -> bool:
     if isinstance(exc, JobFailed):  # a stand-in names the class the other horse had
-        return not_a_failure(exc.exception_class)
+        return outcome_of(exc.exception_class) != "failed"
     return isinstance(exc, (JobCancelled, JobExpired))
 
 
@@ -343,8 +343,8 @@ def _ended_not_failed(
 ) -> None:
     """A cancelled job's ``job_cancelled`` (an expired one has no signal of its own: it
     never ran, and its record and log line say so)."""
-    name = exc.exception_class if isinstance(exc, JobFailed) else type(exc).__name__
-    if not name.endswith("JobCancelled"):
+    name = exc.exception_class if isinstance(exc, JobFailed) else class_path(type(exc))
+    if outcome_of(name) != "cancelled":
         return
     signals.job_cancelled.send_robust(
         sender=type(job) if job is not None else Job, job=job, job_id=job_id,

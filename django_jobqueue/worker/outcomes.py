@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import job_ends
+from ..failures.record import outcome_of
 from ..transports import Reserved
 from .claim import Claim
 from .execute import SYSTEM_EXCEPTIONS, failure_of
@@ -49,6 +50,11 @@ class Owed:
     # again; one whose batch failed is tried alone next, so a bad record holds no other.
     info: dict[str, Any] | None = None
     alone: bool = False
+
+    @property
+    def not_failed(self) -> bool:
+        """The job was cancelled or expired: its record is kept, but it did not fail."""
+        return outcome_of(self.failure.exception_class) != "failed"
 
     @classmethod
     def failed(cls, claim: Claim, failure: Failure, name: str, horse_pid: int) -> Owed:

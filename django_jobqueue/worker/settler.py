@@ -16,8 +16,8 @@ from typing import Any
 
 from .. import failures as failed_jobs
 from .. import job_ends, metrics
-from ..exceptions import TransportError, not_a_failure
-from ..failures.record import FailureRecord
+from ..exceptions import TransportError
+from ..failures.record import FailureRecord, outcome_of
 from ..logutil import exception_for_log, log_event
 from ..transports import Transport
 from .claim import Claim
@@ -113,7 +113,8 @@ class Settler:
 
     def _record(self, items: list[Owed]) -> None:
         self.record([item for item in items if item.info is None])
-        self.remove([item.claim for item in items])
+        self.remove([item.claim for item in items],
+                    frozenset(item.claim.id for item in items if item.not_failed))
         for item in items:
             self._done(item)
 
@@ -177,8 +178,9 @@ class Settler:
                 "new_fingerprint": stored.new_fingerprint,
             }
 
-    def remove(self, claims: list[Claim]) -> None:
-        """Remove jobs whose failure is recorded (one round trip per queue)."""
+    def remove(self, claims: list[Claim], ended: frozenset[str] = frozenset()) -> None:
+        """Remove jobs whose failure is recorded (one round trip per queue); the ids in
+        ``ended`` were cancelled or expired, not failed."""
         if len(claims) == 1:
             if not self.transport.ack(claims[0].reserved):
                 # Another worker runs the job again: it holds the job's key, not this one.
@@ -187,7 +189,8 @@ class Settler:
         else:
             self.transport.ack_many([claim.reserved for claim in claims])
         for claim in claims:
-            job_ends.failed(claim.document, claim.id)
+            end = job_ends.cancelled if claim.id in ended else job_ends.failed
+            end(claim.document, claim.id)
 
     def move_fallback(self) -> int:
         """Move failures written to the Redis fallback into the database, once it answers."""
@@ -214,9 +217,7 @@ class Settler:
 
 def _event(exception_class: str) -> str:
     """The log event of a job's end: cancelled and expired jobs did not fail."""
-    if not_a_failure(exception_class):
-        return "job_cancelled" if exception_class.endswith("JobCancelled") else "job_expired"
-    return "job_failed"
+    return f"job_{outcome_of(exception_class)}"
 
 
 def _lease_lost(claim: Claim, action: str) -> None:
