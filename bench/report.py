@@ -217,7 +217,8 @@ def limit_checks(rows: list[dict]) -> list[tuple[str, float | None, float]]:
     checks: list[tuple[str, float | None, float]] = []
     for row in rows:
         label, measurement = row.get("system", ""), row.get("measurement", "")
-        if not (label.startswith("ours/") and measurement.endswith("-limited")):
+        if not (label.startswith("ours/") and measurement.startswith("drain-")
+                and measurement.endswith("-limited")):
             continue
         plain = find(rows, label, measurement.removesuffix("-limited") + "-noop")
         limited = find(rows, label, measurement)

@@ -140,6 +140,22 @@ def test_giving_back_frees_a_place(clean_connection):
     assert count(co, name) == 0
 
 
+def test_permits_given_back_with_an_admission_free_their_places_first(clean_connection):
+    co = get_transport(clean_connection).coordination
+    name, other = fresh(), fresh()
+    assert granted(co, permit(name, "a", 2)) and granted(co, permit(name, "b", 2))
+    assert granted(co, permit(other, "x", 1))
+    # One call: a's and x's places free up, then c takes a's; the group after it is
+    # refused, b still holding the other place.
+    answers = co.admit([[permit(name, "c", 2)], [permit(name, "d", 2)]],
+                       releasing=[(name, "a"), (other, "x"), (name, "nobody")])
+    assert [answer.granted for answer in answers] == [True, False]
+    assert co.holders("default", [name, other]) == {name: 2, other: 0}
+    # With nothing to admit, nothing is given back either: the call asks the store nothing.
+    assert co.admit([[]], releasing=[(name, "b")]) == [Admission(True)]
+    assert count(co, name) == 2
+
+
 def test_permits_expire_with_their_time_to_live_a_sliding_window(clean_connection):
     co = get_transport(clean_connection).coordination
     name = fresh()

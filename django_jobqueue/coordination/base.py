@@ -117,8 +117,10 @@ class Permits(ABC):
     arguments are checked (each method is called with something to do)."""
 
     @abstractmethod
-    def admit(self, scope: str, groups: Sequence[Sequence[Permit]]) -> list[Admission]:
-        """Decide ``groups``, whose permits are all in ``scope``."""
+    def admit(self, scope: str, groups: Sequence[Sequence[Permit]],
+              releasing: Sequence[tuple[str, str]] = ()) -> list[Admission]:
+        """End the ``releasing`` permits, then decide ``groups``, all in ``scope``, in one
+        atomic step."""
 
     @abstractmethod
     def give_back(self, scope: str, permits: Sequence[tuple[str, str]]) -> None:
@@ -162,19 +164,24 @@ class Coordination(ABC):
         """Store a value, replacing any (``None`` deletes it): durable, or gone ``ttl``
         seconds from now (store clock), as a record kept for a while is (progress)."""
 
-    def admit(self, groups: Sequence[Sequence[Permit]]) -> list[Admission]:
+    def admit(self, groups: Sequence[Sequence[Permit]],
+              releasing: Sequence[tuple[str, str]] = ()) -> list[Admission]:
         """Grant each group of permits (one job's) all or none, the groups in order, in one
         atomic step (one round trip where the store allows): a group's grants count
         against the groups after it. Every permit of one call is in one scope
         (:class:`ValueError` otherwise), so that it is one Redis Cluster slot. An empty
-        group is granted; a call without permits asks the store nothing."""
+        group is granted; a call without permits asks the store nothing.
+
+        ``releasing``: ``(name, holder)`` permits of that scope to give back first, in the
+        same step (a worker gives back its finished jobs' permits with the next admission,
+        one round trip and one commit instead of two)."""
         scopes = {permit.scope for group in groups for permit in group}
         if len(scopes) > 1:
             raise ValueError(
                 f"the permits of one admit() share one scope, not {sorted(scopes)}")
         if not scopes:
             return [Admission(True) for _ in groups]
-        return self.permits.admit(scopes.pop(), groups)
+        return self.permits.admit(scopes.pop(), groups, list(dict.fromkeys(releasing)))
 
     def give_back(self, scope: str, permits: Sequence[tuple[str, str]]) -> None:
         """End the ``(name, holder)`` permits in ``scope``; those not held are ignored."""

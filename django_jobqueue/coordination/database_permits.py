@@ -37,14 +37,19 @@ class DatabasePermits(Permits):
         self.alias = alias
         self.headers = headers
 
-    def admit(self, scope: str, groups: Sequence[Sequence[Permit]]) -> list[Admission]:
+    def admit(self, scope: str, groups: Sequence[Sequence[Permit]],
+              releasing: Sequence[tuple[str, str]] = ()) -> list[Admission]:
         stored = [[replace(p, name=stored_name(p.name), holder=stored_name(p.holder))
                    for p in group] for group in groups]
-        names = sorted({permit.name for group in stored for permit in group})
+        # The headers of the names given back are locked too, before their rows are
+        # deleted: rows are only ever changed under their name's header, so two
+        # admissions cannot each hold a row the other waits for.
+        names = sorted({permit.name for group in stored for permit in group}
+                       | {stored_name(name) for name, _ in releasing})
         for _ in range(2):
             try:
-                return run_with_retry(self.alias,
-                                      lambda: self._admit_once(scope, names, stored))
+                return run_with_retry(self.alias, lambda: self._admit_once(
+                    scope, names, stored, releasing))
             except _NoHeader:
                 # Created in a step of their own, not in the admission's transaction (unless
                 # it joins a caller's): on MySQL an INSERT IGNORE that meets a row another
@@ -86,13 +91,16 @@ class DatabasePermits(Permits):
         return {name: int(counts.get(stored_name(name), 0)) for name in names}
 
     # -- one admission -------------------------------------------------------------------
-    def _admit_once(self, scope: str, names: list[str],
-                    groups: list[list[Permit]]) -> list[Admission]:
-        """Decide ``groups`` (their names and holders as stored) in one transaction, the
-        caller's if there is one."""
+    def _admit_once(self, scope: str, names: list[str], groups: list[list[Permit]],
+                    releasing: Sequence[tuple[str, str]]) -> list[Admission]:
+        """Give back ``releasing`` and decide ``groups`` (their names and holders as
+        stored) in one transaction, the caller's if there is one."""
         with transaction.atomic(using=self.alias):
             if self._lock_headers(scope, names) < len(names):
                 raise _NoHeader  # leaves the transaction, which has changed nothing
+            if releasing:
+                where, params = self._pairs(scope, releasing)
+                execute(self.alias, f"DELETE FROM {PERMITS} WHERE {where}", params)
             answers, grants = decide(groups, self._live(scope, names))
             if grants:
                 self._write(scope, grants)

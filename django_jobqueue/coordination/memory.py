@@ -145,9 +145,11 @@ class MemoryPermits(Permits):
     def __init__(self, state: _State) -> None:
         self.state = state
 
-    def admit(self, scope: str, groups: Sequence[Sequence[Permit]]) -> list[Admission]:
+    def admit(self, scope: str, groups: Sequence[Sequence[Permit]],
+              releasing: Sequence[tuple[str, str]] = ()) -> list[Admission]:
         names = {permit.name for group in groups for permit in group}
         with self.state.lock:
+            self.give_back(scope, releasing)
             now = time.monotonic()
             live: Holders = {}
             for name in names:

@@ -26,15 +26,23 @@ local function expire_at_last(keys)
 end
 """
 
-# KEYS: the names' sets; ARGV: the number of groups, then each group's number of permits
-# and four arguments a permit: the index of its key in KEYS, holder, limit, ttl_ms.
+# KEYS: the names' sets; ARGV: the number of permits to give back first and two arguments
+# each (the index of its key in KEYS, holder), then the number of groups, then each group's
+# number of permits and four arguments a permit: the index of its key, holder, limit, ttl_ms.
 # Permits are added as they are granted and the group's taken out again when one refuses.
 # Returns a reply a group: {1}, or {0, position of the refusing permit (from 0), ms until
 # its first holder expires (-1: it has none)}.
 ADMIT = _COMMON + """
+local j = 2
+for r = 1, tonumber(ARGV[1]) do
+  redis.call('ZREM', KEYS[tonumber(ARGV[j])], ARGV[j + 1])
+  j = j + 2
+end
 for i = 1, #KEYS do redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now) end
-local answers, j = {}, 2
-for g = 1, tonumber(ARGV[1]) do
+local answers = {}
+local groups = tonumber(ARGV[j])
+j = j + 1
+for g = 1, groups do
   local n = tonumber(ARGV[j])
   j = j + 1
   local undo, refused = {}, nil
@@ -108,9 +116,13 @@ class RedisPermits(Permits):
         self._key = key
         self._run = run
 
-    def admit(self, scope: str, groups: Sequence[Sequence[Permit]]) -> list[Admission]:
+    def admit(self, scope: str, groups: Sequence[Sequence[Permit]],
+              releasing: Sequence[tuple[str, str]] = ()) -> list[Admission]:
         keys: dict[str, int] = {}  # each name's key once, with its position in KEYS
-        args: list[Any] = [len(groups)]
+        args: list[Any] = [len(releasing)]
+        for name, holder in releasing:
+            args += [keys.setdefault(self._key(scope, name), len(keys) + 1), holder]
+        args.append(len(groups))
         for group in groups:
             args.append(len(group))
             for permit in group:

@@ -46,6 +46,9 @@ WAIT_LONGEST = 5.0
 #: it; the job starts a few milliseconds later, a little later for some jobs than for
 #: others, so starts counted by their own clock could crowd one window with a job more.
 RATE_MARGIN = 0.05
+#: Seconds finished jobs' permits wait for the next admission to carry them back (one
+#: round trip for both) before they go back alone: as acks wait for a reservation.
+GIVE_BACK_WITHIN = 0.015
 
 
 class Gate:
@@ -59,6 +62,7 @@ class Gate:
         # Concurrency permits held, by job id: given back when the job ends.
         self.held: dict[str, list[tuple[str, str]]] = {}
         self.to_give_back: list[tuple[str, str]] = []
+        self.give_back_since: float | None = None  # monotonic: the oldest owed permit
         self.next_poll = 0.0
         self._classes: dict[str, type[Job] | None] = {}
 
@@ -169,7 +173,9 @@ class Gate:
         """Ask the store for the permits of ``wanted`` (one round trip); the ids refused."""
         if not wanted:
             return set()
-        answers = self.transport.coordination.admit([permits for _, permits in wanted])
+        owed = self.to_give_back
+        answers = self.transport.coordination.admit([permits for _, permits in wanted], owed)
+        self._given_back(len(owed))
         refused = set()
         for (claim, permits), answer in zip(wanted, answers, strict=True):
             if answer.granted:
@@ -236,21 +242,34 @@ class Gate:
     # -- the end of a job ----------------------------------------------------------------------
     def ended(self, job_id: str) -> None:
         """The job ended (or went back to its queue): its permits are given back with the
-        next :meth:`give_back`."""
+        next admission, or by :meth:`give_back`."""
         self.cancels.pop(job_id, None)
-        self.to_give_back += self.held.pop(job_id, ())
+        permits = self.held.pop(job_id, ())
+        if permits:
+            self.to_give_back += permits
+            if self.give_back_since is None:
+                self.give_back_since = time.monotonic()
 
-    def give_back(self) -> None:
-        """Give back the permits of jobs that ended (one round trip); a store that does
-        not answer keeps them owed, and the permits expire by themselves meanwhile."""
-        if not self.to_give_back:
+    def give_back_at(self) -> float | None:
+        """When owed permits go back alone if no admission carried them."""
+        since = self.give_back_since
+        return None if since is None else since + GIVE_BACK_WITHIN
+
+    def give_back(self, force: bool = False) -> None:
+        """Give back the permits of jobs that ended once due (one round trip); a store that
+        does not answer keeps them owed, and they expire by themselves meanwhile."""
+        due = self.give_back_at()
+        if due is None or not (force or time.monotonic() >= due):
             return
-        owed, self.to_give_back = self.to_give_back, []
-        try:
-            self.transport.coordination.give_back(FLOW_SCOPE, owed)
-        except TransportError:
-            self.to_give_back = owed + self.to_give_back
-            raise
+        owed = self.to_give_back
+        self.transport.coordination.give_back(FLOW_SCOPE, owed)
+        self._given_back(len(owed))
+
+    def _given_back(self, count: int) -> None:
+        """The store has the first ``count`` owed permits back."""
+        del self.to_give_back[:count]
+        if not self.to_give_back:
+            self.give_back_since = None
 
     def renew(self) -> None:
         """Extend the permits of running jobs with their leases (the heartbeat's turn)."""

@@ -291,9 +291,9 @@ class Supervisor:
         """When owed acks, marks and outcomes are due, when prefetched jobs go stale, and
         when a stop's shutdown timeout runs out (else a busy worker would notice it only at
         its next heartbeat)."""
-        due = (self.outcomes.next_due(), self.stop_deadline if self.stopping else None)
-        cancels = [slot.cancel_at for slot in self.slots if slot.cancel_at is not None]
-        return [*self.feeder.deadlines(), *cancels, *(t for t in due if t is not None)]
+        due = (self.outcomes.next_due(), self.stop_deadline if self.stopping else None,
+               self.gate.give_back_at(), *(slot.cancel_at for slot in self.slots))
+        return [*self.feeder.deadlines(), *(t for t in due if t is not None)]
 
     def _settle(self) -> None:
         self.settler.settle_due(time.monotonic())
@@ -376,6 +376,7 @@ class Supervisor:
             feeder.return_queued(slot)
         self._guarded(feeder.hand_back_prefetched)
         self._guarded(lambda: feeder.flush(force=True))
+        self._guarded(lambda: self.gate.give_back(force=True))
         self._guarded(self.settler.settle_before_stop)
         if feeder.hooks:
             log_event(logger, logging.WARNING, "hooks_not_run", count=len(feeder.hooks))
