@@ -10,6 +10,7 @@ import uuid
 import pytest
 from django.db import connections
 
+from django_jobqueue.exceptions import TransportError
 from django_jobqueue.transports import PushItem, get_transport
 from tests.support.params import TRANSPORT_PARAMS
 from tests.support.waiting import wait_until
@@ -161,6 +162,37 @@ def test_exchange_removes_the_finished_and_takes_the_next(clean_connection):
     # Settling alone (no queues) reserves nothing.
     assert transport.exchange([taken[0], *again], [], [], 0, 0, 30, "") == []
     assert transport.size("default").total == 0
+
+
+def test_an_exchange_admits_what_it_reserved_and_keeps_nothing_if_admission_fails(
+        clean_connection):
+    transport = get_transport(clean_connection)
+    jobs = [item(), item(), item()]
+    transport.push_many(jobs)
+    seen = []
+
+    def admit(reserved):
+        # On a database the admission is part of the reservation's transaction: one commit.
+        alias = getattr(transport, "alias", None)
+        seen.append(([job.id for job in reserved],
+                     alias is not None and connections[alias].in_atomic_block))
+        transport.release(reserved[1], 60, undo_attempt=True)  # sent to wait, inside it too
+
+    taken = transport.exchange([], [], ["default"], 2, 0, 30, "t1", admit=admit)
+    assert [ids for ids, _ in seen] == [[jobs[0].id, jobs[1].id]]
+    assert seen[0][1] == (transport.name in ("default", "mysql", "postgres"))
+    assert [job.id for job in taken] == [jobs[0].id, jobs[1].id]
+    size = transport.size("default")
+    assert (size.reserved, size.delayed, size.ready) == (1, 1, 1)
+
+    def refuse(reserved):
+        raise TransportError("the permits' store does not answer")
+
+    with pytest.raises(TransportError):
+        transport.exchange(taken[:1], [], ["default"], 1, 0, 30, "t2", admit=refuse)
+    # The batch that could not be admitted is not left reserved, nor charged an attempt.
+    [again] = transport.reserve(["default"], 5, 30, "t3")
+    assert (again.id, again.attempts) == (jobs[2].id, 1)
 
 
 def test_prefetched_jobs_of_a_dead_worker_go_back_uncharged(clean_connection):

@@ -160,6 +160,28 @@ def check_guard_scope(item: PushItem, guards: Sequence[Guard]) -> None:
                 f" not {guard.scope!r}")
 
 
+#: Called with the jobs an exchange reserved, before they are handed out: see
+#: :meth:`Transport.exchange`.
+Admit = Callable[[list["Reserved"]], None]
+
+
+def admitted(transport: Transport, jobs: list[Reserved], admit: Admit | None) -> list[Reserved]:
+    """Run ``admit`` on jobs a store reserved outside any transaction; if it raises, the
+    jobs go back to their queues uncharged (best effort: else their leases run out)."""
+    if admit is None or not jobs:
+        return jobs
+    try:
+        admit(jobs)
+    except Exception:
+        for job in jobs:
+            try:
+                transport.release(job, 0, undo_attempt=True)
+            except Exception:  # the store is down: the leases run out, they are collected
+                break
+        raise
+    return jobs
+
+
 def fill_from_queues(
     queues: Sequence[str], run: int, prefetch: int, take: Callable[[str, int, int], list[T]]
 ) -> list[T]:
@@ -234,6 +256,7 @@ class Transport(ABC):
         token: str,
         *,
         prefetch_lease: float | None = None,
+        admit: Admit | None = None,
     ) -> list[Reserved]:
         """Settle a batch and take the next, in one round trip where the store allows.
 
@@ -242,14 +265,19 @@ class Transport(ABC):
         jobs: the first ``run`` are marked started, under ``lease``; the rest are
         prefetched, under ``prefetch_lease`` (``lease`` when None). If it raises, the
         caller keeps ``acks`` and ``started`` and sends them again (both are idempotent).
+
+        ``admit(jobs)`` is called with the jobs reserved (a worker takes their permits and
+        puts back those that must wait): inside the same transaction on a database, so
+        one commit does it all, and called again if the transaction is retried; elsewhere
+        after the reservation. If it raises, no job of the batch stays reserved.
         """
         self.ack_many(acks)
         self.mark_started(started, lease)
-        return fill_from_queues(
+        return admitted(self, fill_from_queues(
             queues, run, prefetch,
             lambda queue, wanted, now: self.reserve_from(
                 queue, wanted, lease, token, run=now, prefetch_lease=prefetch_lease),
-        )
+        ), admit)
 
     @property
     def coordination(self) -> Coordination:

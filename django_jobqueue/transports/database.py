@@ -15,14 +15,15 @@ from functools import cached_property
 from typing import Any
 
 from django.core import checks
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 
 from ..coordination import Guard, Taken
 from ..coordination.database import DatabaseCoordination
-from ..dbutil import execute, fetch, now_sql, placeholders, run_with_retry
-from ..exceptions import ConfigurationError
+from ..dbutil import execute, fetch, is_conflict, now_sql, placeholders, run_with_retry
+from ..exceptions import ConfigurationError, TransportError
 from ..shapes import is_number
 from .base import (
+    Admit,
     DelayedJob,
     FoundJob,
     PushItem,
@@ -161,21 +162,26 @@ class DatabaseTransport(Transport):
         token: str,
         *,
         prefetch_lease: float | None = None,
+        admit: Admit | None = None,
     ) -> list[Reserved]:
         leases = (lease, lease if prefetch_lease is None else prefetch_lease)
 
-        # One transaction (one commit) settles the finished batch and claims the next.
-        def settle_and_claim() -> list[tuple[Any, ...]]:
+        # One transaction (one commit) settles the finished batch, claims the next and
+        # takes its permits.
+        def settle_and_claim() -> list[Reserved]:
             with transaction.atomic(using=self.alias):
                 self._delete(acks)
                 self._mark(started, lease)
-                return fill_from_queues(
+                jobs = [self._reserved(row, token) for row in fill_from_queues(
                     queues, run, prefetch,
                     lambda queue, wanted, now: self._claim_ready(queue, wanted, now, leases,
                                                                  token),
-                )
+                )]
+                if admit is not None and jobs:
+                    _retryable(admit, jobs)
+                return jobs
 
-        return [self._reserved(row, token) for row in self._retrying(settle_and_claim)]
+        return self._retrying(settle_and_claim)
 
     def mark_started(self, jobs: Sequence[Reserved], lease: float | None = None) -> None:
         if jobs:
@@ -447,6 +453,18 @@ def _row_sql(vendor: str) -> str:
     """One row of a push's ``INSERT``: due after its delay, on the database's clock."""
     now = now_sql(vendor)
     return f"(%s, %s, %s, 0, %s, {now} + %s, {now})"
+
+
+def _retryable(admit: Admit, jobs: list[Reserved]) -> None:
+    """``admit(jobs)`` inside the exchange's transaction: a conflict in it (a deadlock on a
+    permit's header) is raised as the database error it is, so the whole transaction is
+    retried, not reported as a store that does not answer."""
+    try:
+        admit(jobs)
+    except TransportError as exc:
+        if isinstance(exc.__cause__, DatabaseError) and is_conflict(exc.__cause__):
+            raise exc.__cause__ from None
+        raise
 
 
 def _by_token(jobs: Sequence[Reserved]) -> dict[str, list[Reserved]]:

@@ -22,6 +22,7 @@ from ..coordination.redis import RedisCoordination, guard_args, key_of, taken_fr
 from ..exceptions import ConfigurationError, TransportError
 from . import redis_scripts as lua
 from .base import (
+    Admit,
     DelayedJob,
     FoundJob,
     PushItem,
@@ -29,6 +30,7 @@ from .base import (
     Reserved,
     Transport,
     WorkerInfo,
+    admitted,
     check_guard_scope,
 )
 
@@ -231,6 +233,7 @@ class RedisTransport(Transport):
         token: str,
         *,
         prefetch_lease: float | None = None,
+        admit: Admit | None = None,
     ) -> list[Reserved]:
         # Each queue's acks and marks ride along with that queue's reserve; a queue that is
         # not asked for jobs (the first ones filled the batch) gets them with count 0.
@@ -245,7 +248,7 @@ class RedisTransport(Transport):
                 queue, wanted, max(run - len(taken), 0), leases, token,
                 acks_of.get(queue, ()), started_of.get(queue, ()),
             )
-        return taken
+        return admitted(self, taken, admit)
 
     def mark_started(self, jobs: Sequence[Reserved], lease: float | None = None) -> None:
         for queue, group in _by_queue(jobs).items():

@@ -91,17 +91,16 @@ class Feeder:
             return
         token = f"{self.name[:50]}:{next(self._tokens)}"
         asked = time.monotonic()
+        admission = self.gate.admission(float(self.options.timeout or 0), run)
         jobs = self.transport.exchange(
             self.outcomes.acks, self.prefetch.marks, queues, run, prefetch,
-            jobqueue_settings.LEASE, token, prefetch_lease=PREFETCH_LEASE,
+            jobqueue_settings.LEASE, token, prefetch_lease=PREFETCH_LEASE, admit=admission,
         )
         self._sent()
         self.burst_watch.store_answered()
         self.queue_empty = len(jobs) < run + prefetch
-        default = float(self.options.timeout or 0)
-        claims = [Claim.of(job, default) for job in jobs]
-        now = {claim.id for claim in claims[:run]}  # marked started by the exchange
-        claims, ended = self.gate.admit(claims, now)
+        now = admission.starting  # marked started by the exchange
+        claims, ended = admission.settle()
         for claim in ended:
             if claim.id not in now:  # a long lease while its end is recorded
                 self.prefetch.mark(claim, asked)

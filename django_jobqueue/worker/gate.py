@@ -29,6 +29,7 @@ from ..flow.names import FLOW_SCOPE, cancel_name, paused_name
 from ..jobs import Job, resolve
 from ..logutil import log_event
 from ..transports import Transport
+from .admission import Admission, Plan
 from .claim import Claim
 from .outcomes import Ended, Outcomes, Owed
 from .slots import RUNNING, Slot
@@ -127,69 +128,100 @@ class Gate:
                            f" ran; it did not stop within {grace:g}s: work horse killed"))
 
     # -- admission ---------------------------------------------------------------------------
-    def admit(self, claims: list[Claim], starting: set[str]) -> tuple[list[Claim], list[Claim]]:
-        """The claims that may start (those in ``starting`` now, the others when a horse
-        takes them), and those ended here: expired and cancelled ones (settled through
-        ``outcomes``). Limited ones take their permits; a refused one goes back to its
-        queue, delayed, uncharged. A rate-limited job held ahead takes its permit only when
-        it starts (:meth:`admit_one`)."""
-        now = time.time()
-        runnable, ended = [], []
-        for claim in claims:
-            if expired(claim.document, now):
-                self._end(claim, "JobExpired", expiry_message(claim.document, now))
-                ended.append(claim)
-            elif claim.id in self.cancels:
-                self.end_cancelled(claim)
-                ended.append(claim)
-            else:
-                runnable.append(claim)
-        wanted = []
-        for claim in runnable:
-            permits = self._permits(claim)
-            if claim.id not in starting and any(p.name.startswith("rate:") for p in permits):
-                claim.admit_at_start = True
-            elif permits:
-                wanted.append((claim, permits))
-        try:
-            refused = self._take(wanted)
-        except TransportError:
-            # Unknown whether they may start: the batch goes back, to be tried again soon.
-            self._hand_back(runnable)
-            raise
-        return [claim for claim in runnable if claim.id not in refused], ended
+    def admission(self, default_timeout: float, run: int) -> Admission:
+        """The way in of the batch an exchange reserves, the first ``run`` jobs to start
+        now (see :class:`~.admission.Admission`)."""
+        return Admission(self, default_timeout, run)
 
     def admit_one(self, claim: Claim) -> bool:
         """A rate-limited job held ahead, about to start: True once its permits are granted
         (else it went back to its queue, to wait for one)."""
         claim.admit_at_start = False
+        plan = self.plan([claim], {claim.id})
         try:
-            return not self._take([(claim, self._permits(claim))])
+            self.take(plan)
         except TransportError:
-            self._hand_back([claim])
+            self.hand_back([claim])
             raise
+        runnable, _ = self.apply(plan)
+        return bool(runnable)
 
-    def _take(self, wanted: list[tuple[Claim, list[Permit]]]) -> set[str]:
-        """Ask the store for the permits of ``wanted`` (one round trip); the ids refused."""
-        if not wanted:
-            return set()
-        owed = self.to_give_back
-        answers = self.transport.coordination.admit([permits for _, permits in wanted], owed)
-        self._given_back(len(owed))
-        refused = set()
-        for (claim, permits), answer in zip(wanted, answers, strict=True):
+    def plan(self, claims: list[Claim], starting: set[str]) -> Plan:
+        """Sort ``claims`` (nothing asked of the store, nothing changed here): to end
+        (expired, cancelled), to admit at their start (rate-limited, held ahead), to take
+        permits for now, free to run."""
+        now, plan = time.time(), Plan(claims)
+        for claim in claims:
+            if expired(claim.document, now):
+                plan.ended.append((claim, "JobExpired", expiry_message(claim.document, now)))
+            elif claim.id in self.cancels:
+                by = self.cancels[claim.id]
+                plan.ended.append((claim, "JobCancelled", f"cancelled{_by(by)} before it started"))
+            else:
+                permits = self._permits(claim)
+                rated = any(permit.name.startswith("rate:") for permit in permits)
+                if rated and claim.id not in starting:
+                    plan.deferred.append(claim)
+                elif permits:
+                    plan.wanted.append((claim, permits))
+        return plan
+
+    def take(self, plan: Plan) -> None:
+        """The store's part of ``plan``, in one round trip (inside the exchange's
+        transaction on a database, where it may run again): the permits owed back go back,
+        the wanted ones are asked for, and the jobs refused go back to their queues,
+        delayed, uncharged. Nothing here changes until :meth:`apply`."""
+        plan.refused.clear()
+        plan.given_back = 0
+        if not plan.wanted:
+            return
+        owed = list(self.to_give_back)
+        answers = self.transport.coordination.admit([permits for _, permits in plan.wanted],
+                                                    owed)
+        plan.given_back, plan.answers = len(owed), answers
+        for (claim, permits), answer in zip(plan.wanted, answers, strict=True):
+            if not answer.granted:
+                refused = permits[answer.refused_by or 0]
+                plan.refused[claim.id] = (refused.name, self._wait(claim, refused,
+                                                                   answer.free_in))
+
+    def apply(self, plan: Plan) -> tuple[list[Claim], list[Claim]]:
+        """What ``plan`` means here once the store has it: the claims that may start, and
+        those ended (settled through ``outcomes``)."""
+        for claim, kind, message in plan.ended:
+            if kind == "JobCancelled":
+                log_event(logger, logging.INFO, "job_cancel_seen", id=claim.id,
+                          queue=claim.queue, running=False, by=self.cancels.get(claim.id, ""))
+                self.ended(claim.id)
+            self._end(claim, kind, message)
+        for claim in plan.deferred:
+            claim.admit_at_start = True
+        self._given_back(plan.given_back)
+        for (claim, permits), answer in zip(plan.wanted, plan.answers, strict=True):
             if answer.granted:
                 self.held[claim.id] = [(p.name, p.holder) for p in permits if _given_back(p)]
             else:
-                refused.add(claim.id)
-                self._wait(claim, permits[answer.refused_by or 0], answer.free_in)
-        return refused
+                limit, delay = plan.refused[claim.id]
+                log_event(logger, logging.DEBUG, "job_waits_for_limit", id=claim.id,
+                          queue=claim.queue, limit=limit, retry_in=round(delay, 3))
+        ended = {claim.id for claim, _, _ in plan.ended}
+        runnable = [claim for claim in plan.claims
+                    if claim.id not in ended and claim.id not in plan.refused]
+        return runnable, [claim for claim, _, _ in plan.ended]
+
+    def hand_back(self, claims: list[Claim]) -> None:
+        """Put back jobs whose admission failed (the store did not answer): to be tried
+        again soon, uncharged."""
+        for claim in claims:
+            try:
+                self.transport.release(claim.reserved, WAIT_STEP, undo_attempt=True)
+            except TransportError:
+                return  # the store is down: their leases expire and they are collected
 
     def _permits(self, claim: Claim) -> list[Permit]:
         cls = self._class(claim.name)
         if cls is None or (cls.concurrency_limit is None and cls.rate_limit is None):
             return []
-
         keys = claim.document.get("limits") if isinstance(claim.document, dict) else None
         keys = keys if isinstance(keys, dict) else {}
         permits = []
@@ -217,27 +249,18 @@ class Gate:
             self._classes[name] = cls
         return self._classes[name]
 
-    def _wait(self, claim: Claim, refused: Permit, free_in: float | None) -> None:
+    def _wait(self, claim: Claim, refused: Permit, free_in: float | None) -> float:
         """Put a job refused a permit back in its queue, to try again when a permit may be
-        free: a rate's when its oldest start leaves the window."""
+        free (a rate's when its oldest start leaves the window); returns the delay."""
         waits = _waits(claim) + 1
         if refused.name.startswith("rate:") and free_in is not None:
             delay = free_in + random.uniform(0, 0.05)
         else:
             delay = min(WAIT_STEP * waits, WAIT_LONGEST) * random.uniform(0.8, 1.2)
-        payload = _with_waits(claim, waits)
-        if not self.transport.release(claim.reserved, delay, payload, undo_attempt=True):
-            log_event(logger, logging.WARNING, "lease_lost", id=claim.id, queue=claim.queue,
-                      action="limit_wait")
-        log_event(logger, logging.DEBUG, "job_waits_for_limit", id=claim.id, queue=claim.queue,
-                  limit=refused.name, retry_in=round(delay, 3))
-
-    def _hand_back(self, claims: list[Claim]) -> None:
-        for claim in claims:
-            try:
-                self.transport.release(claim.reserved, WAIT_STEP, undo_attempt=True)
-            except TransportError:
-                return  # the store is down: their leases expire and they are collected
+        # A lost lease needs nothing more: the job is another worker's now.
+        self.transport.release(claim.reserved, delay, _with_waits(claim, waits),
+                               undo_attempt=True)
+        return delay
 
     # -- the end of a job ----------------------------------------------------------------------
     def ended(self, job_id: str) -> None:
