@@ -21,9 +21,10 @@ REPO = Path(__file__).resolve().parent.parent
 # A Redis database of the example's own: the suite's fixtures flush database 0.
 EXAMPLE_REDIS_DB = 7
 EXAMPLE_MYSQL_DB = "jobqueue_example"
-# 16 dispatched: 11 jobs and 2 tasks end well (PageOnCall, dispatched by the handler, is not
-# counted), 7 fail for good, each a new kind of failure.
-DISPATCHED, SUCCEEDED, FAILED = 16, 9, 7
+# 29 dispatched (PageOnCall, dispatched by the handler, is not counted): 20 end well, 7 fail
+# for good, each a new kind of failure; of the flow-control jobs, one is cancelled while it
+# runs and one expires. Those two are kept in the failed-job table too, not as failures.
+DISPATCHED, SUCCEEDED, FAILED, CANCELLED, EXPIRED = 29, 20, 7, 1, 1
 
 pytestmark = pytest.mark.slow
 
@@ -47,12 +48,14 @@ def _run_demo(tmp_path: Path, **env_vars: str) -> str:
 
 
 def _assert_outcome(output: str) -> None:
-    counts = re.search(r"(\d+) jobs dispatched: (\d+) succeeded, (\d+) failed for good", output)
+    counts = re.search(r"(\d+) jobs dispatched: (\d+) succeeded, (\d+) failed for good,"
+                       r" (\d+) cancelled, (\d+) expired", output)
     assert counts, output
-    assert tuple(map(int, counts.groups())) == (DISPATCHED, SUCCEEDED, FAILED), output
+    assert tuple(map(int, counts.groups())) == (
+        DISPATCHED, SUCCEEDED, FAILED, CANCELLED, EXPIRED), output
     assert "Every job ended as written: the demo works." in output
     # The hooks the settings name, each seen doing its part.
-    assert output.count("shop.receivers") == FAILED  # the job_failed receiver
+    assert output.count("job_failed: job=") == FAILED  # the job_failed receiver
     assert output.count("on-call paged: new kind of failure") == FAILED
     assert "work horse killed: job=ResizeImagesJob" in output
     assert "attempt failed: job=GenerateReportJob attempt=3" in output
@@ -66,6 +69,24 @@ def _assert_outcome(output: str) -> None:
     assert re.search(r"prune-failed-jobs +cron 0 2 \* \* \* \(UTC\)", output), output
     assert re.search(r"shop\.jobs\.ReleaseExpiredCarts +cron \* \* \* \* \* \(UTC\)", output)
     assert "event=schedule_fired entry=" not in output
+    _assert_flow_control(output)
+
+
+def _assert_flow_control(output: str) -> None:
+    """The flow-control jobs: limits held (the simulated partners would have refused the
+    jobs otherwise, and the demo counted a failure), one expiry, one cancel while running
+    seen from the demo's process, progress read back with job_status()."""
+    assert output.count("catalog of shop north synced") == 2
+    assert output.count("published on example-market") == 6
+    assert "event=job_expired job=shop.jobs.FlashSaleReminder" in output
+    assert re.search(r"\[demo\] job_status\(\w+\.\.\.\): running, \d+ of 100000 rows", output)
+    assert "outcome 'requested' (it was running)" in output
+    assert "event=job_cancel_seen" in output
+    assert re.search(r"job_cancelled: job=shop\.jobs\.ImportProductsJob id=\w+ running=True",
+                     output)
+    assert "ImportProductsJob(feed='spring', rows=2000): succeeded, 2000 of 2000" in output
+    assert re.search(r"ImportProductsJob\(feed='winter', rows=100000\): cancelled, \d+ of"
+                     r" 100000 rows imported", output)
 
 
 def test_demo_on_sqlite(tmp_path: Path) -> None:
@@ -100,7 +121,7 @@ def test_demo_on_redis_and_mariadb(tmp_path: Path) -> None:
         # The jobs really were in Redis, under the example's prefix, and left nothing behind.
         assert client.keys("jobqueue-example:*")
         cursor.execute(f"SELECT COUNT(*) FROM `{EXAMPLE_MYSQL_DB}`.queue_failed_jobs")
-        assert cursor.fetchone()[0] == FAILED
+        assert cursor.fetchone()[0] == FAILED + CANCELLED + EXPIRED
         cursor.execute(f"SELECT COUNT(*) FROM `{EXAMPLE_MYSQL_DB}`.queue_jobs")
         assert cursor.fetchone()[0] == 0
     finally:

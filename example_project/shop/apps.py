@@ -7,9 +7,10 @@ class ShopConfig(AppConfig):
     verbose_name = "Shop (django-jobqueue example)"
 
     def ready(self) -> None:
-        from django_jobqueue.signals import job_failed
+        from django_jobqueue.signals import job_cancelled, job_failed
 
         from . import receivers
 
         # A dispatch_uid: ready() may run twice in one process (tests, autoreload).
         job_failed.connect(receivers.on_job_failed, dispatch_uid="shop.on_job_failed")
+        job_cancelled.connect(receivers.on_job_cancelled, dispatch_uid="shop.on_job_cancelled")

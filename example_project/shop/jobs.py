@@ -14,12 +14,14 @@ demo runs offline and ends the same way every time.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import os
 import signal
 import time
 
 from django_jobqueue import DontRetry, ExponentialBackoff, Job
+from shop import partners
 
 logger = logging.getLogger(__name__)
 
@@ -231,6 +233,95 @@ class ReleaseExpiredCarts(Job):
     def handle(self):
         released = 0  # the simulated shop has no carts to release
         logger.info("released the stock of %s expired carts", released)
+
+
+class SyncShopCatalog(Job):
+    """A concurrency limit (docs/flow-control.md): one catalog sync per shop at a time, on
+    every worker and host. The shop platform refuses a second API session for a shop while
+    one is open (``partners.shop_session``); the limit makes sure none is ever tried.
+
+    Unlike a unique job (``SyncStockJob``), a second sync of the same shop is queued: it
+    waits in its queue, delayed, without using an attempt, until the first one ends, while
+    syncs of other shops run beside it.
+    """
+
+    concurrency_limit = 1
+
+    def __init__(self, shop: str):
+        self.shop = shop
+
+    def concurrency_key(self) -> str:
+        # Default: the class, one sync at a time in all. Per shop instead.
+        return f"shop-sync:{self.shop}"
+
+    def handle(self):
+        with partners.shop_session(self.shop):
+            time.sleep(0.3)  # the simulated sync
+        logger.info("catalog of shop %s synced", self.shop)
+
+
+class PublishListing(Job):
+    """A rate limit: the marketplace answers 429 beyond 5 calls a second
+    (``partners.marketplace_call``), so listings are published at most 4 a second, counted
+    across every worker. Jobs over the limit wait, delayed, without using an attempt."""
+
+    rate_limit = "4/s"
+
+    def __init__(self, marketplace: str, sku: str):
+        self.marketplace = marketplace
+        self.sku = sku
+
+    def rate_key(self) -> str:
+        # Default: the class. Each marketplace has a budget of its own.
+        return f"marketplace:{self.marketplace}"
+
+    def handle(self):
+        partners.marketplace_call(self.marketplace, self.sku)
+        logger.info("listing %s published on %s", self.sku, self.marketplace)
+
+
+class FlashSaleReminder(Job):
+    """Expiry: a reminder that arrives after the sale ended is worse than none. A reminder
+    not started within 15 minutes of being due never runs: it is kept as expired
+    (``JobExpired``), not failed. ``dispatch(expires_at=...)`` gives one reminder the sale's
+    own end instead."""
+
+    queue = "emails"
+    expires_after = dt.timedelta(minutes=15)
+
+    def __init__(self, sale_id: int, email: str):
+        self.sale_id = sale_id
+        self.email = email
+
+    def handle(self):
+        logger.info("flash sale %s reminder sent to %s", self.sale_id, self.email)
+
+
+class ImportProductsJob(Job):
+    """Progress and cancelling: a long import that reports how far it got
+    (``manage.py job_status ID``) and stops when an operator cancels it
+    (``manage.py cancel_jobs ID``): ``check_cancelled()`` ends it as cancelled, not failed.
+    """
+
+    queue = "imports"
+    timeout = 3600
+    CHUNK = 500  # rows per step: one progress report each (each report is one store write)
+
+    def __init__(self, feed: str, rows: int):
+        self.feed = feed
+        self.rows = rows
+
+    def handle(self):
+        done = 0
+        while done < self.rows:
+            if self.cancel_requested:
+                logger.info("import of feed %s cancelled after %s of %s rows",
+                            self.feed, done, self.rows)
+                self.check_cancelled()  # raises JobCancelled
+            time.sleep(0.1)  # the simulated import of one chunk
+            done = min(done + self.CHUNK, self.rows)
+            self.set_progress(done, self.rows, "rows imported")
+        logger.info("feed %s imported: %s rows", self.feed, self.rows)
 
 
 class PageOnCall(Job):

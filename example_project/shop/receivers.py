@@ -1,5 +1,6 @@
-"""The shop's ``job_failed`` receiver, connected in ``ShopConfig.ready()`` so that every
-process (the worker and its work horses included) has it."""
+"""The shop's ``job_failed`` and ``job_cancelled`` receivers, connected in
+``ShopConfig.ready()`` so that every process (the worker and its work horses included) has
+them."""
 
 from __future__ import annotations
 
@@ -22,4 +23,17 @@ def on_job_failed(sender: Any, *, job_id: str, failed_job: dict[str, Any], **kwa
         failed_job["id"],
         failed_job["attempts"],
         failed_job["new_fingerprint"],
+    )
+
+
+def on_job_cancelled(sender: Any, *, job_id: str, running: bool, **kwargs: Any) -> None:
+    """Every cancelled job, once its record is kept (a cancelled job did not fail: it gets no
+    ``job_failed``). ``running``: it was stopped while it ran, rather than taken out of its
+    queue before it started. Sent where the cancel took effect: in the work horse for a job
+    a worker held, in the process that cancelled it for a waiting one."""
+    logger.info(
+        "job_cancelled: job=%s id=%s running=%s",
+        getattr(sender, "name", sender),
+        job_id,
+        running,
     )

@@ -6,16 +6,21 @@ steps and compares outcomes with it.
 
 from __future__ import annotations
 
+import datetime as dt
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
-from django_jobqueue import Dispatched, Job, dispatch_many
+from django_jobqueue import Dispatched, Job, cancel, dispatch_many, job_status
+from django_jobqueue.flow.pause import resume_queue
 from shop import jobs
 
-QUEUES = ["default", "emails", "payments", "reports"]
+QUEUES = ["default", "emails", "payments", "reports", "imports"]
 # The classes whose failed-job rows a new demo run removes first (PageOnCall never fails).
 JOB_CLASSES = [
     jobs.SendReceipt,
@@ -27,23 +32,42 @@ JOB_CLASSES = [
     jobs.SyncStockJob,
     jobs.ShipOrder,
     jobs.ResizeImagesJob,
+    jobs.SyncShopCatalog,
+    jobs.PublishListing,
+    jobs.FlashSaleReminder,
+    jobs.ImportProductsJob,
 ]
 # Failed tasks are filed under their function's path.
 TASK_PATHS = ["shop.tasks.send_newsletter", "shop.tasks.sync_loyalty_points"]
 
 
+JOB_CANCELLED = "django_jobqueue.exceptions.JobCancelled"
+JOB_EXPIRED = "django_jobqueue.exceptions.JobExpired"
+
+
 @dataclass(frozen=True)
 class Expected:
-    """What a dispatched job is written to do."""
+    """How a dispatched job is written to end: ``outcome`` is ``"succeeded"``, ``"failed"``
+    (for good), ``"cancelled"`` or ``"expired"`` (kept in the failed-job store like a
+    failure, but not one), after ``attempts``, under ``exception_class``."""
 
-    fails: bool
+    outcome: str
     attempts: int
     exception_class: str = ""
 
+    @property
+    def kept(self) -> bool:
+        """It ends as a record of the failed-job store."""
+        return self.outcome != "succeeded"
+
     def describe(self) -> str:
-        if not self.fails:
+        if self.outcome == "succeeded":
             tries = "" if self.attempts == 1 else f" on attempt {self.attempts}"
             return f"succeeds{tries}"
+        if self.outcome == "cancelled":
+            return "cancelled while it runs (JobCancelled)"
+        if self.outcome == "expired":
+            return "expires before it starts (JobExpired)"
         tries = "1 attempt" if self.attempts == 1 else f"{self.attempts} attempts"
         return f"fails after {tries} ({self.exception_class.rsplit('.', 1)[-1]})"
 
@@ -65,7 +89,7 @@ class _RollBack(Exception):
     """Ends the demo's rolled-back transaction."""
 
 
-OK = Expected(fails=False, attempts=1)
+OK = Expected("succeeded", 1)
 
 
 def _job(job: Job, expected: Expected, dispatched: Dispatched) -> Planned:
@@ -93,22 +117,91 @@ def dispatch_jobs() -> list[Planned]:
 
     cases: list[tuple[Job, Expected]] = [
         (jobs.CallExternalAPIJob("https://partner.example.com/stock", {"sku": "A-1"}),
-         Expected(False, 3)),
-        (jobs.SyncStockJob(warehouse="north"), Expected(False, 2)),
+         Expected("succeeded", 3)),
+        (jobs.SyncStockJob(warehouse="north"), Expected("succeeded", 2)),
         (jobs.ProcessDataJob({"rows": [3, 4, 5]}), OK),
-        (jobs.ProcessDataJob({"rows": "3,4,5"}), Expected(True, 1, "ValueError")),
+        (jobs.ProcessDataJob({"rows": "3,4,5"}), Expected("failed", 1, "ValueError")),
         (jobs.GenerateReportJob(report_id=7, user_email="ada@example.com"),
-         Expected(True, 3, "Exception")),
+         Expected("failed", 3, "Exception")),
         (jobs.ChargeCard(order_id=1005, amount="19.99"),
-         Expected(True, 1, "shop.jobs.CardDeclined")),
-        (jobs.ShipOrder(order_id=1005), Expected(True, 1, "django_jobqueue.exceptions.DontRetry")),
+         Expected("failed", 1, "shop.jobs.CardDeclined")),
+        (jobs.ShipOrder(order_id=1005),
+         Expected("failed", 1, "django_jobqueue.exceptions.DontRetry")),
         (jobs.ExportOrdersJob(export_id=3),
-         Expected(True, 2, "django_jobqueue.exceptions.JobTimeout")),
+         Expected("failed", 2, "django_jobqueue.exceptions.JobTimeout")),
         (jobs.ResizeImagesJob(product_id=42),
-         Expected(True, 1, "django_jobqueue.exceptions.WorkHorseKilled")),
+         Expected("failed", 1, "django_jobqueue.exceptions.WorkHorseKilled")),
+        # Flow control (docs/flow-control.md). Two syncs of the north shop, never at once
+        # (the shop platform would refuse the second session); the south shop's beside them.
+        (jobs.SyncShopCatalog("north"), OK),
+        (jobs.SyncShopCatalog("north"), OK),
+        (jobs.SyncShopCatalog("south"), OK),
+        # Six listings at 4 a second: the last two wait for the next second, uncharged.
+        *((jobs.PublishListing("example-market", f"SKU-{n}"), OK) for n in range(1, 7)),
+        (jobs.FlashSaleReminder(sale_id=12, email="ada@example.com"), OK),
+        # A short import: its progress reports make job_status() know it succeeded.
+        (jobs.ImportProductsJob(feed="spring", rows=2000), OK),
     ]
     planned += [_job(job, expected, job.dispatch()) for job, expected in cases]
+    # A reminder of a sale that ended a minute ago: it expires as a worker takes it.
+    ended = timezone.now() - dt.timedelta(minutes=1)
+    late = jobs.FlashSaleReminder(sale_id=11, email="grace@example.com")
+    planned.append(_job(late, Expected("expired", 1, JOB_EXPIRED),
+                        late.dispatch(expires_at=ended)))
+    # A long import, cancelled while it runs (see cancel_while_running).
+    winter = jobs.ImportProductsJob(feed="winter", rows=100_000)
+    planned.append(_job(winter, Expected("cancelled", 1, JOB_CANCELLED), winter.dispatch()))
     return planned
+
+
+def long_import(planned: list[Planned]) -> Planned:
+    """The import the demo cancels while it runs."""
+    return next(p for p in planned if p.expected.outcome == "cancelled")
+
+
+def cancel_while_running(
+    item: Planned, worker_alive: Callable[[], bool], say: Callable[[str], None]
+) -> None:
+    """Watch the long import with ``job_status()`` until it runs and has reported progress,
+    then cancel it, as an operator would (``manage.py job_status ID``, then
+    ``manage.py cancel_jobs ID``), from this process while a worker runs it."""
+    deadline = time.monotonic() + 90
+    while worker_alive() and time.monotonic() < deadline:
+        status = job_status(item.job_id)
+        if status.state == "running" and status.progress is not None:
+            say(f"job_status({item.job_id[:8]}...): running, {_progress(status.progress)}")
+            result = cancel(item.job_id, by="demo")
+            say(f"cancel({item.job_id[:8]}...): outcome {result.outcome!r} (it was"
+                f" {result.state}): its worker sees the request within a second")
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{item.shown} never ran with progress to cancel")
+
+
+def import_statuses(planned: list[Planned]) -> list[str]:
+    """What ``job_status()`` says of the imports now that the worker is done."""
+    lines = []
+    for item in planned:
+        if item.name != "ImportProductsJob":
+            continue
+        status = job_status(item.job_id)
+        line = f"{item.shown}: {status.state}"
+        if status.progress is not None:
+            line += f", {_progress(status.progress)}"
+        if status.failed_id is not None:
+            line += f"; failed_jobs show {status.failed_id}"
+        lines.append(line)
+    return lines
+
+
+def _progress(progress: Any) -> str:
+    return f"{progress.done} of {progress.total} {progress.message} ({progress.percent:g}%)"
+
+
+def resume_demo_queues() -> list[str]:
+    """Demo only: resume the demo's queues that a try of ``pause_queue`` left paused (a
+    burst worker leaves the jobs of a paused queue alone)."""
+    return [queue for queue in QUEUES if resume_queue(queue)]
 
 
 def dispatch_duplicate(planned: list[Planned]) -> Dispatched:
@@ -172,7 +265,7 @@ def enqueue_tasks() -> list[Planned]:
 
     return [
         planned(tasks.send_newsletter, OK, 12, 3),
-        planned(tasks.sync_loyalty_points, Expected(True, 2, "ConnectionError"), 1001),
+        planned(tasks.sync_loyalty_points, Expected("failed", 2, "ConnectionError"), 1001),
     ]
 
 
@@ -181,9 +274,9 @@ def check_task_result(item: Planned) -> str:
     result = item.result
     result.refresh()
     status = str(getattr(result.status, "value", result.status))
-    want = "FAILED" if item.expected.fails else "SUCCESSFUL"
+    want = "FAILED" if item.expected.kept else "SUCCESSFUL"
     if status != want:
         return f"task {item.name}: result {status}, expected {want}"
-    if not item.expected.fails and result.return_value != {"issue": 12, "sent": 3}:
+    if not item.expected.kept and result.return_value != {"issue": 12, "sent": 3}:
         return f"task {item.name}: return value {result.return_value!r}"
     return ""

@@ -1,16 +1,20 @@
 """``manage.py demo``: the example's main job, from dispatch to the failed-jobs table.
 
 It migrates the SQLite database, removes what earlier demo runs left, dispatches the shop's
-jobs (some succeed, some are retried, some fail for good), runs the real worker in burst
-mode, then reports what happened and where to look next. It checks every outcome against
+jobs (some succeed, some are retried, some fail for good, some wait for a concurrency or
+rate limit, one expires), runs the real worker in burst mode in a process of its own while
+it watches a long import with ``job_status()`` and cancels it, then reports what happened
+and where to look next. It checks every outcome against
 what the jobs are written to do and exits non-zero on any surprise, so it is also a smoke
 test of the whole pipeline.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import sys
 import textwrap
+from collections import Counter
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,12 +22,13 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
 from django.utils import timezone
 
 from django_jobqueue import failures
 from django_jobqueue.models import FailedJob, FailureFingerprint
 from django_jobqueue.transports import get_transport
-from shop import scenarios
+from shop import partners, scenarios
 from shop.scenarios import QUEUES, Planned
 
 
@@ -51,7 +56,7 @@ class Command(BaseCommand):
         planned = self.dispatch_jobs()
 
         self.heading("3. Run a worker until every job is settled")
-        self.run_worker()
+        self.run_worker(planned)
 
         self.heading("4. Outcome")
         failed_rows = self.report(planned, started)
@@ -73,9 +78,13 @@ class Command(BaseCommand):
         transport = get_transport()
         cleared = sum(transport.clear(queue) for queue in QUEUES)
         scenarios.free_unique_keys()
+        partners.reset()
         self.say(
             f"removed what earlier demo runs left: {pruned} failed jobs, {cleared} queued jobs"
         )
+        resumed = scenarios.resume_demo_queues()
+        if resumed:
+            self.say(f"resumed the queues left paused: {', '.join(resumed)}")
 
     def dispatch_jobs(self) -> list[Planned]:
         planned = scenarios.dispatch_jobs() + scenarios.enqueue_tasks()
@@ -100,6 +109,10 @@ class Command(BaseCommand):
             "SendReceipt(order_id=1999, ...) dispatched inside a transaction that rolled "
             "back: never queued"
         )
+        self.say(
+            "FlashSaleReminder(11, ...) was dispatched with expires_at= the end of a sale "
+            "that ended a minute ago: a worker takes it and keeps it as expired"
+        )
         self.check_queued(len(planned))
         return planned
 
@@ -115,36 +128,57 @@ class Command(BaseCommand):
         if total != expected:
             raise CommandError(f"expected {expected} queued jobs, found {total}")
 
-    def run_worker(self) -> None:
-        self.say(f"$ {_python()} {_manage()} runworker {' '.join(QUEUES)} --burst --concurrency 2")
+    def run_worker(self, planned: list[Planned]) -> None:
+        args = ["runworker", *QUEUES, "--burst", "--concurrency", "2"]
+        self.say(f"$ {_python()} {_manage()} {' '.join(args)}")
         self.say(
-            "(--burst: exit once no job is ready, delayed or running; the worker's own "
-            "log lines follow)\n"
+            "(--burst: exit once no job is ready, delayed or running. The worker runs in a\n"
+            "process of its own, as in production, while this one watches the winter import\n"
+            "with job_status() and cancels it; the worker's own log lines follow)\n"
         )
-        # The worker forks its work horses from this process: flush first, or they would
-        # inherit (and print again) whatever is still buffered.
-        self.stdout.flush()
-        sys.stdout.flush()
-        call_command("runworker", *QUEUES, "--burst", "--concurrency", "2")
-        sys.stderr.flush()
+        # The worker is forked from this process (so it starts at once, Django loaded):
+        # flush first, or it would inherit (and print again) whatever is still buffered,
+        # and let it open database connections of its own.
+        self.flush()
+        connections.close_all()
+        worker = multiprocessing.get_context("fork").Process(
+            target=call_command, args=args, name="runworker")
+        worker.start()
+        try:
+            scenarios.cancel_while_running(scenarios.long_import(planned), worker.is_alive,
+                                           self.tell)
+            worker.join(timeout=300)
+        finally:
+            if worker.is_alive():
+                worker.terminate()
+                worker.join()
+        if worker.exitcode != 0:
+            raise CommandError(f"the worker exited with code {worker.exitcode}")
 
     def report(self, planned: list[Planned], started: Any) -> list[Any]:
         by_uuid = {record.uuid: record for record in failures.select(since=started)}
         rows = [by_uuid[p.job_id] for p in planned if p.job_id in by_uuid]
         problems = self.compare(planned, by_uuid)
         succeeded = len(planned) - len(rows)
+        ends = Counter(row.outcome for row in rows)
         self.say(
-            f"{len(planned)} jobs dispatched: {succeeded} succeeded, {len(rows)} failed for good."
+            f"{len(planned)} jobs dispatched: {succeeded} succeeded, {ends['failed']} failed for"
+            f" good, {ends['cancelled']} cancelled, {ends['expired']} expired."
         )
         if rows:
-            self.say("\nThe failed ones are rows in the queue_failed_jobs table:")
+            self.say("\nThe failed ones are rows in the queue_failed_jobs table, and so are the"
+                     " cancelled\nand expired ones (marked: they did not fail):")
             self.say(f"  {'id':>4}  {'job class':<28} {'queue':<9} {'attempts':>8}  exception")
             for row in sorted(rows, key=_by_id):
                 first_line = row.exception.splitlines()[0] if row.exception else ""
+                mark = "" if row.outcome == "failed" else f"[{row.outcome.upper()}] "
                 self.say(
                     f"  {row.id!s:>4}  {row.job_class:<28} {row.queue:<9} "
-                    f"{row.attempts:>8}  {_short(first_line, 70)}"
+                    f"{row.attempts:>8}  {mark}{_short(first_line, 70)}"
                 )
+        self.say("\njob_status() of the imports, which reported their progress:")
+        for line in scenarios.import_statuses(planned):
+            self.say(f"  {_short(line, 120)}")
         by_class = failures.stats(since=started)["by_exception_class"]
         counts = ", ".join(f"{item['exception_class']} {item['count']}" for item in by_class)
         self.say(f"\nfailures.stats(), by exception class: {counts or 'none'}")
@@ -160,17 +194,20 @@ class Command(BaseCommand):
         for item in planned:
             row, want = by_uuid.get(item.job_id), item.expected
             name = item.name
-            if want.fails and row is None:
-                problems.append(f"{name} was expected to fail but left no failed-job row")
-            elif not want.fails and row is not None:
-                problems.append(f"{name} was expected to succeed but failed: {row.message}")
-            elif row is not None and (row.attempts, row.exception_class) != (
+            if want.kept and row is None:
+                problems.append(f"{name} was expected to end {want.outcome} but left no"
+                                " failed-job row")
+            elif not want.kept and row is not None:
+                problems.append(f"{name} was expected to succeed but ended {row.outcome}:"
+                                f" {row.message}")
+            elif row is not None and (row.outcome, row.attempts, row.exception_class) != (
+                want.outcome,
                 want.attempts,
                 want.exception_class,
             ):
                 problems.append(
-                    f"{name}: {row.attempts} attempts, {row.exception_class}; "
-                    f"expected {want.attempts}, {want.exception_class}"
+                    f"{name}: {row.outcome}, {row.attempts} attempts, {row.exception_class};"
+                    f" expected {want.outcome}, {want.attempts}, {want.exception_class}"
                 )
         problems += filter(None, (scenarios.check_task_result(p) for p in planned if p.result))
         left = sum(get_transport().size(queue).total for queue in QUEUES)
@@ -180,7 +217,8 @@ class Command(BaseCommand):
 
     def next_steps(self, rows: list[Any]) -> None:
         python, manage = _python(), _manage()
-        example_id = rows[0].id if rows else 1
+        failed = [row for row in rows if row.outcome == "failed"]  # retrying them makes sense
+        example_id = failed[0].id if failed else 1
         retry = f"from django_jobqueue import failures; print(failures.retry({example_id}))"
         mysql = settings.DATABASES["default"]["ENGINE"].endswith("mysql")
         schedule = "\n".join(f"    {line}" for line in scenarios.schedule_lines())
@@ -216,6 +254,18 @@ class Command(BaseCommand):
   Run a worker without --burst and watch them fire (event=schedule_fired):
     $ {python} {manage} runworker {" ".join(QUEUES)}
 
+* Flow control (docs/flow-control.md): run a worker in another terminal,
+    $ {python} {manage} runworker {" ".join(QUEUES)}
+  then pause the imports, queue a long one, resume, watch it and cancel it:
+    $ {python} {manage} pause_queue imports
+    $ {python} {manage} shell -c "from shop.jobs import ImportProductsJob; \\
+        print(ImportProductsJob('autumn', rows=200_000).dispatch().id)"
+    $ {python} {manage} queue_status --queue imports     # 1 ready, paused since ...
+    $ {python} {manage} resume_queue imports             # the worker takes it within a second
+    $ {python} {manage} job_status ID                    # running, progress: ... of 200000
+    $ {python} {manage} cancel_jobs ID                   # asked to stop: it ends as cancelled
+    $ {python} {manage} failed_jobs --outcome cancelled
+
 * Run it again: ./scripts/demo (or {python} {manage} demo) starts from a clean slate.
 * The Django admin shows them too (filter, inspect, retry, purge, overview, groups):
     $ {python} {manage} createsuperuser
@@ -223,6 +273,17 @@ class Command(BaseCommand):
   then open http://127.0.0.1:8000/admin/django_jobqueue/failedjob/ (docs/admin.md).""")
 
     # -- output --------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Write out what is buffered: the worker process writes to the same output."""
+        self.stdout.flush()
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+    def tell(self, text: str) -> None:
+        """A line of this process among the worker's log lines, flagged and written out."""
+        self.say(f"[demo] {text}")
+        self.flush()
+
     def heading(self, text: str) -> None:
         self.stdout.write("\n" + self.style.MIGRATE_HEADING(text))
 
