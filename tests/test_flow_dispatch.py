@@ -19,14 +19,15 @@ from tests.support.registry import own_registry  # noqa: F401 -- a fixture
 @pytest.mark.parametrize(("text", "rate"), [
     ("100/m", Rate(100, 60.0)), ("5/s", Rate(5, 1.0)), ("1000/h", Rate(1000, 3600.0)),
     ("10/5m", Rate(10, 300.0)), ("1/day", Rate(1, 86400.0)), (" 3 / 2 sec ", Rate(3, 2.0)),
-    ("7/minutes", Rate(7, 60.0)), ("2/0.5s", Rate(2, 0.5)),
+    ("7/minutes", Rate(7, 60.0)), ("2/0.5s", Rate(2, 0.5)), ("3/secs", Rate(3, 1.0)),
+    ("1/days", Rate(1, 86400.0)), ("4/hours", Rate(4, 3600.0)),
 ])
 def test_rates_are_read_as_written(text, rate):
     assert parse_rate(text) == rate
 
 
 @pytest.mark.parametrize("text", ["100", "100/", "/m", "0/m", "10/0m", "10/fortnight", 100,
-                                  None, "-1/s"])
+                                  None, "-1/s", "10/ms", "10/hs"])
 def test_a_rate_that_cannot_be_read_is_refused(text):
     with pytest.raises(ConfigurationError, match="rate limit"):
         parse_rate(text)

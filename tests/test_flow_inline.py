@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from django_jobqueue import failures
 from django_jobqueue.coordination.memory import MemoryCoordination
 from django_jobqueue.flow.names import FLOW_SCOPE, cancel_name, paused_name
 from django_jobqueue.models import FailedJob
@@ -55,6 +56,15 @@ def test_an_expired_job_is_kept_as_expired_and_never_runs():
     assert record.uuid == late.id
     assert record.exception_class == "django_jobqueue.exceptions.JobExpired"
     assert not failed and not ledger.events("failed_hook")
+
+
+def test_a_retried_expired_job_is_a_new_job_that_runs():
+    jobs.Expiring("late").dispatch(expires_at=time.time() - 0.001)
+    assert work().expired == 1
+    record = FailedJob.objects.get()
+    failures.retry(record.pk)
+    assert work().succeeded == 1, "its old expiry stayed with the record"
+    assert [e["value"] for e in ledger.events("ran")] == ["late"]
 
 
 def test_a_paused_queue_is_left_alone():

@@ -65,7 +65,10 @@ def check_retryable(raw: str) -> dict[str, Any]:
 def push_again(record: FailureRecord) -> str:
     """Validate a stored payload and push it as a new job; return the new id."""
     payload = check_retryable(record.payload)
-    fresh = dict(payload)
+    # A retry is a new job: its old expiry (it would expire at once) and the waits it
+    # spent behind a limit stay with the record.
+    fresh = {key: value for key, value in payload.items()
+             if key not in ("expires_at", "limit_waits")}
     fresh.update(
         id=uuid.uuid4().hex, errors=[], retry_of=record.uuid,
         dispatched_at=timezone.now().isoformat(),

@@ -49,7 +49,7 @@ def parse_rate(text: Any) -> Rate:
     """``"100/m"``, ``"5/s"``, ``"1000/h"``, ``"10/5m"`` (per five minutes) or ``"1/day"``
     as a :class:`Rate`; :class:`ConfigurationError` for anything else."""
     match = _RATE.match(text.lower()) if isinstance(text, str) else None
-    unit = _UNITS.get(match.group(3).removesuffix("s") or "s") if match else None
+    unit = _unit(match.group(3)) if match else None
     if match is None or unit is None:
         raise ConfigurationError(
             f"a rate limit is written like '100/m' (a count, '/', then s, m, h or d,"
@@ -58,6 +58,15 @@ def parse_rate(text: Any) -> Rate:
     if count < 1 or times <= 0:
         raise ConfigurationError(f"a rate limit needs a count and a period above 0: {text!r}")
     return Rate(count, times * unit)
+
+
+def _unit(word: str) -> float | None:
+    """Seconds in a unit: ``s``, ``sec``, ``second`` or ``seconds`` (a plural is only
+    the singular's ``s``: ``ms`` is no unit, not minutes)."""
+    if word in _UNITS:
+        return _UNITS[word]
+    singular = word.removesuffix("s")
+    return _UNITS.get(singular) if len(singular) > 1 else None
 
 
 def suggest_rate(text: Any) -> str | None:

@@ -293,6 +293,9 @@ class Supervisor:
         its next heartbeat)."""
         due = (self.outcomes.next_due(), self.stop_deadline if self.stopping else None,
                self.gate.give_back_at(), *(slot.cancel_at for slot in self.slots))
+        if any(slot.phase != IDLE for slot in self.slots):
+            # Cancel requests of the jobs it runs are read on time, however busy it is.
+            due += (self.gate.next_poll,)
         return [*self.feeder.deadlines(), *(t for t in due if t is not None)]
 
     def _settle(self) -> None:
