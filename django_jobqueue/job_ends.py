@@ -50,3 +50,10 @@ def cancelled(body: Any, job_id: str) -> None:
     that its run was cancelled."""
     unique.release(body, job_id, "cancelled")
     schedule_state.record_outcome(body, job_id, "cancelled")
+
+
+def expired(body: Any, job_id: str) -> None:
+    """The job was not started by its expiry and its record is kept: as a cancelled one,
+    its key is free again, and a scheduled job's entry learns that its run expired."""
+    unique.release(body, job_id, "cancelled")
+    schedule_state.record_outcome(body, job_id, "expired")

@@ -39,10 +39,12 @@ class WorkResult:
     failed: int = 0
     #: Jobs not started by their expiry: kept as expired, never run.
     expired: int = 0
+    #: Jobs that saw their cancel request and stopped (``JobCancelled``): kept as cancelled.
+    cancelled: int = 0
 
     @property
     def attempts(self) -> int:
-        return self.succeeded + self.retried + self.failed + self.expired
+        return self.succeeded + self.retried + self.failed + self.expired + self.cancelled
 
 
 def work(
@@ -102,7 +104,7 @@ def _run_one(job: Reserved, books: Settler, chain: list, loop, result: WorkResul
     if expired(claim.document, now):
         ended = Ended("JobExpired", expiry_message(claim.document, now), ran=False)
         books.record([Owed.ended_by(claim, ended, "inline")])
-        books.remove([claim], frozenset([claim.id]))
+        books.remove([claim], {claim.id: "expired"})
         result.expired += 1
         return
     run = Run(claim.id, claim.payload, claim.attempts, "inline", claim.timeout)
@@ -118,8 +120,11 @@ def _run_one(job: Reserved, books: Settler, chain: list, loop, result: WorkResul
         result.retried += 1
         return
     books.record([item])
-    books.remove([claim], frozenset([claim.id] if item.not_failed else []))
-    result.failed += 1
+    books.remove([claim], {claim.id: item.outcome} if item.not_failed else None)
+    if item.not_failed:
+        result.cancelled += 1
+    else:
+        result.failed += 1
     if pending is not None and item.info is not None:
         run_failed_hook(pending, item.info, loop)
 

@@ -509,9 +509,10 @@ class Cancellable(Job):
     timeout = 60
     max_tries = 3
 
-    def __init__(self, key, obey=True):
+    def __init__(self, key, obey=True, fail=False):
         self.key = key
         self.obey = obey
+        self.fail = fail
 
     def handle(self):
         ledger.write("started", value=self.key, attempt=self.attempt, pid=os.getpid())
@@ -520,6 +521,8 @@ class Cancellable(Job):
                 self.set_progress(1, 600, "working")
             if self.obey and self.cancel_requested:
                 ledger.write("saw_cancel", value=self.key)
+                if self.fail:  # stops by failing for good instead
+                    raise DontRetry("gave up halfway")
                 self.check_cancelled()
             time.sleep(0.05)
 

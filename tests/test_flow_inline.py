@@ -89,7 +89,7 @@ def test_a_job_that_checks_its_cancel_request_ends_cancelled_not_failed():
     finally:
         done_c()
         done_f()
-    assert result.failed == 1 and result.retried == 0, "cancelled: never retried"
+    assert (result.cancelled, result.failed, result.retried) == (1, 0, 0), "never retried"
     record = FailedJob.objects.get()
     assert record.exception_class == "django_jobqueue.exceptions.JobCancelled"
     assert ledger.events("saw_cancel") and not ledger.events("failed_hook")

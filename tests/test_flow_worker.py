@@ -44,7 +44,7 @@ def test_an_expired_job_never_runs_and_is_kept_as_expired(conn, start_worker, em
     assert worker.wait(60) == 0, worker.output()
     assert [e["value"] for e in ledger.events("ran")] == ["fresh"]
     [record] = records("JobExpired")
-    assert record.uuid == late.id and record.attempts == 1
+    assert record.uuid == late.id and record.attempts == 0
     assert "never ran" in record.message
     assert not ledger.events("failed_hook"), "an expired job did not fail"
     assert "event=job_expired" in worker.output()
@@ -93,6 +93,19 @@ def test_a_cancelled_running_job_that_checks_stops_as_cancelled(conn, start_work
     assert not ledger.events("failed_hook")
     assert get_transport(conn).size("default").total == 0, "no retry"
     assert "event=job_cancelled" in worker.output()
+
+
+def test_a_cancelled_job_that_then_fails_for_good_is_kept_as_cancelled(start_worker,
+                                                                       empty_queues):
+    job = jobs.Cancellable("fails", fail=True).dispatch(connection="default")
+    start_worker("--connection", "default")
+    wait_until(lambda: ledger.events("started"), timeout=20)
+    request_cancel("default", job.id)
+    wait_until(lambda: ledger.events("job_cancelled"), timeout=10)
+    [record] = records("JobCancelled")
+    assert "failed with django_jobqueue.exceptions.DontRetry: gave up halfway" in record.message
+    assert not records("DontRetry") and not ledger.events("failed_hook"), "no failed()"
+    assert [e["running"] for e in ledger.events("job_cancelled")] == [True]
 
 
 @pytest.mark.parametrize("conn", CONNECTIONS)

@@ -123,7 +123,8 @@ def expiry_message(document: dict[str, Any], now: float) -> str:
     """What an expired job's record says."""
     expires = float(document["expires_at"])
     when = dt.datetime.fromtimestamp(expires, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-    return f"expired: not started by {when} UTC ({now - expires:.1f}s late); it never ran"
+    ran = "it did not run again" if document.get("errors") else "it never ran"
+    return f"expired: not started by {when} UTC ({now - expires:.1f}s late); {ran}"
 
 
 def concurrency_name(key: str) -> str:

@@ -276,7 +276,8 @@ def run_failed_hook(
     """Call ``job.failed(exception)`` then send ``job_failed``; errors are logged only. A
     job that ended cancelled or expired failed nothing: ``job_cancelled`` is sent instead."""
     job = pending.job
-    if _not_a_failure(pending.exception):
+    told = str(failed_job.get("exception_class") or "")
+    if _not_a_failure(pending.exception) or outcome_of(told) == "cancelled":
         _ended_not_failed(job, pending.job_id, pending.exception, failed_job, running=True)
         return
     if job is not None:
@@ -344,7 +345,8 @@ def _ended_not_failed(
     """A cancelled job's ``job_cancelled`` (an expired one has no signal of its own: it
     never ran, and its record and log line say so)."""
     name = exc.exception_class if isinstance(exc, JobFailed) else class_path(type(exc))
-    if outcome_of(name) != "cancelled":
+    if outcome_of(name) != "cancelled" and outcome_of(
+            str(record.get("exception_class") or "")) != "cancelled":
         return
     signals.job_cancelled.send_robust(
         sender=type(job) if job is not None else Job, job=job, job_id=job_id,

@@ -302,6 +302,8 @@ class Gate:
                                                       float(jobqueue_settings.LEASE))
             for name, holder in lost:
                 log_event(logger, logging.WARNING, "permit_lost", id=holder, limit=name)
+                # Once: the job runs on without it (it cannot be taken back mid-run).
+                self.held[holder] = [p for p in self.held.get(holder, []) if p[0] != name]
 
     def _end(self, claim: Claim, kind: str, message: str) -> None:
         self.outcomes.add(Owed.ended_by(claim, Ended(kind, message, ran=False), self.worker))

@@ -52,9 +52,13 @@ class Owed:
     alone: bool = False
 
     @property
+    def outcome(self) -> str:
+        """``failed``, or ``cancelled`` / ``expired`` for a job kept that did not fail."""
+        return outcome_of(self.failure.exception_class)
+
+    @property
     def not_failed(self) -> bool:
-        """The job was cancelled or expired: its record is kept, but it did not fail."""
-        return outcome_of(self.failure.exception_class) != "failed"
+        return self.outcome != "failed"
 
     @classmethod
     def failed(cls, claim: Claim, failure: Failure, name: str, horse_pid: int) -> Owed:

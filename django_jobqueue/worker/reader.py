@@ -112,12 +112,16 @@ class Reader:
         metrics.record_attempt(claim.queue, result.job, result.status, now - slot.began)
         if result.failure is None:
             self.outcomes.succeeded(claim, now)
-        elif result.failure.retry and self.gate.cancelled(claim.id):
-            # Cancelled while it ran, then failed: no retry for a job nobody wants. (One
-            # failed for good is recorded as it failed: its horse awaits its hook.)
+        elif self.gate.cancelled(claim.id):
+            # Cancelled while it ran, then failed: kept as cancelled, never retried, and no
+            # failed(). One failed for good has its horse await a hook: that horse gets it,
+            # and sends job_cancelled instead.
             ended = Ended("JobCancelled", f"cancelled while it ran; the attempt then failed"
                           f" with {result.failure.exception_class}: {result.failure.message}")
-            self.outcomes.add(Owed.ended_by(claim, ended, self.worker))
+            owed = Owed.ended_by(claim, ended, self.worker)
+            if not result.failure.retry:
+                owed.ended, owed.horse_pid = None, slot.horse.pid
+            self.outcomes.add(owed)
         else:
             self.outcomes.add(Owed.failed(claim, result.failure, result.job, slot.horse.pid))
         self.gate.ended(claim.id)

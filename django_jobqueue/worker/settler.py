@@ -114,7 +114,7 @@ class Settler:
     def _record(self, items: list[Owed]) -> None:
         self.record([item for item in items if item.info is None])
         self.remove([item.claim for item in items],
-                    frozenset(item.claim.id for item in items if item.not_failed))
+                    {item.claim.id: item.outcome for item in items if item.not_failed})
         for item in items:
             self._done(item)
 
@@ -178,9 +178,9 @@ class Settler:
                 "new_fingerprint": stored.new_fingerprint,
             }
 
-    def remove(self, claims: list[Claim], ended: frozenset[str] = frozenset()) -> None:
-        """Remove jobs whose failure is recorded (one round trip per queue); the ids in
-        ``ended`` were cancelled or expired, not failed."""
+    def remove(self, claims: list[Claim], ended: dict[str, str] | None = None) -> None:
+        """Remove jobs whose failure is recorded (one round trip per queue); ``ended``
+        names those that did not fail: job id -> ``cancelled`` or ``expired``."""
         if len(claims) == 1:
             if not self.transport.ack(claims[0].reserved):
                 # Another worker runs the job again: it holds the job's key, not this one.
@@ -188,9 +188,9 @@ class Settler:
                 return
         else:
             self.transport.ack_many([claim.reserved for claim in claims])
+        ends = {"cancelled": job_ends.cancelled, "expired": job_ends.expired}
         for claim in claims:
-            end = job_ends.cancelled if claim.id in ended else job_ends.failed
-            end(claim.document, claim.id)
+            ends.get((ended or {}).get(claim.id, ""), job_ends.failed)(claim.document, claim.id)
 
     def move_fallback(self) -> int:
         """Move failures written to the Redis fallback into the database, once it answers."""
@@ -208,7 +208,8 @@ class Settler:
             exception_class=failure.exception_class,
             message=failure.message[:2000],
             job_class=str(failure.job_class)[:255],
-            attempts=claim.attempts,
+            # A job ended before it started (cancelled, expired) did not use this attempt.
+            attempts=claim.attempts - int(item.ended is not None and not item.ended.ran),
             errors=claim.errors_with(failure.error),
             worker=self.worker,
             **death,
