@@ -2,14 +2,15 @@
 
 Per connection and queue: ready, delayed and reserved counts, the oldest waiting job's age
 and whether it is paused (:mod:`django_jobqueue.flow.pause`); per connection: the live
-workers from the worker registry, with their last heartbeat and current jobs.
+workers from the worker registry, with their last heartbeat and current jobs, and the
+progress those jobs reported (:mod:`django_jobqueue.flow.progress`).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from django.db import DatabaseError
@@ -18,6 +19,7 @@ from . import failures
 from .conf import jobqueue_settings
 from .exceptions import JobQueueError
 from .flow.pause import Pause, paused
+from .flow.progress import Progress, reported
 from .queue_names import declared_queues, used_queues
 from .transports import Transport, WorkerInfo, get_transport
 
@@ -51,16 +53,27 @@ class QueueStatus:
 @dataclass(frozen=True)
 class ConnectionWorkers:
     """The live workers of one connection. ``tracked`` is False for a transport without a
-    worker registry; ``error`` is set when the store did not answer."""
+    worker registry; ``error`` is set when the store did not answer. ``progress``: what
+    their current jobs reported, by job id (those that reported nothing are absent)."""
 
     connection: str
     workers: tuple[WorkerInfo, ...] = ()
     tracked: bool = True
     error: str = ""
+    progress: Mapping[str, Progress] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: each current job of each worker with its ``progress`` (``None``
+        when it reported none)."""
+        workers = []
+        for info in self.workers:
+            data = info.as_dict()
+            for job in data["current"]:
+                found = self.progress.get(job["id"])
+                job["progress"] = None if found is None else found.as_dict()
+            workers.append(data)
         return {"connection": self.connection, "tracked": self.tracked, "error": self.error,
-                "workers": [info.as_dict() for info in self.workers]}
+                "workers": workers}
 
 
 def known_queues() -> list[str]:
@@ -135,9 +148,13 @@ def worker_status(connections: Sequence[str] | None = None) -> list[ConnectionWo
             result.append(ConnectionWorkers(name, tracked=False))
             continue
         try:
-            result.append(ConnectionWorkers(name, tuple(transport.workers())))
+            workers = tuple(transport.workers())
         except JobQueueError as exc:
             result.append(ConnectionWorkers(name, error=str(exc)))
+            continue
+        # One read of the store for every current job of the connection.
+        progress, _ = reported(transport, [job.id for info in workers for job in info.current])
+        result.append(ConnectionWorkers(name, workers, progress=progress))
     return result
 
 

@@ -116,3 +116,12 @@ def start_worker(tmp_path: Path, ledger: Path) -> Iterator[Callable[..., WorkerP
     yield start
     for worker in started:
         worker.stop()
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """Where the browser tests' screenshots go: ``docs/img/`` with ``JQ_SCREENSHOTS=1``
+    (to refresh the documentation's), else the test's tmp dir."""
+    folder = REPO / "docs" / "img" if os.environ.get("JQ_SCREENSHOTS") == "1" else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

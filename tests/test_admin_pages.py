@@ -158,8 +158,8 @@ def test_queues_page(store, local):
         transport = get_transport("default")
         wait_until(lambda: (transport.oldest_ready_age("default") or 0) >= 0.1, timeout=10)
         html = client_for("view_only").get(url("queues")).content.decode()
-    assert ('<tr data-connection="default" data-queue="default"><td>default</td>'
-            "<td>default</td>") in html
+    assert re.search('<tr data-connection="default" data-queue="default"><td>default</td>'
+                     '<td><a href="[^"]+" class="jq-jobs"[^>]*>default</a></td>', html), html
     assert re.search(r"<td>1</td><td>0</td><td>0</td><td>\d+\.\ds</td>", html), html
     assert "No live workers." in html
 
@@ -177,7 +177,9 @@ def test_queues_page_lists_live_workers_escaped(store, local):
     row = html.split('<table id="jq-workers">')[1]
     for expected in (f"<td>default</td><td>{ESCAPED}</td><td>web&lt;1&gt;</td><td>77</td>",
                      f"<td>default, {ESCAPED}</td><td>3</td>", "s ago</td>", "<td>12</td>",
-                     f"{ESCAPED} <code>{'c' * 32}</code> running 1m 1"):
+                     f"{ESCAPED} <a href=\"/admin/django_jobqueue/failedjob/queues/job/?id="
+                     f"{'c' * 32}&amp;connection=default\"><code>{'c' * 32}</code></a> running "
+                     "1m 1"):
         assert expected in row, row
 
 

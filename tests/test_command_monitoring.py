@@ -11,6 +11,7 @@ import pytest
 from django.utils import timezone
 
 from django_jobqueue import dispatch, failures
+from django_jobqueue.flow.names import FLOW_SCOPE, status_name
 from django_jobqueue.transports import CurrentJob, WorkerInfo, get_transport
 from tests import jobs
 from tests.support.commands import command, failing_command, refused
@@ -94,10 +95,15 @@ def test_queue_status_counts_ready_delayed_and_reserved(redis_client):
         transport.reserve(["default"], 1, 30, "t")
     failures.record(make(queue="mail"))  # a queue seen in failed jobs is listed
     running = CurrentJob("b" * 32, "tests.jobs.LongJob", time.time() - 3)
+    silent = CurrentJob("d" * 32, "tests.jobs.LongJob", time.time() - 3)
     worker = WorkerInfo(name="box.42", host="box", pid=42, connection="redis",
                         queues=("default", "mail"), concurrency=2, started_at=time.time(),
-                        jobs_processed=5, current=(running,))
+                        jobs_processed=5, current=(running, silent))
     get_transport("redis").register_worker(worker, 30)
+    reported = {"state": "running", "done": 3, "total": 4, "at": time.time(), "queue": "default",
+                "message": "rows imported from the nightly feed, and more text than fits"}
+    get_transport("redis").coordination.write(FLOW_SCOPE, status_name(running.id),
+                                              json.dumps(reported), ttl=60)
     out, _ = command("queue_status", "--connection", "default", "--connection", "redis")
     lines = out.splitlines()
     assert lines[0] == "connection  queue    ready  delayed  reserved  oldest"
@@ -112,8 +118,11 @@ def test_queue_status_counts_ready_delayed_and_reserved(redis_client):
     assert lines[head].split() == ["connection", "worker", "host", "pid", "queues", "horses",
                                    "heartbeat", "jobs", "running"]
     assert lines[head - 1] == ""  # the queue table ends where the worker table begins
+    # The progress a job reported, compactly; none for one that reported nothing.
     assert re.fullmatch(rf"redis +box\.42 +box +42 +default,mail +2 +\d\.\ds ago +5 +"
-                        rf"tests\.jobs\.LongJob {'b' * 32} \(\d\.\ds\)", lines[head + 1])
+                        rf"tests\.jobs\.LongJob {'b' * 32} \(\d\.\ds, 3/4 75% rows imported "
+                        rf"from the nightl…\), tests\.jobs\.LongJob {'d' * 32} \(\d\.\ds\)",
+                        lines[head + 1]), lines[head + 1]
     out, _ = command("queue_status", "--json", "--connection", "redis", "--queue", "default")
     queue, workers = (json.loads(line) for line in out.splitlines())
     assert 0 <= queue.pop("oldest_age") < 60
@@ -125,6 +134,10 @@ def test_queue_status_counts_ready_delayed_and_reserved(redis_client):
     assert 0 <= listed.pop("heartbeat_age") < 60 and listed.pop("last_heartbeat") > 0
     expected = worker.as_dict()
     del expected["heartbeat_age"], expected["last_heartbeat"]
+    expected["current"][0]["progress"] = {
+        "done": 3, "total": 4, "message": reported["message"], "at": reported["at"],
+        "percent": 75.0}
+    expected["current"][1]["progress"] = None
     assert listed == expected
     for connection in ("default", "redis"):
         get_transport(connection).clear("default")

@@ -16,7 +16,7 @@ from django.utils.safestring import SafeString
 
 from .. import failures
 from ..failures.database import row_ids
-from . import detail, queue_control, source, views
+from . import detail, job_page, queue_control, queue_jobs, source, views
 from .actions import delete_selected, purge_old, retry_selected
 from .dates import when
 from .display import breakable, cut, outcome_badge
@@ -165,6 +165,14 @@ class FailedJobAdmin(admin.ModelAdmin):
                  name=name + "pause_queue"),
             path("queues/resume/", own_view(self, queue_control.resume, post=True),
                  name=name + "resume_queue"),
+            # Connection, queue and job id go in the query string: any queue name works.
+            path("queues/jobs/", own_view(self, queue_jobs.jobs), name=name + "queue_jobs"),
+            path("queues/jobs/cancel/", own_view(self, queue_jobs.cancel_selected_jobs,
+                                                 post=True), name=name + "cancel_jobs"),
+            # GET (or a first POST) shows the confirmation page; only its POST cancels.
+            path("queues/jobs/cancel-class/", own_view(self, queue_jobs.cancel_job_class),
+                 name=name + "cancel_job_class"),
+            path("queues/job/", own_view(self, job_page.job), name=name + "job"),
             path("<int:pk>/retry/", own_view(self, views.retry_one, post=True),
                  name=name + "retry"),
             path("<int:pk>/raw-payload/", own_view(self, views.raw_payload),

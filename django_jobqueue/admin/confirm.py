@@ -1,9 +1,11 @@
 """The confirmation page in front of everything in the admin that deletes failed jobs
-("Purge old", "Delete selected", "Purge this group").
+("Purge old", "Delete selected", "Purge this group") or cancels jobs by a filter ("Cancel
+all of job class X" on a queue's jobs page).
 
-A first click (or any GET) only shows the page: how many rows will be deleted and which
-ones (the selection, the filters, the group), a Cancel link and Django's red confirm
-button. Only that page's POST deletes, behind the admin's CSRF check.
+A first click (or any GET) only shows the page: how many rows will be deleted (jobs
+cancelled) and which ones (the selection, the filters, the group, the job class), a Cancel
+link and Django's red confirm button. Only that page's POST acts, behind the admin's CSRF
+check.
 
 Why the page carries the highest id it counted (``upto``): it promises "N failed jobs will
 be deleted", and failures keep arriving while someone reads it. The confirming POST deletes
@@ -46,12 +48,8 @@ class Deletion:
     def confirmed(cls, request: HttpRequest, queryset: QuerySet[Any]) -> Deletion | None:
         """The deletion a confirmation page's POST asks for; ``None`` for anything else (a
         GET, a first click, a "Count again", a POST without the page's fields)."""
-        if request.method != "POST" or request.POST.get("post") != "yes":
-            return None
-        if "recount" in request.POST:
-            return None
-        upto = request.POST.get("upto", "")
-        return cls(queryset, int(upto)) if upto.isdigit() else None
+        upto = confirmed_mark(request)
+        return None if upto is None else cls(queryset, upto)
 
     def count(self) -> int:
         return self.queryset.filter(pk__lte=self.upto).count()
@@ -63,11 +61,24 @@ class Deletion:
         return sum(failures.forget_many(ids).values())
 
 
+def confirmed_mark(request: HttpRequest) -> int | None:
+    """The mark (``upto``) a confirmation page's POST carries back; ``None`` for anything
+    else (a GET, a first click, a "Count again", a POST without the page's fields)."""
+    if request.method != "POST" or request.POST.get("post") != "yes":
+        return None
+    if "recount" in request.POST:
+        return None
+    upto = request.POST.get("upto", "")
+    return int(upto) if upto.isdigit() else None
+
+
 @dataclass(frozen=True)
 class Page:
     """What a confirmation page says besides the count: its title, the scope in words
     (HTML-safe text or plain text, escaped by the template), where Cancel goes, the
-    breadcrumbs between the changelist and the title, and the fields the form posts back."""
+    breadcrumbs between the changelist and the title, and the fields the form posts back.
+    ``promise``: what confirming does, count included (HTML-safe), for a page that does
+    not delete failed jobs."""
 
     title: str
     scope: Any
@@ -75,17 +86,26 @@ class Page:
     hidden: Sequence[tuple[str, Any]] = ()
     crumbs: Sequence[tuple[str, str]] = ()
     form: Any = None
+    promise: Any = None
 
 
 def render(modeladmin: Any, request: HttpRequest, deletion: Deletion,
            page: Page) -> TemplateResponse:
     """The confirmation page for ``deletion``; its form posts to the URL it was shown at."""
+    return show(modeladmin, request, page, deletion.count(), deletion.upto)
+
+
+def show(modeladmin: Any, request: HttpRequest, page: Page, count: int, upto: int
+         ) -> TemplateResponse:
+    """A confirmation page that counted ``count`` and carries ``upto`` back in its POST
+    (:func:`confirmed_mark`); its form posts to the URL it was shown at."""
     context = {
         **modeladmin.admin_site.each_context(request),
         "opts": modeladmin.model._meta,
         "title": page.title,
         "page": page,
-        "count": deletion.count(),
-        "upto": deletion.upto,
+        "crumbs": page.crumbs,
+        "count": count,
+        "upto": upto,
     }
     return TemplateResponse(request, TEMPLATE, context)

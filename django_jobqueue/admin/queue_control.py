@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from django.core.exceptions import BadRequest
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.urls import reverse
 
 from ..flow.pause import pause_queue, resume_queue
@@ -29,7 +29,7 @@ def can_pause(request: HttpRequest) -> bool:
 def pause(modeladmin: Any, request: HttpRequest) -> HttpResponse:
     """Pause the POSTed queue: workers take no new jobs from it."""
     require(can_pause(request))
-    connection, queue = _target(request)
+    connection, queue = target(request.POST)
     by = f"admin:{request.user.get_username()}"
 
     def act() -> tuple[str, bool]:
@@ -37,31 +37,33 @@ def pause(modeladmin: Any, request: HttpRequest) -> HttpResponse:
         done = pause_queue(queue, connection, by=by)
         return paused_message(done, asked_at), not paused_before(done, asked_at)
 
-    return press(modeladmin, request, "paused", act, _control(connection, queue),
+    return press(modeladmin, request, "paused", act, control(connection, queue),
                  reverse(QUEUES))
 
 
 def resume(modeladmin: Any, request: HttpRequest) -> HttpResponse:
     """Resume the POSTed queue: workers take jobs from it again."""
     require(can_pause(request))
-    connection, queue = _target(request)
+    connection, queue = target(request.POST)
 
     def act() -> tuple[str, bool]:
         resumed = resume_queue(queue, connection)
         return resumed_message(queue, connection, resumed), resumed
 
-    return press(modeladmin, request, "resumed", act, _control(connection, queue),
+    return press(modeladmin, request, "resumed", act, control(connection, queue),
                  reverse(QUEUES))
 
 
-def _target(request: HttpRequest) -> tuple[str, str]:
-    """The button's connection and queue; both are in every form the page shows."""
-    connection, queue = request.POST.get("connection", ""), request.POST.get("queue", "")
+def target(data: QueryDict) -> tuple[str, str]:
+    """The connection and queue a button posts (or a link names); both are in every form and
+    link the pages show."""
+    connection, queue = data.get("connection", ""), data.get("queue", "")
     if not connection or not queue:
         # An empty connection would mean DEFAULT_CONNECTION: never guess which one.
         raise BadRequest("a connection and a queue are required")
     return connection, queue
 
 
-def _control(connection: str, queue: str) -> QueueControl:
+def control(connection: str, queue: str) -> QueueControl:
+    """The object admin log entries about ``queue`` of ``connection`` are written against."""
     return QueueControl(name=f"{connection}:{queue}")

@@ -35,8 +35,9 @@ from .audit import log_summary
 from .charts import bar_chart
 from .confirm import Deletion
 from .dates import when
-from .display import breakable, outcome_badge
+from .display import breakable, outcome_badge, progress_view
 from .pages import page_context, require
+from .queue_jobs import job_url, jobs_url
 from .summary import forget as forget_summaries
 from .summary import summary
 
@@ -126,8 +127,9 @@ def groups(modeladmin: Any, request: HttpRequest) -> TemplateResponse:
 
 def queues(modeladmin: Any, request: HttpRequest) -> TemplateResponse:
     """Ready, delayed and reserved jobs, the oldest waiting job's age and any pause per
-    connection and queue, with Pause / Resume buttons for who may use them; the live
-    workers of each connection."""
+    connection and queue (its name links to its jobs), with Pause / Resume buttons for who
+    may use them; the live workers of each connection, with their current jobs' progress;
+    a box that finds a job by its id."""
     require(modeladmin.has_view_permission(request))
     try:
         rows, groups, error = status.queue_status(), status.worker_status(), ""
@@ -137,9 +139,9 @@ def queues(modeladmin: Any, request: HttpRequest) -> TemplateResponse:
     context = page_context(
         modeladmin, request, "Queues", error=error, can_pause=queue_control.can_pause(request),
         rows=[{"row": row, "oldest": status.format_age(row.oldest_age),
-               "paused": _paused(row, now)} for row in rows],
-        workers=[_worker_row(group.connection, info, now)
-                 for group in groups for info in group.workers],
+               "paused": _paused(row, now), "jobs_url": jobs_url(row.connection, row.queue)}
+              for row in rows],
+        workers=[_worker_row(group, info, now) for group in groups for info in group.workers],
         worker_notes=[(group.connection, group.error or "keeps no worker registry")
                       for group in groups if group.error or not group.tracked],
     )
@@ -157,13 +159,18 @@ def _paused(row: status.QueueStatus, now: float) -> dict[str, str] | None:
             "relative": f"{status.format_age(now - row.paused_at)} ago"}
 
 
-def _worker_row(connection: str, info: WorkerInfo, now: float) -> dict[str, Any]:
-    """One worker for the template: its entry and ages as text (the template escapes)."""
+def _worker_row(group: status.ConnectionWorkers, info: WorkerInfo, now: float
+                ) -> dict[str, Any]:
+    """One worker for the template: its entry and ages as text (the template escapes), and
+    each current job's page and progress (read for the whole connection at once)."""
     return {
-        "connection": connection, "info": info, "queues": ", ".join(info.queues),
+        "connection": group.connection, "info": info, "queues": ", ".join(info.queues),
         "heartbeat": f"{status.format_age(info.heartbeat_age)} ago",
         "heartbeat_at": when(_at(info.last_heartbeat)), "started_at": when(_at(info.started_at)),
-        "current": [{"job": job, "running": status.format_age(now - job.started_at)}
+        "current": [{"job": job, "job_class": breakable(job.job_class),
+                     "running": status.format_age(now - job.started_at),
+                     "url": job_url(job.id, group.connection),
+                     "progress": progress_view(group.progress.get(job.id), now)}
                     for job in info.current],
     }
 

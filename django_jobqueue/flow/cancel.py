@@ -1,5 +1,5 @@
-"""Cancelling jobs: one by its id (:func:`cancel`), or the jobs of a queue, of one job class
-or all (:func:`cancel_jobs`).
+"""Cancelling jobs: one by its id (:func:`cancel`), some of a queue (:func:`cancel_selected`),
+or the jobs of a queue, of one job class or all (:func:`cancel_jobs`).
 
 A job that waits (queued, or delayed: a later start or a retry's backoff) is taken out of
 its queue and kept as a cancelled record in the failed-job store, under
@@ -19,7 +19,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -148,6 +148,25 @@ def request(transport: Transport, job_id: str, by: str = "") -> None:
 def forget_request(transport: Transport, job_id: str) -> None:
     """Delete job ``job_id``'s cancel request (its job is out of the queue)."""
     transport.coordination.write(FLOW_SCOPE, cancel_name(job_id), None)
+
+
+def cancel_selected(job_ids: Sequence[str], queue: str, connection: str | None = None, *,
+                    by: str = "") -> CancelReport:
+    """Cancel the jobs ``job_ids`` of ``queue`` on ``connection`` (the default connection
+    when ``None``), as :func:`cancel` does each: what an operator selected in a list of the
+    queue's jobs. Each is looked for in ``queue`` only; one that is not there (it ended, or
+    it never was) counts as ``not_found``. A store that does not answer raises its error;
+    the jobs handled before it stay cancelled."""
+    transport = get_transport(connection)
+    searchable(transport.name, named=True)
+    counts = dict.fromkeys(OUTCOMES, 0)
+    for job_id in dict.fromkeys(job_ids):
+        job = transport.find(job_id, [queue])
+        outcome = "not_found" if job is None or job.queue != queue else (
+            cancel_found(transport, job, by).outcome)
+        counts[outcome] += 1
+    return CancelReport(transport.name, queue, counts["cancelled"], counts["requested"],
+                        counts["not_found"])
 
 
 def cancel_jobs(
@@ -305,4 +324,4 @@ def _rebuilt(payload: str, job_id: str) -> Job | None:
 
 
 __all__ = ["OUTCOMES", "CancelReport", "Cancelled", "cancel", "cancel_found", "cancel_jobs",
-           "cancelled_record", "forget_request", "request"]
+           "cancel_selected", "cancelled_record", "forget_request", "request"]

@@ -19,10 +19,10 @@ from ..exceptions import FailedJobNotFound
 from ..failures.base import Ref
 from ..failures.record import FailureRecord
 from ..payload import json_object
-from ..shapes import is_number
 from ..transports import FoundJob, Transport, get_transport
 from .lookup import UNANSWERED, connections_to_search, locate
 from .names import FLOW_SCOPE, cancel_name, status_name
+from .progress import Progress, from_record
 
 #: Every state :func:`job_status` can tell.
 STATES = ("queued", "delayed", "running", "succeeded", "failed", "cancelled", "expired",
@@ -30,24 +30,6 @@ STATES = ("queued", "delayed", "running", "succeeded", "failed", "cancelled", "e
 # A prefetched job waits for a free work horse of the worker that holds it: still queued.
 _FROM_STORE = {"running": "running", "prefetched": "queued", "queued": "queued",
                "delayed": "delayed"}
-
-
-@dataclass(frozen=True)
-class Progress:
-    """What a running job last reported with ``set_progress``: ``done`` of ``total`` (either
-    may be ``None``), a ``message``, and when (``at``, epoch seconds)."""
-
-    done: int | None
-    total: int | None
-    message: str
-    at: float
-
-    @property
-    def percent(self) -> float | None:
-        """``done`` as a percentage of ``total``; ``None`` without both (or a zero total)."""
-        if self.done is None or not self.total:
-            return None
-        return round(100.0 * self.done / self.total, 1)
 
 
 @dataclass(frozen=True)
@@ -74,10 +56,8 @@ class JobStatus:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (``progress`` a dict with its ``percent``, or ``None``)."""
-        data = asdict(self)
-        if self.progress is not None:
-            data["progress"]["percent"] = self.progress.percent
-        return data
+        return {**asdict(self),
+                "progress": None if self.progress is None else self.progress.as_dict()}
 
 
 def job_status(job_id: str, connection: str | None = None) -> JobStatus:
@@ -100,7 +80,7 @@ def job_status(job_id: str, connection: str | None = None) -> JobStatus:
             continue
         if status is not None and status.get("state") == "succeeded":
             return JobStatus(job_id, "succeeded", name, str(status.get("queue") or ""),
-                             _progress(status))
+                             from_record(status))
     if unanswered:
         raise unanswered[0]
     return JobStatus(job_id, "unknown", connection or "")
@@ -112,7 +92,7 @@ def _in_queue(transport: Transport, job: FoundJob) -> JobStatus:
     if status is not None and status.get("state") == "succeeded":
         state = "succeeded"  # it ended; its worker has not removed it yet
     return JobStatus(job.id, state, transport.name, job.queue,
-                     _progress(status) if state in ("running", "succeeded") else None,
+                     from_record(status) if state in ("running", "succeeded") else None,
                      job.due_in, cancel_requested)
 
 
@@ -122,7 +102,7 @@ def _recorded(record: FailureRecord) -> JobStatus:
     # still configured and answers.
     with contextlib.suppress(*UNANSWERED):
         status, _ = _records(get_transport(record.connection), record.uuid)
-        progress = _progress(status)
+        progress = from_record(status)
     return JobStatus(record.uuid, record.outcome, record.connection, record.queue, progress,
                      failed_id=record.id, exception_class=record.exception_class,
                      message=record.message)
@@ -147,18 +127,6 @@ def _records(transport: Transport, job_id: str) -> tuple[dict[str, Any] | None, 
     names = [status_name(job_id), cancel_name(job_id)]
     found = transport.coordination.read(FLOW_SCOPE, names)
     return json_object(found.get(names[0])), names[1] in found
-
-
-def _progress(status: dict[str, Any] | None) -> Progress | None:
-    if status is None:
-        return None
-    done, total, message, at = (status.get(key) for key in ("done", "total", "message", "at"))
-    return Progress(_count(done), _count(total), str(message or ""),
-                    float(at) if is_number(at) else 0.0)
-
-
-def _count(value: Any) -> int | None:
-    return int(value) if is_number(value) else None
 
 
 __all__ = ["STATES", "JobStatus", "Progress", "job_status"]

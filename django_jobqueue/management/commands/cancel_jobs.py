@@ -9,7 +9,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from ...exceptions import ConfigurationError
-from ...flow.cancel import Cancelled, CancelReport, cancel, cancel_jobs
+from ...flow.cancel import Cancelled, cancel, cancel_jobs
+from ...flow.cancel_text import report_text
 from ...transports import get_transport
 from .. import cli
 
@@ -85,7 +86,7 @@ class Command(BaseCommand):
         if options["json"]:
             cli.json_line(report.as_dict(), self.stdout)
         else:
-            self.stdout.write(_summary(report, options["job_class"]))
+            self.stdout.write(report_text(report, options["job_class"]))
 
     def _confirm(self, queue: str, connection: str, job_class: str | None) -> None:
         """Ask on a terminal; refuse elsewhere (cron, scripts) without ``--yes``."""
@@ -117,15 +118,3 @@ def _line(result: Cancelled) -> str:
     if result.outcome == "requested":
         return f"{result.job_id}: asked to stop ({result.state} in {where})"
     return f"{result.job_id}: not found in any queue"
-
-
-def _summary(report: CancelReport, job_class: str | None) -> str:
-    which = f" of job class {cli.one_line(job_class)}" if job_class else ""
-    where = f"queue {cli.one_line(report.queue)} on connection {report.connection}"
-    cancel_verb, ask_verb = ("Would cancel", "would ask") if report.dry_run else (
-        "Cancelled", "asked")
-    text = (f"{cancel_verb} {cli.plural(report.cancelled, 'waiting job')}{which} of {where}; "
-            f"{ask_verb} {cli.plural(report.requested, 'running job')} to stop.")
-    if report.not_found:
-        text += f" {cli.plural(report.not_found, 'job')} ended meanwhile."
-    return text

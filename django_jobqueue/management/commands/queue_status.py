@@ -11,9 +11,14 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from ...exceptions import ConfigurationError
 from ...flow.pause_text import since_text
+from ...flow.progress import Progress
 from ...status import ConnectionWorkers, QueueStatus, format_age, queue_status, worker_status
+from ...transports import CurrentJob
 from .. import cli
 from ..render import table
+
+# A progress message in the workers table: the table stays readable on a terminal.
+MESSAGE_CHARS = 30
 
 
 class Command(BaseCommand):
@@ -21,7 +26,7 @@ class Command(BaseCommand):
         "Show how many jobs are ready, delayed (waiting for their time or a retry backoff) "
         "and reserved (running) in each queue of each connection, how long the oldest ready "
         "job has waited, which queues are paused (pause_queue), and the live workers with "
-        "their last heartbeat and current jobs. "
+        "their last heartbeat and current jobs (with the progress they reported). "
         "Queues: DEFAULT_QUEUE, those named by job classes and those seen in failed jobs, "
         "unless --queue is given."
     )
@@ -82,7 +87,7 @@ def _workers_table(groups: Sequence[ConnectionWorkers]) -> str:
         elif not group.tracked:
             notes.append(f"{group.connection}: this transport keeps no worker registry")
         for w in group.workers:
-            running = ", ".join(f"{job.job_class} {job.id} ({format_age(now - job.started_at)})"
+            running = ", ".join(_running(job, group.progress.get(job.id), now)
                                 for job in w.current) or "-"
             lines.append([group.connection, w.name, w.host, w.pid, ",".join(w.queues),
                           w.concurrency, f"{format_age(w.heartbeat_age)} ago",
@@ -92,3 +97,14 @@ def _workers_table(groups: Sequence[ConnectionWorkers]) -> str:
     headers = ["connection", "worker", "host", "pid", "queues", "horses", "heartbeat", "jobs",
                "running"]
     return "\n".join([table(headers, lines), *notes])
+
+
+def _running(job: CurrentJob, progress: Progress | None, now: float) -> str:
+    """``shop.jobs.Import <id> (3m 05s, 40/100 40% rows)``: a busy horse's job, for how long
+    it has run and, compactly, the progress it reported."""
+    told = [format_age(now - job.started_at)]
+    if progress is not None:
+        told.append(" ".join(part for part in (progress.counted(),
+                                               cli.one_line(progress.message, MESSAGE_CHARS))
+                             if part) or "reported")
+    return f"{job.job_class} {job.id} ({', '.join(told)})"
