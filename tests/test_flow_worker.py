@@ -87,6 +87,7 @@ def test_a_cancelled_running_job_that_checks_stops_as_cancelled(conn, start_work
     assert time.monotonic() - asked < 2.0
     [record] = records("JobCancelled")
     assert record.uuid == job.id and record.attempts == 1
+    assert record.message == "tests.jobs.Cancellable stopped: it was cancelled while it ran"
     assert ledger.events("saw_cancel")
     wait_until(lambda: ledger.events("job_cancelled"), timeout=10)
     assert [e["running"] for e in ledger.events("job_cancelled")] == [True]

@@ -18,6 +18,7 @@ from multiprocessing.connection import wait as wait_for_ready
 from typing import TYPE_CHECKING, Any
 
 from .. import metrics
+from ..failures.record import outcome_of
 from ..logutil import log_event
 from .claim import Claim
 from .feeder import Feeder
@@ -112,7 +113,8 @@ class Reader:
         metrics.record_attempt(claim.queue, result.job, result.status, now - slot.began)
         if result.failure is None:
             self.outcomes.succeeded(claim, now)
-        elif self.gate.cancelled(claim.id):
+        elif (self.gate.cancelled(claim.id)
+              and outcome_of(result.failure.exception_class) == "failed"):
             # Cancelled while it ran, then failed: kept as cancelled, never retried, and no
             # failed(). One failed for good has its horse await a hook: that horse gets it,
             # and sends job_cancelled instead.
