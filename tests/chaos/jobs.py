@@ -204,3 +204,27 @@ class UniqueHold(Policy):
             mark(self, "finish", ok=False)
             raise RuntimeError("unique job fails for good")
         mark(self, "finish", ok=True)
+
+
+class Limited(Step):
+    """Scenario 17's concurrency-limited job: a :class:`Step` of which at most three run at
+    once across every worker."""
+
+    concurrency_limit = 3
+
+
+class Rated(Step):
+    """Scenario 17's rate-limited job: a :class:`Step` of which at most 50 start in any
+    second (by the store's clock)."""
+
+    rate_limit = "50/s"
+
+
+class Oblivious(Policy):
+    """Scenario 17's job that ignores a cancel request: it never reads ``cancel_requested``
+    and sleeps ``seconds`` (only the supervisor's kill after ``CANCEL_GRACE`` stops it)."""
+
+    def handle(self) -> None:
+        mark(self, "start")
+        time.sleep(self.options.get("seconds", 120))
+        mark(self, "finish", ok=True)

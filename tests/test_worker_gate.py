@@ -1,0 +1,100 @@
+"""Flow control's known bugs, found by chaos scenario 17 (tests/chaos/test_chaos_flow.py),
+each reproduced here deterministically and marked ``xfail(strict=True)``: a fix makes its
+test pass, which fails the run until the mark is removed (and the scenario's mark with it).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from django_jobqueue.flow.names import FLOW_SCOPE, cancel_name
+from django_jobqueue.models import FailedJob
+from django_jobqueue.transports import get_transport
+from django_jobqueue.worker.claim import Claim
+from django_jobqueue.worker.gate import Gate
+from django_jobqueue.worker.outcomes import Outcomes
+from tests import jobs
+from tests.support import ledger
+from tests.support.waiting import wait_until
+
+pytestmark = [pytest.mark.django_db(transaction=True, databases=["default", "mysql", "postgres"])]
+
+CONNECTIONS = [pytest.param("default", id="sqlite"), pytest.param("redis", id="redis")]
+
+
+def _take(conn: str, gate: Gate) -> tuple[Claim, list[Claim]]:
+    """Reserve the next job of ``default`` as a worker does, and ask ``gate`` to admit it."""
+    [reserved] = get_transport(conn).reserve(["default"], 1, 30, "t")
+    claim = Claim.of(reserved, 30)
+    runnable, _ = gate.admit([claim])
+    return claim, runnable
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "a concurrency permit's holder is the job id, the same for every attempt on every"
+    " worker, and a worker gives an ended job's permit back on its next turn, after the"
+    " retry (or the job handed back) may already be running elsewhere under the same"
+    " holder: the give-back deletes that run's permit"))
+@pytest.mark.parametrize("conn", CONNECTIONS)
+def test_a_retry_taken_before_the_last_attempts_permit_is_given_back_keeps_its_permit(
+        conn, empty_queues):
+    transport = get_transport(conn)
+    first, second = Gate(transport, "first", Outcomes()), Gate(transport, "second", Outcomes())
+    job = jobs.Limited("retried").dispatch(connection=conn)
+    claim, runnable = _take(conn, first)
+    assert runnable == [claim]
+    # The attempt fails and is retried: the reader ends it in the gate (its permit owed
+    # until the next turn's flush) and the settler puts the job back, ready at once. (A
+    # prefetched job handed back, stale, goes the same way: ended, then released at once.)
+    first.ended(job.id)
+    transport.release(claim.reserved, 0)
+    retry, runnable = _take(conn, second)
+    assert runnable == [retry]  # the second worker runs the retry...
+    first.give_back()  # ...and the first one's next turn gives back what it owed
+    lost = transport.coordination.extend(FLOW_SCOPE, second.held[job.id], 30.0)
+    assert lost == [], "the retry runs without its permit: one more job may start"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "the supervisor polls cancel requests only on the turns it makes anyway: with every"
+    " horse busy, those are its heartbeat and maintenance turns (HEARTBEAT,"
+    " MAINTENANCE_INTERVAL), not about once a second (Supervisor._next_turn and _deadlines"
+    " leave out gate.next_poll)"))
+@pytest.mark.slow
+def test_a_worker_whose_horses_are_all_busy_sees_a_cancel_request_within_a_second(
+        start_worker, empty_queues):
+    job = jobs.Cancellable("ignores", obey=False).dispatch(connection="redis")
+    jobs.Cancellable("busy too", obey=False).dispatch(connection="redis")
+    # Heartbeat and maintenance far apart, so the only turns left are the poll's own.
+    start_worker("--connection", "redis", "--concurrency", "2", settings_overrides={
+        "CANCEL_GRACE": 0.5, "HEARTBEAT": 30.0, "MAINTENANCE_INTERVAL": 30.0, "LEASE": 120.0})
+    wait_until(lambda: len(ledger.events("started")) == 2, timeout=20)
+    get_transport("redis").coordination.write(
+        FLOW_SCOPE, cancel_name(job.id), json.dumps({"at": time.time(), "by": "t"}), ttl=60)
+    # Seen within about a second, killed 0.5 s later, recorded: 2 s is ample.
+    wait_until(lambda: FailedJob.objects.filter(uuid=job.id).exists(), timeout=2.0)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "a rate permit is taken when a job is reserved, prefetched ones included, not when it"
+    " starts: jobs prefetched behind a long job start late, and the starts of the next"
+    " window's permits join them in one second"))
+@pytest.mark.slow
+def test_no_second_sees_more_starts_than_the_rate_with_jobs_prefetched(start_worker,
+                                                                      empty_queues):
+    # One horse, busy 0.6 s with a job of no limit while the five that follow, prefetched,
+    # hold the rate's five permits (5/s); five more, dispatched then, wait for the window.
+    jobs.Sleeper(0.6, key="first").dispatch(connection="redis")
+    for i in range(5):
+        jobs.RateLimited(i).dispatch(connection="redis")
+    worker = start_worker("--connection", "redis", "--concurrency", "1", "--prefetch", "5")
+    wait_until(lambda: ledger.events("started"), timeout=20)
+    for i in range(5, 10):
+        jobs.RateLimited(i).dispatch(connection="redis")
+    wait_until(lambda: len(ledger.events("rated_start")) == 10, timeout=20)
+    starts = sorted(e["t"] for e in ledger.events("rated_start"))
+    most = max(sum(1 for t in starts if first <= t < first + 1.0) for first in starts)
+    assert most <= 5, (most, [round(t - starts[0], 3) for t in starts], worker.output()[-500:])
