@@ -1,7 +1,7 @@
-"""Flow control's known bugs, found by chaos scenario 17 (tests/chaos/test_chaos_flow.py),
-each reproduced here deterministically and marked ``xfail(strict=True)``: a fix makes its
-test pass, which fails the run until the mark is removed (and the scenario's mark with it).
-"""
+"""Three flow-control bugs that chaos scenario 17 (tests/chaos/test_chaos_flow.py) found,
+each reproduced here deterministically: a retry's concurrency permit ended by the worker
+that ran the attempt before, rate permits taken by jobs held ahead, and cancel requests
+read only at heartbeats by a worker whose horses were all busy."""
 
 from __future__ import annotations
 
@@ -27,17 +27,14 @@ CONNECTIONS = [pytest.param("default", id="sqlite"), pytest.param("redis", id="r
 
 def _take(conn: str, gate: Gate) -> tuple[Claim, list[Claim]]:
     """Reserve the next job of ``default`` as a worker does, and ask ``gate`` to admit it."""
-    [reserved] = get_transport(conn).reserve(["default"], 1, 30, "t")
+    [reserved] = get_transport(conn).reserve(["default"], 1, 30, f"t-{gate.worker}")
     claim = Claim.of(reserved, 30)
-    runnable, _ = gate.admit([claim])
+    plan = gate.plan([claim], {claim.id})
+    gate.take(plan)
+    runnable, _ = gate.apply(plan)
     return claim, runnable
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a concurrency permit's holder is the job id, the same for every attempt on every"
-    " worker, and a worker gives an ended job's permit back on its next turn, after the"
-    " retry (or the job handed back) may already be running elsewhere under the same"
-    " holder: the give-back deletes that run's permit"))
 @pytest.mark.parametrize("conn", CONNECTIONS)
 def test_a_retry_taken_before_the_last_attempts_permit_is_given_back_keeps_its_permit(
         conn, empty_queues):
@@ -53,16 +50,11 @@ def test_a_retry_taken_before_the_last_attempts_permit_is_given_back_keeps_its_p
     transport.release(claim.reserved, 0)
     retry, runnable = _take(conn, second)
     assert runnable == [retry]  # the second worker runs the retry...
-    first.give_back()  # ...and the first one's next turn gives back what it owed
+    first.give_back(force=True)  # ...and the first one's next turn gives back what it owed
     lost = transport.coordination.extend(FLOW_SCOPE, second.held[job.id], 30.0)
     assert lost == [], "the retry runs without its permit: one more job may start"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the supervisor polls cancel requests only on the turns it makes anyway: with every"
-    " horse busy, those are its heartbeat and maintenance turns (HEARTBEAT,"
-    " MAINTENANCE_INTERVAL), not about once a second (Supervisor._next_turn and _deadlines"
-    " leave out gate.next_poll)"))
 @pytest.mark.slow
 def test_a_worker_whose_horses_are_all_busy_sees_a_cancel_request_within_a_second(
         start_worker, empty_queues):
@@ -78,10 +70,6 @@ def test_a_worker_whose_horses_are_all_busy_sees_a_cancel_request_within_a_secon
     wait_until(lambda: FailedJob.objects.filter(uuid=job.id).exists(), timeout=2.0)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a rate permit is taken when a job is reserved, prefetched ones included, not when it"
-    " starts: jobs prefetched behind a long job start late, and the starts of the next"
-    " window's permits join them in one second"))
 @pytest.mark.slow
 def test_no_second_sees_more_starts_than_the_rate_with_jobs_prefetched(start_worker,
                                                                       empty_queues):

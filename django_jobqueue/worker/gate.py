@@ -2,8 +2,8 @@
 run: paused queues, cancel requests, expiry, concurrency and rate limits.
 
 Every check is the store's, never this process's: a pause or a cancel request is a value in
-the connection's coordination store, read for all queues and jobs at once about once a
-second (:data:`POLL_EVERY`); a limit is a permit the store grants
+the connection's coordination store, read for all queues and jobs at once twice a second
+(:data:`POLL_EVERY`); a limit is a permit the store grants
 (:meth:`~django_jobqueue.coordination.Coordination.admit`) to the batch just reserved, in
 one round trip. A job that may not start yet goes back to its queue, delayed, with its
 attempt taken back: it holds up nothing behind it. A job that must not run at all (expired,
@@ -36,8 +36,9 @@ from .slots import RUNNING, Slot
 
 logger = logging.getLogger("django_jobqueue.worker")
 
-#: Seconds between reads of the pause flags and of the held jobs' cancel requests.
-POLL_EVERY = 1.0
+#: Seconds between reads of the pause flags and of the held jobs' cancel requests: a
+#: cancelled job that ignores its request ends within ``CANCEL_GRACE`` plus this and a turn.
+POLL_EVERY = 0.5
 #: A job refused a concurrency permit waits this long, times its refusals so far (with
 #: jitter), at most :data:`WAIT_LONGEST`: a slot frees when some job ends, which no store
 #: announces, so waiting jobs look again, less often the longer the limit stays full.
@@ -227,7 +228,10 @@ class Gate:
         permits = []
         if cls.concurrency_limit is not None:
             key = str(keys.get("concurrency") or cls.name)
-            permits.append(Permit(FLOW_SCOPE, concurrency_name(key), claim.id,
+            # Held by this reservation, not by the job: a retry, or the job handed back,
+            # may run elsewhere before this worker gives its permit back, and that
+            # give-back must not end the other run's.
+            permits.append(Permit(FLOW_SCOPE, concurrency_name(key), _holder(claim),
                                   int(cls.concurrency_limit), float(jobqueue_settings.LEASE)))
         if cls.rate_limit is not None:
             rate = parse_rate(cls.rate_limit)
@@ -300,13 +304,20 @@ class Gate:
         if held:
             lost = self.transport.coordination.extend(FLOW_SCOPE, held,
                                                       float(jobqueue_settings.LEASE))
-            for name, holder in lost:
-                log_event(logger, logging.WARNING, "permit_lost", id=holder, limit=name)
+            for job_id, pairs in list(self.held.items()):
+                for name, _ in set(pairs) & set(lost):
+                    log_event(logger, logging.WARNING, "permit_lost", id=job_id, limit=name)
                 # Once: the job runs on without it (it cannot be taken back mid-run).
-                self.held[holder] = [p for p in self.held.get(holder, []) if p[0] != name]
+                self.held[job_id] = [pair for pair in pairs if pair not in lost]
 
     def _end(self, claim: Claim, kind: str, message: str) -> None:
         self.outcomes.add(Owed.ended_by(claim, Ended(kind, message, ran=False), self.worker))
+
+
+def _holder(claim: Claim) -> str:
+    """Who holds a concurrency permit: the job's reservation (a token is unique to one
+    worker's one reservation)."""
+    return f"{claim.id}:{claim.reserved.token}"
 
 
 def _given_back(permit: Permit) -> bool:

@@ -29,15 +29,12 @@ log line, with ``JQ_CHAOS_LOG_TS``), the death of its horse (the test watches th
 so it includes the settling). Expected: each ended, and was recorded, within grace + 1 s;
 recorded as cancelled, not retried, no ``failed()``.
 
-Known bugs make each bound fail (tests/test_worker_gate.py reproduces each one, strictly
-xfailed). Here each bound raises its own class, which the test's ``xfail(raises=...)``
-expects, so the run stays green while the bug lasts; what the bug cannot explain still
-fails the test: more than one job above the limit at once (the bug lets one through in a
-supervisor's turn; how many breaches began with a retry within ``QUICK_RETRY`` of its
-previous attempt's end, the bug's mark, is reported); more than twice the rate in a
-second (a start lags its permit by less than a second, ``PREFETCH_HOLD``, so a second of
-starts holds at most two seconds' permits); a cancel recorded later than a heartbeat
-after the poll's second and the grace.
+This scenario found three bugs, fixed since (tests/test_worker_gate.py reproduces each):
+a retry's concurrency permit ended by the worker of the attempt before (permits are now
+held by a reservation, not a job), rate permits taken by jobs held ahead (they now take
+theirs when a horse takes them), cancel requests read only at heartbeats by a worker
+whose horses were all busy (the poll now has its own wake-up, twice a second). Each bound
+raises its own class, so a report names which one broke.
 """
 
 from __future__ import annotations
@@ -186,9 +183,6 @@ def _kill_figures(chaos: Chaos, kills: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 # -- 1. concurrency -----------------------------------------------------------------------
-@pytest.mark.xfail(raises=LimitBreached, strict=False, reason=(
-    "bug: a retry taken before its last attempt's permit is given back runs without one"
-    " (tests/test_worker_gate.py); seen in most runs, not all"))
 @pytest.mark.parametrize("chaos", POSTGRES_IN_FULL, indirect=True)
 def test_a_concurrency_limit_holds_while_workers_are_sigkilled(chaos):
     count, workers, horses = size(30, 600), size(3, 4), size(2, 4)
@@ -241,9 +235,6 @@ def test_a_concurrency_limit_holds_while_workers_are_sigkilled(chaos):
 
 
 # -- 2. rate --------------------------------------------------------------------------------
-@pytest.mark.xfail(raises=RateBreached, strict=False, reason=(
-    "bug: rate permits are taken at reservation, prefetched jobs included, so starts lag"
-    " their permits unevenly (tests/test_worker_gate.py); seen in some runs, not all"))
 @pytest.mark.parametrize("chaos", POSTGRES_IN_FULL, indirect=True)
 def test_a_rate_limit_holds_while_workers_are_sigkilled(chaos):
     count, workers, horses = size(120, 3_000), size(2, 4), 4
@@ -412,10 +403,6 @@ def _assert_cancelled(figures: dict[str, Any], count: int) -> None:
     assert figures["hooks"] == 0, "no failed()"
 
 
-@pytest.mark.xfail(raises=CancelLate, strict=False, reason=(
-    "bug: a worker whose horses are all busy polls cancel requests only at its heartbeat"
-    " and maintenance turns (tests/test_worker_gate.py); and the poll's own second is all"
-    " of the 1 s the bound allows past the grace"))
 @pytest.mark.parametrize("spare", size([0], [0, 1]), ids=lambda n: f"spare{n}")
 @pytest.mark.parametrize("chaos", POSTGRES_IN_FULL, indirect=True)
 def test_cancelled_jobs_that_ignore_it_end_within_the_grace(chaos, spare):
