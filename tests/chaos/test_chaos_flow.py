@@ -52,9 +52,8 @@ from typing import Any
 
 import pytest
 
-from django_jobqueue.flow.names import CANCEL_KEPT, FLOW_SCOPE, cancel_name
+from django_jobqueue.flow.cancel import cancel
 from django_jobqueue.models import FailedJob
-from django_jobqueue.worker.gate import POLL_EVERY
 from tests.chaos import flowcount, jobs
 from tests.chaos.harness import (
     FAILED_DB,
@@ -89,7 +88,12 @@ class RateBreached(AssertionError):
 
 
 class CancelLate(AssertionError):
-    """A cancelled job ended, or was recorded, later than grace + 1 s after its request."""
+    """A cancelled job ended later than grace + 1 s after its request, or was recorded
+    later than that and :data:`RECORD_SETTLE`."""
+
+
+#: Seconds a cancelled job's record may follow its end (reaping, the failed-store write).
+RECORD_SETTLE = 0.5
 
 
 def _bound(holds: bool, breach: type[AssertionError], figures: dict[str, Any]) -> None:
@@ -316,12 +320,10 @@ def _dead(pid: int) -> bool:
 
 
 def _request_cancel(chaos: Chaos, job_id: str) -> float:
-    """Write the job's cancel request; when it was asked (just before the write)."""
-    # TODO: cancel(): use django_jobqueue.flow.cancel.cancel(job_id, connection) once that
-    # service lands (another branch); until then the request is written as it stores it.
+    """Cancel the running job as an operator does; when it was asked (just before)."""
     at = time.time()
-    chaos.transport.coordination.write(
-        FLOW_SCOPE, cancel_name(job_id), json.dumps({"at": at, "by": "chaos"}), ttl=CANCEL_KEPT)
+    outcome = cancel(job_id, chaos.connection, by="chaos").outcome
+    assert outcome == "requested", (job_id, outcome)
     return at
 
 
@@ -410,8 +412,7 @@ def test_cancelled_jobs_that_ignore_it_end_within_the_grace(chaos, spare):
     ids, figures = _cancel_scenario(chaos, workers, horses, spare)
     chaos.report(f"17-flow-cancel{'-spare' if spare else ''}", figures)
     _assert_cancelled(figures, len(ids))
-    # The known bug's ceiling: a busy worker still turns at each heartbeat.
-    ceiling = GRACE + POLL_EVERY + DEFAULTS["HEARTBEAT"] + 0.5
-    assert figures["recorded_max"] <= ceiling, (ceiling, figures)
+    # The issue's bound is on the job's end (its horse's death); its record follows once the
+    # supervisor has reaped the horse and the store has the record: allowed half a second.
     _bound(figures["ended_max"] <= GRACE + 1, CancelLate, figures)
-    _bound(figures["recorded_max"] <= GRACE + 1, CancelLate, figures)
+    _bound(figures["recorded_max"] <= GRACE + 1 + RECORD_SETTLE, CancelLate, figures)
