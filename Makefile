@@ -9,8 +9,10 @@ test:
 servers:
 	$(PYTHON) -m tests.support.servers start
 
+# Both Django lines' servers (scripts/test starts a set per line; tests/support/servers/lines.py).
 stop-servers:
-	$(PYTHON) -m tests.support.servers stop
+	$(PYTHON) -m tests.support.servers --line 5.2 stop
+	$(PYTHON) -m tests.support.servers --line 6 stop
 
 lint:
 	$(PYTHON) -m ruff check .

@@ -44,14 +44,28 @@ def _clean_env() -> dict[str, str]:
     }
 
 
+def _ignored_in_copy(folder: str, names: list[str]) -> set[str]:
+    # What runs leave in a checkout: venvs, the servers' data, caches, earlier builds.
+    left = {name for name in names if name in {"__pycache__", "build", "dist", "site"}
+            or name.endswith(".egg-info") or ".sqlite3" in name}
+    if Path(folder) == REPO:
+        left |= {name for name in names if name.startswith(".")}
+    return left
+
+
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
+    # Built from a copy of the sources: setuptools writes its egg-info (SOURCES.txt,
+    # PKG-INFO) into the tree it builds, and scripts/test runs the Django lines' suites at
+    # the same time on one checkout, so two builds of it would write over each other's.
+    source = tmp_path_factory.mktemp("source") / "django-jobqueue"
+    shutil.copytree(REPO, source, ignore=_ignored_in_copy)
     # --no-isolation: built with the setuptools the test extra puts in this venv, so the
     # test needs no download for the build and takes ~2 s rather than ~10 s. build still
     # checks that it meets [build-system] requires. Without arguments it builds the sdist,
     # then the wheel from the unpacked sdist: so the sdist is proven to be buildable.
-    _run([sys.executable, "-m", "build", "--no-isolation", "--outdir", out, REPO])
+    _run([sys.executable, "-m", "build", "--no-isolation", "--outdir", out, source])
     return out
 
 

@@ -76,6 +76,8 @@ def stop_servers() -> None:
     """Stop the servers this module started; servers it merely reused are left alone."""
     os.environ.pop(ENV_VAR, None)
     state = state_dir()
+    if not state.is_dir():
+        return  # never started here (another line's directory, say): nothing to stop
     with locked(state):
         redis.stop(int(redis.facts()["REDIS_PORT"]), state / "redis")
         mariadb.stop(state / "mariadb")

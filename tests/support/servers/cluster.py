@@ -2,7 +2,8 @@
 
 Started by the session fixture ``redis_cluster`` only when a test asks for it, owned by the
 test process, and killed at the end of the session. Ports: ``JQ_REDIS_CLUSTER_PORT`` (default
-17100) and the next two.
+17100) and the next two, and for the nodes' cluster bus the same + 10000: keep those below
+Linux's ephemeral ports (from 32768), which any outgoing connection may hold.
 """
 
 from __future__ import annotations
@@ -38,11 +39,22 @@ def serving() -> bool:
     return "cluster_state:ok" in _cli(base_port(), "CLUSTER", "INFO")
 
 
+def _last_line(log: Path) -> str:
+    try:
+        lines = log.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""
+
+
 def _wait(condition, what: str, procs: list[subprocess.Popen], home: Path) -> None:
     deadline = time.monotonic() + DEADLINE
     while not condition():
-        if any(proc.poll() is not None for proc in procs):
-            raise RuntimeError(f"a cluster node exited while waiting for {what}; see {home}")
+        if dead := [n for n, proc in enumerate(procs) if proc.poll() is not None]:
+            # Its log's last line says why (a port taken, most often).
+            said = _last_line(home / str(base_port() + dead[0]) / "redis.log")
+            raise RuntimeError(f"a cluster node exited while waiting for {what}: {said!r};"
+                               f" see {home}")
         if time.monotonic() > deadline:
             raise RuntimeError(f"redis cluster: {what} not reached in {DEADLINE:.0f} s; see {home}")
         time.sleep(0.05)
