@@ -50,7 +50,7 @@ def test_running_worker_is_listed_with_its_job_and_leaves_on_sigterm(
     assert info.heartbeat_age < 5
     shown = _shown(conn)
     assert f"<td>{conn}</td><td>{info.name}</td>" in shown["page"]
-    assert "tests.jobs.LongJob <a href=" in shown["page"]
+    assert "tests.<wbr>jobs.<wbr>LongJob <a href=" in shown["page"]
     assert f"><code>{job.id}</code></a> running" in shown["page"]
     [listed] = shown["json"]["workers"]
     assert listed["pid"] == worker.pid and listed["current"][0]["id"] == job.id

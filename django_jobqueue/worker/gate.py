@@ -236,9 +236,9 @@ class Gate:
         if cls.rate_limit is not None:
             rate = parse_rate(cls.rate_limit)
             key = str(keys.get("rate") or cls.name)
-            # Each start is a permit of its own (a retry is another start): held for the
-            # window and never given back.
-            permits.append(Permit(FLOW_SCOPE, rate_name(key), f"{claim.id}:{claim.attempts}",
+            # Each start is a permit of its own, held for the window and never given back:
+            # a retry, or a run again after its worker died, is another start.
+            permits.append(Permit(FLOW_SCOPE, rate_name(key), _holder(claim),
                                   rate.count, rate.period + RATE_MARGIN))
         return permits
 

@@ -146,7 +146,7 @@ def dispatch_jobs() -> list[Planned]:
     # A reminder of a sale that ended a minute ago: it expires as a worker takes it.
     ended = timezone.now() - dt.timedelta(minutes=1)
     late = jobs.FlashSaleReminder(sale_id=11, email="grace@example.com")
-    planned.append(_job(late, Expected("expired", 1, JOB_EXPIRED),
+    planned.append(_job(late, Expected("expired", 0, JOB_EXPIRED),
                         late.dispatch(expires_at=ended)))
     # A long import, cancelled while it runs (see cancel_while_running).
     winter = jobs.ImportProductsJob(feed="winter", rows=100_000)
