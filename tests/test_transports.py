@@ -193,6 +193,11 @@ def test_an_exchange_admits_what_it_reserved_and_keeps_nothing_if_admission_fail
     # The batch that could not be admitted is not left reserved, nor charged an attempt.
     [again] = transport.reserve(["default"], 5, 30, "t3")
     assert (again.id, again.attempts) == (jobs[2].id, 1)
+    # A database admits an empty batch too: a transaction retried after a conflict in its
+    # admission, finding no job the second time, must leave no batch of the first behind.
+    calls = []
+    transport.exchange([], [], ["default"], 1, 0, 30, "t4", admit=calls.append)
+    assert calls == ([[]] if transport.name in ("default", "mysql", "postgres") else [])
 
 
 def test_prefetched_jobs_of_a_dead_worker_go_back_uncharged(clean_connection):

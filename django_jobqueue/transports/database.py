@@ -177,7 +177,9 @@ class DatabaseTransport(Transport):
                     lambda queue, wanted, now: self._claim_ready(queue, wanted, now, leases,
                                                                  token),
                 )]
-                if admit is not None and jobs:
+                if admit is not None:
+                    # Even with no jobs: a retried transaction must not leave the admission
+                    # with the batch of the attempt that rolled back.
                     _retryable(admit, jobs)
                 return jobs
 

@@ -48,7 +48,8 @@ class Admission:
         """The store's part, while the jobs are reserved (maybe in a transaction)."""
         claims = [Claim.of(job, self.default_timeout) for job in jobs]
         self.plan = self.gate.plan(claims, {claim.id for claim in claims[:self.run]})
-        self.gate.take(self.plan)
+        if claims:
+            self.gate.take(self.plan)
 
     @property
     def starting(self) -> set[str]:
