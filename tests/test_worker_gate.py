@@ -1,7 +1,8 @@
 """Three flow-control bugs that chaos scenario 17 (tests/chaos/test_chaos_flow.py) found,
 each reproduced here deterministically: a retry's concurrency permit ended by the worker
 that ran the attempt before, rate permits taken by jobs held ahead, and cancel requests
-read only at heartbeats by a worker whose horses were all busy."""
+read only at heartbeats by a worker whose horses were all busy; and two a review found: a
+job held ahead that expired before its horse took it, and a failed read of the requests."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 
 import pytest
 
+from django_jobqueue.exceptions import TransportError
 from django_jobqueue.flow.names import FLOW_SCOPE, cancel_name
 from django_jobqueue.models import FailedJob
 from django_jobqueue.transports import get_transport
@@ -86,3 +88,31 @@ def test_no_second_sees_more_starts_than_the_rate_with_jobs_prefetched(start_wor
     starts = sorted(e["t"] for e in ledger.events("rated_start"))
     most = max(sum(1 for t in starts if first <= t < first + 1.0) for first in starts)
     assert most <= 5, (most, [round(t - starts[0], 3) for t in starts], worker.output()[-500:])
+
+
+class _Down:
+    def read(self, scope, names):
+        raise TransportError("the store does not answer")
+
+
+class _DownTransport:
+    coordination = _Down()
+
+
+def test_a_failed_read_of_pauses_and_cancels_keeps_what_was_seen_and_raises_nothing():
+    gate = Gate(_DownTransport(), "w", Outcomes())  # type: ignore[arg-type]
+    gate.paused = {"mail"}
+    assert gate.poll(["mail", "default"], ["j1"], 10.0) == set()
+    assert gate.active(["mail", "default"]) == ["default"] and gate.poll_failing
+
+
+@pytest.mark.parametrize("conn", CONNECTIONS)
+def test_a_job_held_ahead_that_expired_meanwhile_ends_rather_than_waits(conn, empty_queues):
+    transport = get_transport(conn)
+    gate = Gate(transport, "w", Outcomes())
+    jobs.RateLimited("late").dispatch(connection=conn, expires_at=time.time() + 60)
+    [reserved] = transport.reserve(["default"], 1, 30, "t-w")
+    claim = Claim.of(reserved, 30)
+    claim.document["expires_at"] = time.time() - 1  # it expired while it waited ahead
+    assert gate.admit_one(claim) == "ended"
+    assert len(gate.outcomes) == 1, "its end is owed to the store"

@@ -131,16 +131,17 @@ class Feeder:
                 room -= 1
 
     def _admit(self, claim: Claim) -> bool:
-        """Take a held job's permits as a free horse takes it; refused, it went back to its
-        queue and owes no start mark."""
+        """Take a held job's permits as a free horse takes it. Refused, it went back to its
+        queue and owes no start mark; ended (expired, cancelled), it keeps its mark, so its
+        lease is a long one while its end is recorded."""
         try:
-            admitted = self.gate.admit_one(claim)
+            answer = self.gate.admit_one(claim)
         except TransportError:
             self.prefetch.unmark(claim)
             raise
-        if not admitted:
+        if answer == "wait":
             self.prefetch.unmark(claim)
-        return admitted
+        return answer == "run"
 
     def _start(self, slot: Slot, claim: Claim) -> None:
         if self.gate.cancelled(claim.id):  # seen while it waited ahead (its mark is owed)

@@ -66,6 +66,7 @@ class Gate:
         self.to_give_back: list[tuple[str, str]] = []
         self.give_back_since: float | None = None  # monotonic: the oldest owed permit
         self.next_poll = 0.0
+        self.poll_failing = False
         self._classes: dict[str, type[Job] | None] = {}
 
     # -- pauses and cancel requests ------------------------------------------------------------
@@ -85,6 +86,14 @@ class Gate:
             found = self.transport.coordination.read(FLOW_SCOPE, names)
         except NotImplementedError:
             return set()
+        except TransportError as exc:
+            # What was last seen stands: a read that fails must not stop the work (the
+            # steps that need the store say so themselves).
+            if not self.poll_failing:
+                log_event(logger, logging.WARNING, "flow_poll_failed", error=exc)
+            self.poll_failing = True
+            return set()
+        self.poll_failing = False
         paused = {queue for queue in queues if paused_name(queue) in found}
         newly, resumed = paused - self.paused, self.paused - paused
         for queue in sorted(newly):
@@ -134,9 +143,10 @@ class Gate:
         now (see :class:`~.admission.Admission`)."""
         return Admission(self, default_timeout, run)
 
-    def admit_one(self, claim: Claim) -> bool:
-        """A rate-limited job held ahead, about to start: True once its permits are granted
-        (else it went back to its queue, to wait for one)."""
+    def admit_one(self, claim: Claim) -> str:
+        """A rate-limited job held ahead, about to start: ``"run"`` once its permits are
+        granted, ``"wait"`` when it went back to its queue to wait for one, ``"ended"``
+        when it expired or was cancelled meanwhile (its end is owed to the store)."""
         claim.admit_at_start = False
         plan = self.plan([claim], {claim.id})
         try:
@@ -144,8 +154,8 @@ class Gate:
         except TransportError:
             self.hand_back([claim])
             raise
-        runnable, _ = self.apply(plan)
-        return bool(runnable)
+        runnable, ended = self.apply(plan)
+        return "run" if runnable else "ended" if ended else "wait"
 
     def plan(self, claims: list[Claim], starting: set[str]) -> Plan:
         """Sort ``claims`` (nothing asked of the store, nothing changed here): to end
