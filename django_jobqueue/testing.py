@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from . import job_ends
 from .conf import jobqueue_settings
 from .flow.limits import expired, expiry_message
-from .flow.names import FLOW_SCOPE, paused_name
+from .flow.pause import paused
 from .transports import Reserved, Transport, get_transport
 from .worker.claim import Claim
 from .worker.execute import run_attempt, run_failed_hook
@@ -86,9 +86,8 @@ def work(
 
 def _not_paused(transport: Transport, queues: list[str]) -> list[str]:
     """``queues`` but the paused ones, as a worker would take them."""
-    names = {paused_name(queue): queue for queue in queues}
-    paused = transport.coordination.read(FLOW_SCOPE, list(names))
-    return [queue for queue in queues if paused_name(queue) not in paused]
+    stopped = paused(transport.name, queues)
+    return [queue for queue in queues if queue not in stopped]
 
 
 def _settler(transport: Transport) -> Settler:

@@ -166,8 +166,7 @@ class Gate:
             if expired(claim.document, now):
                 plan.ended.append((claim, "JobExpired", expiry_message(claim.document, now)))
             elif claim.id in self.cancels:
-                by = self.cancels[claim.id]
-                plan.ended.append((claim, "JobCancelled", f"cancelled{_by(by)} before it started"))
+                plan.ended.append((claim, "JobCancelled", ""))  # end_cancelled says why
             else:
                 permits = self._permits(claim)
                 rated = any(permit.name.startswith("rate:") for permit in permits)
@@ -201,10 +200,9 @@ class Gate:
         those ended (settled through ``outcomes``)."""
         for claim, kind, message in plan.ended:
             if kind == "JobCancelled":
-                log_event(logger, logging.INFO, "job_cancel_seen", id=claim.id,
-                          queue=claim.queue, running=False, by=self.cancels.get(claim.id, ""))
-                self.ended(claim.id)
-            self._end(claim, kind, message)
+                self.end_cancelled(claim)
+            else:
+                self._end(claim, kind, message)
         for claim in plan.deferred:
             claim.admit_at_start = True
         self._given_back(plan.given_back)
