@@ -104,8 +104,24 @@ class Visit:
         text = self.page.locator("#content").inner_text()
         assert not DJANGO_DEFAULT_DATE.search(text), (name, DJANGO_DEFAULT_DATE.search(text))
         path = self.shots / f"admin-{name}-{self.width}.png"
-        self.page.screenshot(path=path, full_page=True)
+        self.screenshot(path)
         self.saved.append(path)
+
+    def screenshot(self, path, attempts=3):
+        """A full-page screenshot. Chromium's compositor sometimes refuses a capture on a
+        loaded 2-core machine ("Unable to capture screenshot", CI with both Django lines at
+        once); that says nothing about the page, whose facts were checked above, so the
+        capture is asked again, a bounded number of times."""
+        from playwright.sync_api import Error
+
+        for attempt in range(1, attempts + 1):
+            try:
+                self.page.screenshot(path=path, full_page=True)
+                return
+            except Error as error:
+                if "Unable to capture screenshot" not in str(error) or attempt == attempts:
+                    raise
+                self.page.wait_for_load_state("load")
 
     def columns_on_screen(self, *names):
         """The changelist's ``names`` column headers lie wholly inside the viewport."""
