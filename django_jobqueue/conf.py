@@ -99,6 +99,9 @@ SETTINGS: dict[str, Setting] = {
     # killed, and how long a job's status record (progress, success) is kept.
     "CANCEL_GRACE": Setting(10.0, _POSITIVE, check_id="E001"),
     "STATUS_TTL": Setting(86400.0, _POSITIVE, check_id="E001"),
+    # Workflows: seconds a batch's count and a chain's markers are kept after their last
+    # change (a batch still running then is forgotten: keep it longer than your longest).
+    "WORKFLOW_TTL": Setting(7 * 86400.0, _POSITIVE, check_id="E001"),
     "SHUTDOWN_TIMEOUT": Setting(30.0, _NOT_NEGATIVE),
     "SLEEP": Setting(1.0, _NOT_NEGATIVE),
     # Jobs a worker reserves ahead of its horses (None: 32 per horse; 0: none), and how

@@ -80,10 +80,12 @@ def _defaults() -> _Defaults:
 def prepare(
     job: Job, *, delay: float = 0, queue: str | None = None, connection: str | None = None,
     priority: int = 0, extra: dict[str, Any] | None = None,
-    expires_at: dt.datetime | float | None = None,
+    expires_at: dt.datetime | float | None = None, job_id: str | None = None,
 ) -> Prepared:
     """Validate ``job`` and build its payload (``extra``: more payload keys, such as the
-    schedule entry a fired job belongs to); raises :class:`PayloadError` in the caller."""
+    schedule entry a fired job belongs to; ``job_id``: its id, when the caller needs it
+    before the payload exists, as a workflow does); raises :class:`PayloadError` in the
+    caller."""
     cls = type(job)
     if cls.abstract:
         raise PayloadError(f"{cls.__name__} is abstract and cannot be dispatched")
@@ -106,7 +108,7 @@ def prepare(
         connection=connection,
         max_tries=max_tries or defaults.max_tries,
         timeout=overrides.get("timeout") or cls.timeout,
-        job_id=overrides.get("id"),
+        job_id=overrides.get("id") or job_id,
         priority=priority,
     )
     if overrides.get("retry_after") is not None:
@@ -292,6 +294,12 @@ def dispatch_many(
                 expires_at=expires_at)
         for job in jobs
     ]
+    return push_all_prepared(prepared, using=using)
+
+
+def push_all_prepared(prepared: list[Prepared], *, using: str | None = None) -> list[Dispatched]:
+    """Push what :func:`prepare` built for many jobs, as :func:`dispatch_many` does: one
+    round trip per connection, unique jobs one by one behind their locks."""
     using = using or DEFAULT_DB_ALIAS
     grouped: dict[str, list[PushItem]] = defaultdict(list)
     for one in prepared:

@@ -24,6 +24,8 @@ from .retry import RetryAfter
 
 if TYPE_CHECKING:
     from .dispatch import Dispatched
+    from .workflows.batch import BatchRef
+    from .workflows.status import BatchSummary
 
 logger = logging.getLogger(__name__)
 
@@ -216,6 +218,33 @@ class Job:
         run = self._jq_run
         if run is not None:
             run.report(done, total, message)
+
+    @property
+    def batch(self) -> BatchRef | None:
+        """The batch this job belongs to, while a worker runs it (None for a job outside a
+        batch, and outside a worker): ``self.batch.add([...])`` adds jobs to it,
+        ``self.batch.status()`` reads its progress."""
+        run = self._jq_run
+        if run is None or run.batch is None:
+            return None
+        if run.batch_ref is None:
+            from .workflows.batch import BatchRef
+            from .workflows.marks import batch_of
+
+            mark = batch_of({"batch": run.batch})
+            run.batch_ref = BatchRef(mark) if mark is not None else None
+        return run.batch_ref
+
+    @property
+    def batch_summary(self) -> BatchSummary | None:
+        """In a batch's callback (``on_success``, ``on_failure``, ``on_complete``): how the
+        batch ended (counts, the failed jobs' ids). None in any other job."""
+        run = self._jq_run
+        if run is None or not isinstance(run.callback, dict):
+            return None
+        from .workflows.status import BatchSummary
+
+        return BatchSummary.of_callback(run.callback)
 
     def failed(self, exception: BaseException) -> Any:
         """Called once when the job fails for good. May be ``async def``."""

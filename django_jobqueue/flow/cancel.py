@@ -280,12 +280,14 @@ def _keep(transport: Transport, job: FoundJob, payload: str, by: str) -> Ref:
 
 
 def cancelled_record(
-    job: FoundJob, connection: str, payload: str, body: dict[str, Any] | None, by: str
+    job: FoundJob, connection: str, payload: str, body: dict[str, Any] | None, by: str,
+    message: str = "",
 ) -> FailureRecord:
-    """The record of a waiting job cancelled before it ran: ``JobCancelled`` with who did it,
-    the attempts its payload tells of (earlier failed attempts of a retrying job) and
-    their errors, then this one."""
-    message = f"cancelled by {by} before it ran" if by else "cancelled before it ran"
+    """The record of a waiting job cancelled before it ran: ``JobCancelled`` with who did it
+    (or ``message``), the attempts its payload tells of (earlier failed attempts of a
+    retrying job) and their errors, then this one."""
+    message = message or (f"cancelled by {by} before it ran" if by
+                          else "cancelled before it ran")
     exc = JobCancelled(message)
     earlier = body.get("errors") if body is not None else None
     earlier = [entry for entry in earlier if isinstance(entry, dict)] if isinstance(

@@ -39,6 +39,10 @@ class RunContext:
     connection: str
     probe: Callable[[], bool]
     last: dict[str, Any] | None = None  # the last status written, once one was
+    # The payload's workflow marks: the batch of a child, the batch of a callback.
+    batch: Any = None
+    callback: Any = None
+    batch_ref: Any = None  # made on first use: it counts the jobs this run added
 
     def cancel_requested(self) -> bool:
         return self.probe()

@@ -187,7 +187,8 @@ def _context(
     connection = str(body.get("connection") or jobqueue_settings.DEFAULT_CONNECTION)
     probe = (lambda: cancelled(run.id)) if cancelled is not None else store_probe(
         connection, run.id)
-    return RunContext(run.id, str(body.get("queue") or ""), connection, probe)
+    return RunContext(run.id, str(body.get("queue") or ""), connection, probe,
+                      batch=body.get("batch"), callback=body.get("batch_callback"))
 
 
 def _failed(

@@ -92,6 +92,7 @@ class Feeder:
         token = f"{self.name[:50]}:{next(self._tokens)}"
         asked = time.monotonic()
         admission = self.gate.admission(float(self.options.timeout or 0), run)
+        self._advance_workflows()
         jobs = self.transport.exchange(
             self.outcomes.acks, self.prefetch.marks, queues, run, prefetch,
             jobqueue_settings.LEASE, token, prefetch_lease=PREFETCH_LEASE, admit=admission,
@@ -309,10 +310,21 @@ class Feeder:
         due = self.flush_at()
         if due is None or not (force or time.monotonic() >= due):
             return
+        self._advance_workflows()
         self.transport.exchange(
             self.outcomes.acks, self.prefetch.marks, (), 0, 0, jobqueue_settings.LEASE, ""
         )
         self._sent()
+
+    def _advance_workflows(self) -> None:
+        """Tell finished workflow jobs' workflows, so their acks go with this exchange; a
+        store that does not answer keeps them (leases renewed) for the next one."""
+        try:
+            self.outcomes.advance_workflows()
+        except Exception as error:
+            log_event(logger, logging.WARNING, "workflow_deferred",
+                      count=len(self.outcomes.advancing), error=type(error).__name__,
+                      detail=str(error)[:300])
 
     def _sent(self) -> None:
         self.outcomes.acks_sent()

@@ -15,6 +15,8 @@ from typing import Any
 from .. import job_ends
 from ..failures.record import outcome_of
 from ..transports import Reserved
+from ..workflows import marks as workflow_marks
+from ..workflows.advance import End, advance
 from .claim import Claim
 from .execute import SYSTEM_EXCEPTIONS, failure_of
 from .protocol import Failure
@@ -86,9 +88,11 @@ class Outcomes:
         self.items: list[Owed] = []
         # Successes whose end means more than the ack (see job_ends), told once it is sent.
         self.ended: list[Claim] = []
+        # Successes of workflow jobs: their workflow is told before their ack may go.
+        self.advancing: list[Claim] = []
 
     def __bool__(self) -> bool:
-        return bool(self.items or self.acks)
+        return bool(self.items or self.acks or self.advancing)
 
     def __len__(self) -> int:
         """Failed attempts waiting (successes are cheap to hold and go in bulk)."""
@@ -97,15 +101,38 @@ class Outcomes:
     def succeeded(self, claim: Claim, now: float) -> None:
         if self.acks_since is None:
             self.acks_since = now
+        if workflow_marks.matters(claim.document):
+            self.advancing.append(claim)
+            return
+        self._ack(claim)
+
+    def _ack(self, claim: Claim) -> None:
         self.acks.append(claim.reserved)
         if job_ends.matter(claim.document):
             self.ended.append(claim)
+
+    def advance_workflows(self) -> None:
+        """Tell the workflows of the jobs that succeeded (a chain's next step, a batch's
+        count), then let their acks go. A store that does not answer raises, and they
+        wait to be told again: never acked first, so a worker killed in between leaves
+        them to be taken up and told again."""
+        if not self.advancing:
+            return
+        claims, self.advancing = self.advancing, []
+        try:
+            advance([End(claim.document, claim.id, "succeeded", claim.payload)
+                     for claim in claims])
+        except BaseException:
+            self.advancing = claims + self.advancing
+            raise
+        for claim in claims:
+            self._ack(claim)
 
     def acks_sent(self) -> None:
         """The store has the acks: a unique job's lock ends now, a scheduled job's entry
         learns it succeeded."""
         self.acks.clear()
-        self.acks_since = None
+        self.acks_since = None if not self.advancing else self.acks_since
         ended, self.ended = self.ended, []
         for claim in ended:
             job_ends.succeeded(claim.document, claim.id)
@@ -124,7 +151,8 @@ class Outcomes:
 
     def held(self) -> list[Reserved]:
         """Jobs whose leases the heartbeat must renew until the store takes them."""
-        return [*self.acks, *(item.claim.reserved for item in self.items)]
+        return [*self.acks, *(claim.reserved for claim in self.advancing),
+                *(item.claim.reserved for item in self.items)]
 
 
 __all__ = ["Ended", "Outcomes", "Owed"]

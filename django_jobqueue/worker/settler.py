@@ -20,6 +20,8 @@ from ..exceptions import TransportError
 from ..failures.record import FailureRecord, outcome_of
 from ..logutil import exception_for_log, log_event
 from ..transports import Transport
+from ..workflows import marks as workflow_marks
+from ..workflows.advance import End, advance
 from .claim import Claim
 from .outcomes import Outcomes, Owed
 from .protocol import Hook, StandIn, SystemFailure
@@ -113,6 +115,9 @@ class Settler:
 
     def _record(self, items: list[Owed]) -> None:
         self.record([item for item in items if item.info is None])
+        # Told before the jobs leave their queue: see workflows.advance.
+        advance([End(item.claim.document, item.claim.id, item.outcome, item.claim.payload)
+                 for item in items if workflow_marks.matters(item.claim.document)])
         self.remove([item.claim for item in items],
                     {item.claim.id: item.outcome for item in items if item.not_failed})
         for item in items:

@@ -1,0 +1,192 @@
+"""What a job's end does to its workflow, told by the worker before it acks the job.
+
+The order is the guarantee: tell the workflow, then ack. A worker killed in between leaves
+the job leased; it is taken up again (run again, or ended by the retry policy) and its end
+is told again. Every step here is safe to repeat: the batch's tally counts a child once,
+a chain's next step and a batch's callbacks are pushed behind locks granted once
+(:class:`~django_jobqueue.coordination.Lock` in the pushed job's queue, one atomic step
+with the push). A store that does not answer raises: the caller keeps the end, its lease
+renewed, and tells it again later.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .. import failures
+from .. import payload as payload_codec
+from ..conf import jobqueue_settings
+from ..coordination import Lock
+from ..coordination.tallies import CANCELLED, FAILED, SUCCEEDED, Tally
+from ..flow.cancel import cancelled_record
+from ..flow.names import FLOW_SCOPE, status_name
+from ..logutil import log_event
+from ..payload import json_object
+from ..transports import FoundJob, PushItem, get_transport
+from .build import new_id
+from .marks import (
+    CALLBACK,
+    CALLBACKS,
+    CHAIN,
+    DEFINITION,
+    BatchMark,
+    ChainMark,
+    batch_of,
+    callback_once,
+    chain_of,
+)
+
+logger = logging.getLogger("django_jobqueue.workflows")
+
+#: A job's outcome as a batch counts it: expired children did not run, as cancelled ones.
+_TALLIED = {"succeeded": SUCCEEDED, "failed": FAILED, "cancelled": CANCELLED,
+            "expired": CANCELLED}
+#: Failed children a callback's summary names, at most.
+SUMMARY_IDS = 1000
+
+
+@dataclass(frozen=True)
+class End:
+    """Job ``job_id`` ended: ``succeeded``, ``failed`` (for good), ``cancelled`` or
+    ``expired``. ``document`` is its payload parsed as plain JSON, ``payload`` its text
+    (decoded only for a chain, whose later steps are written again)."""
+
+    document: Any
+    job_id: str
+    outcome: str
+    payload: str
+
+
+def advance(ends: Sequence[End]) -> None:
+    """Move on the workflows of ``ends``: each chain a step, each batch's count (one call
+    per batch), then callbacks of batches now complete."""
+    batches: dict[BatchMark, list[tuple[str, str]]] = defaultdict(list)
+    for end in ends:
+        if isinstance(end.document, dict) and CHAIN in end.document:
+            chain = chain_of(payload_codec.loads(end.payload))
+            if chain is not None:
+                _chain_step(end, chain)
+        mark = batch_of(end.document)
+        if mark is not None:
+            batches[BatchMark(mark.id, mark.home, "")].append(
+                (mark.member, _TALLIED[end.outcome]))
+    for mark, counted in batches.items():
+        tally = get_transport(mark.home).coordination.tallies.count(
+            mark.scope, mark.id, counted, _ttl())
+        if tally.complete:
+            fire(mark, tally)
+
+
+# -- chains ------------------------------------------------------------------------------------
+def _chain_step(end: End, chain: ChainMark) -> None:
+    if end.outcome == "succeeded":
+        _push_next(end, chain)
+    elif end.outcome == "failed":
+        if chain.rest:
+            log_event(logger, logging.WARNING, "chain_held", chain=chain.id, id=end.job_id,
+                      step=chain.step + 1, steps=chain.steps, waiting=len(chain.rest))
+    else:
+        cancel_rest(chain, end.job_id, f"the chain's step {chain.step + 1} was {end.outcome}")
+
+
+def _push_next(end: End, chain: ChainMark) -> None:
+    body = chain.next_body()
+    if body is None:
+        log_event(logger, logging.INFO, "chain_finished", chain=chain.id, id=end.job_id,
+                  steps=chain.steps)
+        return
+    transport = get_transport(str(body["connection"]))
+    # Its "waiting" record goes first: a worker killed after the push cannot leave it.
+    transport.coordination.write(FLOW_SCOPE, status_name(body["id"]), None)
+    item = _item(body)
+    taken = transport.push_guarded(item, Lock(item.queue, chain.once_name(), new_id(), _ttl()))
+    log_event(logger, logging.INFO, "chain_next" if taken.granted else "chain_next_repeat",
+              chain=chain.id, id=item.id, after=end.job_id, step=chain.step + 2,
+              steps=chain.steps, queue=item.queue)
+
+
+def cancel_rest(chain: ChainMark, job_id: str, why: str) -> int:
+    """Keep the steps after ``chain``'s as cancelled records (their reason: ``why``);
+    how many. Repeating it records nothing twice (a record's job id is unique)."""
+    records = []
+    for n, body in enumerate(chain.rest):
+        text = payload_codec.dumps(body)
+        found = FoundJob(str(body["id"]), str(body.get("queue") or ""), text, "held")
+        message = f"cancelled: {why} (chain {chain.id}, step {chain.step + n + 2})"
+        records.append(cancelled_record(found, str(body.get("connection") or ""), text,
+                                        json_object(text), "", message=message))
+    if records:
+        failures.record_all(records)
+        log_event(logger, logging.INFO, "chain_cancelled", chain=chain.id, id=job_id,
+                  cancelled=len(records), why=why)
+    return len(records)
+
+
+# -- batches -----------------------------------------------------------------------------------
+def fire(mark: BatchMark, tally: Tally | None = None) -> list[str]:
+    """Push the callbacks batch ``mark`` is due, each once ever; the kinds pushed now.
+    ``tally`` None: the batch is empty, so it succeeded and completed."""
+    coordination = get_transport(mark.home).coordination
+    definition = json_object(coordination.read(mark.scope, [DEFINITION]).get(DEFINITION))
+    if definition is None:
+        log_event(logger, logging.ERROR, "batch_forgotten", batch=mark.id, home=mark.home)
+        return []
+    callbacks = definition.get("callbacks") or {}
+    due = [kind for kind in CALLBACKS if kind in callbacks and _due(kind, tally)]
+    if not due:
+        return []
+    summary = _summary(mark, definition, tally)
+    fired = [kind for kind in due if _push_callback(mark, kind, callbacks[kind], summary)]
+    return fired
+
+
+def _due(kind: str, tally: Tally | None) -> bool:
+    if tally is None:
+        return kind != "on_failure"
+    if kind == "on_success":
+        return tally.all_succeeded
+    if kind == "on_failure":
+        return tally.complete and tally.failed + tally.cancelled > 0
+    return tally.complete
+
+
+def _summary(mark: BatchMark, definition: dict[str, Any], tally: Tally | None) -> dict[str, Any]:
+    tally = tally or Tally(mark.id)
+    failed = [member for member, _ in get_transport(mark.home).coordination.tallies.members(
+        mark.scope, mark.id, FAILED, limit=SUMMARY_IDS)] if tally.failed else []
+    return {"id": mark.id, "name": definition.get("name") or "", "total": tally.total,
+            "succeeded": tally.succeeded, "failed": tally.failed,
+            "cancelled": tally.cancelled, "failed_ids": failed}
+
+
+def _push_callback(mark: BatchMark, kind: str, body: dict[str, Any],
+                   summary: dict[str, Any]) -> bool:
+    body = {**body, CALLBACK: {"batch": mark.id, "home": mark.home, "kind": kind,
+                               "summary": summary}}
+    item = _item(body)
+    transport = get_transport(str(body["connection"]))
+    taken = transport.push_guarded(
+        item, Lock(item.queue, callback_once(mark.id, kind), new_id(), _ttl()))
+    if taken.granted:
+        log_event(logger, logging.INFO, "batch_callback", batch=mark.id, callback=kind,
+                  id=item.id, job=body.get("job"), succeeded=summary["succeeded"],
+                  failed=summary["failed"], cancelled=summary["cancelled"])
+    return taken.granted
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def _item(body: dict[str, Any]) -> PushItem:
+    priority = body.get("priority") or 0
+    return PushItem(str(body["id"]), str(body["queue"]), payload_codec.dumps(body), 0.0,
+                    priority if isinstance(priority, int) else 0)
+
+
+def _ttl() -> float:
+    return float(jobqueue_settings.WORKFLOW_TTL)
+
+
+__all__ = ["End", "advance", "cancel_rest", "fire"]

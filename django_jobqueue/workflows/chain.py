@@ -1,0 +1,81 @@
+"""Chains: jobs that run one after another, each once the one before succeeded.
+
+``chain(A(...), B(...), C(...)).dispatch()`` queues ``A``, carrying ``B`` and ``C``. When a
+step succeeds, the worker that ran it pushes the next one before it acks the step, behind
+a lock granted once, so a worker killed in between pushes it once, not twice, and never
+loses it. When a step fails for good, the rest are *held*: kept in its failed-job record,
+shown there and by :func:`~django_jobqueue.job_status` (``"held"``). Retrying that record
+resumes the chain from the failed step; deleting it cancels the rest (kept as cancelled).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..conf import jobqueue_settings
+from ..dispatch import Dispatched, push_prepared
+from ..exceptions import PayloadError
+from ..flow.names import FLOW_SCOPE, status_name
+from ..transports import get_transport
+from .build import check_reachable, new_id, prepared, with_mark
+from .marks import CHAIN, ChainMark
+
+if TYPE_CHECKING:
+    from ..jobs import Job
+
+#: The state ``job_status`` tells of a later step while the steps before it run.
+WAITING = "waiting"
+
+
+@dataclass(frozen=True)
+class ChainDispatched:
+    """A dispatched chain: its ``id`` and each step as dispatched (only the first is
+    queued; the others' ids are known now and kept when they are pushed)."""
+
+    id: str
+    steps: tuple[Dispatched, ...]
+
+
+class Chain:
+    """Jobs to run in order, each after the one before succeeded (see :func:`chain`)."""
+
+    def __init__(self, jobs: Sequence[Job]) -> None:
+        if not jobs:
+            raise PayloadError("a chain needs at least one job")
+        self.jobs = tuple(jobs)
+
+    def dispatch(self, *, delay: float = 0, using: str | None = None) -> ChainDispatched:
+        """Queue the first step (after ``delay`` seconds; at the commit of a transaction
+        on ``using``, as :func:`~django_jobqueue.dispatch` does). Every step is validated
+        first, so a bad one queues nothing."""
+        chain_id = new_id()
+        steps = [prepared(job, delay=delay if n == 0 else 0) for n, job in enumerate(self.jobs)]
+        check_reachable(ready.connection for ready, _ in steps)
+        first, body = steps[0]
+        mark = ChainMark(chain_id, 0, len(steps), tuple(b for _, b in steps[1:]))
+        first = with_mark(first, body, CHAIN, mark.as_json())
+        _note_waiting(chain_id, steps)
+        pushed = push_prepared(first, using=using)
+        return ChainDispatched(chain_id, (pushed, *(ready.result for ready, _ in steps[1:])))
+
+
+def chain(*jobs: Job) -> Chain:
+    """The chain of ``jobs``: ``chain(A(1), B(2)).dispatch()`` runs ``B(2)`` once ``A(1)``
+    succeeded (see :mod:`django_jobqueue.workflows.chain`)."""
+    return Chain(jobs)
+
+
+def _note_waiting(chain_id: str, steps: Sequence[tuple]) -> None:
+    """A status record for each later step, so ``job_status`` tells what it waits on."""
+    ttl = float(jobqueue_settings.WORKFLOW_TTL)
+    for n in range(1, len(steps)):
+        ready, _ = steps[n]
+        record = {"state": WAITING, "chain": chain_id, "after": steps[n - 1][0].result.id,
+                  "step": n, "steps": len(steps), "queue": ready.result.queue,
+                  "at": time.time()}
+        get_transport(ready.connection).coordination.write(
+            FLOW_SCOPE, status_name(ready.result.id), json.dumps(record), ttl=ttl)
