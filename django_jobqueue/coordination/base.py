@@ -13,7 +13,9 @@ counters all reduce to two guarded writes and a handful of plain ones:
   time-to-live (store clock). Held while a job runs and renewed with its lease, they make a
   global concurrency limit; taken and never given back, a sliding-window rate limit (at most
   ``limit`` takes in any window of ``ttl`` seconds). :meth:`Coordination.admit` grants the
-  permits of several jobs in one atomic step, each job's all or none.
+  permits of several jobs in one atomic step, each job's all or none;
+- **tallies** (:mod:`.tallies`, ``Coordination.tallies``): the members of a workflow and how
+  each ended, each counted once, so that the callers learn when none is pending.
 
 Each store implements this once (:mod:`.memory`, :mod:`.database`, :mod:`.redis`), and a
 transport can make a push depend on a guard in the same atomic step
@@ -28,6 +30,8 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from .tallies import CheckedTallies, Tallies
 
 #: Names longer than this are stored as a digest (index keys have a size limit).
 MAX_NAME = 190
@@ -139,9 +143,11 @@ class Permits(ABC):
 class Coordination(ABC):
     """The coordination primitives of one connection's store."""
 
-    def __init__(self, connection: str, permits: Permits) -> None:
+    def __init__(self, connection: str, permits: Permits, tallies: Tallies) -> None:
         self.connection = connection
         self.permits = permits
+        #: The store's tallies, their arguments checked before the store is asked.
+        self.tallies: Tallies = CheckedTallies(tallies)
 
     @abstractmethod
     def take(self, guard: Guard) -> Taken:
@@ -201,5 +207,6 @@ class Coordination(ABC):
         return self.permits.holders(scope, names) if names else {}
 
     def prune(self) -> int:
-        """Delete expired locks and permits the store does not expire by itself; how many."""
+        """Delete expired locks, permits and tallies the store does not expire by itself;
+        how many."""
         return 0

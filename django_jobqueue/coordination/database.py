@@ -19,6 +19,7 @@ from ..dbutil import execute, fetch, now_sql, placeholders, run_with_retry
 from ..exceptions import TransportError
 from .base import Advance, Coordination, Guard, Lock, Taken, stored_name
 from .database_permits import PERMITS, DatabasePermits
+from .tallies import NotYet
 
 TABLE = "queue_coordination"
 _WHERE = "connection = %s AND scope = %s AND name = %s"
@@ -33,7 +34,8 @@ class DatabaseCoordination(Coordination):
     """Locks and values of connection ``connection`` in database ``alias``."""
 
     def __init__(self, connection: str, alias: str) -> None:
-        super().__init__(connection, DatabasePermits(connection, alias, headers=TABLE))
+        super().__init__(connection, DatabasePermits(connection, alias, headers=TABLE),
+                         NotYet())
         self.alias = alias
 
     # -- contract ------------------------------------------------------------------------

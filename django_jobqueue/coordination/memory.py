@@ -19,6 +19,7 @@ from .base import (
     Taken,
     stored_name,
 )
+from .memory_tallies import MemoryTallies, MemoryTally
 
 _states: dict[str, _State] = {}
 _states_lock = threading.Lock()
@@ -31,6 +32,8 @@ class _State:
         self.values: dict[tuple[str, str], tuple[str, float | None]] = {}
         # (scope, name) -> {holder: expires at on the monotonic clock}
         self.permits: dict[tuple[str, str], dict[str, float]] = {}
+        # (scope, name) -> the tally
+        self.tallies: dict[tuple[str, str], MemoryTally] = {}
 
     def live(self, key: tuple[str, str]) -> str | None:
         found = self.values.get(key)
@@ -65,7 +68,8 @@ class MemoryCoordination(Coordination):
     def __init__(self, connection: str) -> None:
         with _states_lock:
             self._state = _states.setdefault(connection, _State())
-        super().__init__(connection, MemoryPermits(self._state))
+        super().__init__(connection, MemoryPermits(self._state),
+                         MemoryTallies(self._state.lock, self._state.tallies))
 
     @property
     def lock(self) -> threading.RLock:
@@ -137,6 +141,7 @@ class MemoryCoordination(Coordination):
         with self._state.lock:
             self._state.values.clear()
             self._state.permits.clear()
+            self._state.tallies.clear()
 
 
 class MemoryPermits(Permits):

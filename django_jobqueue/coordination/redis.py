@@ -13,6 +13,7 @@ from typing import Any
 from .base import Advance, Coordination, Guard, Lock, Taken, stored_name
 from .redis_lua import RELEASE, RENEW, TAKE_SCRIPT
 from .redis_permits import RedisPermits
+from .tallies import NotYet
 
 
 def key_of(prefix: str, scope: str, name: str, kind: str = "co") -> str:
@@ -47,7 +48,7 @@ class RedisCoordination(Coordination):
     def __init__(self, connection: str, prefix: str, client: Callable[[], Any],
                  guarded: Callable[[Callable[[], Any]], Any]) -> None:
         super().__init__(connection, RedisPermits(
-            lambda scope, name: key_of(prefix, scope, name, "permits"), self._run))
+            lambda scope, name: key_of(prefix, scope, name, "permits"), self._run), NotYet())
         self.prefix = prefix
         self._client = client
         # The transport's error translation: a Redis that is down is a TransportError.

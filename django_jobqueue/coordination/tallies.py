@@ -21,6 +21,7 @@ does not expire keys itself).
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ CANCELLED = "cancelled"
 ENDS = (SUCCEEDED, FAILED, CANCELLED)
 #: Every state a member can be in.
 STATES = (PENDING, *ENDS)
+#: The states :meth:`Tallies.reopen` moves back to ``pending``.
+REOPENED = (FAILED, CANCELLED)
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,14 @@ def check_ends(ends: Sequence[tuple[str, str]]) -> None:
     for member, outcome in ends:
         if outcome not in ENDS:
             raise ValueError(f"member {member!r}: an end is one of {ENDS}, not {outcome!r}")
+
+
+def after_end(state: str, outcome: str) -> str:
+    """The state of a member in ``state`` once it is told ``outcome``: a pending member
+    takes the outcome, a failed one may still succeed, any other end is a repeat."""
+    if state == PENDING or (state == FAILED and outcome == SUCCEEDED):
+        return outcome
+    return state
 
 
 class Tallies(ABC):
@@ -108,5 +119,103 @@ class Tallies(ABC):
         """Delete tally ``name`` and its members."""
 
 
-__all__ = ["CANCELLED", "ENDS", "FAILED", "PENDING", "STATES", "SUCCEEDED", "Tallies",
-           "Tally", "check_ends"]
+class CheckedTallies(Tallies):
+    """A store's tallies behind the checks every store shares, made once here: a bad
+    argument raises :class:`ValueError` in the caller before the store is asked, and a
+    call with nothing to change only reads. Repeated members are passed on once."""
+
+    def __init__(self, store: Tallies) -> None:
+        self.store = store
+
+    def add(self, scope: str, name: str, members: Sequence[str], ttl: float) -> Tally:
+        _check_key(scope, name)
+        _check_ttl(ttl)
+        asked = _distinct_members(members)
+        if not asked:
+            return self._one(scope, name)
+        return self.store.add(scope, name, asked, ttl)
+
+    def count(self, scope: str, name: str, ends: Sequence[tuple[str, str]],
+              ttl: float) -> Tally:
+        _check_key(scope, name)
+        _check_ttl(ttl)
+        check_ends(ends)
+        # A repeat of the same end in one call changes nothing; the order of different
+        # ends of one member matters (failed, then succeeded) and is kept.
+        asked = list(dict.fromkeys((member, outcome) for member, outcome in ends))
+        _check_members([member for member, _ in asked])
+        if not asked:
+            return self._one(scope, name)
+        return self.store.count(scope, name, asked, ttl)
+
+    def reopen(self, scope: str, name: str, members: Sequence[str], ttl: float) -> Tally:
+        _check_key(scope, name)
+        _check_ttl(ttl)
+        asked = _distinct_members(members)
+        if not asked:
+            return self._one(scope, name)
+        return self.store.reopen(scope, name, asked, ttl)
+
+    def read(self, scope: str, names: Sequence[str]) -> dict[str, Tally]:
+        asked = list(dict.fromkeys(names))
+        for name in asked:
+            _check_key(scope, name)
+        return self.store.read(scope, asked) if asked else {}
+
+    def members(self, scope: str, name: str, state: str | None = None, after: str = "",
+                limit: int = 1000) -> list[tuple[str, str]]:
+        _check_key(scope, name)
+        if state is not None and state not in STATES:
+            raise ValueError(f"a member's state is one of {STATES}, not {state!r}")
+        if not isinstance(after, str):
+            raise ValueError(f"after is a member's name, not {after!r}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"limit is a whole number above 0, not {limit!r}")
+        return self.store.members(scope, name, state, after, limit)
+
+    def forget(self, scope: str, name: str) -> None:
+        _check_key(scope, name)
+        self.store.forget(scope, name)
+
+    def _one(self, scope: str, name: str) -> Tally:
+        return self.store.read(scope, [name])[name]
+
+
+class NotYet(Tallies):  # pragma: no cover - replaced by each store's own tallies
+    """Tallies of a store that has none yet: every call raises."""
+
+    def _none(self, *args: object, **kwargs: object) -> None:
+        raise NotImplementedError("this store has no tallies yet")
+
+    add = count = reopen = read = members = forget = _none  # type: ignore[assignment]
+
+
+def _check_key(scope: str, name: str) -> None:
+    for what, value in (("scope", scope), ("name", name)):
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"a tally's {what} is a non-empty string, not {value!r}")
+
+
+def _check_ttl(ttl: float) -> None:
+    # bool is an int; NaN and infinity would never expire or compare.
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not (
+            math.isfinite(ttl) and ttl > 0):
+        raise ValueError(f"a tally's ttl is a number of seconds above 0, not {ttl!r}")
+
+
+def _distinct_members(members: Sequence[str]) -> list[str]:
+    _check_members(members)
+    return list(dict.fromkeys(members))
+
+
+def _check_members(members: Sequence[str]) -> None:
+    if isinstance(members, str):
+        # A string is a sequence too: its letters would each become a member.
+        raise ValueError(f"members is a sequence of names, not the string {members!r}")
+    for member in members:
+        if not isinstance(member, str) or not member:
+            raise ValueError(f"a member is a non-empty string, not {member!r}")
+
+
+__all__ = ["CANCELLED", "ENDS", "FAILED", "PENDING", "REOPENED", "STATES", "SUCCEEDED",
+           "CheckedTallies", "Tallies", "Tally", "after_end", "check_ends"]
