@@ -26,6 +26,8 @@ from .worker.handlers import build_chain
 from .worker.outcomes import Ended, Outcomes, Owed
 from .worker.protocol import Run
 from .worker.settler import Settler
+from .workflows import marks as workflow_marks
+from .workflows.advance import End, advance
 
 _tokens = itertools.count()
 
@@ -102,13 +104,17 @@ def _run_one(job: Reserved, books: Settler, chain: list, loop, result: WorkResul
     now = time.time()
     if expired(claim.document, now):
         ended = Ended("JobExpired", expiry_message(claim.document, now), ran=False)
-        books.record([Owed.ended_by(claim, ended, "inline")])
+        owed = Owed.ended_by(claim, ended, "inline")
+        books.record([owed])
+        books.tell_workflows([owed])
         books.remove([claim], {claim.id: "expired"})
         result.expired += 1
         return
     run = Run(claim.id, claim.payload, claim.attempts, "inline", claim.timeout)
     outcome, pending = run_attempt(run, chain, loop)
     if outcome.failure is None:
+        if workflow_marks.matters(claim.document):
+            advance([End(claim.document, claim.id, "succeeded", claim.payload)])
         books.transport.ack(job)
         job_ends.succeeded(claim.document, claim.id)
         result.succeeded += 1
@@ -119,6 +125,7 @@ def _run_one(job: Reserved, books: Settler, chain: list, loop, result: WorkResul
         result.retried += 1
         return
     books.record([item])
+    books.tell_workflows([item])
     books.remove([claim], {claim.id: item.outcome} if item.not_failed else None)
     if item.not_failed:
         result.cancelled += 1

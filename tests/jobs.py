@@ -542,6 +542,48 @@ class Progressing(Job):
         ledger.write("ran", job="Progressing", value=self.key, attempt=self.attempt)
 
 
+class Step(Job):
+    """A workflow step: writes ``step`` to the ledger; fails for good when ``fail`` is
+    true (or while the ledger's ``fix`` event for its key is missing, with ``until_fixed``)."""
+
+    max_tries = 1
+
+    def __init__(self, key, fail=False, until_fixed=False):
+        self.key, self.fail, self.until_fixed = key, fail, until_fixed
+
+    def handle(self):
+        fixed = any(e["value"] == self.key for e in ledger.events("fix"))
+        if self.fail or (self.until_fixed and not fixed):
+            ledger.write("step_failed", value=self.key, id=self.job_id)
+            raise DontRetry(f"step {self.key} failed")
+        ledger.write("step", value=self.key, id=self.job_id, attempt=self.attempt)
+
+
+class Spawner(Job):
+    """A batch child that adds ``count`` Step children to its batch."""
+
+    def __init__(self, key, count):
+        self.key, self.count = key, count
+
+    def handle(self):
+        added = self.batch.add([Step(f"{self.key}.{n}") for n in range(self.count)])
+        ledger.write("spawned", value=self.key, ids=[one.id for one in added])
+
+
+class Callback(Job):
+    """A batch callback: writes what the batch's summary says."""
+
+    def __init__(self, kind):
+        self.kind = kind
+
+    def handle(self):
+        summary = self.batch_summary
+        ledger.write("callback", value=self.kind, batch=summary.id, callback=summary.callback,
+                     total=summary.total, succeeded=summary.succeeded, failed=summary.failed,
+                     cancelled=summary.cancelled, failed_ids=list(summary.failed_ids),
+                     id=self.job_id)
+
+
 def _cancelled_to_ledger(sender, job_id, running, **kwargs):
     # Real-worker tests see where job_cancelled was sent, and with what.
     if "JQ_LEDGER" in os.environ:

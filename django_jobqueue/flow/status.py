@@ -26,7 +26,7 @@ from .progress import Progress, from_record
 
 #: Every state :func:`job_status` can tell.
 STATES = ("queued", "delayed", "running", "succeeded", "failed", "cancelled", "expired",
-          "unknown")
+          "waiting", "held", "unknown")
 # A prefetched job waits for a free work horse of the worker that holds it: still queued.
 _FROM_STORE = {"running": "running", "prefetched": "queued", "queued": "queued",
                "delayed": "delayed"}
@@ -53,6 +53,8 @@ class JobStatus:
     failed_id: Ref | None = None
     exception_class: str = ""
     message: str = ""
+    #: A later step of a chain: the job it waits for (``waiting``, ``held``).
+    waiting_on: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (``progress`` a dict with its ``percent``, or ``None``)."""
@@ -81,9 +83,26 @@ def job_status(job_id: str, connection: str | None = None) -> JobStatus:
         if status is not None and status.get("state") == "succeeded":
             return JobStatus(job_id, "succeeded", name, str(status.get("queue") or ""),
                              from_record(status))
+        if status is not None and status.get("state") == "waiting":
+            return _in_chain(job_id, name, status)
     if unanswered:
         raise unanswered[0]
     return JobStatus(job_id, "unknown", connection or "")
+
+
+def _in_chain(job_id: str, connection: str, record: dict[str, Any]) -> JobStatus:
+    """A later step of a chain, not queued yet: ``waiting`` while the step before it runs
+    or waits, ``held`` once that step failed for good (its record keeps this one)."""
+    after = str(record.get("after") or "")
+    before = _failure(after, None, []) if after else None
+    held = before is not None and before.outcome == "failed"
+    message = (f"held: step {record.get('step', 0)} of chain {record.get('chain')} failed"
+               f" for good (failed job {before.id}); retry it to resume the chain"
+               if held and before is not None
+               else f"waits for job {after} (chain {record.get('chain')})")
+    return JobStatus(job_id, "held" if held else "waiting", connection,
+                     str(record.get("queue") or ""), failed_id=before.id if held and before
+                     else None, message=message, waiting_on=after)
 
 
 def _in_queue(transport: Transport, job: FoundJob) -> JobStatus:

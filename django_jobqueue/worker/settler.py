@@ -115,9 +115,7 @@ class Settler:
 
     def _record(self, items: list[Owed]) -> None:
         self.record([item for item in items if item.info is None])
-        # Told before the jobs leave their queue: see workflows.advance.
-        advance([End(item.claim.document, item.claim.id, item.outcome, item.claim.payload)
-                 for item in items if workflow_marks.matters(item.claim.document)])
+        self.tell_workflows(items)
         self.remove([item.claim for item in items],
                     {item.claim.id: item.outcome for item in items if item.not_failed})
         for item in items:
@@ -182,6 +180,14 @@ class Settler:
                 "fingerprint": stored.fingerprint,
                 "new_fingerprint": stored.new_fingerprint,
             }
+
+    def tell_workflows(self, items: list[Owed]) -> None:
+        """Tell the workflows of jobs whose end is recorded (a chain held or cancelled, a
+        batch's count): before the jobs leave their queue, see :mod:`..workflows.advance`."""
+        ends = [End(item.claim.document, item.claim.id, item.outcome, item.claim.payload)
+                for item in items if workflow_marks.matters(item.claim.document)]
+        if ends:
+            advance(ends)
 
     def remove(self, claims: list[Claim], ended: dict[str, str] | None = None) -> None:
         """Remove jobs whose failure is recorded (one round trip per queue); ``ended``

@@ -1,0 +1,99 @@
+"""Chains and batches run by ``testing.work()`` on the memory transport: the order of a
+chain, a chain held by a failed step and resumed by its retry, a batch's callbacks once
+each with their summary, and children added from inside a batch."""
+
+from __future__ import annotations
+
+import pytest
+
+from django_jobqueue import failures, job_status
+from django_jobqueue.coordination.memory import MemoryCoordination
+from django_jobqueue.testing import work
+from django_jobqueue.transports import get_transport
+from django_jobqueue.workflows import batch, batch_status, chain
+from tests import jobs
+from tests.support import ledger
+from tests.support.settings_overrides import jobqueue
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _memory_default(ledger):
+    with jobqueue(DEFAULT_CONNECTION="memory", DEFAULT_EXCEPTION_HANDLER=False):
+        get_transport("memory").clear("default")
+        MemoryCoordination("memory").clear()
+        yield
+        MemoryCoordination("memory").clear()
+
+
+def steps() -> list[str]:
+    return [e["value"] for e in ledger.events("step")]
+
+
+def callbacks() -> list[dict]:
+    return ledger.events("callback")
+
+
+def test_a_chain_runs_its_steps_in_order_each_once():
+    sent = chain(jobs.Step("a"), jobs.Step("b"), jobs.Step("c")).dispatch()
+    assert job_status(sent.steps[2].id, "memory").state == "waiting"
+    result = work()
+    assert steps() == ["a", "b", "c"]
+    assert result.succeeded == 3
+    assert [e["id"] for e in ledger.events("step")] == [s.id for s in sent.steps]
+
+
+def test_a_failed_step_holds_the_rest_and_its_retry_resumes_the_chain():
+    sent = chain(jobs.Step("a"), jobs.Step("b", until_fixed=True), jobs.Step("c")).dispatch()
+    work()
+    assert steps() == ["a"]
+    record = failures.get(sent.steps[1].id)
+    assert job_status(sent.steps[2].id, "memory").state == "held"
+    ledger.write("fix", value="b")
+    failures.retry(record.id)
+    work()
+    assert steps() == ["a", "b", "c"]
+
+
+def test_a_batch_fires_each_callback_once_with_its_summary():
+    sent = batch([jobs.Step("a"), jobs.Step("b", fail=True), jobs.Step("c")],
+                 on_success=jobs.Callback("success"), on_failure=jobs.Callback("failure"),
+                 on_complete=jobs.Callback("complete"), name="nightly").dispatch()
+    work()
+    seen = {e["value"]: e for e in callbacks()}
+    assert sorted(seen) == ["complete", "failure"]
+    failure = seen["failure"]
+    assert (failure["total"], failure["succeeded"], failure["failed"]) == (3, 2, 1)
+    assert failure["failed_ids"] == [sent.jobs[1].id]
+    status = batch_status(sent.id, "memory")
+    assert status is not None and status.complete and status.failed == 1
+    assert status.name == "nightly"
+
+
+def test_a_retried_failed_child_completes_the_batch_and_fires_on_success_once():
+    sent = batch([jobs.Step("a"), jobs.Step("b", until_fixed=True)],
+                 on_success=jobs.Callback("success"),
+                 on_complete=jobs.Callback("complete")).dispatch()
+    work()
+    assert [e["value"] for e in callbacks()] == ["complete"]
+    ledger.write("fix", value="b")
+    failures.retry(failures.get(sent.jobs[1].id).id)
+    work()
+    assert [e["value"] for e in callbacks()] == ["complete", "success"]
+    assert callbacks()[1]["succeeded"] == 2
+
+
+def test_a_child_adds_jobs_to_its_running_batch():
+    batch([jobs.Spawner("s", 3)], on_complete=jobs.Callback("complete")).dispatch()
+    work()
+    assert sorted(steps()) == ["s.0", "s.1", "s.2"]
+    [done] = callbacks()
+    assert (done["total"], done["succeeded"]) == (4, 4)
+
+
+def test_an_empty_batch_completes_at_once():
+    batch([], on_success=jobs.Callback("success"), on_complete=jobs.Callback("complete"),
+          on_failure=jobs.Callback("failure")).dispatch()
+    work()
+    assert sorted(e["value"] for e in callbacks()) == ["complete", "success"]
