@@ -97,3 +97,58 @@ def test_an_empty_batch_completes_at_once():
           on_failure=jobs.Callback("failure")).dispatch()
     work()
     assert sorted(e["value"] for e in callbacks()) == ["complete", "success"]
+
+
+def test_deleting_a_held_step_cancels_the_rest_visibly():
+    sent = chain(jobs.Step("a", fail=True), jobs.Step("b"), jobs.Step("c")).dispatch()
+    work()
+    record = failures.get(sent.steps[0].id)
+    assert failures.forget(record.id)
+    for step in sent.steps[1:]:
+        kept = failures.get(step.id)
+        assert kept.outcome == "cancelled"
+        assert "was deleted" in kept.message
+    assert job_status(sent.steps[2].id, "memory").state == "cancelled"
+    work()
+    assert steps() == []
+
+
+def test_a_cancelled_step_cancels_the_rest():
+    from django_jobqueue import cancel
+
+    sent = chain(jobs.Step("a"), jobs.Step("b")).dispatch()
+    cancel(sent.steps[0].id, "memory")
+    work()
+    assert steps() == []
+    assert failures.get(sent.steps[1].id).outcome == "cancelled"
+
+
+def test_cancel_the_rest_of_a_batch_fires_on_failure_with_the_cancelled_counted():
+    from django_jobqueue.workflows.operate import cancel_batch
+
+    sent = batch([jobs.Step(str(n)) for n in range(4)],
+                 on_failure=jobs.Callback("failure")).dispatch()
+    work(max_jobs=1)
+    report = cancel_batch(sent.id, by="test", connection="memory")
+    assert report.cancelled == 3
+    work()
+    [failure] = callbacks()
+    assert (failure["succeeded"], failure["cancelled"]) == (1, 3)
+
+
+def test_retry_failed_children_retries_only_the_failed_ones():
+    from django_jobqueue.workflows.operate import failed_children, retry_failed_children
+
+    sent = batch([jobs.Step("a"), jobs.Step("b", until_fixed=True),
+                  jobs.Step("c", until_fixed=True)], on_success=jobs.Callback("success")
+                 ).dispatch()
+    work()
+    assert sorted(r.uuid for r in failed_children(sent.id)) == sorted(
+        [sent.jobs[1].id, sent.jobs[2].id])
+    ledger.write("fix", value="b")
+    ledger.write("fix", value="c")
+    report = retry_failed_children(sent.id)
+    assert len(report.retried) == 2
+    work()
+    assert [e["value"] for e in callbacks()] == ["success"]
+    assert failed_children(sent.id) == []

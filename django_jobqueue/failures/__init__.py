@@ -271,7 +271,11 @@ def forget(ref: Ref, dry_run: bool = False, within: FailedJobStore | None = None
     if not (text.isdigit() or is_job_id(text)):
         raise FailedJobNotFound(f"{text!r} is neither a failed-job id nor a job id")
     if not dry_run:
-        return (within or store()).forget(text)
+        held = _held_chain(text, within)
+        gone = (within or store()).forget(text)
+        if gone and held is not None:
+            _discarded([held])
+        return gone
     try:
         get(text, within)
     except FailedJobNotFound:
@@ -281,8 +285,29 @@ def forget(ref: Ref, dry_run: bool = False, within: FailedJobStore | None = None
 
 def forget_many(ids: Iterable[int], batch_size: int = 500) -> dict[str, int]:
     """Delete the table's rows ``ids`` (the admin's selection), ``batch_size`` at a time;
-    return how many went, by queue."""
-    return table().forget_many(ids, batch_size)
+    return how many went, by queue. A chain step among them cancels the steps it held."""
+    ids = list(ids)
+    held = table().select(ids=ids, chain_held=True) if ids else []
+    gone = table().forget_many(ids, batch_size)
+    _discarded(held)
+    return gone
+
+
+def _held_chain(ref: str, within: FailedJobStore | None) -> FailureRecord | None:
+    """The record ``ref`` if it holds the rest of a chain (deleting it cancels them)."""
+    try:
+        record = get(ref, within)
+    except FailedJobNotFound:
+        return None
+    return record if '"chain":' in record.payload else None
+
+
+def _discarded(records: list[FailureRecord]) -> None:
+    """Deleted records of chain steps: the steps they held are kept as cancelled."""
+    if records:
+        from ..workflows.operate import discarded
+
+        discarded(records)
 
 
 def prune_report(

@@ -4,7 +4,9 @@ Redis-stored record.
 Criteria (each optional, ``None`` means "any"): ``queue``, ``connection``, ``job_class``,
 ``exception_class``, ``fingerprint`` (exact matches), ``since`` (failed at or after),
 ``before`` (failed before), ``outcome`` (``"failed"``, ``"cancelled"`` or ``"expired"``:
-see :func:`~.record.outcome_of`) and, for the table only, ``ids`` (primary keys).
+see :func:`~.record.outcome_of`), ``batch`` (a batch's id: its children's records),
+``chain_held`` (True: chain steps, whose records hold the steps after them) and, for the
+table only, ``ids`` (primary keys).
 
 A ``fingerprint`` may also be a prefix of at least :data:`MIN_FINGERPRINT_PREFIX` hex digits,
 as the commands and the admin show them (12): each store resolves it to the one full
@@ -20,12 +22,13 @@ from typing import Any
 
 from django.db.models import Q
 
+from .. import payload as payload_codec
 from ..exceptions import JobQueueError
 from .fingerprint import fill_fingerprint
 from .record import FailureRecord, classes_of
 
 EXACT = ("queue", "connection", "job_class", "exception_class", "fingerprint")
-_KNOWN = {*EXACT, "since", "before", "ids", "outcome"}
+_KNOWN = {*EXACT, "since", "before", "ids", "outcome", "batch", "chain_held"}
 
 #: The shortest fingerprint prefix accepted: shorter ones would match many kinds at once.
 MIN_FINGERPRINT_PREFIX = 4
@@ -116,7 +119,20 @@ def as_q(**criteria: Any) -> Q:
         # "failed" is every other class, so it narrows whatever else selects the rows.
         classes = Q(exception_class__in=classes_of(given["outcome"]))
         q &= ~classes if given["outcome"] == "failed" else classes
+    if given.get("chain_held"):
+        q &= Q(payload__contains='"chain":')
+    if "batch" in given:
+        # No index: the children of one batch are found by their payload's mark (a
+        # batch's page, its actions), narrowed by whatever else selects the rows.
+        q &= Q(payload__contains=batch_fragment(given["batch"]))
     return q
+
+
+def batch_fragment(batch_id: str) -> str:
+    """The text a batch child's payload holds: its mark, as the payload encoder wrote it."""
+    if not is_job_id(str(batch_id)):
+        raise ValueError(f"{batch_id!r} is not a batch id (32 hex digits)")
+    return payload_codec.dumps({"batch": {"id": str(batch_id)}})[1:-2]
 
 
 def matches(record: FailureRecord, **criteria: Any) -> bool:
@@ -128,6 +144,10 @@ def matches(record: FailureRecord, **criteria: Any) -> bool:
     if any(getattr(record, name) != given[name] for name in EXACT if name in given):
         return False
     if given.get("outcome", record.outcome) != record.outcome:
+        return False
+    if "batch" in given and batch_fragment(given["batch"]) not in record.payload:
+        return False
+    if given.get("chain_held") and '"chain":' not in record.payload:
         return False
     return (given.get("since") is None or record.failed_at >= given["since"]) and (
         given.get("before") is None or record.failed_at < given["before"])

@@ -69,6 +69,7 @@ def push_again(record: FailureRecord) -> str:
     # spent behind a limit stay with the record.
     fresh = {key: value for key, value in payload.items()
              if key not in ("expires_at", "limit_waits")}
+    reopen_in_workflow(payload)
     fresh.update(
         id=uuid.uuid4().hex, errors=[], retry_of=record.uuid,
         dispatched_at=timezone.now().isoformat(),
@@ -76,6 +77,15 @@ def push_again(record: FailureRecord) -> str:
         connection=payload.get("connection") or record.connection,
     )
     return push_payload(fresh).id
+
+
+def reopen_in_workflow(payload: dict[str, Any]) -> None:
+    """A batch child pushed again is pending in its batch's count again (a cancelled one
+    would not be counted when it ends)."""
+    if "batch" in payload:
+        from ..workflows.operate import reopened
+
+        reopened(payload)
 
 
 def retry(store: FailedJobStore, ref: Ref) -> str:

@@ -268,6 +268,7 @@ def _keep(transport: Transport, job: FoundJob, payload: str, by: str) -> Ref:
         transport.push(PushItem(job.id, job.queue, payload, max(job.due_in or 0.0, 0.0),
                                 priority if isinstance(priority, int) else 0))
         raise
+    _tell_workflow(body, job.id, payload)
     job_ends.cancelled(body, job.id)
     instance = _rebuilt(payload, job.id)
     signals.job_cancelled.send_robust(
@@ -277,6 +278,22 @@ def _keep(transport: Transport, job: FoundJob, payload: str, by: str) -> Ref:
               queue=job.queue, connection=transport.name, by=by, running=False,
               failed_id=stored.id)
     return stored.id
+
+
+def _tell_workflow(body: dict[str, Any] | None, job_id: str, payload: str) -> None:
+    """A chain step cancelled cancels the rest; a batch child is counted cancelled."""
+    from ..workflows.advance import End, advance
+    from ..workflows.marks import matters
+
+    if not matters(body):
+        return
+    try:
+        advance([End(body, job_id, "cancelled", payload)])
+    except Exception as error:
+        # The job is out of its queue and recorded: its workflow is told when the record is
+        # retried or deleted; say loudly that it was not told now.
+        log_event(logger, logging.ERROR, "workflow_not_told", id=job_id,
+                  error=type(error).__name__, detail=str(error)[:300])
 
 
 def cancelled_record(

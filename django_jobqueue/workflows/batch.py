@@ -68,7 +68,7 @@ class Batch:
         children = [_child(job, batch_id, home) for job in self.jobs]
         check_reachable([home, *(one.connection for one in children),
                          *(str(body["connection"]) for body in callbacks.values())])
-        _open(home, batch_id, self.name, callbacks, [one.result.id for one in children])
+        _open(home, batch_id, self.name, callbacks, children)
         if not children:
             from .advance import fire
 
@@ -138,12 +138,16 @@ def _callback_body(job: Job) -> dict[str, Any]:
 
 
 def _open(home: str, batch_id: str, name: str, callbacks: dict[str, Any],
-          members: list[str]) -> None:
+          children: list[Prepared]) -> None:
     """The batch's definition, then its count with every member pending: both before any
-    child is pushed, so no child can end before its batch knows it."""
+    child is pushed, so no child can end before its batch knows it. The definition names
+    the connections of its children, where a cancel of the batch looks for them (a child
+    added later on another connection is stopped by the batch's request only)."""
     coordination, scope = get_transport(home).coordination, batch_scope(batch_id)
+    members = [one.result.id for one in children]
     definition = {"name": name, "created": time.time(), "callbacks": callbacks,
-                  "size": len(members)}
+                  "size": len(members),
+                  "connections": sorted({home, *(one.connection for one in children)})}
     coordination.write(scope, DEFINITION, json.dumps(definition), ttl=_ttl())
     if members:
         coordination.tallies.add(scope, batch_id, members, _ttl())

@@ -60,6 +60,8 @@ class BatchStatus:
     callbacks: tuple[str, ...] = ()
     cancel_requested: bool = False
     failed_ids: tuple[str, ...] = field(default=())
+    #: The connections its children were dispatched to.
+    connections: tuple[str, ...] = ()
 
     @property
     def percent(self) -> float:
@@ -111,6 +113,7 @@ def _read(home: str, batch_id: str, failed_ids: int) -> BatchStatus | None:
         complete=tally.complete or (tally.total == 0 and not definition.get("size")),
         callbacks=tuple(kind for kind in CALLBACKS if kind in (definition.get("callbacks") or {})),
         cancel_requested=bool(cancel), failed_ids=tuple(member for member, _ in failed),
+        connections=tuple(str(one) for one in definition.get("connections") or (home,)),
     )
 
 
