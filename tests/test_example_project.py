@@ -21,10 +21,15 @@ REPO = Path(__file__).resolve().parent.parent
 # A Redis database of the example's own: the suite's fixtures flush database 0.
 EXAMPLE_REDIS_DB = 7
 EXAMPLE_MYSQL_DB = "jobqueue_example"
-# 29 dispatched (PageOnCall, dispatched by the handler, is not counted): 20 end well, 7 fail
-# for good, each a new kind of failure; of the flow-control jobs, one is cancelled while it
-# runs and one expires. Those two are kept in the failed-job table too, not as failures.
-DISPATCHED, SUCCEEDED, FAILED, CANCELLED, EXPIRED = 29, 20, 7, 1, 1
+# 40 dispatched (PageOnCall, dispatched by the handler, and the batch's callbacks, queued by
+# the worker, are not counted): 29 end well, 9 fail for good, each a new kind of failure; of
+# the flow-control jobs, one is cancelled while it runs and one expires. Those two are kept
+# in the failed-job table too, not as failures. Of the 40, the order chain's 3 steps succeed,
+# and the catalogue batch's 8 products are 6 synced and 2 failed.
+DISPATCHED, SUCCEEDED, FAILED, CANCELLED, EXPIRED = 40, 29, 9, 1, 1
+# The catalogue batch: skipped where the store keeps no batches yet (Redis, until its
+# tallies are merged).
+BATCH, BATCH_SUCCEEDED, BATCH_FAILED = 8, 6, 2
 
 pytestmark = pytest.mark.slow
 
@@ -47,16 +52,20 @@ def _run_demo(tmp_path: Path, **env_vars: str) -> str:
     return output
 
 
-def _assert_outcome(output: str) -> None:
+def _assert_outcome(output: str, batches: bool = True) -> None:
     counts = re.search(r"(\d+) jobs dispatched: (\d+) succeeded, (\d+) failed for good,"
                        r" (\d+) cancelled, (\d+) expired", output)
     assert counts, output
+    dispatched, succeeded, failed = DISPATCHED, SUCCEEDED, FAILED
+    if not batches:
+        dispatched, succeeded, failed = (DISPATCHED - BATCH, SUCCEEDED - BATCH_SUCCEEDED,
+                                         FAILED - BATCH_FAILED)
     assert tuple(map(int, counts.groups())) == (
-        DISPATCHED, SUCCEEDED, FAILED, CANCELLED, EXPIRED), output
+        dispatched, succeeded, failed, CANCELLED, EXPIRED), output
     assert "Every job ended as written: the demo works." in output
     # The hooks the settings name, each seen doing its part.
-    assert output.count("job_failed: job=") == FAILED  # the job_failed receiver
-    assert output.count("on-call paged: new kind of failure") == FAILED
+    assert output.count("job_failed: job=") == failed  # the job_failed receiver
+    assert output.count("on-call paged: new kind of failure") == failed
     assert "work horse killed: job=ResizeImagesJob" in output
     assert "attempt failed: job=GenerateReportJob attempt=3" in output
     # log_attempt returns False, so the built-in handler's tracebacks never print.
@@ -70,6 +79,7 @@ def _assert_outcome(output: str) -> None:
     assert re.search(r"shop\.jobs\.ReleaseExpiredCarts +cron \* \* \* \* \* \(UTC\)", output)
     assert "event=schedule_fired entry=" not in output
     _assert_flow_control(output)
+    _assert_workflows(output, batches)
 
 
 def _assert_flow_control(output: str) -> None:
@@ -87,6 +97,31 @@ def _assert_flow_control(output: str) -> None:
     assert "ImportProductsJob(feed='spring', rows=2000): succeeded, 2000 of 2000" in output
     assert re.search(r"ImportProductsJob\(feed='winter', rows=100000\): cancelled, \d+ of"
                      r" 100000 rows imported", output)
+
+
+def _assert_workflows(output: str, batches: bool) -> None:
+    """The chain ran its steps in order, each queued by the worker once; the batch fired
+    on_failure and on_complete once each with its counts, and no on_success (the demo
+    itself checks the counts and the failed ids against the merchandising inbox)."""
+    assert "order 2001 (chain " in output
+    assert "): charged -> stock reserved -> confirmation sent" in output
+    steps = re.findall(r"event=chain_next chain=\w+ id=\w+ after=\w+ step=(\d) steps=3", output)
+    assert steps == ["2", "3"], output
+    assert output.count("event=chain_finished") == 1
+    assert "event=chain_next_repeat" not in output
+    callbacks = re.findall(r"event=batch_callback batch=\w+ callback=(\w+) id=\w+"
+                           r" job=shop.jobs.CatalogueSyncReport succeeded=(\d+) failed=(\d+)"
+                           r" cancelled=(\d+)", output)
+    if not batches:
+        assert callbacks == []
+        assert "The catalogue sync (a batch) is skipped" in output
+        return
+    assert sorted(callbacks) == [("on_complete", "6", "2", "0"), ("on_failure", "6", "2", "0")]
+    assert output.count("merchandising inbox: on_failure: 6 of 8 synced, 2 failed") == 1
+    assert output.count("merchandising inbox: on_complete: 6 of 8 synced, 2 failed") == 1
+    assert "merchandising inbox: on_success" not in output
+    assert re.search(r"batch_status\(\w+\.\.\.\): nightly catalogue sync, 8 products: 6 synced,"
+                     r" 2 failed, complete=True", output)
 
 
 def test_demo_on_sqlite(tmp_path: Path) -> None:
@@ -117,11 +152,11 @@ def test_demo_on_redis_and_mariadb(tmp_path: Path) -> None:
                            JOBQUEUE_EXAMPLE_MYSQL=mysql)
         assert f"Database: MariaDB/MySQL database '{EXAMPLE_MYSQL_DB}'" in output
         assert f"Queue: Redis at {redis_url}" in output
-        _assert_outcome(output)
+        _assert_outcome(output, batches=False)  # the Redis store keeps no batches yet
         # The jobs really were in Redis, under the example's prefix, and left nothing behind.
         assert client.keys("jobqueue-example:*")
         cursor.execute(f"SELECT COUNT(*) FROM `{EXAMPLE_MYSQL_DB}`.queue_failed_jobs")
-        assert cursor.fetchone()[0] == FAILED + CANCELLED + EXPIRED
+        assert cursor.fetchone()[0] == FAILED - BATCH_FAILED + CANCELLED + EXPIRED
         cursor.execute(f"SELECT COUNT(*) FROM `{EXAMPLE_MYSQL_DB}`.queue_jobs")
         assert cursor.fetchone()[0] == 0
     finally:

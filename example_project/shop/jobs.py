@@ -340,3 +340,106 @@ class PageOnCall(Job):
             self.exception_class,
             self.fingerprint[:12],
         )
+
+
+# -- workflows (docs/workflows.md) -------------------------------------------------------------
+class OrderStepSkipped(Exception):
+    """A step of the order chain ran before the step it needs: the chain would prevent it."""
+
+
+class ChargeOrder(Job):
+    """Step 1 of an order (``shop.scenarios.dispatch_workflows``): charge the card. Its
+    success queues step 2; had it failed for good, steps 2 and 3 would be held in its
+    failed-job record until it is retried."""
+
+    queue = "payments"
+
+    def __init__(self, order_id: int, amount: str):
+        self.order_id = order_id
+        self.amount = amount
+
+    def handle(self):
+        partners.record_order_event(self.order_id, "charged")
+        logger.info("order %s: %s charged", self.order_id, self.amount)
+
+
+class ReserveStock(Job):
+    """Step 2: reserve the stock, only for an order that was paid. The warehouse times out
+    once (the step retries, and step 3 waits for it)."""
+
+    max_tries = 2
+    retry_after = 0.5
+
+    def __init__(self, order_id: int, skus: list):
+        self.order_id = order_id
+        self.skus = skus
+
+    def handle(self):
+        if partners.order_events(self.order_id) != ["charged"]:
+            raise OrderStepSkipped(f"order {self.order_id} is not paid: no stock reserved")
+        if self.attempt == 1:
+            raise TimeoutError("the warehouse did not answer in time")
+        partners.record_order_event(self.order_id, "stock reserved")
+        logger.info("order %s: stock reserved for %s", self.order_id, ", ".join(self.skus))
+
+
+class SendOrderConfirmation(Job):
+    """Step 3: the confirmation e-mail, only once the order is paid and its stock reserved."""
+
+    queue = "emails"
+
+    def __init__(self, order_id: int, email: str):
+        self.order_id = order_id
+        self.email = email
+
+    def handle(self):
+        if partners.order_events(self.order_id) != ["charged", "stock reserved"]:
+            raise OrderStepSkipped(f"order {self.order_id} is not ready to confirm")
+        partners.record_order_event(self.order_id, "confirmation sent")
+        logger.info("order %s: confirmation sent to %s", self.order_id, self.email)
+
+
+class MissingPrice(Exception):
+    """The supplier's feed has the product without a price."""
+
+
+class UnknownProduct(LookupError):
+    """The supplier does not know the product (any more)."""
+
+
+class SyncProduct(Job):
+    """A child of the nightly catalogue sync (a batch): one product from the supplier. Two
+    products of the simulated feed are broken, in two ways; retrying cannot fix either."""
+
+    max_tries = 3
+    retry_after = 1
+    dont_retry = (MissingPrice, UnknownProduct)
+
+    NO_PRICE = {"SKU-107"}   # in the supplier's feed, without a price
+    UNKNOWN = {"SKU-108"}    # not in the feed at all
+
+    def __init__(self, sku: str):
+        self.sku = sku
+
+    def handle(self):
+        if self.sku in self.UNKNOWN:
+            raise UnknownProduct(f"{self.sku}: the supplier does not know this product")
+        if self.sku in self.NO_PRICE:
+            raise MissingPrice(f"{self.sku}: the supplier sent no price")
+        logger.info("product %s synced", self.sku)
+
+
+class CatalogueSyncReport(Job):
+    """A callback of the catalogue sync: posts how the batch ended to the merchandising
+    team. Its ``batch_summary`` is the batch's counts when it was queued."""
+
+    def handle(self):
+        summary = self.batch_summary
+        partners.tell_merchandising({
+            "callback": summary.callback, "batch": summary.id, "name": summary.name,
+            "total": summary.total, "succeeded": summary.succeeded, "failed": summary.failed,
+            "cancelled": summary.cancelled, "failed_ids": list(summary.failed_ids),
+        })
+        logger.info("%s %s: %s of %s products synced, %s failed (%s)", summary.name,
+                    summary.callback, summary.succeeded, summary.total, summary.failed,
+                    ", ".join(one[:8] for one in summary.failed_ids) or "none")

@@ -1,6 +1,8 @@
 """The shop's partners, simulated, with the limits real ones have: a shop platform whose API
 allows one open session per shop (a second one gets 409 Conflict), and a marketplace whose
-API answers 429 Too Many Requests beyond five calls a second.
+API answers 429 Too Many Requests beyond five calls a second. Also the shop's own order
+book (what happened to an order, in order) and the merchandising team's inbox, which the
+workflows of ``shop/jobs.py`` write to and the demo reads back.
 
 Their state is kept in files under ``<project>/.partners``, so that a worker's work horses,
 separate processes, share it as they would share the real services. The flow-control jobs
@@ -11,6 +13,7 @@ the demo would say so.
 from __future__ import annotations
 
 import fcntl
+import json
 import shutil
 import time
 from collections.abc import Iterator
@@ -67,6 +70,30 @@ def marketplace_call(marketplace: str, sku: str) -> None:
         log.write(" ".join(repr(at) for at in [*recent, now]))
 
 
+def record_order_event(order_id: int, event: str) -> None:
+    """Append ``event`` to the order's history (one line each, appended whole)."""
+    with (_state_dir() / f"order-{order_id}").open("a") as history:
+        history.write(event + "\n")
+
+
+def order_events(order_id: int) -> list[str]:
+    """What happened to the order so far, oldest first."""
+    path = _state_dir() / f"order-{order_id}"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def tell_merchandising(message: dict) -> None:
+    """Post ``message`` to the merchandising team's inbox (a JSON line)."""
+    with (_state_dir() / "merchandising-inbox").open("a") as inbox:
+        inbox.write(json.dumps(message) + "\n")
+
+
+def merchandising_inbox() -> list[dict]:
+    """Every message posted to the merchandising team, oldest first."""
+    path = _state_dir() / "merchandising-inbox"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
 def reset() -> None:
-    """Demo only: forget the sessions and calls an earlier, interrupted run left."""
+    """Demo only: forget the sessions, calls, orders and messages an earlier run left."""
     shutil.rmtree(Path(settings.BASE_DIR) / ".partners", ignore_errors=True)

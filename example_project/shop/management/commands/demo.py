@@ -2,7 +2,8 @@
 
 It migrates the SQLite database, removes what earlier demo runs left, dispatches the shop's
 jobs (some succeed, some are retried, some fail for good, some wait for a concurrency or
-rate limit, one expires), runs the real worker in burst mode in a process of its own while
+rate limit, one expires) and two workflows (an order as a chain, the catalogue sync as a
+batch with callbacks), runs the real worker in burst mode in a process of its own while
 it watches a long import with ``job_status()`` and cancels it, then reports what happened
 and where to look next. It checks every outcome against
 what the jobs are written to do and exits non-zero on any surprise, so it is also a smoke
@@ -88,12 +89,15 @@ class Command(BaseCommand):
 
     def dispatch_jobs(self) -> list[Planned]:
         planned = scenarios.dispatch_jobs() + scenarios.enqueue_tasks()
+        in_workflows, self.workflows = scenarios.dispatch_workflows()
+        planned += in_workflows
         self.say(f"{'job (its constructor arguments are the payload)':<48} {'queue':<9} expected")
         for item in planned:
             delay = f", delay={item.delay:g}s" if item.delay else ""
+            note = f" [{item.note}]" if item.note else ""
             self.say(
                 f"{_short(item.shown, 48):<48} {item.queue:<9}"
-                f" {item.expected.describe()}{delay}"
+                f" {item.expected.describe()}{delay}{note}"
             )
         self.say(
             "SendReceipt(order_id=1006, ...) was dispatched inside a transaction that "
@@ -113,7 +117,21 @@ class Command(BaseCommand):
             "FlashSaleReminder(11, ...) was dispatched with expires_at= the end of a sale "
             "that ended a minute ago: a worker takes it and keeps it as expired"
         )
-        self.check_queued(len(planned))
+        self.say(
+            f"The order {scenarios.ORDER_ID} is a chain (workflows.chain): only its first step"
+            " is queued; each\nnext one is queued by the worker once the step before succeeded."
+        )
+        catalogue = self.workflows.catalogue
+        if catalogue is None:
+            self.say("The catalogue sync (a batch) is skipped: this store keeps no batches yet"
+                     " (docs/workflows.md).")
+        else:
+            self.say(
+                f"The catalogue sync is a batch (workflows.batch) of {len(catalogue.jobs)}"
+                f" products, id {catalogue.id[:8]}...: its callbacks\nreport to the"
+                " merchandising team once every product has ended."
+            )
+        self.check_queued(sum(item.queued for item in planned))
         return planned
 
     def check_queued(self, expected: int) -> None:
@@ -179,6 +197,11 @@ class Command(BaseCommand):
         self.say("\njob_status() of the imports, which reported their progress:")
         for line in scenarios.import_statuses(planned):
             self.say(f"  {_short(line, 120)}")
+        lines, workflow_problems = scenarios.check_workflows(self.workflows, planned)
+        problems += workflow_problems
+        self.say("\nThe workflows (docs/workflows.md):")
+        for line in lines:
+            self.say(f"  {_short(line, 120)}")
         by_class = failures.stats(since=started)["by_exception_class"]
         counts = ", ".join(f"{item['exception_class']} {item['count']}" for item in by_class)
         self.say(f"\nfailures.stats(), by exception class: {counts or 'none'}")
@@ -222,6 +245,8 @@ class Command(BaseCommand):
         retry = f"from django_jobqueue import failures; print(failures.retry({example_id}))"
         mysql = settings.DATABASES["default"]["ENGINE"].endswith("mysql")
         schedule = "\n".join(f"    {line}" for line in scenarios.schedule_lines())
+        catalogue = self.workflows.catalogue
+        batch_id = catalogue.id if catalogue is not None else "BATCH_ID"
         prompt, client = ("mysql>", "mariadb or mysql") if mysql else ("sqlite>", "sqlite3")
         if settings.REDIS_URL or not settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
             self.say("(Keep the JOBQUEUE_EXAMPLE_* variables set for the commands below.)\n")
@@ -265,6 +290,16 @@ class Command(BaseCommand):
     $ {python} {manage} job_status ID                    # running, progress: ... of 200000
     $ {python} {manage} cancel_jobs ID                   # asked to stop: it ends as cancelled
     $ {python} {manage} failed_jobs --outcome cancelled
+
+* Workflows (docs/workflows.md): the catalogue batch's two failed products are failed jobs
+  like any other, and batch_status() tells how the batch stands:
+    $ {python} {manage} failed_jobs --job-class shop.jobs.SyncProduct
+    $ {python} {manage} shell -c "from django_jobqueue.workflows import batch_status; \\
+        print(batch_status('{batch_id}').as_dict())"
+  django_jobqueue.workflows.operate.retry_failed_children(batch_id) retries just those two;
+  the batch's on_success runs once all eight succeed (the demo's two fail again, and its
+  on_failure and on_complete never run twice). A chain step that fails for good holds the
+  steps after it in its record (job_status says held); retry_failed_jobs ID resumes it.
 
 * Run it again: ./scripts/demo (or {python} {manage} demo) starts from a clean slate.
 * The Django admin shows them too (filter, inspect, retry, purge, overview, groups):
