@@ -559,6 +559,14 @@ class Step(Job):
         ledger.write("step", value=self.key, id=self.job_id, attempt=self.attempt)
 
 
+class HighStep(Step):
+    queue = "high"
+
+
+class RedisStep(Step):
+    connection = "redis"
+
+
 class Spawner(Job):
     """A batch child that adds ``count`` Step children to its batch."""
 
