@@ -152,3 +152,13 @@ def test_retry_failed_children_retries_only_the_failed_ones():
     work()
     assert [e["value"] for e in callbacks()] == ["success"]
     assert failed_children(sent.id) == []
+
+
+def test_a_child_of_a_forgotten_batch_is_said_loudly(caplog):
+    sent = batch([jobs.Step("a")], on_complete=jobs.Callback("complete")).dispatch()
+    from django_jobqueue.workflows.marks import batch_scope
+
+    get_transport("memory").coordination.tallies.forget(batch_scope(sent.id), sent.id)
+    work()
+    assert steps() == ["a"] and callbacks() == []
+    assert "event=batch_forgotten" in caplog.text

@@ -79,6 +79,11 @@ def advance(ends: Sequence[End]) -> None:
             mark.scope, mark.id, counted, _ttl())
         if tally.complete:
             fire(mark, tally)
+        elif tally.total == 0:
+            # Its count expired (WORKFLOW_TTL after its last change) or was never made:
+            # its callbacks cannot fire. Said loudly, once per end told.
+            log_event(logger, logging.ERROR, "batch_forgotten", batch=mark.id,
+                      home=mark.home, ended=len(counted))
 
 
 # -- chains ------------------------------------------------------------------------------------
