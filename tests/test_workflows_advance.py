@@ -102,3 +102,22 @@ def test_ends_told_at_once_by_many_workers_fire_each_callback_once(clean_connect
     assert json_object(fired.payload)["batch_callback"]["summary"]["succeeded"] == size
     status = batch_status(sent.id, conn)
     assert status is not None and (status.succeeded, status.pending) == (size, 0)
+
+
+def test_a_step_that_fails_after_it_pushed_the_next_holds_nothing(clean_connection):
+    """Its worker was killed after the next step was pushed and before the ack: the lease
+    is collected and, with no tries left, the step fails for good. The chain goes on."""
+    from django_jobqueue.payload import loads
+    from django_jobqueue.workflows.advance import holds
+    from django_jobqueue.workflows.marks import chain_of
+
+    conn = clean_connection
+    sent = chain(jobs.Step("a"), jobs.Step("b"), jobs.Step("c")).dispatch(connection=conn)
+    [job] = take_all(conn)
+    mark = chain_of(loads(job.payload))
+    assert holds(mark)
+    advance([end_of(job)])
+    assert not holds(mark)
+    advance([end_of(job, "cancelled")])  # would cancel the rest, were it held
+    [nxt] = take_all(conn)
+    assert nxt.id == sent.steps[1].id

@@ -90,12 +90,27 @@ def advance(ends: Sequence[End]) -> None:
 def _chain_step(end: End, chain: ChainMark) -> None:
     if end.outcome == "succeeded":
         _push_next(end, chain)
-    elif end.outcome == "failed":
+    elif not holds(chain):
+        # It succeeded and pushed the next step, then its worker died before the ack: this
+        # end (the lease collected, its attempts spent) holds nothing back.
         if chain.rest:
-            log_event(logger, logging.WARNING, "chain_held", chain=chain.id, id=end.job_id,
-                      step=chain.step + 1, steps=chain.steps, waiting=len(chain.rest))
+            log_event(logger, logging.WARNING, "chain_step_ended_after_next", chain=chain.id,
+                      id=end.job_id, step=chain.step + 1, outcome=end.outcome)
+    elif end.outcome == "failed":
+        log_event(logger, logging.WARNING, "chain_held", chain=chain.id, id=end.job_id,
+                  step=chain.step + 1, steps=chain.steps, waiting=len(chain.rest))
     else:
         cancel_rest(chain, end.job_id, f"the chain's step {chain.step + 1} was {end.outcome}")
+
+
+def holds(chain: ChainMark) -> bool:
+    """Whether the steps after ``chain``'s wait on it: it has some, and the next one was
+    never pushed (its once-lock is not taken)."""
+    body = chain.next_body()
+    if body is None:
+        return False
+    coordination = get_transport(str(body["connection"])).coordination
+    return not coordination.read(str(body["queue"]), [chain.once_name()])
 
 
 def _push_next(end: End, chain: ChainMark) -> None:
@@ -116,7 +131,10 @@ def _push_next(end: End, chain: ChainMark) -> None:
 
 def cancel_rest(chain: ChainMark, job_id: str, why: str) -> int:
     """Keep the steps after ``chain``'s as cancelled records (their reason: ``why``);
-    how many. Repeating it records nothing twice (a record's job id is unique)."""
+    how many (none if the next step was pushed already). Repeating it records nothing
+    twice (a record's job id is unique)."""
+    if not holds(chain):
+        return 0
     records = []
     for n, body in enumerate(chain.rest):
         text = payload_codec.dumps(body)
@@ -194,4 +212,4 @@ def _ttl() -> float:
     return float(jobqueue_settings.WORKFLOW_TTL)
 
 
-__all__ = ["End", "advance", "cancel_rest", "fire"]
+__all__ = ["End", "advance", "cancel_rest", "fire", "holds"]
