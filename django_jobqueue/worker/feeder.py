@@ -257,7 +257,8 @@ class Feeder:
         if not self.queue_empty:
             return 0.0
         if (not busy and not self.hooks and self.transport.blocking_wait
-                and self.prefetch.empty and not self.outcomes.acks):
+                and self.prefetch.empty and not self.outcomes.acks
+                and not self.outcomes.advancing):
             return None
         sleep = float(self.options.sleep or 1.0)
         poll = min(self.transport.poll_interval, sleep) if busy else sleep
