@@ -574,7 +574,7 @@ class Spawner(Job):
         self.key, self.count = key, count
 
     def handle(self):
-        added = self.batch.add([Step(f"{self.key}.{n}") for n in range(self.count)])
+        added = self.job_batch.add([Step(f"{self.key}.{n}") for n in range(self.count)])
         ledger.write("spawned", value=self.key, ids=[one.id for one in added])
 
 

@@ -12,7 +12,7 @@ fires exactly once. Callbacks are jobs: each gets the batch's summary (``self.ba
 - ``on_success``: once every child has succeeded (after retries of the failed ones too);
 - ``on_complete``: once every child has ended, however.
 
-A running child can add jobs to its batch (``self.batch.add([...])``).
+A running child can add jobs to its batch (``self.job_batch.add([...])``).
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def batch(jobs: Sequence[Job], *, on_success: Job | None = None,
 
 
 class BatchRef:
-    """The batch of a running child (``self.batch``): add jobs to it while it runs."""
+    """The batch of a running child (``self.job_batch``): add jobs to it while it runs."""
 
     def __init__(self, mark: BatchMark) -> None:
         self.mark = mark
