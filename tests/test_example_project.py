@@ -27,9 +27,6 @@ EXAMPLE_MYSQL_DB = "jobqueue_example"
 # in the failed-job table too, not as failures. Of the 40, the order chain's 3 steps succeed,
 # and the catalogue batch's 8 products are 6 synced and 2 failed.
 DISPATCHED, SUCCEEDED, FAILED, CANCELLED, EXPIRED = 40, 29, 9, 1, 1
-# The catalogue batch: skipped where the store keeps no batches yet (Redis, until its
-# tallies are merged).
-BATCH, BATCH_SUCCEEDED, BATCH_FAILED = 8, 6, 2
 
 pytestmark = pytest.mark.slow
 
@@ -52,20 +49,16 @@ def _run_demo(tmp_path: Path, **env_vars: str) -> str:
     return output
 
 
-def _assert_outcome(output: str, batches: bool = True) -> None:
+def _assert_outcome(output: str) -> None:
     counts = re.search(r"(\d+) jobs dispatched: (\d+) succeeded, (\d+) failed for good,"
                        r" (\d+) cancelled, (\d+) expired", output)
     assert counts, output
-    dispatched, succeeded, failed = DISPATCHED, SUCCEEDED, FAILED
-    if not batches:
-        dispatched, succeeded, failed = (DISPATCHED - BATCH, SUCCEEDED - BATCH_SUCCEEDED,
-                                         FAILED - BATCH_FAILED)
     assert tuple(map(int, counts.groups())) == (
-        dispatched, succeeded, failed, CANCELLED, EXPIRED), output
+        DISPATCHED, SUCCEEDED, FAILED, CANCELLED, EXPIRED), output
     assert "Every job ended as written: the demo works." in output
     # The hooks the settings name, each seen doing its part.
-    assert output.count("job_failed: job=") == failed  # the job_failed receiver
-    assert output.count("on-call paged: new kind of failure") == failed
+    assert output.count("job_failed: job=") == FAILED  # the job_failed receiver
+    assert output.count("on-call paged: new kind of failure") == FAILED
     assert "work horse killed: job=ResizeImagesJob" in output
     assert "attempt failed: job=GenerateReportJob attempt=3" in output
     # log_attempt returns False, so the built-in handler's tracebacks never print.
@@ -79,7 +72,7 @@ def _assert_outcome(output: str, batches: bool = True) -> None:
     assert re.search(r"shop\.jobs\.ReleaseExpiredCarts +cron \* \* \* \* \* \(UTC\)", output)
     assert "event=schedule_fired entry=" not in output
     _assert_flow_control(output)
-    _assert_workflows(output, batches)
+    _assert_workflows(output)
 
 
 def _assert_flow_control(output: str) -> None:
@@ -99,7 +92,7 @@ def _assert_flow_control(output: str) -> None:
                      r" 100000 rows imported", output)
 
 
-def _assert_workflows(output: str, batches: bool) -> None:
+def _assert_workflows(output: str) -> None:
     """The chain ran its steps in order, each queued by the worker once; the batch fired
     on_failure and on_complete once each with its counts, and no on_success (the demo
     itself checks the counts and the failed ids against the merchandising inbox)."""
@@ -112,10 +105,6 @@ def _assert_workflows(output: str, batches: bool) -> None:
     callbacks = re.findall(r"event=batch_callback batch=\w+ callback=(\w+) id=\w+"
                            r" job=shop.jobs.CatalogueSyncReport succeeded=(\d+) failed=(\d+)"
                            r" cancelled=(\d+)", output)
-    if not batches:
-        assert callbacks == []
-        assert "The catalogue sync (a batch) is skipped" in output
-        return
     assert sorted(callbacks) == [("on_complete", "6", "2", "0"), ("on_failure", "6", "2", "0")]
     assert output.count("merchandising inbox: on_failure: 6 of 8 synced, 2 failed") == 1
     assert output.count("merchandising inbox: on_complete: 6 of 8 synced, 2 failed") == 1
@@ -152,11 +141,11 @@ def test_demo_on_redis_and_mariadb(tmp_path: Path) -> None:
                            JOBQUEUE_EXAMPLE_MYSQL=mysql)
         assert f"Database: MariaDB/MySQL database '{EXAMPLE_MYSQL_DB}'" in output
         assert f"Queue: Redis at {redis_url}" in output
-        _assert_outcome(output, batches=False)  # the Redis store keeps no batches yet
+        _assert_outcome(output)
         # The jobs really were in Redis, under the example's prefix, and left nothing behind.
         assert client.keys("jobqueue-example:*")
         cursor.execute(f"SELECT COUNT(*) FROM `{EXAMPLE_MYSQL_DB}`.queue_failed_jobs")
-        assert cursor.fetchone()[0] == FAILED - BATCH_FAILED + CANCELLED + EXPIRED
+        assert cursor.fetchone()[0] == FAILED + CANCELLED + EXPIRED
         cursor.execute(f"SELECT COUNT(*) FROM `{EXAMPLE_MYSQL_DB}`.queue_jobs")
         assert cursor.fetchone()[0] == 0
     finally:

@@ -173,23 +173,10 @@ CATALOGUE_FAILS = {"SKU-107": "shop.jobs.MissingPrice", "SKU-108": "shop.jobs.Un
 
 @dataclass(frozen=True)
 class Workflows:
-    """The demo's chain and batch, as dispatched (``catalogue`` None: the store has no
-    batches yet)."""
+    """The demo's chain and batch, as dispatched."""
 
     order: ChainDispatched
-    catalogue: BatchDispatched | None
-
-
-def batches_supported() -> bool:
-    """Whether the default connection's store keeps batches' counts (tallies): the memory
-    and database stores do; the Redis store's are not merged yet (docs/workflows.md)."""
-    from django_jobqueue.transports import get_transport
-
-    try:
-        get_transport().coordination.tallies.read("demo", ["probe"])
-    except NotImplementedError:
-        return False
-    return True
+    catalogue: BatchDispatched
 
 
 def dispatch_workflows() -> tuple[list[Planned], Workflows]:
@@ -207,8 +194,6 @@ def dispatch_workflows() -> tuple[list[Planned], Workflows]:
                                                     f" {n} succeeds"))
         for n, (job, sent) in enumerate(zip(steps, order.steps, strict=True))
     ]
-    if not batches_supported():
-        return planned, Workflows(order, None)
     products = [jobs.SyncProduct(sku) for sku in CATALOGUE]
     catalogue = batch(products, on_success=jobs.CatalogueSyncReport(),
                       on_failure=jobs.CatalogueSyncReport(),
@@ -230,9 +215,6 @@ def check_workflows(workflows: Workflows, planned: list[Planned]) -> tuple[list[
     lines.append(f"order {ORDER_ID} (chain {workflows.order.id[:8]}...): {' -> '.join(events)}")
     if events != ORDER_EVENTS:
         problems.append(f"order {ORDER_ID}: {events}, expected {ORDER_EVENTS} in that order")
-    if workflows.catalogue is None:
-        lines.append("the catalogue batch: skipped, this store keeps no batches yet")
-        return lines, problems
     status = batch_status(workflows.catalogue.id)
     if status is None:
         problems.append("the catalogue batch is unknown to batch_status()")

@@ -122,15 +122,11 @@ class Command(BaseCommand):
             " is queued; each\nnext one is queued by the worker once the step before succeeded."
         )
         catalogue = self.workflows.catalogue
-        if catalogue is None:
-            self.say("The catalogue sync (a batch) is skipped: this store keeps no batches yet"
-                     " (docs/workflows.md).")
-        else:
-            self.say(
-                f"The catalogue sync is a batch (workflows.batch) of {len(catalogue.jobs)}"
-                f" products, id {catalogue.id[:8]}...: its callbacks\nreport to the"
-                " merchandising team once every product has ended."
-            )
+        self.say(
+            f"The catalogue sync is a batch (workflows.batch) of {len(catalogue.jobs)}"
+            f" products, id {catalogue.id[:8]}...: its callbacks\nreport to the"
+            " merchandising team once every product has ended."
+        )
         self.check_queued(sum(item.queued for item in planned))
         return planned
 
@@ -245,8 +241,7 @@ class Command(BaseCommand):
         retry = f"from django_jobqueue import failures; print(failures.retry({example_id}))"
         mysql = settings.DATABASES["default"]["ENGINE"].endswith("mysql")
         schedule = "\n".join(f"    {line}" for line in scenarios.schedule_lines())
-        catalogue = self.workflows.catalogue
-        batch_id = catalogue.id if catalogue is not None else "BATCH_ID"
+        batch_id = self.workflows.catalogue.id
         prompt, client = ("mysql>", "mariadb or mysql") if mysql else ("sqlite>", "sqlite3")
         if settings.REDIS_URL or not settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
             self.say("(Keep the JOBQUEUE_EXAMPLE_* variables set for the commands below.)\n")
