@@ -178,3 +178,72 @@ def test_a_made_up_chain_mark_is_logged_and_the_job_still_ends(caplog):
     assert result.succeeded == 1 and steps() == ["a"]
     assert "event=workflow_failed" in caplog.text
     assert get_transport("memory").size("default").ready == 0
+
+
+def test_pruning_a_held_step_cancels_the_rest_visibly():
+    sent = chain(jobs.Step("a", fail=True), jobs.Step("b")).dispatch()
+    jobs.Step("alone", fail=True).dispatch()
+    work()
+    assert failures.prune(job_class="tests.jobs.Step", outcome="failed") == 2
+    kept = failures.get(sent.steps[1].id)
+    assert kept.outcome == "cancelled" and "was deleted" in kept.message
+
+
+def test_unique_jobs_are_refused_where_a_workflow_waits_for_them():
+    from django_jobqueue import PayloadError
+
+    with pytest.raises(PayloadError, match="unique job"):
+        batch([jobs.Step("a"), jobs.UniqueReport("acme")]).dispatch()
+    with pytest.raises(PayloadError, match="unique job"):
+        batch([jobs.Step("a")], on_complete=jobs.UniqueReport("acme")).dispatch()
+    with pytest.raises(PayloadError, match="unique job"):
+        chain(jobs.Step("a"), jobs.UniqueReport("acme")).dispatch()
+    chain(jobs.UniqueReport("acme"), jobs.Step("b")).dispatch()  # first: its lock holds
+    assert get_transport("memory").size("default").ready == 1
+
+
+def test_a_child_that_runs_again_adds_its_children_once():
+    from django_jobqueue.workflows.batch import BatchRef
+    from django_jobqueue.workflows.marks import BatchMark
+
+    sent = batch([jobs.Step("parent")]).dispatch()
+    mark = BatchMark(sent.id, "memory", sent.jobs[0].id)
+    first = BatchRef(mark).add([jobs.Step("x"), jobs.Step("y")])
+    again = BatchRef(mark).add([jobs.Step("x"), jobs.Step("y")])  # the parent's second run
+    assert [one.id for one in first] == [one.id for one in again]
+    assert [one.duplicate for one in again] == [True, True]
+    assert batch_status(sent.id, "memory").total == 3
+    work()
+    assert sorted(steps()) == ["parent", "x", "y"]
+
+
+def test_a_batch_definition_is_renewed_as_its_count_is(monkeypatch):
+    from django_jobqueue.workflows import advance as advancing
+
+    class Clock:
+        now = 1000.0
+
+        @classmethod
+        def monotonic(cls):
+            return cls.now
+
+    monkeypatch.setattr(advancing, "time", Clock)
+    monkeypatch.setattr(advancing, "_renewed", {})
+    writes = []
+
+    def spy(scope, name, value, ttl=None):
+        writes.append((name, ttl))
+        return real_write(scope, name, value, ttl=ttl)
+
+    with jobqueue(WORKFLOW_TTL=100.0):
+        coordination = get_transport("memory").coordination
+        real_write = coordination.write
+        monkeypatch.setattr(coordination, "write", spy)
+        batch([jobs.Step(str(n)) for n in range(3)]).dispatch()
+        assert writes == [("definition", 150.0)]
+        work(max_jobs=1)  # first count in this process: renewed
+        work(max_jobs=1)  # a moment later: not again
+        assert writes == [("definition", 150.0)] * 2
+        Clock.now += 30.0  # a quarter of the TTL on
+        work(max_jobs=1)
+        assert writes == [("definition", 150.0)] * 3

@@ -335,9 +335,29 @@ def prune_report(
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     before = timezone.now() - older_than if older_than is not None else None
-    return store().prune(PruneRequest(before=before, keep=keep, criteria=narrowed,
-                                      batch_size=batch_size, dry_run=dry_run,
-                                      progress=progress))
+    held = [] if dry_run else _held_among(before, narrowed)
+    report = store().prune(PruneRequest(before=before, keep=keep, criteria=narrowed,
+                                        batch_size=batch_size, dry_run=dry_run,
+                                        progress=progress))
+    _discarded([record for record in held if not _still_kept(record)])
+    return report
+
+
+def _held_among(before: dt.datetime | None, criteria: dict[str, Any]) -> list[FailureRecord]:
+    """The records a prune may delete that hold chain steps (their rest is cancelled when
+    they go, as by any delete)."""
+    if criteria.get("outcome", "failed") != "failed":
+        return []  # a cancelled or expired step's rest was cancelled with it
+    wanted = {**criteria, "before": before, "chain_held": True, "outcome": "failed"}
+    return store().select(None, **wanted)
+
+
+def _still_kept(record: FailureRecord) -> bool:
+    try:
+        get(record.uuid)
+    except FailedJobNotFound:
+        return False
+    return True
 
 
 def prune(**options: Any) -> int:

@@ -12,6 +12,7 @@ renewed, and tells it again later.
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -103,6 +104,8 @@ def _chain_end(end: End) -> None:
 def _count(mark: BatchMark, counted: list[tuple[str, str]]) -> None:
     tally = get_transport(mark.home).coordination.tallies.count(
         mark.scope, mark.id, counted, _ttl())
+    if tally.total:
+        _keep_definition(mark)
     if tally.complete:
         fire(mark, tally)
     elif tally.total == 0:
@@ -110,6 +113,30 @@ def _count(mark: BatchMark, counted: list[tuple[str, str]]) -> None:
         # callbacks cannot fire. Said loudly, once per end told.
         log_event(logger, logging.ERROR, "batch_forgotten", batch=mark.id, home=mark.home,
                   ended=len(counted))
+
+
+#: When this process last renewed each batch's definition (monotonic seconds).
+_renewed: dict[str, float] = {}
+
+
+def _keep_definition(mark: BatchMark) -> None:
+    """Renew the batch's definition as its count is renewed, so a batch that runs (or is
+    retried) longer than ``WORKFLOW_TTL`` after its dispatch still has its callbacks: each
+    process renews it when it first counts the batch and then a quarter of the TTL apart,
+    not at every count (two round trips); see :func:`definition_ttl`."""
+    now, ttl = time.monotonic(), _ttl()
+    last = _renewed.get(mark.id)
+    if last is not None and now - last < ttl / 4:
+        return
+    coordination = get_transport(mark.home).coordination
+    value = coordination.read(mark.scope, [DEFINITION]).get(DEFINITION)
+    if value is not None:
+        coordination.write(mark.scope, DEFINITION, value, ttl=definition_ttl())
+    if len(_renewed) >= 10_000:  # a worker's lifetime of batches: forget the stale ones
+        for batch_id, when in list(_renewed.items()):
+            if now - when >= ttl / 4:
+                del _renewed[batch_id]
+    _renewed[mark.id] = now
 
 
 # -- chains ------------------------------------------------------------------------------------
@@ -236,6 +263,12 @@ def _item(body: dict[str, Any]) -> PushItem:
 
 def _ttl() -> float:
     return float(jobqueue_settings.WORKFLOW_TTL)
+
+
+def definition_ttl() -> float:
+    """A batch's definition outlives its count: renewed a quarter of the TTL apart at
+    most, it is kept half a TTL longer than the count it serves."""
+    return 1.5 * _ttl()
 
 
 __all__ = ["End", "advance", "cancel_rest", "fire", "holds"]

@@ -21,15 +21,17 @@ import json
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .. import payload as payload_codec
 from ..conf import jobqueue_settings
+from ..coordination import Lock
 from ..dispatch import Dispatched, Prepared, prepare, push_all_prepared
 from ..exceptions import PayloadError
 from ..transports import get_transport
-from .build import check_reachable, is_job, new_id
+from .advance import definition_ttl
+from .build import check_reachable, is_job, new_id, refuse_unique
 from .marks import BATCH, CALLBACKS, DEFINITION, BatchMark, batch_scope
 
 if TYPE_CHECKING:
@@ -111,13 +113,22 @@ class BatchRef:
                     for job, member in zip(jobs, members, strict=True)]
         check_reachable([self.mark.home, *(one.connection for one in children)])
         _tallies(self.mark.home).add(self.mark.scope, self.id, members, _ttl())
-        return push_all_prepared(children)
+        return [_push_once(one, self.id) for one in children]
 
     def status(self) -> Any:
         """The batch's :class:`~django_jobqueue.workflows.status.BatchStatus` now."""
         from .status import batch_status
 
         return batch_status(self.id, self.mark.home)
+
+
+def _push_once(ready: Prepared, batch_id: str) -> Dispatched:
+    """Push a child added from inside the batch behind a lock granted once: a parent that
+    runs again (its worker killed) adds the same ids, and none is queued twice."""
+    transport = get_transport(ready.connection)
+    once = Lock(ready.item.queue, f"batch:{batch_id}:added:{ready.item.id}", new_id(), _ttl())
+    taken = transport.push_guarded(ready.item, once)
+    return ready.result if taken.granted else replace(ready.result, duplicate=True)
 
 
 def _home(jobs: Sequence[Job]) -> str:
@@ -132,14 +143,18 @@ def _child(job: Job, batch_id: str, home: str, member: str | None = None,
     member = member or new_id()
     if not is_job(job):
         raise PayloadError(f"a batch is made of Job instances, not {job!r}")
-    return prepare(job, job_id=member, **(where or {}),
-                   extra={BATCH: BatchMark(batch_id, home, member).as_json()})
+    ready = prepare(job, job_id=member, **(where or {}),
+                    extra={BATCH: BatchMark(batch_id, home, member).as_json()})
+    refuse_unique(ready, "in a batch")
+    return ready
 
 
 def _callback_body(job: Job, where: dict[str, str | None]) -> dict[str, Any]:
     if not is_job(job):
         raise PayloadError(f"a batch's callback is a Job instance, not {job!r}")
-    return payload_codec.loads(prepare(job, **where).item.payload)
+    ready = prepare(job, **where)
+    refuse_unique(ready, "a batch's callback")
+    return payload_codec.loads(ready.item.payload)
 
 
 def _open(home: str, batch_id: str, name: str, callbacks: dict[str, Any],
@@ -153,7 +168,7 @@ def _open(home: str, batch_id: str, name: str, callbacks: dict[str, Any],
     definition = {"name": name, "created": time.time(), "callbacks": callbacks,
                   "size": len(members),
                   "connections": sorted({home, *(one.connection for one in children)})}
-    coordination.write(scope, DEFINITION, json.dumps(definition), ttl=_ttl())
+    coordination.write(scope, DEFINITION, json.dumps(definition), ttl=definition_ttl())
     if members:
         coordination.tallies.add(scope, batch_id, members, _ttl())
 

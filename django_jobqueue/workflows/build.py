@@ -40,6 +40,16 @@ def with_mark(ready: Prepared, body: dict[str, Any], key: str, mark: Any) -> Pre
     return ready._replace(item=PushItem(item.id, item.queue, text, item.delay, item.priority))
 
 
+def refuse_unique(ready: Prepared, where: str) -> None:
+    """A unique job refused as a duplicate would never end where a workflow waits for it
+    (a batch's count, a chain's next step): such jobs may not be there."""
+    if ready.guard is not None:
+        raise PayloadError(
+            f"{ready.result.job} is a unique job (unique_for): it cannot be {where}, where"
+            " a duplicate refused would never end; dispatch it on its own, or as a chain's"
+            " first step")
+
+
 def check_reachable(connections: Iterable[str]) -> None:
     """A workflow's later jobs are pushed by whichever worker ends the one before: every
     store it uses must be one that every worker reaches, unless it uses only one store."""

@@ -21,7 +21,7 @@ from ..dispatch import Dispatched, push_prepared
 from ..exceptions import PayloadError
 from ..flow.names import FLOW_SCOPE, status_name
 from ..transports import get_transport
-from .build import check_reachable, new_id, prepared, with_mark
+from .build import check_reachable, new_id, prepared, refuse_unique, with_mark
 from .marks import CHAIN, ChainMark
 
 if TYPE_CHECKING:
@@ -57,6 +57,8 @@ class Chain:
         chain_id = new_id()
         steps = [prepared(job, delay=delay if n == 0 else 0, queue=queue, connection=connection)
                  for n, job in enumerate(self.jobs)]
+        for ready, _ in steps[1:]:
+            refuse_unique(ready, "a chain's later step")
         check_reachable(ready.connection for ready, _ in steps)
         first, body = steps[0]
         mark = ChainMark(chain_id, 0, len(steps), tuple(b for _, b in steps[1:]))
