@@ -1,6 +1,8 @@
 """Tables: ``queue_jobs`` and ``queue_workers`` (the database transport's jobs and worker
 registry), ``queue_coordination`` (locks and values shared by workers),
 ``queue_coordination_permits`` (their permits: concurrency and rate limits),
+``queue_coordination_tallies`` and ``queue_coordination_tally_members`` (their tallies: the
+members of a workflow and how each ended),
 ``queue_failed_jobs`` (failed jobs) and ``queue_task_results`` (results of Django
 Tasks run through django-jobqueue). ``Schedule`` and ``QueueControl`` have no table: they
 carry the admin's Schedules page and its permissions, and the permissions of the Queues
@@ -148,6 +150,70 @@ class CoordinationPermit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.connection}:{self.scope}:{self.name}:{self.holder}"
+
+
+class CoordinationTally(models.Model):
+    """A tally of the coordination primitives (:mod:`django_jobqueue.coordination.tallies`):
+    how many members tally ``name`` in ``scope`` has, and how many ended each way.
+
+    The counts are kept here so that reading a tally is one query; its members are in
+    :class:`CoordinationTallyMember`. Every call that changes a tally locks this row first,
+    so calls on one tally take turns. It lives until ``expires_at`` (epoch seconds, the
+    database's clock), then reads as missing and is deleted, with its members, by
+    maintenance.
+    """
+
+    connection = models.CharField(max_length=100)
+    scope = models.CharField(max_length=190)
+    name = models.CharField(max_length=190)
+    total = models.PositiveIntegerField(default=0)
+    succeeded = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    cancelled = models.PositiveIntegerField(default=0)
+    expires_at = models.FloatField()
+
+    class Meta:
+        db_table = "queue_coordination_tallies"
+        verbose_name = "coordination tally"
+        verbose_name_plural = "coordination tallies"
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "scope", "name"],
+                                    name="queue_tally_key_uniq"),
+        ]
+        indexes = [
+            models.Index(fields=["connection", "expires_at"], name="queue_tally_expiry_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connection}:{self.scope}:{self.name}"
+
+
+class CoordinationTallyMember(models.Model):
+    """A member of a :class:`CoordinationTally` and its state: ``pending``, ``succeeded``,
+    ``failed`` or ``cancelled``. Changed only under its tally's row lock."""
+
+    connection = models.CharField(max_length=100)
+    scope = models.CharField(max_length=190)
+    name = models.CharField(max_length=190)
+    member = models.CharField(max_length=190)
+    state = models.CharField(max_length=16)
+
+    class Meta:
+        db_table = "queue_coordination_tally_members"
+        verbose_name = "coordination tally member"
+        verbose_name_plural = "coordination tally members"
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "scope", "name", "member"],
+                                    name="queue_tally_member_uniq"),
+        ]
+        indexes = [
+            # A tally's members in one state, in member order (a page of its failed ones).
+            models.Index(fields=["connection", "scope", "name", "state", "member"],
+                         name="queue_tally_state_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connection}:{self.scope}:{self.name}:{self.member}"
 
 
 class FailedJob(models.Model):

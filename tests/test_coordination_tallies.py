@@ -19,8 +19,8 @@ from django_jobqueue.transports import get_transport
 from tests.support.params import TRANSPORT_PARAMS
 from tests.support.waiting import wait_until
 
-# The database and Redis stores' tallies come next; memory's first.
-_READY = [param for param in TRANSPORT_PARAMS if param.id == "memory"]
+# Redis's tallies come next.
+_READY = [param for param in TRANSPORT_PARAMS if not param.id.startswith("redis")]
 pytestmark = pytest.mark.parametrize("connection_name", _READY, indirect=True)
 
 TTL = 30.0
@@ -319,7 +319,8 @@ def test_ten_thousand_members_are_added_in_few_requests_and_fifty_ends_in_one_ca
         assert co.tallies.add("default", name, members, TTL) == Tally(name, total=10_000)
     added_in = time.monotonic() - began
     assert added_in < 30, f"10,000 members added in {added_in:.1f}s"
-    assert len(requests) <= 25, f"{len(requests)} requests to add 10,000 members"
+    # SQLite's statements take at most 999 parameters: Django inserts 199 rows a statement.
+    assert len(requests) <= 60, f"{len(requests)} requests to add 10,000 members"
     with asked(co, monkeypatch) as requests:
         tally = co.tallies.count("default", name,
                                  [(m, "succeeded") for m in members[:50]], TTL)

@@ -5,7 +5,7 @@ to create it, the database lets one in. A lock row carries ``expires_at`` (epoch
 the database's clock) and is taken over once that has passed; a durable value has none.
 Every write runs in a transaction of its own, or in the caller's (a guarded push joins it,
 so the lock and the job commit or roll back together). Permits have a table of their own
-(:mod:`.database_permits`).
+(:mod:`.database_permits`), and so have tallies (:mod:`.database_tallies`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from ..dbutil import execute, fetch, now_sql, placeholders, run_with_retry
 from ..exceptions import TransportError
 from .base import Advance, Coordination, Guard, Lock, Taken, stored_name
 from .database_permits import PERMITS, DatabasePermits
-from .tallies import NotYet
+from .database_tallies import DatabaseTallies
 
 TABLE = "queue_coordination"
 _WHERE = "connection = %s AND scope = %s AND name = %s"
@@ -34,8 +34,9 @@ class DatabaseCoordination(Coordination):
     """Locks and values of connection ``connection`` in database ``alias``."""
 
     def __init__(self, connection: str, alias: str) -> None:
+        self._tallies = DatabaseTallies(connection, alias)
         super().__init__(connection, DatabasePermits(connection, alias, headers=TABLE),
-                         NotYet())
+                         self._tallies)
         self.alias = alias
 
     # -- contract ------------------------------------------------------------------------
@@ -94,8 +95,10 @@ class DatabaseCoordination(Coordination):
     def prune(self) -> int:
         """Expired locks, then expired permits; of each table in batches of
         :data:`PRUNE_BATCH` rows (short transactions, short row locks), at most
-        :data:`PRUNE_BATCHES` of them a call: what is left waits for the next."""
-        return self._prune(TABLE) + self._prune(PERMITS)
+        :data:`PRUNE_BATCHES` of them a call: what is left waits for the next. Then expired
+        tallies with their members, a tally counting as one."""
+        return (self._prune(TABLE) + self._prune(PERMITS)
+                + self._tallies.prune(PRUNE_AFTER, PRUNE_BATCHES))
 
     def _prune(self, table: str) -> int:
         expired = f"connection = %s AND expires_at < {self._now} - %s"

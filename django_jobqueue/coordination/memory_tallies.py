@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .base import stored_name
-from .tallies import PENDING, REOPENED, Tallies, Tally, after_end
+from .tallies import PENDING, Tallies, Tally, after_end, after_reopen
 
 Key = tuple[str, str]
 
@@ -73,8 +73,8 @@ class MemoryTallies(Tallies):
             if tally is None:
                 return Tally(name)
             for member in map(stored_name, members):
-                if tally.states.get(member) in REOPENED:
-                    tally.move(member, PENDING)
+                if member in tally.states:
+                    tally.move(member, after_reopen(tally.states[member]))
             tally.expires = time.monotonic() + ttl
             return tally.as_tally(name)
 

@@ -82,6 +82,11 @@ def after_end(state: str, outcome: str) -> str:
     return state
 
 
+def after_reopen(state: str) -> str:
+    """The state of a member in ``state`` once :meth:`Tallies.reopen` moves it."""
+    return PENDING if state in REOPENED else state
+
+
 class Tallies(ABC):
     """The tallies of one store (the object its coordination holds as ``tallies``). Every
     call is one atomic step (one round trip where the store allows) and renews the
@@ -218,4 +223,4 @@ def _check_members(members: Sequence[str]) -> None:
 
 
 __all__ = ["CANCELLED", "ENDS", "FAILED", "PENDING", "REOPENED", "STATES", "SUCCEEDED",
-           "CheckedTallies", "Tallies", "Tally", "after_end", "check_ends"]
+           "CheckedTallies", "Tallies", "Tally", "after_end", "after_reopen", "check_ends"]

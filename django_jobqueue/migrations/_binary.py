@@ -1,8 +1,9 @@
-"""MySQL/MariaDB columns that compare byte for byte, for the migrations that need them.
+"""Columns that compare byte for byte, for the migrations that need them.
 
 Django's migration loader skips modules whose names start with ``_``, so this is no
-migration. Their default collations ignore case, trailing spaces and (``*_ai_ci``) accents;
-the other databases compare exactly already.
+migration. MySQL/MariaDB's default collations ignore case, trailing spaces and (``*_ai_ci``)
+accents; the other databases compare exactly already, but PostgreSQL sorts by its locale
+(``"a" < "B"``), where the others sort by code point (:func:`order_by_code_point`).
 """
 
 from __future__ import annotations
@@ -34,4 +35,17 @@ def make_binary(schema_editor: Any, table: str, columns: dict[str, str]) -> None
         binary = f"CHARACTER SET {charset} COLLATE {collation}"
         changes = ", ".join(f"MODIFY {column} {kind} {binary} NOT NULL"
                             for column, kind in columns.items())
+        cursor.execute(f"ALTER TABLE {table} {changes}")
+
+
+def order_by_code_point(schema_editor: Any, table: str, columns: dict[str, str]) -> None:
+    """Give ``columns`` of ``table`` (name -> type) PostgreSQL's ``"C"`` collation, so that
+    they sort by code point as every other store does (their indexes too: PostgreSQL
+    rebuilds them); nothing on other databases."""
+    connection = schema_editor.connection
+    if connection.vendor != "postgresql":
+        return
+    changes = ", ".join(f'ALTER COLUMN {column} TYPE {kind} COLLATE "C"'
+                        for column, kind in columns.items())
+    with connection.cursor() as cursor:
         cursor.execute(f"ALTER TABLE {table} {changes}")
