@@ -19,9 +19,7 @@ from django_jobqueue.transports import get_transport
 from tests.support.params import TRANSPORT_PARAMS
 from tests.support.waiting import wait_until
 
-# Redis's tallies come next.
-_READY = [param for param in TRANSPORT_PARAMS if not param.id.startswith("redis")]
-pytestmark = pytest.mark.parametrize("connection_name", _READY, indirect=True)
+pytestmark = pytest.mark.parametrize("connection_name", TRANSPORT_PARAMS, indirect=True)
 
 TTL = 30.0
 

@@ -24,7 +24,16 @@ from django.db import connections, transaction
 from ..dbutil import execute, fetch, now_sql, placeholders, run_with_retry
 from ..exceptions import TransportError
 from .base import stored_name
-from .tallies import PENDING, Tallies, Tally, after_end, after_reopen
+from .tallies import (
+    CANCELLED,
+    FAILED,
+    PENDING,
+    SUCCEEDED,
+    Tallies,
+    Tally,
+    after_end,
+    after_reopen,
+)
 
 TALLIES = "queue_coordination_tallies"
 MEMBERS = "queue_coordination_tally_members"
@@ -249,8 +258,8 @@ class DatabaseTallies(Tallies):
                 execute(self.alias, f"UPDATE {MEMBERS} SET state = %s WHERE {_KEY}"
                                     f" AND member IN ({placeholders(len(chunk))})",
                         [state, *key, *chunk])
-        return Tally(counts.name, counts.total, counts.succeeded + change["succeeded"],
-                     counts.failed + change["failed"], counts.cancelled + change["cancelled"])
+        return Tally(counts.name, counts.total, counts.succeeded + change[SUCCEEDED],
+                     counts.failed + change[FAILED], counts.cancelled + change[CANCELLED])
 
     def _states(self, key: list[str], members: list[str]) -> dict[str, str]:
         states: dict[str, str] = {}

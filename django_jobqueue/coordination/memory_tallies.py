@@ -10,7 +10,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .base import stored_name
-from .tallies import PENDING, Tallies, Tally, after_end, after_reopen
+from .tallies import (
+    CANCELLED,
+    FAILED,
+    PENDING,
+    SUCCEEDED,
+    Tallies,
+    Tally,
+    after_end,
+    after_reopen,
+)
 
 Key = tuple[str, str]
 
@@ -30,8 +39,8 @@ class MemoryTally:
         self.states[member] = state
 
     def as_tally(self, name: str) -> Tally:
-        return Tally(name, total=len(self.states), succeeded=self.counts["succeeded"],
-                     failed=self.counts["failed"], cancelled=self.counts["cancelled"])
+        return Tally(name, total=len(self.states), succeeded=self.counts[SUCCEEDED],
+                     failed=self.counts[FAILED], cancelled=self.counts[CANCELLED])
 
 
 class MemoryTallies(Tallies):

@@ -2,7 +2,8 @@
 
 Keys carry the hash tag of their scope, ``{prefix:scope}``, the tag of the queue of that
 name: a guard scoped by a queue lives in the queue's Cluster slot, so a guarded push is one
-script. Locks expire by Redis's own clock. Permits are sorted sets (:mod:`.redis_permits`).
+script. Locks expire by Redis's own clock. Permits are sorted sets (:mod:`.redis_permits`),
+tallies pairs of hashes (:mod:`.redis_tallies`).
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from typing import Any
 from .base import Advance, Coordination, Guard, Lock, Taken, stored_name
 from .redis_lua import RELEASE, RENEW, TAKE_SCRIPT
 from .redis_permits import RedisPermits
-from .tallies import NotYet
+from .redis_tallies import RedisTallies
 
 
 def key_of(prefix: str, scope: str, name: str, kind: str = "co") -> str:
     """The key of ``name`` in ``scope``: in the hash slot of the queue named ``scope``.
-    ``kind`` keeps apart a lock or value (``co``) and the permits (``permits``) of a name."""
+    ``kind`` keeps apart a lock or value (``co``), the permits (``permits``) and the tally
+    (``tally``, ``tally-members``) of a name."""
     return f"{prefix}:{{{prefix}:{stored_name(scope)}}}:{kind}:{stored_name(name)}"
 
 
@@ -47,8 +49,11 @@ class RedisCoordination(Coordination):
 
     def __init__(self, connection: str, prefix: str, client: Callable[[], Any],
                  guarded: Callable[[Callable[[], Any]], Any]) -> None:
-        super().__init__(connection, RedisPermits(
-            lambda scope, name: key_of(prefix, scope, name, "permits"), self._run), NotYet())
+        super().__init__(
+            connection,
+            RedisPermits(lambda scope, name: key_of(prefix, scope, name, "permits"), self._run),
+            RedisTallies(lambda scope, name, kind: key_of(prefix, scope, name, kind),
+                         self._run, self._call))
         self.prefix = prefix
         self._client = client
         # The transport's error translation: a Redis that is down is a TransportError.
@@ -64,6 +69,10 @@ class RedisCoordination(Coordination):
     def _run(self, name: str, source: str, keys: list[str], args: list[Any]) -> Any:
         script = self._script(name, source)
         return self._guarded(lambda: script(keys=keys, args=args, client=self._client()))
+
+    def _call(self, command: Callable[[Any], Any]) -> Any:
+        """Run one command on the client, its errors translated."""
+        return self._guarded(lambda: command(self._client()))
 
     def take(self, guard: Guard) -> Taken:
         key = key_of(self.prefix, guard.scope, guard.name)

@@ -127,7 +127,7 @@ class RedisPermits(Permits):
             args.append(len(group))
             for permit in group:
                 index = keys.setdefault(self._key(scope, permit.name), len(keys) + 1)
-                args += [index, permit.holder, permit.limit, _ms(permit.ttl)]
+                args += [index, permit.holder, permit.limit, milliseconds(permit.ttl)]
         return [_admission(reply) for reply in self._run("admit", ADMIT, list(keys), args)]
 
     def give_back(self, scope: str, permits: Sequence[tuple[str, str]]) -> None:
@@ -137,7 +137,7 @@ class RedisPermits(Permits):
     def extend(self, scope: str, permits: Sequence[tuple[str, str]],
                ttl: float) -> list[tuple[str, str]]:
         keys = [self._key(scope, name) for name, _ in permits]
-        lost = self._run("extend", EXTEND, keys, [_ms(ttl), *(h for _, h in permits)])
+        lost = self._run("extend", EXTEND, keys, [milliseconds(ttl), *(h for _, h in permits)])
         return [permits[int(position)] for position in lost]
 
     def holders(self, scope: str, names: Sequence[str]) -> dict[str, int]:
@@ -145,7 +145,8 @@ class RedisPermits(Permits):
         return {name: int(n) for name, n in zip(names, counts, strict=True)}
 
 
-def _ms(seconds: float) -> int:
+def milliseconds(seconds: float) -> int:
+    """A time-to-live as Redis takes it: whole milliseconds, at least one."""
     return max(int(seconds * 1000), 1)
 
 

@@ -186,15 +186,6 @@ class CheckedTallies(Tallies):
         return self.store.read(scope, [name])[name]
 
 
-class NotYet(Tallies):  # pragma: no cover - replaced by each store's own tallies
-    """Tallies of a store that has none yet: every call raises."""
-
-    def _none(self, *args: object, **kwargs: object) -> None:
-        raise NotImplementedError("this store has no tallies yet")
-
-    add = count = reopen = read = members = forget = _none  # type: ignore[assignment]
-
-
 def _check_key(scope: str, name: str) -> None:
     for what, value in (("scope", scope), ("name", name)):
         if not isinstance(value, str) or not value:
