@@ -129,3 +129,19 @@ def test_the_changelist_filters_by_batch_and_held_chains_and_labels_held_steps(v
     page, found = rows({"batch": "nope"})
     assert found == set() and messages_of(page) == [
         "'nope' is not a batch id (32 hex digits)"]
+
+
+def test_the_job_page_tells_a_held_step_what_it_waits_on_and_its_record(viewer):
+    sent = chain(jobs.Step("a", fail=True), jobs.Step("b")).dispatch()
+    job = reverse("admin:django_jobqueue_failedjob_job")
+    page = viewer.get(job, {"id": sent.steps[1].id}).content.decode()
+    assert '<strong class="jq-state">waiting</strong>' in page
+    assert f'class="jq-waiting-on"><code>{sent.steps[0].id}</code></a>' in page
+    assert "jq-record" not in page
+    work(connection="default")
+    record = failures.get(sent.steps[0].id)
+    page = viewer.get(job, {"id": sent.steps[1].id}).content.decode()
+    assert '<strong class="jq-state">held</strong>' in page
+    change = reverse("admin:django_jobqueue_failedjob_change", args=[record.id])
+    assert (f'<a href="{change}" class="jq-record">failed job #{record.id}</a>: retrying it '
+            "resumes the chain") in page
