@@ -48,11 +48,12 @@ def test_a_failed_chain_step_shows_the_steps_it_holds_masked_and_what_retry_does
     work(connection="default")
     part = section(change_page(viewer, sent.steps[1].id))
     assert f"Step 2 of 4 of chain <code>{sent.id}</code>." in part
-    held = re.findall(r'<li value="(\d)"><span class="jq-wrap">(.*?)</span>'
-                      r'<pre class="jq-arguments">(.*?)</pre>', part, re.S)
+    held = re.findall(r'<li value="(\d)"><code class="jq-call">(.*?)'
+                      r'<span class="jq-arguments">\((.*?)\)</span></code></li>', part, re.S)
     assert [(n, cls.replace("<wbr>", "")) for n, cls, _ in held] == [
         ("3", "tests.jobs.Charge"), ("4", "tests.jobs.Step")]
-    assert CARD not in part and MASK in held[0][2], "the card number is masked"
+    assert held[0][2] == f"&quot;{MASK}&quot;, 10", "the card number is masked"
+    assert CARD not in part
     assert "Retrying this job resumes the chain; deleting it cancels the 2 steps it holds" in part
     assert CARD not in change_page(viewer, sent.steps[1].id), "nor in the Payload section"
 

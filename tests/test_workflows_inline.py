@@ -152,3 +152,20 @@ def test_retry_failed_children_retries_only_the_failed_ones():
     work()
     assert [e["value"] for e in callbacks()] == ["success"]
     assert failed_children(sent.id) == []
+
+
+@pytest.mark.xfail(strict=True, reason="nothing reads a batch's cancel request yet "
+                   "(cancel:batch:<id>): a child retried under a new id before the rest was "
+                   "cancelled still runs; found by the admin's browser test")
+def test_a_retried_child_is_stopped_by_its_batch_cancel_request():
+    from django_jobqueue.workflows.operate import cancel_batch
+
+    sent = batch([jobs.Step("a", until_fixed=True), jobs.Step("b")]).dispatch()
+    work(max_jobs=1)
+    ledger.write("fix", value="a")
+    failures.retry(failures.get(sent.jobs[0].id).id)  # pending again, under a new id
+    report = cancel_batch(sent.id, by="test", connection="memory")
+    assert (report.cancelled, report.counts["not_found"]) == (1, 1)
+    work()
+    assert steps() == [], "the retried child was cancelled by its batch's request"
+    assert batch_status(sent.id, "memory").cancelled == 2

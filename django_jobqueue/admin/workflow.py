@@ -77,8 +77,8 @@ def _chain(mark: ChainMark, outcome: str) -> SafeString:
     if not held:
         return format_html('{}<p class="jq-workflow-note">The last step of its chain: '
                            "retrying it finishes the chain.</p>", head)
-    steps = format_html_join("", '<li value="{}"><span class="jq-wrap">{}</span>'
-                             '<pre class="jq-arguments">{}</pre></li>',
+    steps = format_html_join("", '<li value="{}"><code class="jq-call">{}'
+                             '<span class="jq-arguments">({})</span></code></li>',
                              ((mark.step + 2 + n, breakable(str(body.get("job") or "?")),
                                _arguments(body)) for n, body in enumerate(mark.rest)))
     return format_html(
@@ -93,9 +93,15 @@ def _steps(count: int) -> str:
 
 
 def _arguments(body: dict[str, Any]) -> str:
-    """A held step's arguments, masked as the Payload section masks its own."""
+    """A held step's arguments as in a call, ``"a", 2, key="b"`` (each value as JSON),
+    masked as the Payload section masks its own."""
     data = mask_payload(body).get("data")
-    return json.dumps(data, indent=1, sort_keys=True) if data is not None else "-"
+    if not isinstance(data, dict):
+        return "?"
+    args = data.get("args") if isinstance(data.get("args"), list) else []
+    kwargs = data.get("kwargs") if isinstance(data.get("kwargs"), dict) else {}
+    return ", ".join([*(json.dumps(value) for value in args),
+                      *(f"{name}={json.dumps(value)}" for name, value in kwargs.items())])
 
 
 def _batch_link(batch_id: str) -> SafeString:

@@ -37,10 +37,11 @@ def cancel_text(report: BatchCancelReport) -> str:
             f" asked {_plural(report.requested, 'running job')} to stop.")
     missing = report.counts["not_found"]
     if missing:
-        # Ended meanwhile, or a retry under a new id: the batch's cancel request stops
-        # those when a worker takes them.
-        text += (f" {_plural(missing, 'job')} not found in a queue (ended meanwhile, or"
-                 " stopped by the batch's cancel request when a worker takes it).")
+        # A child is looked for by the id it was dispatched with: one retried since runs
+        # under a new id, which the batch's count does not know.
+        were, its = ("was", "its") if missing == 1 else ("were", "their")
+        text += (f" {_plural(missing, 'job')} {were} not found under {its} first id (ended"
+                 " meanwhile, or retried since under a new id).")
     return text
 
 

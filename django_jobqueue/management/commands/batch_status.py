@@ -42,8 +42,7 @@ def _text(status: BatchStatus) -> str:
     facts = [
         ("Created", when(status.created_at)),
         ("Progress", counts_text(status)),
-        ("State", state + (", cancel requested (the rest is stopped)"
-                           if status.cancel_requested else "")),
+        ("State", state + (", the rest was cancelled" if status.cancel_requested else "")),
         ("Callbacks", ", ".join(status.callbacks) or "none"),
         ("Connections", ", ".join(status.connections)),
     ]
