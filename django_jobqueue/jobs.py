@@ -220,10 +220,11 @@ class Job:
             run.report(done, total, message)
 
     @property
-    def batch(self) -> BatchRef | None:
+    def job_batch(self) -> BatchRef | None:
         """The batch this job belongs to, while a worker runs it (None for a job outside a
-        batch, and outside a worker): ``self.batch.add([...])`` adds jobs to it,
-        ``self.batch.status()`` reads its progress."""
+        batch, and outside a worker): ``self.job_batch.add([...])`` adds jobs to it,
+        ``self.job_batch.status()`` reads its progress. (Not ``self.batch``: a name many
+        jobs already give an argument of their own.)"""
         run = self._jq_run
         if run is None or run.batch is None:
             return None

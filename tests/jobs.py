@@ -566,6 +566,14 @@ class LaterStep(Step):
     queue = "later"
 
 
+class HighStep(Step):
+    queue = "high"
+
+
+class RedisStep(Step):
+    connection = "redis"
+
+
 class Spawner(Job):
     """A batch child that adds ``count`` Step children to its batch."""
 
@@ -573,7 +581,7 @@ class Spawner(Job):
         self.key, self.count = key, count
 
     def handle(self):
-        added = self.batch.add([Step(f"{self.key}.{n}") for n in range(self.count)])
+        added = self.job_batch.add([Step(f"{self.key}.{n}") for n in range(self.count)])
         ledger.write("spawned", value=self.key, ids=[one.id for one in added])
 
 

@@ -99,7 +99,7 @@ def test_a_job_that_succeeded_is_told_from_its_status_record(memory):
     assert job_status(unknown, memory).as_dict() == {
         "id": unknown, "state": "unknown", "connection": memory, "queue": "",
         "progress": None, "due_in": None, "cancel_requested": False, "failed_id": None,
-        "exception_class": "", "message": ""}
+        "exception_class": "", "message": "", "waiting_on": ""}
 
 
 def test_every_connection_is_asked_and_one_that_does_not_answer_is_an_error(memory):

@@ -154,9 +154,10 @@ def test_retry_failed_children_retries_only_the_failed_ones():
     assert failed_children(sent.id) == []
 
 
-@pytest.mark.xfail(strict=True, reason="nothing reads a batch's cancel request yet "
-                   "(cancel:batch:<id>): a child retried under a new id before the rest was "
-                   "cancelled still runs; found by the admin's browser test")
+@pytest.mark.xfail(strict=True, reason="testing.work() does not read a batch's cancel "
+                   "request (a real worker's gate does): a child retried under a new id "
+                   "before the rest was cancelled still runs here; found by the admin's "
+                   "browser test")
 def test_a_retried_child_is_stopped_by_its_batch_cancel_request():
     from django_jobqueue.workflows.operate import cancel_batch
 
@@ -169,3 +170,29 @@ def test_a_retried_child_is_stopped_by_its_batch_cancel_request():
     work()
     assert steps() == [], "the retried child was cancelled by its batch's request"
     assert batch_status(sent.id, "memory").cancelled == 2
+
+
+def test_a_child_of_a_forgotten_batch_is_said_loudly(caplog):
+    sent = batch([jobs.Step("a")], on_complete=jobs.Callback("complete")).dispatch()
+    from django_jobqueue.workflows.marks import batch_scope
+
+    get_transport("memory").coordination.tallies.forget(batch_scope(sent.id), sent.id)
+    work()
+    assert steps() == ["a"] and callbacks() == []
+    assert "event=batch_forgotten" in caplog.text
+
+
+def test_a_made_up_chain_mark_is_logged_and_the_job_still_ends(caplog):
+    from django_jobqueue.dispatch import prepare
+    from django_jobqueue.payload import dumps, loads
+    from django_jobqueue.transports import PushItem
+
+    ready = prepare(jobs.Step("a"))
+    body = loads(ready.item.payload)
+    body["chain"] = {"id": "c", "step": 0, "steps": 2, "rest": [
+        {"id": "x", "job": "tests.jobs.Step", "queue": "default", "connection": "nowhere"}]}
+    get_transport("memory").push(PushItem(body["id"], "default", dumps(body), 0, 0))
+    result = work()
+    assert result.succeeded == 1 and steps() == ["a"]
+    assert "event=workflow_failed" in caplog.text
+    assert get_transport("memory").size("default").ready == 0

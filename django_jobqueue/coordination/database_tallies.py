@@ -24,16 +24,7 @@ from django.db import connections, transaction
 from ..dbutil import execute, fetch, now_sql, placeholders, run_with_retry
 from ..exceptions import TransportError
 from .base import stored_name
-from .tallies import (
-    CANCELLED,
-    FAILED,
-    PENDING,
-    SUCCEEDED,
-    Tallies,
-    Tally,
-    after_end,
-    after_reopen,
-)
+from .tallies import ENDS, PENDING, Tallies, Tally, after_end, after_reopen
 
 TALLIES = "queue_coordination_tallies"
 MEMBERS = "queue_coordination_tally_members"
@@ -258,8 +249,8 @@ class DatabaseTallies(Tallies):
                 execute(self.alias, f"UPDATE {MEMBERS} SET state = %s WHERE {_KEY}"
                                     f" AND member IN ({placeholders(len(chunk))})",
                         [state, *key, *chunk])
-        return Tally(counts.name, counts.total, counts.succeeded + change[SUCCEEDED],
-                     counts.failed + change[FAILED], counts.cancelled + change[CANCELLED])
+        return Tally(counts.name, counts.total,
+                     **{end: getattr(counts, end) + change[end] for end in ENDS})
 
     def _states(self, key: list[str], members: list[str]) -> dict[str, str]:
         states: dict[str, str] = {}

@@ -10,16 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .base import stored_name
-from .tallies import (
-    CANCELLED,
-    FAILED,
-    PENDING,
-    SUCCEEDED,
-    Tallies,
-    Tally,
-    after_end,
-    after_reopen,
-)
+from .tallies import ENDS, PENDING, Tallies, Tally, after_end, after_reopen
 
 Key = tuple[str, str]
 
@@ -39,8 +30,7 @@ class MemoryTally:
         self.states[member] = state
 
     def as_tally(self, name: str) -> Tally:
-        return Tally(name, total=len(self.states), succeeded=self.counts[SUCCEEDED],
-                     failed=self.counts[FAILED], cancelled=self.counts[CANCELLED])
+        return Tally(name, len(self.states), **{end: self.counts[end] for end in ENDS})
 
 
 class MemoryTallies(Tallies):

@@ -145,7 +145,8 @@ class Feeder:
         return answer == "run"
 
     def _start(self, slot: Slot, claim: Claim) -> None:
-        if self.gate.cancelled(claim.id):  # seen while it waited ahead (its mark is owed)
+        # Seen while it waited ahead, or its batch's rest was cancelled (its mark is owed).
+        if self.gate.cancelled(claim.id, claim.document):
             self.gate.end_cancelled(claim)
             return
         if not self._send_run(slot, claim):
@@ -256,7 +257,8 @@ class Feeder:
         if not self.queue_empty:
             return 0.0
         if (not busy and not self.hooks and self.transport.blocking_wait
-                and self.prefetch.empty and not self.outcomes.acks):
+                and self.prefetch.empty and not self.outcomes.acks
+                and not self.outcomes.advancing):
             return None
         sleep = float(self.options.sleep or 1.0)
         poll = min(self.transport.poll_interval, sleep) if busy else sleep
@@ -334,7 +336,7 @@ class Feeder:
         """Prefetched jobs whose cancel request came while they waited: never started.
         Each is marked started, so its short lease becomes a long one while its end is
         recorded."""
-        cancelled = [c for c in self.prefetch.claims() if self.gate.cancelled(c.id)]
+        cancelled = [c for c in self.prefetch.claims() if self.gate.cancelled(c.id, c.document)]
         if cancelled:
             self.prefetch.drop([claim.reserved for claim in cancelled])
         for claim in cancelled:

@@ -18,7 +18,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..conf import jobqueue_settings
@@ -29,6 +29,8 @@ from ..flow.names import FLOW_SCOPE, cancel_name, paused_name
 from ..jobs import Job, resolve
 from ..logutil import log_event
 from ..transports import Transport
+from ..workflows.marks import batch_of
+from ..workflows.marks import cancel_name as batch_cancel_name
 from .admission import Admission, Plan
 from .claim import Claim
 from .outcomes import Ended, Outcomes, Owed
@@ -61,6 +63,9 @@ class Gate:
         self.paused: set[str] = set()
         # Cancel requests seen for jobs this worker holds: job id -> who asked.
         self.cancels: dict[str, str] = {}
+        # Batches whose rest was cancelled, seen by this worker: batch id -> who asked.
+        # Kept for the worker's life: their children it takes later never start.
+        self.cancelled_batches: dict[str, str] = {}
         # Concurrency permits held, by job id: given back when the job ends.
         self.held: dict[str, list[tuple[str, str]]] = {}
         self.to_give_back: list[tuple[str, str]] = []
@@ -74,14 +79,20 @@ class Gate:
         """``queues`` without the paused ones, in order."""
         return [queue for queue in queues if queue not in self.paused]
 
-    def poll(self, queues: Sequence[str], held: Sequence[str], now: float) -> set[str]:
+    def poll(self, queues: Sequence[str], held: Sequence[str], now: float,
+             batches: Mapping[str, str] | None = None) -> set[str]:
         """Once every :data:`POLL_EVERY` s, read which of ``queues`` are paused and which of
-        the ``held`` jobs were cancelled (one round trip); returns the queues newly paused."""
+        the ``held`` jobs were cancelled, by their own request or their batch's
+        (``batches``: job id -> batch id), in one round trip; returns the queues newly
+        paused."""
         if now < self.next_poll:
             return set()
         self.next_poll = now + POLL_EVERY
+        batches = batches or {}
         names = [paused_name(queue) for queue in queues]
         names += [cancel_name(job_id) for job_id in held if job_id not in self.cancels]
+        names += [batch_cancel_name(one) for one in sorted(set(batches.values()))
+                  if one not in self.cancelled_batches]
         try:
             found = self.transport.coordination.read(FLOW_SCOPE, names)
         except NotImplementedError:
@@ -103,14 +114,28 @@ class Gate:
             log_event(logger, logging.INFO, "queue_resumed_seen", queue=queue,
                       worker=self.worker)
         self.paused = paused
+        for batch_id in set(batches.values()):
+            request = found.get(batch_cancel_name(batch_id))
+            if request is not None:
+                self.cancelled_batches[batch_id] = _who(request)
         for job_id in held:
             request = found.get(cancel_name(job_id))
             if request is not None and job_id not in self.cancels:
                 self.cancels[job_id] = _who(request)
+            elif batches.get(job_id) in self.cancelled_batches and job_id not in self.cancels:
+                self.cancels[job_id] = self.cancelled_batches[batches[job_id]]
         return newly
 
-    def cancelled(self, job_id: str) -> bool:
-        return job_id in self.cancels
+    def cancelled(self, job_id: str, document: Any = None) -> bool:
+        """Whether job ``job_id`` was cancelled: by its own request, or (given its payload
+        ``document``) by its batch's, once this worker has seen the batch's."""
+        if job_id in self.cancels:
+            return True
+        mark = batch_of(document) if self.cancelled_batches and document is not None else None
+        if mark is not None and mark.id in self.cancelled_batches:
+            self.cancels[job_id] = self.cancelled_batches[mark.id]
+            return True
+        return False
 
     def end_cancelled(self, claim: Claim) -> None:
         """A held job that had not started: kept as cancelled, never run."""
@@ -343,6 +368,12 @@ def _with_waits(claim: Claim, waits: int) -> str | None:
         return None
     claim.document["limit_waits"] = waits
     return json.dumps(claim.document, separators=(",", ":"))
+
+
+def batches_of(claims: Sequence[Claim]) -> dict[str, str]:
+    """Job id -> batch id, of the ``claims`` that are batch children."""
+    marks = ((claim.id, batch_of(claim.document)) for claim in claims)
+    return {job_id: mark.id for job_id, mark in marks if mark is not None}
 
 
 def _who(request: str) -> str:

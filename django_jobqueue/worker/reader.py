@@ -113,7 +113,7 @@ class Reader:
         metrics.record_attempt(claim.queue, result.job, result.status, now - slot.began)
         if result.failure is None:
             self.outcomes.succeeded(claim, now)
-        elif (self.gate.cancelled(claim.id)
+        elif (self.gate.cancelled(claim.id, claim.document)
               and outcome_of(result.failure.exception_class) == "failed"):
             # Cancelled while it ran, then failed: kept as cancelled, never retried, and no
             # failed(). One failed for good has its horse await a hook: that horse gets it,

@@ -33,7 +33,7 @@ from ..transports import get_transport
 from .burst import BurstWatch
 from .claim import Claim
 from .feeder import Feeder
-from .gate import Gate
+from .gate import Gate, batches_of
 from .handlers import build_chain, killed_handler
 from .horse import Horse, HorseConfig, StopFlag, stop_horses
 from .options import WorkerOptions
@@ -233,9 +233,10 @@ class Supervisor:
         """Read pauses and cancel requests (about once a second), stop cancelled jobs, and
         kill those that outlive their grace."""
         now = time.monotonic()
-        held = [claim.id for slot in self.slots for claim in slot.jobs()]
-        held += [claim.id for claim in self.feeder.prefetch.claims()]
-        if self.gate.poll(self.queues, held, now):
+        claims = [claim for slot in self.slots for claim in slot.jobs()]
+        claims += self.feeder.prefetch.claims()
+        held = [claim.id for claim in claims]
+        if self.gate.poll(self.queues, held, now, batches=batches_of(claims)):
             self.feeder.hand_back_prefetched()  # a queue was paused: keep none of its jobs
         self.feeder.end_cancelled_ahead()
         self.gate.stop_cancelled(self.slots, now)

@@ -17,14 +17,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import DatabaseError
+
 from .. import failures
 from .. import payload as payload_codec
 from ..conf import jobqueue_settings
 from ..coordination import Lock
 from ..coordination.tallies import CANCELLED, FAILED, SUCCEEDED, Tally
+from ..exceptions import TransportError
 from ..flow.cancel import cancelled_record
 from ..flow.names import FLOW_SCOPE, status_name
-from ..logutil import log_event
+from ..logutil import exception_for_log, log_event
 from ..payload import json_object
 from ..transports import FoundJob, PushItem, get_transport
 from .build import new_id
@@ -67,30 +70,73 @@ def advance(ends: Sequence[End]) -> None:
     batches: dict[BatchMark, list[tuple[str, str]]] = defaultdict(list)
     for end in ends:
         if isinstance(end.document, dict) and CHAIN in end.document:
-            chain = chain_of(payload_codec.loads(end.payload))
-            if chain is not None:
-                _chain_step(end, chain)
+            _guarded(end.job_id, lambda end=end: _chain_end(end))
         mark = batch_of(end.document)
         if mark is not None:
             batches[BatchMark(mark.id, mark.home, "")].append(
                 (mark.member, _TALLIED[end.outcome]))
     for mark, counted in batches.items():
-        tally = get_transport(mark.home).coordination.tallies.count(
-            mark.scope, mark.id, counted, _ttl())
-        if tally.complete:
-            fire(mark, tally)
+        _guarded(counted[0][0], lambda mark=mark, counted=counted: _count(mark, counted))
+
+
+def _guarded(job_id: str, step: Any) -> None:
+    """Run one workflow's step. A store that does not answer raises (the ends are told
+    again later); anything else is a workflow that cannot move on (a payload's marks made
+    up, a job class gone): logged with its traceback, and the job's own end goes on, as
+    telling it again would fail again."""
+    try:
+        step()
+    except (TransportError, DatabaseError):
+        raise
+    except Exception as error:
+        log_event(logger, logging.ERROR, "workflow_failed", id=job_id,
+                  error=type(error).__name__, detail=str(error)[:300],
+                  traceback=exception_for_log(error))
+
+
+def _chain_end(end: End) -> None:
+    chain = chain_of(payload_codec.loads(end.payload))
+    if chain is not None:
+        _chain_step(end, chain)
+
+
+def _count(mark: BatchMark, counted: list[tuple[str, str]]) -> None:
+    tally = get_transport(mark.home).coordination.tallies.count(
+        mark.scope, mark.id, counted, _ttl())
+    if tally.complete:
+        fire(mark, tally)
+    elif tally.total == 0:
+        # Its count expired (WORKFLOW_TTL after its last change) or was never made: its
+        # callbacks cannot fire. Said loudly, once per end told.
+        log_event(logger, logging.ERROR, "batch_forgotten", batch=mark.id, home=mark.home,
+                  ended=len(counted))
 
 
 # -- chains ------------------------------------------------------------------------------------
 def _chain_step(end: End, chain: ChainMark) -> None:
     if end.outcome == "succeeded":
         _push_next(end, chain)
-    elif end.outcome == "failed":
+    elif not holds(chain):
+        # It succeeded and pushed the next step, then its worker died before the ack: this
+        # end (the lease collected, its attempts spent) holds nothing back.
         if chain.rest:
-            log_event(logger, logging.WARNING, "chain_held", chain=chain.id, id=end.job_id,
-                      step=chain.step + 1, steps=chain.steps, waiting=len(chain.rest))
+            log_event(logger, logging.WARNING, "chain_step_ended_after_next", chain=chain.id,
+                      id=end.job_id, step=chain.step + 1, outcome=end.outcome)
+    elif end.outcome == "failed":
+        log_event(logger, logging.WARNING, "chain_held", chain=chain.id, id=end.job_id,
+                  step=chain.step + 1, steps=chain.steps, waiting=len(chain.rest))
     else:
         cancel_rest(chain, end.job_id, f"the chain's step {chain.step + 1} was {end.outcome}")
+
+
+def holds(chain: ChainMark) -> bool:
+    """Whether the steps after ``chain``'s wait on it: it has some, and the next one was
+    never pushed (its once-lock is not taken)."""
+    body = chain.next_body()
+    if body is None:
+        return False
+    coordination = get_transport(str(body["connection"])).coordination
+    return not coordination.read(str(body["queue"]), [chain.once_name()])
 
 
 def _push_next(end: End, chain: ChainMark) -> None:
@@ -111,7 +157,10 @@ def _push_next(end: End, chain: ChainMark) -> None:
 
 def cancel_rest(chain: ChainMark, job_id: str, why: str) -> int:
     """Keep the steps after ``chain``'s as cancelled records (their reason: ``why``);
-    how many. Repeating it records nothing twice (a record's job id is unique)."""
+    how many (none if the next step was pushed already). Repeating it records nothing
+    twice (a record's job id is unique)."""
+    if not holds(chain):
+        return 0
     records = []
     for n, body in enumerate(chain.rest):
         text = payload_codec.dumps(body)
@@ -189,4 +238,4 @@ def _ttl() -> float:
     return float(jobqueue_settings.WORKFLOW_TTL)
 
 
-__all__ = ["End", "advance", "cancel_rest", "fire"]
+__all__ = ["End", "advance", "cancel_rest", "fire", "holds"]

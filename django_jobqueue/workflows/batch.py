@@ -12,7 +12,7 @@ fires exactly once. Callbacks are jobs: each gets the batch's summary (``self.ba
 - ``on_success``: once every child has succeeded (after retries of the failed ones too);
 - ``on_complete``: once every child has ended, however.
 
-A running child can add jobs to its batch (``self.batch.add([...])``).
+A running child can add jobs to its batch (``self.job_batch.add([...])``).
 """
 
 from __future__ import annotations
@@ -57,15 +57,19 @@ class Batch:
             CALLBACKS, (on_failure, on_success, on_complete), strict=True) if job is not None}
         self.name, self.connection = str(name)[:200], connection
 
-    def dispatch(self, *, using: str | None = None) -> BatchDispatched:
+    def dispatch(self, *, queue: str | None = None, connection: str | None = None,
+                 using: str | None = None) -> BatchDispatched:
         """Queue every job (one round trip per connection; at the commit of a transaction
-        on ``using``, as :func:`~django_jobqueue.dispatch_many` does). Every job and
-        callback is validated first, so a bad one queues nothing. An empty batch is
-        complete at once: its ``on_success`` and ``on_complete`` are queued now."""
+        on ``using``, as :func:`~django_jobqueue.dispatch_many` does). ``queue`` and
+        ``connection``, when given, apply to every job and callback; the batch's count is
+        kept on ``connection`` too. Every job and callback is validated first, so a bad
+        one queues nothing. An empty batch is complete at once: its ``on_success`` and
+        ``on_complete`` are queued now."""
         batch_id = new_id()
-        callbacks = {kind: _callback_body(job) for kind, job in self.callbacks.items()}
-        home = self.connection or _home(self.jobs)
-        children = [_child(job, batch_id, home) for job in self.jobs]
+        where = {"queue": queue, "connection": connection}
+        callbacks = {kind: _callback_body(job, where) for kind, job in self.callbacks.items()}
+        home = connection or self.connection or _home(self.jobs)
+        children = [_child(job, batch_id, home, where=where) for job in self.jobs]
         check_reachable([home, *(one.connection for one in children),
                          *(str(body["connection"]) for body in callbacks.values())])
         _open(home, batch_id, self.name, callbacks, children)
@@ -89,7 +93,7 @@ def batch(jobs: Sequence[Job], *, on_success: Job | None = None,
 
 
 class BatchRef:
-    """The batch of a running child (``self.batch``): add jobs to it while it runs."""
+    """The batch of a running child (``self.job_batch``): add jobs to it while it runs."""
 
     def __init__(self, mark: BatchMark) -> None:
         self.mark = mark
@@ -123,18 +127,19 @@ def _home(jobs: Sequence[Job]) -> str:
     return str(jobqueue_settings.DEFAULT_CONNECTION)
 
 
-def _child(job: Job, batch_id: str, home: str, member: str | None = None) -> Prepared:
+def _child(job: Job, batch_id: str, home: str, member: str | None = None,
+           where: dict[str, str | None] | None = None) -> Prepared:
     member = member or new_id()
     if not is_job(job):
         raise PayloadError(f"a batch is made of Job instances, not {job!r}")
-    return prepare(job, job_id=member,
+    return prepare(job, job_id=member, **(where or {}),
                    extra={BATCH: BatchMark(batch_id, home, member).as_json()})
 
 
-def _callback_body(job: Job) -> dict[str, Any]:
+def _callback_body(job: Job, where: dict[str, str | None]) -> dict[str, Any]:
     if not is_job(job):
         raise PayloadError(f"a batch's callback is a Job instance, not {job!r}")
-    return payload_codec.loads(prepare(job).item.payload)
+    return payload_codec.loads(prepare(job, **where).item.payload)
 
 
 def _open(home: str, batch_id: str, name: str, callbacks: dict[str, Any],

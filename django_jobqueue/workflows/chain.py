@@ -48,12 +48,15 @@ class Chain:
             raise PayloadError("a chain needs at least one job")
         self.jobs = tuple(jobs)
 
-    def dispatch(self, *, delay: float = 0, using: str | None = None) -> ChainDispatched:
+    def dispatch(self, *, delay: float = 0, queue: str | None = None,
+                 connection: str | None = None, using: str | None = None) -> ChainDispatched:
         """Queue the first step (after ``delay`` seconds; at the commit of a transaction
-        on ``using``, as :func:`~django_jobqueue.dispatch` does). Every step is validated
-        first, so a bad one queues nothing."""
+        on ``using``, as :func:`~django_jobqueue.dispatch` does). ``queue`` and
+        ``connection``, when given, apply to every step. Every step is validated first,
+        so a bad one queues nothing."""
         chain_id = new_id()
-        steps = [prepared(job, delay=delay if n == 0 else 0) for n, job in enumerate(self.jobs)]
+        steps = [prepared(job, delay=delay if n == 0 else 0, queue=queue, connection=connection)
+                 for n, job in enumerate(self.jobs)]
         check_reachable(ready.connection for ready, _ in steps)
         first, body = steps[0]
         mark = ChainMark(chain_id, 0, len(steps), tuple(b for _, b in steps[1:]))

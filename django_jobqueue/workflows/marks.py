@@ -79,10 +79,17 @@ def chain_of(body: Any) -> ChainMark | None:
         return None
     rest, step, steps = mark.get("rest"), mark.get("step"), mark.get("steps")
     if (not isinstance(mark.get("id"), str) or not isinstance(rest, list)
-            or not all(isinstance(one, dict) for one in rest)
+            or not all(_is_step(one) for one in rest)
             or not is_number(step) or not is_number(steps)):
         return None
     return ChainMark(mark["id"], int(step), int(steps), tuple(rest))
+
+
+def _is_step(body: Any) -> bool:
+    """A later step's payload names where it goes."""
+    return isinstance(body, dict) and all(
+        isinstance(body.get(key), str) and body[key] for key in ("id", "job", "queue",
+                                                                   "connection"))
 
 
 def batch_of(body: Any) -> BatchMark | None:
