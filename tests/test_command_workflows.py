@@ -235,3 +235,15 @@ def test_queue_status_counts_held_chains_when_asked(home):
     assert json.loads(out.splitlines()[0])["held_chains"] == (2 if home == connection else 0)
     out, _ = command("queue_status", "--connection", connection, "--queue", "default", "--json")
     assert "held_chains" not in json.loads(out.splitlines()[0])
+
+
+def test_cancel_batch_says_a_child_retried_since_is_not_found_under_its_first_id(home):
+    sent = batch([jobs.Step("a", until_fixed=True), jobs.LaterStep("b")]).dispatch()
+    run(home)  # a fails; b waits on its own queue
+    command("retry_batch", sent.id)  # a is pending again, under a new id
+    out, _ = command("cancel_batch", sent.id, "--yes")
+    assert out == (f"Cancelled 1 waiting job of batch {sent.id}; asked 0 running jobs to "
+                   "stop. 1 job was not found under its first id (ended meanwhile, or retried "
+                   "since under a new id: a worker that takes one stops it, as the batch's "
+                   "cancel request says).\n")
+    assert batch_status(sent.id).pending == 1, "the retried one: its worker stops it"

@@ -203,6 +203,7 @@ def _cancel_page(status: BatchStatus) -> confirm.Page:
         "Are you sure? <strong>{}</strong> job{} of {} ha{} not ended: waiting ones are "
         "taken out of their queues and kept as cancelled records, running ones are asked "
         "to stop. Each is counted as cancelled, so the batch completes and fires on_failure "
-        "and on_complete.",
+        "and on_complete. A job of the batch retried since runs under a new id: a worker "
+        "stops it when it takes it.",
         status.pending, "" if one else "s", status.total, "s" if one else "ve")
     return _confirmation(status, "Cancel the rest of a batch", "that have not ended", promise)

@@ -38,10 +38,11 @@ def cancel_text(report: BatchCancelReport) -> str:
     missing = report.counts["not_found"]
     if missing:
         # A child is looked for by the id it was dispatched with: one retried since runs
-        # under a new id, which the batch's count does not know.
+        # under a new id, which only the batch's cancel request reaches.
         were, its = ("was", "its") if missing == 1 else ("were", "their")
         text += (f" {_plural(missing, 'job')} {were} not found under {its} first id (ended"
-                 " meanwhile, or retried since under a new id).")
+                 " meanwhile, or retried since under a new id: a worker that takes one stops"
+                 " it, as the batch's cancel request says).")
     return text
 
 

@@ -42,7 +42,8 @@ def _text(status: BatchStatus) -> str:
     facts = [
         ("Created", when(status.created_at)),
         ("Progress", counts_text(status)),
-        ("State", state + (", the rest was cancelled" if status.cancel_requested else "")),
+        ("State", state + (", the rest was cancelled (workers stop any job of it they take)"
+                           if status.cancel_requested else "")),
         ("Callbacks", ", ".join(status.callbacks) or "none"),
         ("Connections", ", ".join(status.connections)),
     ]
