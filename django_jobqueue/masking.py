@@ -64,8 +64,10 @@ def _job_fields(job_name: Any) -> tuple[set[str], list[str]]:
 
 
 def mask_payload(payload: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a parsed payload with its secrets replaced by :data:`MASK`."""
+    """A copy of a parsed payload with its secrets replaced by :data:`MASK`; the later
+    steps a chain step carries are payloads too, each masked by its own job class."""
     masked = _masked(payload)
+    _mask_chain_rest(payload, masked)
     data = payload.get("data")
     if not isinstance(data, dict):
         return masked
@@ -81,6 +83,16 @@ def mask_payload(payload: dict[str, Any]) -> dict[str, Any]:
     if isinstance(kwargs, dict):
         out["kwargs"] = {k: MASK if k in fields else v for k, v in out["kwargs"].items()}
     return masked
+
+
+def _mask_chain_rest(payload: dict[str, Any], masked: dict[str, Any]) -> None:
+    # A step's ``chain.rest`` holds the next steps' arguments: the key pattern alone would
+    # miss their classes' sensitive_fields and positional secrets.
+    chain = payload.get("chain")
+    rest = chain.get("rest") if isinstance(chain, dict) else None
+    if isinstance(rest, list) and isinstance(masked.get("chain"), dict):
+        masked["chain"]["rest"] = [mask_payload(step) if isinstance(step, dict) else
+                                   _masked(step) for step in rest]
 
 
 def masked_payload(raw: str) -> dict[str, Any] | None:

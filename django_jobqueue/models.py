@@ -295,6 +295,8 @@ class QueueControl(models.Model):
     (:mod:`django_jobqueue.flow.pause`); this model gives the Queues page's buttons their
     permissions a content type (pausing and resuming queues: ``pause_queue``; cancelling
     jobs: ``cancel_job``) and their admin log entries an object: ``<connection>:<queue>``.
+    The batch page's buttons have theirs here too (``retry_batch_children``,
+    ``cancel_batch``), their log entries about ``batch:<id>``.
 
     The Queues page itself stays under ``view_failedjob``: no view permission here."""
 
@@ -309,6 +311,8 @@ class QueueControl(models.Model):
         permissions = [
             ("pause_queue", "Can pause and resume queues"),
             ("cancel_job", "Can cancel queued and running jobs"),
+            ("retry_batch_children", "Can retry the failed jobs of a batch"),
+            ("cancel_batch", "Can cancel the rest of a batch"),
         ]
 
     def __str__(self) -> str:

@@ -559,6 +559,13 @@ class Step(Job):
         ledger.write("step", value=self.key, id=self.job_id, attempt=self.attempt)
 
 
+class LaterStep(Step):
+    """A :class:`Step` on queue ``later``, which ``testing.work()`` leaves alone unless
+    asked: batch children that stay pending."""
+
+    queue = "later"
+
+
 class HighStep(Step):
     queue = "high"
 

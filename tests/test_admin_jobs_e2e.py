@@ -22,7 +22,13 @@ from django_jobqueue.admin.queue_jobs import jobs_url
 from django_jobqueue.flow.names import FLOW_SCOPE, status_name
 from django_jobqueue.transports import CurrentJob, PushItem, WorkerInfo, get_transport
 from tests.support.admin import LOCAL_CONNECTIONS, user
-from tests.support.browser import ADMIN, ARGS, CHROMIUM, CRUMBS, WHEN, Visit, browser_or_skip, login
+from tests.support.browser import (
+    ADMIN,
+    CRUMBS,
+    WHEN,
+    browse,
+    browser_or_skip,
+)
 from tests.support.settings_overrides import jobqueue
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, databases=["default"])]
@@ -39,22 +45,9 @@ def test_queue_jobs_in_chromium(live_server, shots, monkeypatch):
     with jobqueue(CONNECTIONS=LOCAL_CONNECTIONS, DEFAULT_CONNECTION="default"):
         user("superuser")
         jobs = seed()
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            page = browser.new_page(viewport={"width": 1920, "height": 900})
-            page.set_default_timeout(10_000)
-            saved = []
-            # One page, resized: 1920 first, as 1280 then changes the queue once its pages
-            # are checked.
-            for width in (1920, 1280):
-                page.set_viewport_size({"width": width, "height": 900})
-                visit = Visit(page, live_server.url, shots, width)
-                if width == 1920:
-                    login(visit)
-                look(visit, jobs)
-                saved += visit.saved
-            cancel(visit, jobs)
-            browser.close()
+        # The queue's pages at both widths, then cancels at 1280 px.
+        saved = browse(sync_playwright, live_server.url, shots, lambda visit: look(visit, jobs),
+                       lambda visit: cancel(visit, jobs))
         get_transport("default").clear(QUEUE)
     assert len(saved) == 8 and all(path.stat().st_size > 1000 for path in saved)
 

@@ -60,6 +60,15 @@ def queued() -> Any:
     return Record(1).dispatch(connection="memory")
 
 
+def a_batch() -> Any:
+    from django_jobqueue.workflows import batch
+
+    return batch([Record(1)], connection="memory").dispatch()
+
+
+MEMORY = ["--connection", "memory"]
+
+
 ENTRY = "exit-codes"  # the one schedule entry the cases run with
 SCHEDULE = {ENTRY: {"JOB": "tests.jobs.Record", "ARGS": [1], "EVERY": 3600}}
 
@@ -114,6 +123,16 @@ CASES: list[Case] = [
     ("job_status", 0, queued, lambda job: [job.id, "--connection", "memory"]),
     ("job_status", 1, lambda: None, lambda _: ["f" * 32, "--connection", "memory"]),
     ("job_status", 2, lambda: None, lambda _: ["nope"]),
+    ("batch_status", 0, a_batch, lambda b: [b.id, *MEMORY]),
+    ("batch_status", 1, lambda: None, lambda _: ["f" * 32, *MEMORY]),
+    ("batch_status", 2, lambda: None, lambda _: ["nope"]),
+    ("batch_status", 2, lambda: None, lambda _: ["f" * 32, "--connection", "nope"]),
+    ("retry_batch", 0, a_batch, lambda b: [b.id, *MEMORY]),
+    ("retry_batch", 1, lambda: None, lambda _: ["f" * 32, *MEMORY]),
+    ("retry_batch", 2, lambda: None, lambda _: ["f" * 32, "--rate", "0"]),
+    ("cancel_batch", 0, a_batch, lambda b: [b.id, "--yes", *MEMORY]),
+    ("cancel_batch", 1, lambda: None, lambda _: ["f" * 32, "--yes", *MEMORY]),
+    ("cancel_batch", 2, a_batch, lambda b: [b.id, *MEMORY]),  # nobody to ask, no --yes
     ("runworker", 2, lambda: None, lambda _: ["--connection", "nope"]),
     ("runworker", 2, lambda: None, lambda _: ["--concurrency", "0"]),
     ("runworker", 2, lambda: None, lambda _: ["--connection", "memory", "--burst"]),

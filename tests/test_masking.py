@@ -46,3 +46,13 @@ def test_unreadable_payload_is_hidden_whole():
     assert masked_payload_text("[1]").startswith("(unreadable payload")
     text = masked_payload_text(json.dumps(payload(args=["4111", 1])))
     assert "4111" not in text and json.loads(text)["data"]["args"][1] == 1
+
+
+def test_the_steps_a_chain_step_holds_are_masked_by_their_own_job_class():
+    held = [payload(args=["4111", 10]), payload(job="nope", kwargs={"card_number": "9"})]
+    step = payload(job="nope", args=[1], chain={"id": "c", "step": 0, "steps": 3, "rest": held})
+    masked = mask_payload(step)
+    assert masked["chain"]["rest"][0]["data"]["args"] == [MASK, 10]
+    assert masked["chain"]["rest"][1]["data"]["kwargs"] == {"card_number": "9"}  # unknown class
+    assert "4111" not in masked_payload_text(json.dumps(step))
+    assert step["chain"]["rest"][0]["data"]["args"][0] == "4111", "the original is untouched"

@@ -8,19 +8,27 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
-from django.db.models import Q, QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from .. import failures
+from ..failures.criteria import as_q
 from ..failures.database import row_ids
-from . import detail, job_page, queue_control, queue_jobs, source, views
+from . import batch_page, detail, job_page, queue_control, queue_jobs, source, views, workflow
 from .actions import delete_selected, purge_old, retry_selected
 from .dates import when
 from .display import breakable, cut, outcome_badge
-from .filters import FingerprintFilter, OutcomeFilter, failed_at_filter, values_filter
+from .filters import (
+    BatchFilter,
+    FingerprintFilter,
+    HeldChainFilter,
+    OutcomeFilter,
+    failed_at_filter,
+    values_filter,
+)
 from .pages import own_view
 from .paginator import EstimatedCountPaginator
 
@@ -33,7 +41,12 @@ EXCEPTION_CHARS = 100  # about three lines of the exception column at 1280 px
 
 class FailedJobChangeList(ChangeList):
     def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> Any:
-        return super().get_queryset(request, exclude_parameters).defer(*_HEAVY)
+        # Whether a row is a chain step holding the rest: a test of its payload made in
+        # the query (for the page's rows only), the payload itself left unread.
+        holds = ExpressionWrapper(as_q(chain_held=True, outcome="failed"),
+                                  output_field=BooleanField())
+        return super().get_queryset(request, exclude_parameters).defer(*_HEAVY).annotate(
+            holds_chain=holds)
 
 
 class FailedJobAdmin(admin.ModelAdmin):
@@ -46,7 +59,7 @@ class FailedJobAdmin(admin.ModelAdmin):
         values_filter("queue", "queue"), values_filter("connection", "connection"),
         values_filter("job_class", "job class"),
         values_filter("exception_class", "exception class"), OutcomeFilter,
-        FingerprintFilter, failed_at_filter(),
+        FingerprintFilter, BatchFilter, HeldChainFilter, failed_at_filter(),
     )
     # Only columns an index can sort: no filesort of a million rows by a text column.
     sortable_by = ("id", "failed_at_local")
@@ -60,7 +73,8 @@ class FailedJobAdmin(admin.ModelAdmin):
     list_per_page = 50
     actions = (retry_selected, purge_old, delete_selected)
     readonly_fields = ("id", "uuid", "job_class", "queue", "connection", "attempts",
-                       "failed_at_local", "worker", detail.outcome, *detail.FIELDS)
+                       "failed_at_local", "worker", detail.outcome, *detail.FIELDS,
+                       workflow.workflow)
     fieldsets = (
         (None, {"fields": (detail.outcome, "id", "uuid", "job_class", "queue", "connection",
                            "attempts", "failed_at_local", "worker")}),
@@ -108,7 +122,13 @@ class FailedJobAdmin(admin.ModelAdmin):
 
     @admin.display(description="job class")
     def job_class_cell(self, obj: Any) -> SafeString:
-        return breakable(obj.job_class)
+        if not getattr(obj, "holds_chain", False):
+            return breakable(obj.job_class)
+        # A failed chain step: its retry resumes a chain, its deletion cancels the rest.
+        return format_html('{} <span class="jq-outcome jq-chain-held" title="A failed chain '
+                           'step: it holds the steps after it. Retrying it resumes the chain;'
+                           ' deleting it cancels them.">holds chain</span>',
+                           breakable(obj.job_class))
 
     @admin.display(description="exception")
     def exception_cell(self, obj: Any) -> SafeString | str:
@@ -150,6 +170,14 @@ class FailedJobAdmin(admin.ModelAdmin):
                  **(extra_context or {})}
         return super().change_view(request, object_id, form_url, extra)
 
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        """The sections of the detail page; a job of a chain or a batch has a Workflow
+        section after its own columns (what retrying or deleting it does to the rest)."""
+        if obj is None or not workflow.marks_of(obj):
+            return self.fieldsets
+        first, *rest = self.fieldsets
+        return (first, ("Workflow", {"fields": (workflow.workflow,)}), *rest)
+
     def get_urls(self) -> list[URLPattern]:
         name = "django_jobqueue_failedjob_"
         own = [
@@ -173,6 +201,14 @@ class FailedJobAdmin(admin.ModelAdmin):
             path("queues/jobs/cancel-class/", own_view(self, queue_jobs.cancel_job_class),
                  name=name + "cancel_job_class"),
             path("queues/job/", own_view(self, job_page.job), name=name + "job"),
+            path("batch/", own_view(self, batch_page.find), name=name + "find_batch"),
+            path("batch/<str:batch_id>/", own_view(self, batch_page.batch),
+                 name=name + "batch"),
+            # GET shows the confirmation page; only its POST retries, or cancels.
+            path("batch/<str:batch_id>/retry/", own_view(self, batch_page.retry_children),
+                 name=name + "retry_batch_children"),
+            path("batch/<str:batch_id>/cancel/", own_view(self, batch_page.cancel_rest),
+                 name=name + "cancel_batch"),
             path("<int:pk>/retry/", own_view(self, views.retry_one, post=True),
                  name=name + "retry"),
             path("<int:pk>/raw-payload/", own_view(self, views.raw_payload),

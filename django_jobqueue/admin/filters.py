@@ -41,30 +41,51 @@ def values_filter(field: str, title: str) -> type[ValuesFilter]:
     return type(name, (ValuesFilter,), {"field": field, "title": title, "parameter_name": field})
 
 
-class FingerprintFilter(ValuesFilter):
-    """Reached from the groups page and the detail page: lists only the fingerprint in use
-    (a table can hold thousands), so it is hidden until one is chosen."""
-
-    field = "fingerprint"
-    title = "fingerprint"
-    parameter_name = "fingerprint"
+class ChosenFilter(admin.SimpleListFilter):
+    """A filter reached by links from other pages, on values a table holds thousands of:
+    it lists only the value chosen (its first 12 characters), so it is hidden until one
+    is. A value that names nothing is said as a warning, and no row is shown."""
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         value = self.value()
         return [(value, value[:12])] if value else []
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        # The 12 digits shown on every page, or any unambiguous prefix, as in the commands.
         value = self.value()
         if value is None:
             return queryset
         try:
-            # Resolved among the table's fingerprints: the rows this filter narrows.
-            full = resolve_fingerprint(value, failures.table().fingerprints_starting)
-            return queryset.filter(fingerprint=full)
-        except failures.FingerprintLookupError as exc:
+            return self.narrow(queryset, value)
+        except ValueError as exc:
             messages.warning(request, str(exc))
             return queryset.none()
+
+    def narrow(self, queryset: QuerySet[Any], value: str) -> QuerySet[Any]:
+        """``queryset``'s rows of ``value``; ``ValueError`` saying why it names nothing."""
+        raise NotImplementedError
+
+
+class FingerprintFilter(ChosenFilter):
+    """Reached from the groups page and the detail page."""
+
+    title = "fingerprint"
+    parameter_name = "fingerprint"
+
+    def narrow(self, queryset: QuerySet[Any], value: str) -> QuerySet[Any]:
+        # The 12 digits shown on every page, or any unambiguous prefix, as in the commands,
+        # resolved among the table's fingerprints: the rows this filter narrows.
+        full = resolve_fingerprint(value, failures.table().fingerprints_starting)
+        return queryset.filter(fingerprint=full)
+
+
+class BatchFilter(ChosenFilter):
+    """The records of one batch's jobs, reached from the batch page."""
+
+    title = "batch"
+    parameter_name = "batch"
+
+    def narrow(self, queryset: QuerySet[Any], value: str) -> QuerySet[Any]:
+        return queryset.filter(as_q(batch=value.replace("-", "").lower()))
 
 
 class OutcomeFilter(admin.SimpleListFilter):
@@ -82,6 +103,22 @@ class OutcomeFilter(admin.SimpleListFilter):
         if value not in OUTCOMES:  # none chosen, or a made-up one in the URL: every row
             return queryset
         return queryset.filter(as_q(outcome=value))
+
+
+class HeldChainFilter(admin.SimpleListFilter):
+    """Chain steps that failed for good: each holds the steps after it, and retrying it
+    resumes its chain."""
+
+    title = "chains"
+    parameter_name = "chain_held"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("1", "failed steps holding the rest")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() != "1":
+            return queryset
+        return queryset.filter(as_q(chain_held=True, outcome="failed"))
 
 
 def failed_at_filter() -> Any:

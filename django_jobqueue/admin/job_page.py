@@ -73,4 +73,6 @@ def _facts(status: JobStatus) -> dict[str, Any]:
                        if isinstance(status.failed_id, int) else ""),
         "jobs_url": (jobs_url(status.connection, status.queue)
                      if status.state in CANCELLABLE else ""),
+        # A chain's later step: the job it waits on, and (held) the record to retry.
+        "waiting_url": job_url(status.waiting_on) if status.waiting_on else "",
     }

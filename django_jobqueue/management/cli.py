@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import functools
+import getpass
 import json
 import math
 import re
@@ -32,7 +33,7 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 FILTERS = ("queue", "connection", "job_class", "exception_class", "fingerprint", "since",
-           "until", "outcome")
+           "until", "outcome", "batch", "chain_held")
 
 
 def plural(n: int, noun: str) -> str:
@@ -100,10 +101,28 @@ def fingerprint(text: str) -> str:
 
 def job_id(text: str) -> str:
     """A job id: 32 hex digits, or a UUID written with dashes (argparse type)."""
+    return _hex_id(text, "job id")
+
+
+def batch_id(text: str) -> str:
+    """A batch id: 32 hex digits, as ``batch(...).dispatch().id`` (argparse type)."""
+    return _hex_id(text, "batch id")
+
+
+def _hex_id(text: str, what: str) -> str:
     value = text.strip().replace("-", "").lower()
     if not is_job_id(value):
-        raise argparse.ArgumentTypeError(f"{one_line(text)!r} is not a job id (32 hex digits)")
+        raise argparse.ArgumentTypeError(f"{one_line(text)!r} is not a {what} (32 hex digits)")
     return value
+
+
+def operator() -> str:
+    """Who runs the command, for the records and logs of what it changes
+    (``command:<user>``)."""
+    try:
+        return f"command:{getpass.getuser()}"
+    except (OSError, KeyError):  # no user name in this environment
+        return "command"
 
 
 def positive_int(text: str) -> int:
@@ -161,10 +180,18 @@ def add_filters(parser: CommandParser, *names: str) -> None:
         "until": ("T", "Only jobs that failed before T: an ISO datetime or a time ago."),
         "outcome": ("O", "Only records of jobs that failed (failed), or of those kept "
                          "without failing: cancelled, expired."),
+        "batch": ("ID", "Only the children of batch ID (as batch_status shows it)."),
+        "chain_held": ("", "Only chain steps whose records hold the steps after them "
+                           "(retrying one resumes its chain)."),
     }
     for name in names or FILTERS:
         metavar, text = helps[name]
-        kind = {"since": moment, "until": moment, "fingerprint": fingerprint}.get(name, str)
+        if not metavar:  # a yes/no filter
+            parser.add_argument(f"--{name.replace('_', '-')}", action="store_true",
+                                default=None, help=text)
+            continue
+        kind = {"since": moment, "until": moment, "fingerprint": fingerprint,
+                "batch": batch_id}.get(name, str)
         choices = {"outcome": OUTCOMES}.get(name)
         parser.add_argument(f"--{name.replace('_', '-')}", metavar=metavar, type=kind,
                             choices=choices, help=text)

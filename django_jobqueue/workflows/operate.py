@@ -51,7 +51,7 @@ class BatchCancelReport:
 
 
 def cancel_batch(batch_id: str, *, by: str = "", connection: str | None = None,
-                              progress: Callable[[int], None] | None = None) -> BatchCancelReport:
+                 progress: Callable[[int], None] | None = None) -> BatchCancelReport:
     """Cancel the children of batch ``batch_id`` that have not ended: a cancel request for
     the batch (which workers read, as they read a job's), then each pending child
     cancelled by its id. Running children are asked to stop, as by
@@ -83,13 +83,23 @@ def failed_children(batch_id: str, limit: int | None = None) -> list[FailureReco
     return failures.select(limit, batch=batch_id, outcome="failed")
 
 
-def retry_failed_children(batch_id: str, *, rate: float | None = None) -> RetryReport:
+def count_failed_children(batch_id: str) -> int:
+    """How many of batch ``batch_id``'s children failed for good and are still recorded
+    (what :func:`retry_failed_children` would retry)."""
+    return failures.count(batch=batch_id, outcome="failed")
+
+
+def retry_failed_children(batch_id: str, *, rate: float | None = None, dry_run: bool = False,
+                          progress: Callable[[int], None] | None = None) -> RetryReport:
     """Retry every child of batch ``batch_id`` that failed for good (their records go,
     as any retry's do); the batch is complete again once they end, and fires its
-    ``on_success`` if every child then succeeded."""
-    report = failures.retry_matching(batch=batch_id, outcome="failed", rate=rate)
-    log_event(logger, logging.INFO, "batch_children_retried", batch=batch_id,
-              retried=len(report.retried), errors=len(report.errors))
+    ``on_success`` if every child then succeeded. ``dry_run``: only check each could be
+    retried; ``progress`` gets the running count of records handled."""
+    report = failures.retry_matching(batch=batch_id, outcome="failed", rate=rate,
+                                     dry_run=dry_run, progress=progress)
+    if not dry_run:
+        log_event(logger, logging.INFO, "batch_children_retried", batch=batch_id,
+                  retried=len(report.retried), errors=len(report.errors))
     return report
 
 
@@ -133,5 +143,5 @@ def _request(batch_id: str, by: str, connections: Sequence[str]) -> None:
             ttl=float(jobqueue_settings.WORKFLOW_TTL))
 
 
-__all__ = ["BatchCancelReport", "cancel_batch", "discarded", "failed_children",
-           "reopened", "retry_failed_children"]
+__all__ = ["BatchCancelReport", "cancel_batch", "count_failed_children", "discarded",
+           "failed_children", "reopened", "retry_failed_children"]

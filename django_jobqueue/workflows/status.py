@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .. import failures
 from ..coordination.tallies import FAILED, Tally
 from ..flow.lookup import UNANSWERED, connections_to_search
 from ..flow.names import FLOW_SCOPE
@@ -117,4 +118,12 @@ def _read(home: str, batch_id: str, failed_ids: int) -> BatchStatus | None:
     )
 
 
-__all__ = ["BatchStatus", "BatchSummary", "batch_status"]
+def held_chains(connection: str, queue: str) -> int:
+    """How many chain steps of ``queue`` on ``connection`` failed for good and are still
+    recorded, holding the steps after them (a count of failed-job records by their
+    payloads: it reads that queue's failures, so it is asked for, not shown always)."""
+    return failures.count(queue=queue, connection=connection, chain_held=True,
+                          outcome="failed")
+
+
+__all__ = ["BatchStatus", "BatchSummary", "batch_status", "held_chains"]

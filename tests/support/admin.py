@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from typing import Any
 
@@ -30,6 +32,22 @@ PERMS = {
     "superuser": [],
 }
 USERS = list(PERMS)
+
+
+@contextlib.contextmanager
+def workflows_on_default() -> Iterator[None]:
+    """The test's own connections, jobs on SQLite (the database transport, its default
+    queue empty before and after), failures recorded without the default exception
+    handler: where the workflow admin tests run their chains and batches with
+    ``testing.work(connection="default")``."""
+    from django_jobqueue.transports import get_transport
+    from tests.support.settings_overrides import jobqueue
+
+    with jobqueue(CONNECTIONS=LOCAL_CONNECTIONS, DEFAULT_CONNECTION="default",
+                  DEFAULT_EXCEPTION_HANDLER=False):
+        get_transport("default").clear("default")
+        yield
+        get_transport("default").clear("default")
 
 
 def user(kind: str, **extra: Any) -> User | None:

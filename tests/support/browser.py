@@ -11,6 +11,7 @@ fail, so a CI run cannot pass without the browser.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -27,17 +28,13 @@ CRUMBS = "Home › Job queue › Failed jobs"  # noqa: RUF001 (the admin's own s
 WHEN = re.compile(r"\b\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\b")
 DJANGO_DEFAULT_DATE = re.compile(r"\b(a\.m\.|p\.m\.|noon|midnight)|[A-Z][a-z]{2}\. \d{1,2}, \d{4}")
 
-# Layout facts read in the page. A word of a filter title is "cut" when its text spans two
-# line boxes; the page scrolls sideways when the document or the result table's own
-# scrolling box is wider than its viewport.
-JS_LAYOUT = """() => {
-  const doc = document.documentElement;
-  const results = document.querySelector('#changelist .results');
+# The words of the elements ``selector`` matches that are "cut": whose text spans two line
+# boxes (each as "<word> in <the element's text>").
+JS_CUT_WORDS = """(selector) => {
   const cut = [];
-  const titles = '#changelist-filter summary, #changelist-filter h3';
-  for (const title of document.querySelectorAll(titles)) {
-    const text = title.textContent;
-    const walker = document.createTreeWalker(title, NodeFilter.SHOW_TEXT);
+  for (const element of document.querySelectorAll(selector)) {
+    const text = element.textContent;
+    const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
     for (let node = walker.nextNode(); node; node = walker.nextNode()) {
       for (const match of node.textContent.matchAll(/\\S+/g)) {
         const range = document.createRange();
@@ -47,6 +44,16 @@ JS_LAYOUT = """() => {
       }
     }
   }
+  return cut;
+}"""
+
+# Layout facts read in the page. A word of a filter title is cut as above; the page scrolls
+# sideways when the document or the result table's own scrolling box is wider than its
+# viewport.
+JS_LAYOUT = """() => {
+  const doc = document.documentElement;
+  const results = document.querySelector('#changelist .results');
+  const cut = (""" + JS_CUT_WORDS + """)('#changelist-filter summary, #changelist-filter h3');
   return {
     docScroll: doc.scrollWidth, docClient: doc.clientWidth,
     resultsScroll: results ? results.scrollWidth : 0,
@@ -128,6 +135,47 @@ class Visit:
         for name in names:
             box = self.page.locator(f"#result_list th.column-{name}").bounding_box()
             assert box and box["x"] >= 0 and box["x"] + box["width"] <= self.width, (name, box)
+
+
+def browse(sync_playwright, base, shots, look, then=None):
+    """``look(visit)`` at 1920 px then at 1280 px, on one Chromium page resized (logged in
+    first), then ``then(visit)`` at 1280 px: pages are checked at both widths before
+    ``then`` changes anything. The screenshots saved, in order."""
+    saved = []
+    with chromium_page(sync_playwright) as page:
+        for visit in each_width(page, base, shots):
+            look(visit)
+            saved += visit.saved
+        if then is not None:
+            done = len(visit.saved)
+            then(visit)
+            saved += visit.saved[done:]
+    return saved
+
+
+@contextlib.contextmanager
+def chromium_page(sync_playwright):
+    """A page of a headless Chromium (``sync_playwright`` from :func:`browser_or_skip`), at
+    1920 px until resized; the browser is closed after."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1920, "height": 900})
+        page.set_default_timeout(10_000)
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+def each_width(page, base, shots, widths=(1920, 1280)):
+    """A :class:`Visit` of one page resized to each of ``widths`` in turn, logged in at
+    the first (the session carries over)."""
+    for n, width in enumerate(widths):
+        page.set_viewport_size({"width": width, "height": 900})
+        visit = Visit(page, base, shots, width)
+        if n == 0:
+            login(visit)
+        yield visit
 
 
 def login(visit):

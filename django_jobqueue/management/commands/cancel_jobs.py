@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import sys
 from typing import Any
 
@@ -64,7 +63,7 @@ class Command(BaseCommand):
         if options["dry_run"]:
             raise cli.usage_error("--dry-run goes with --queue (job_status shows what a "
                                   "cancel of IDs would find)")
-        results = [cancel(job_id, options["connection"], by=_who()) for job_id in ids]
+        results = [cancel(job_id, options["connection"], by=cli.operator()) for job_id in ids]
         for result in results:
             if options["json"]:
                 cli.json_line(result.as_dict(), self.stdout)
@@ -79,8 +78,9 @@ class Command(BaseCommand):
             self._confirm(queue, connection, options["job_class"])
         verb = "checked" if options["dry_run"] else "cancelled or stopped"
         progress = cli.Progress(self.stdout, options["verbosity"], verb, "job")
-        report = cancel_jobs(queue, connection, job_class=options["job_class"], by=_who(),
-                             limit=options["limit"], dry_run=options["dry_run"],
+        report = cancel_jobs(queue, connection, job_class=options["job_class"],
+                             by=cli.operator(), limit=options["limit"],
+                             dry_run=options["dry_run"],
                              progress=progress)
         progress.finish()
         if options["json"]:
@@ -100,14 +100,6 @@ class Command(BaseCommand):
                     f"{size.reserved} taken by workers (asked to stop). [y/N] ")
         if input(question).strip().lower() not in ("y", "yes"):
             raise cli.usage_error("nothing cancelled")
-
-
-def _who() -> str:
-    """Who cancels, for the records and the logs."""
-    try:
-        return f"command:{getpass.getuser()}"
-    except (OSError, KeyError):  # no user name in this environment
-        return "command"
 
 
 def _line(result: Cancelled) -> str:

@@ -17,8 +17,10 @@ from .. import cli
 class Command(BaseCommand):
     help = (
         "Show the state of jobs: queued, delayed, running (with the progress it reported), "
-        "succeeded, failed, cancelled, expired, or unknown (never dispatched, or succeeded "
-        "long ago). Exit code 1 if one is unknown."
+        "succeeded, failed, cancelled, expired, waiting (a chain's later step: the step "
+        "before it has not ended), held (the step before it failed for good: retrying that "
+        "failed job resumes the chain), or unknown (never dispatched, or succeeded long "
+        "ago). Exit code 1 if one is unknown."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -56,7 +58,12 @@ def _text(status: JobStatus) -> str:
         lines.append(f"  progress: {_progress(status)}")
     if status.cancel_requested:
         lines.append("  cancel requested: its worker stops it")
-    if status.failed_id is not None:
+    if status.waiting_on:
+        # A later step of a chain: what it waits for, and, held, the record to retry.
+        lines.append(f"  waiting on job {status.waiting_on}")
+        show = f" (failed_jobs show {status.failed_id})" if status.failed_id is not None else ""
+        lines.append(f"  {cli.one_line(status.message, 300)}{show}")
+    elif status.failed_id is not None:
         lines.append(f"  failed job {status.failed_id}: {cli.one_line(status.exception_class)}: "
                      f"{cli.one_line(status.message, 200)} (failed_jobs show "
                      f"{status.failed_id})")

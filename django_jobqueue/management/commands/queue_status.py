@@ -14,6 +14,7 @@ from ...flow.pause_text import since_text
 from ...flow.progress import Progress
 from ...status import ConnectionWorkers, QueueStatus, format_age, queue_status, worker_status
 from ...transports import CurrentJob
+from ...workflows.status import held_chains
 from .. import cli
 from ..render import table
 
@@ -37,6 +38,10 @@ class Command(BaseCommand):
                             "connection other processes can see, i.e. not memory ones).")
         parser.add_argument("--queue", action="append", metavar="Q",
                             help="Only this queue (repeatable).")
+        parser.add_argument("--held", action="store_true",
+                            help="Also count, per queue, the chain steps that failed for good "
+                            "and hold the rest of their chain (reads the queue's failed "
+                            "jobs: slower on a big failed-job table).")
         parser.add_argument("--json", action="store_true",
                             help='One JSON object per line: per queue and connection '
                             '("kind": "queue"), then per connection its workers '
@@ -49,24 +54,32 @@ class Command(BaseCommand):
             workers = worker_status(options["connection"])
         except ConfigurationError as exc:
             raise cli.usage_error(str(exc)) from None
+        held = ({(row.connection, row.queue): held_chains(row.connection, row.queue)
+                 for row in rows} if options["held"] else None)
         if options["json"]:
             for row in rows:
-                cli.json_line({"kind": "queue", **row.as_dict()}, self.stdout)
+                extra = {} if held is None else {"held_chains": held[row.connection, row.queue]}
+                cli.json_line({"kind": "queue", **row.as_dict(), **extra}, self.stdout)
             for group in workers:
                 cli.json_line({"kind": "workers", **group.as_dict()}, self.stdout)
             return
-        self.stdout.write(_queues_table(rows))
+        self.stdout.write(_queues_table(rows, held))
         self.stdout.write("\n" + _workers_table(workers))
 
 
-def _queues_table(rows: Sequence[QueueStatus]) -> str:
+def _queues_table(rows: Sequence[QueueStatus],
+                  held: dict[tuple[str, str], int] | None = None) -> str:
+    """The queues; ``held``: the column of held chain steps, by connection and queue."""
     now = time.time()
-    return table(
-        ["connection", "queue", "ready", "delayed", "reserved", "oldest", ""],
-        [[r.connection, r.queue, r.ready, r.delayed, r.reserved, format_age(r.oldest_age),
-          _notes(r, now)]
-         if not r.error else
-         [r.connection, r.queue, "?", "?", "?", "?", _notes(r, now)] for r in rows])
+    lines = [[r.connection, r.queue, r.ready, r.delayed, r.reserved, format_age(r.oldest_age)]
+             if not r.error else [r.connection, r.queue, "?", "?", "?", "?"] for r in rows]
+    headers = ["connection", "queue", "ready", "delayed", "reserved", "oldest"]
+    if held is not None:
+        headers.append("held chains")
+        for line, r in zip(lines, rows, strict=True):
+            line.append(held[r.connection, r.queue])
+    return table([*headers, ""],
+                 [[*line, _notes(r, now)] for line, r in zip(lines, rows, strict=True)])
 
 
 def _notes(row: QueueStatus, now: float) -> str:

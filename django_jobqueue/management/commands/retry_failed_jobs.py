@@ -24,7 +24,7 @@ class Command(BaseCommand):
                             help="Failed-job ids, or job ids (32 hex digits), as "
                             "failed_jobs lists them.")
         cli.add_filters(parser, "queue", "exception_class", "job_class", "since", "until",
-                        "fingerprint")
+                        "fingerprint", "batch", "chain_held")
         parser.add_argument("--all", action="store_true", dest="everything",
                             help="Retry every failed job when no ID or filter is given.")
         parser.add_argument("--dry-run", action="store_true",
