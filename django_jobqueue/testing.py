@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from . import job_ends
 from .conf import jobqueue_settings
 from .flow.limits import expired, expiry_message
+from .flow.names import FLOW_SCOPE
 from .flow.pause import paused
 from .transports import Reserved, Transport, get_transport
 from .worker.claim import Claim
@@ -103,12 +104,13 @@ def _run_one(job: Reserved, books: Settler, chain: list, loop, result: WorkResul
     claim = Claim.of(job, float(jobqueue_settings.DEFAULT_TIMEOUT))
     now = time.time()
     if expired(claim.document, now):
-        ended = Ended("JobExpired", expiry_message(claim.document, now), ran=False)
-        owed = Owed.ended_by(claim, ended, "inline")
-        books.record([owed])
-        books.tell_workflows([owed])
-        books.remove([claim], {claim.id: "expired"})
+        _end_unstarted(claim, books, "JobExpired", expiry_message(claim.document, now))
         result.expired += 1
+        return
+    if _batch_cancelled(books.transport, claim.document):
+        _end_unstarted(claim, books, "JobCancelled",
+                       "cancelled before it started: its batch's rest was cancelled")
+        result.cancelled += 1
         return
     run = Run(claim.id, claim.payload, claim.attempts, "inline", claim.timeout)
     outcome, pending = run_attempt(run, chain, loop)
@@ -133,6 +135,24 @@ def _run_one(job: Reserved, books: Settler, chain: list, loop, result: WorkResul
         result.failed += 1
     if pending is not None and item.info is not None:
         run_failed_hook(pending, item.info, loop)
+
+
+def _end_unstarted(claim: Claim, books: Settler, kind: str, message: str) -> None:
+    """A job that must not run (expired, its batch cancelled): kept as a worker keeps it."""
+    owed = Owed.ended_by(claim, Ended(kind, message, ran=False), "inline")
+    books.record([owed])
+    books.tell_workflows([owed])
+    books.remove([claim], {claim.id: owed.outcome})
+
+
+def _batch_cancelled(transport: Transport, document: object) -> bool:
+    """Whether the job is a child of a batch whose rest was cancelled (a worker's gate
+    reads the same request)."""
+    mark = workflow_marks.batch_of(document)
+    if mark is None:
+        return False
+    name = workflow_marks.cancel_name(mark.id)
+    return name in transport.coordination.read(FLOW_SCOPE, [name])
 
 
 def _any_delayed(transport, queues: Sequence[str]) -> bool:

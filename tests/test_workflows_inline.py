@@ -154,10 +154,6 @@ def test_retry_failed_children_retries_only_the_failed_ones():
     assert failed_children(sent.id) == []
 
 
-@pytest.mark.xfail(strict=True, reason="testing.work() does not read a batch's cancel "
-                   "request (a real worker's gate does): a child retried under a new id "
-                   "before the rest was cancelled still runs here; found by the admin's "
-                   "browser test")
 def test_a_retried_child_is_stopped_by_its_batch_cancel_request():
     from django_jobqueue.workflows.operate import cancel_batch
 
