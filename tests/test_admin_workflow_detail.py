@@ -146,3 +146,20 @@ def test_the_job_page_tells_a_held_step_what_it_waits_on_and_its_record(viewer):
     change = reverse("admin:django_jobqueue_failedjob_change", args=[record.id])
     assert (f'<a href="{change}" class="jq-record">failed job #{record.id}</a>: retrying it '
             "resumes the chain") in page
+
+
+def test_a_step_that_failed_after_the_next_was_queued_holds_nothing(viewer):
+    """Its worker died between its success (the next step queued) and its ack; collected,
+    it failed for good: the page must not offer to resume or cancel what already went on."""
+    from django_jobqueue.payload import json_object
+    from django_jobqueue.transports import get_transport
+    from django_jobqueue.workflows.advance import End, advance
+
+    sent = chain(jobs.Step("a", fail=True), jobs.Step("b")).dispatch()
+    [job] = get_transport("default").reserve(["default"], 1, 30, "t")
+    advance([End(json_object(job.payload), job.id, "succeeded", job.payload)])
+    get_transport("default").release(job, 0, job.payload)
+    work(connection="default")  # step a runs again and fails for good; b ran
+    part = section(change_page(viewer, sent.steps[0].id))
+    assert "the chain went on, and this record holds nothing back" in part
+    assert "Retrying this job resumes the chain" not in part

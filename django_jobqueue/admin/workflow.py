@@ -24,6 +24,7 @@ from ..failures.criteria import is_job_id
 from ..failures.record import outcome_of
 from ..flow.lookup import UNANSWERED
 from ..masking import mask_payload
+from ..workflows.advance import holds
 from ..workflows.marks import CALLBACK, BatchMark, ChainMark, batch_of, chain_of
 from ..workflows.status import BatchSummary, batch_status
 from ..workflows.text import unknown_batch
@@ -77,6 +78,11 @@ def _chain(mark: ChainMark, outcome: str) -> SafeString:
     if not held:
         return format_html('{}<p class="jq-workflow-note">The last step of its chain: '
                            "retrying it finishes the chain.</p>", head)
+    if _moved_on(mark):
+        return format_html(
+            '{}<p class="jq-workflow-note">The step after it was queued before this one'
+            " failed (its worker died between its success and its end being recorded):"
+            " the chain went on, and this record holds nothing back.</p>", head)
     steps = format_html_join("", '<li value="{}"><code class="jq-call">{}'
                              '<span class="jq-arguments">({})</span></code></li>',
                              ((mark.step + 2 + n, breakable(str(body.get("job") or "?")),
@@ -86,6 +92,15 @@ def _chain(mark: ChainMark, outcome: str) -> SafeString:
         '<ol class="jq-held">{}</ol><p class="jq-workflow-note">Retrying this job resumes the '
         "chain; deleting it cancels the {} it holds (kept as cancelled records).</p>",
         head, _steps(held), steps, _steps(held))
+
+
+def _moved_on(mark: ChainMark) -> bool:
+    """Whether the chain's next step was queued already (unknown when its store does not
+    answer: shown as held, which retrying or deleting handles either way)."""
+    try:
+        return not holds(mark)
+    except UNANSWERED:
+        return False
 
 
 def _steps(count: int) -> str:
