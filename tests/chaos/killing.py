@@ -2,7 +2,9 @@
 process group) or one horse is SIGKILLed, preferring those that run a job, and a worker is
 started for each one lost. Each kill is recorded (when, whether a whole worker, the pids it
 took): the counts explain a killed run or a job run twice by these records, never by what
-the workers claim.
+the workers claim. Between those kills, an *aim* can read the ledger's new lines every
+5 ms and kill the worker of a job the moment it writes a line (scenario 18: just after a
+job's end, before its worker has told the workflow or acked the job).
 
 A whole worker is stopped first (SIGSTOP to its group), its members read (``pgrep -g``) and
 only then killed, so that a horse forked between the read and the kill is not missed.
@@ -17,11 +19,17 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from tests.chaos.harness import FAST, QUEUE, Chaos
 
 KILL_EVERY = 0.5
+#: How often an aimed attack reads the ledger's new lines, between the loop's kills.
+AIM_EVERY = 0.005
+
+#: ``aim(kills)``: read what happened, kill (appending to ``kills``); whether it killed.
+Aim = Callable[[list[dict[str, Any]]], bool]
 
 
 def running_pids(chaos: Chaos) -> set[int]:
@@ -41,16 +49,8 @@ def kill_one(chaos: Chaos, rng: random.Random, kills: list[dict[str, Any]]) -> N
     horses = {worker.pid: worker.horse_pids() for worker in live}
     if rng.random() < 0.5:
         worker = rng.choice([w for w in live if running & set(horses[w.pid])] or live)
-        # Stopped first, so that the group read is the group killed: a horse forked after
-        # a read and before the kill would leave its run open, unexplained.
-        try:
-            os.killpg(worker.pid, signal.SIGSTOP)
-            pids = {worker.pid, *group(worker.pid)}
-            os.killpg(worker.pid, signal.SIGKILL)
-        except ProcessLookupError:  # it died by itself meanwhile
-            return
-        kills.append({"t": time.time(), "worker": True, "pids": pids})
-        worker.wait(10)
+        if kill_group(worker.pid, kills):
+            worker.wait(10)
         return
     every_horse = sorted(pid for pids in horses.values() for pid in pids)
     candidates = sorted(running & set(every_horse)) or every_horse
@@ -62,6 +62,56 @@ def kill_one(chaos: Chaos, rng: random.Random, kills: list[dict[str, Any]]) -> N
     except ProcessLookupError:
         return
     kills.append({"t": time.time(), "worker": False, "pids": {victim}})
+
+
+def kill_group(pgid: int, kills: list[dict[str, Any]], **note: Any) -> bool:
+    """SIGKILL worker ``pgid`` with its horses (its process group); whether it was alive.
+    Stopped first, so that the group read is the group killed: a horse forked after a read
+    and before the kill would leave its run open, unexplained."""
+    try:
+        os.killpg(pgid, signal.SIGSTOP)
+        pids = {pgid, *group(pgid)}
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:  # it died by itself meanwhile
+        return False
+    kills.append({"t": time.time(), "worker": True, "pids": pids, **note})
+    return True
+
+
+def kill_worker_of(chaos: Chaos, pid: int, kills: list[dict[str, Any]], **note: Any) -> bool:
+    """SIGKILL the worker (process group) of horse ``pid``, if it is one of ``chaos``'s
+    live workers; whether it did."""
+    try:
+        pgid = os.getpgid(pid)
+    except ProcessLookupError:
+        return False
+    worker = next((w for w in chaos.alive() if w.pid == pgid), None)
+    if worker is None or not kill_group(pgid, kills, **note):
+        return False
+    worker.wait(10)
+    return True
+
+
+class Tail:
+    """A file's lines written since the last call (whole lines only): a ledger's, parsed
+    (:meth:`new`), or a worker log's (:meth:`lines`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.offset = path, 0
+
+    def lines(self) -> list[str]:
+        try:
+            with self.path.open("rb") as fh:
+                fh.seek(self.offset)
+                data = fh.read()
+        except FileNotFoundError:
+            return []
+        end = data.rfind(b"\n") + 1
+        self.offset += end
+        return [line for line in data[:end].decode(errors="replace").splitlines() if line]
+
+    def new(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.lines() if line.strip()]
 
 
 def group(pgid: int) -> set[int]:
@@ -81,19 +131,26 @@ def keep_workers(chaos: Chaos, count: int, horses: int,
 
 def attack(chaos: Chaos, workers: int, horses: int, seconds: float, *, seed: int = 17,
            queues: Iterable[str] = (QUEUE,), busy: Callable[[], Any] | None = None,
-           every: float = KILL_EVERY) -> list[dict[str, Any]]:
+           every: float = KILL_EVERY, aim: Aim | None = None,
+           calm: Callable[[], bool] | None = None) -> list[dict[str, Any]]:
     """The SIGKILL loop, every ``every`` s while ``busy()`` (by default: the queue holds a
-    job) and at most ``seconds``; the kills, also kept beside the ledger (``kills.json``)."""
+    job) and at most ``seconds``; the kills, also kept beside the ledger (``kills.json``).
+    Between two, ``aim(kills)`` every :data:`AIM_EVERY` s, when given, takes aimed shots.
+    While ``calm()``, when given, only the aimed shots are taken."""
     queues = tuple(queues)
     busy = busy or chaos.queued
     rng, kills = random.Random(seed), []
     until = time.monotonic() + seconds
     next_at = time.monotonic()
     while time.monotonic() < until and busy():
-        kill_one(chaos, rng, kills)
+        if calm is None or not calm():
+            kill_one(chaos, rng, kills)
         keep_workers(chaos, workers, horses, queues)
         next_at += every
-        time.sleep(max(next_at - time.monotonic(), 0))  # the pacing of the fault
+        while (left := next_at - time.monotonic()) > 0:
+            if aim is not None and aim(kills):
+                keep_workers(chaos, workers, horses, queues)
+            time.sleep(min(left, AIM_EVERY if aim is not None else left))  # the pacing
     (chaos.tmp / "kills.json").write_text(json.dumps(kills, default=sorted))
     return kills
 

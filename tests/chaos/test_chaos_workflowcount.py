@@ -45,7 +45,7 @@ def test_a_batch_whose_callbacks_fired_once_each_with_its_counts_is_sound():
                                           "cancelled": 0}
 
 
-def test_a_callback_fired_twice_is_two_job_ids_and_one_run_twice_is_not():
+def test_two_ids_for_one_callback_are_a_fault_and_one_id_run_twice_is_left_to_reruns():
     twice = [*CHILDREN, _callback("k1", "on_failure"), _callback("k2", "on_complete"),
              _callback("k3", "on_complete")]
     assert batch_faults(batch_report(PLAN, twice, {"c3"})) == ["on_complete fired 2 times"]

@@ -5,10 +5,12 @@
   *failed* when the failed-job store has its record (by job id), *both* or *neither* when
   something is wrong (a double terminal state, or a lost child). A child killed mid-run
   and run again is one child with one outcome: its last run's.
-- A **callback** is a job id: each ``callback`` line names its batch, its kind and its own
-  job id, with the summary it was given. A kind fired twice is two job ids for one
-  (batch, kind), whichever worker pushed them; one job id seen twice is one callback run
-  twice (a kill after its finish: see :func:`tests.chaos.flowcount.reruns`).
+- A **callback**: each ``callback`` line names its batch, its kind and its own job id,
+  with the summary it was given. A callback's id is fixed when its batch is dispatched
+  (kept in the batch's definition), so a callback pushed twice is one id pushed again: it
+  shows as two push lines (below) and, on a store that then runs it twice, as a second run
+  that no kill explains (:func:`tests.chaos.flowcount.reruns`). Two ids for one (batch,
+  kind) would be a callback built twice.
 - **Pushes** granted, from the workers' log lines: ``chain_next`` (the next step pushed,
   its lock granted) and ``batch_callback`` (a callback pushed). A worker SIGKILLed right
   after a push leaves it without its line, so a push may be missing, never doubled: more
@@ -90,15 +92,25 @@ def runs_by_id(events: Iterable[dict[str, Any]]) -> dict[str, Runs]:
 _PUSHED = re.compile(r"event=(?P<event>chain_next|batch_callback) (?P<fields>.*)$", re.MULTILINE)
 
 
+def pushed(line: str) -> tuple[str, str, dict[str, str]] | None:
+    """A granted push's log line: its event, its key (the step's id for ``chain_next``,
+    ``batch:kind`` for ``batch_callback``) and its fields; None for any other line."""
+    match = _PUSHED.search(line)
+    if match is None:
+        return None
+    fields = dict(pair.split("=", 1) for pair in match["fields"].split() if "=" in pair)
+    key = (fields.get("id", "") if match["event"] == "chain_next"
+           else f"{fields.get('batch')}:{fields.get('callback')}")
+    return match["event"], key, fields
+
+
 def pushes(logs: str) -> dict[str, Counter]:
     """Granted pushes in worker logs: ``chain_next`` by step id, ``batch_callback`` by
     ``batch:kind``."""
     found: dict[str, Counter] = {"chain_next": Counter(), "batch_callback": Counter()}
     for match in _PUSHED.finditer(logs):
-        fields = dict(pair.split("=", 1) for pair in match["fields"].split() if "=" in pair)
-        key = (fields.get("id") if match["event"] == "chain_next"
-               else f"{fields.get('batch')}:{fields.get('callback')}")
-        found[match["event"]][key] += 1
+        event, key, _ = pushed(match[0]) or ("", "", {})
+        found[event][key] += 1
     return found
 
 
