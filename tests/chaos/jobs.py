@@ -233,9 +233,10 @@ class Oblivious(Policy):
 
 
 class FailsForGood(Policy):
-    """Sleeps ``seconds``, then succeeds, or with ``fail=True`` fails for good
-    (``DontRetry``: no retry, whatever its ``max_tries``); its ``start`` and ``finish``
-    lines carry :meth:`where`."""
+    """Sleeps ``seconds``, then succeeds (with ``progress=True`` reporting it first, so that
+    ``job_status`` tells it succeeded), or with ``fail=True`` fails for good (``DontRetry``:
+    no retry, whatever its ``max_tries``); its ``start`` and ``finish`` lines carry
+    :meth:`where`."""
 
     abstract = True
 
@@ -249,6 +250,8 @@ class FailsForGood(Policy):
         if self.options.get("fail"):
             mark(self, "finish", ok=False, **where)
             raise DontRetry(f"{self.name} {self.n} fails for good")
+        if self.options.get("progress"):
+            self.set_progress(1, 1, "done")
         mark(self, "finish", ok=True, **where)
 
 

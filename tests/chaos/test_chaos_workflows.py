@@ -122,7 +122,7 @@ def _dispatch_chains(connection: str) -> list[ChainPlan]:
     plans = []
     for c in range(CHAINS):
         steps = [jobs.Link(n, chain=c, max_tries=MAX_TRIES, seconds=STEP_SECONDS,
-                           fail=n == fails_at(c)) for n in range(STEPS)]
+                           fail=n == fails_at(c), progress=True) for n in range(STEPS)]
         sent = chain(*steps).dispatch(delay=c * SPREAD / CHAINS, queue=CHAIN_QUEUE,
                                       connection=connection)
         plans.append(ChainPlan(c, tuple(step.id for step in sent.steps), fails_at(c)))
@@ -152,13 +152,19 @@ def _settled(chaos: Chaos, batches: list[BatchPlan], chains: list[ChainPlan]) ->
                else runs[plan.steps[-1]].succeeded for plan in chains)
 
 
-def _held(plans: list[ChainPlan], connection: str) -> dict[int, list[str]]:
-    """The states ``job_status`` tells of the steps after each failing step (which it
-    finds in the failed-job store the workers record into)."""
+def _states(plans: list[ChainPlan], connection: str) -> dict[str, dict[int, list[str]]]:
+    """What ``job_status`` tells of the steps (it finds failed ones in the failed-job store
+    the workers record into): ``held``, those after each failing step; ``succeeded``, the
+    steps before it (or all) that did not tell ``succeeded`` (each reported its progress,
+    so its status record says so)."""
     with jobqueue(FAILED_DATABASE=FAILED_DB):
-        return {plan.number: [job_status(step, connection).state
+        held = {plan.number: [job_status(step, connection).state
                               for step in plan.steps[plan.fails_at + 1:]]
                 for plan in plans if plan.fails_at is not None}
+        wrong = {plan.number: found for plan in plans if (found := [
+            f"{n}:{state}" for n, step in enumerate(plan.steps[:plan.fails_at])
+            if (state := job_status(step, connection).state) != "succeeded"])}
+    return {"held": held, "not_succeeded": wrong}
 
 
 @pytest.mark.parametrize("chaos", PARAMS, indirect=True)
@@ -252,7 +258,7 @@ def _figures(chaos: Chaos, batches: list[BatchPlan], chains: list[ChainPlan],
                                if r["succeeded_twice"]},
         pushed_twice=workflowcount.pushed_twice(pushed),
         pushes_logged={event: sum(counts.values()) for event, counts in pushed.items()},
-        held_states=_held(chains, chaos.connection),
+        **{f"{key}_states": value for key, value in _states(chains, chaos.connection).items()},
     )
     return figures
 
@@ -261,6 +267,7 @@ def _assert_sound(figures: dict[str, Any]) -> None:
     assert figures["batch_faults"] == {}, figures
     assert figures["chain_faults"] == {}, figures
     assert figures["pushed_twice"] == {"chain_next": [], "batch_callback": []}, figures
+    assert figures["not_succeeded_states"] == {}, figures
     held = figures["held_states"]
     assert held and all(states[0] == "held" and set(states[1:]) <= {"waiting"}
                         for states in held.values()), held
