@@ -33,7 +33,9 @@ dispatched:
 - every child that failed for good has its record in the failed-job store, by job id;
 - each chain: every step ran under its own job id, after the one before it succeeded,
   none skipped; a chain with a failing step has that step recorded, nothing after it ran,
-  and ``job_status`` tells the next step ``held`` (and the later ones ``waiting``);
+  and ``job_status`` tells the next step ``held`` (and the later ones ``waiting``); every
+  step that succeeded reported its progress, and ``job_status`` tells it ``succeeded``
+  (a step told again after the next one ran used to erase the next one's record);
 - pushes granted (the workers' ``chain_next`` and ``batch_callback`` log lines): never
   two for one step or one (batch, kind);
 - nothing lost, one terminal state each, and each job that succeeded twice is explained by
