@@ -104,6 +104,22 @@ class Unrecoverable(Job):
         ledger.write("failed_hook", value=self.key, exc=type(exception).__name__)
 
 
+class SlowHook(Job):
+    """Fails for good at once; its ``failed()`` takes ``seconds`` (marked as it begins)."""
+
+    def __init__(self, key, seconds=3):
+        self.key = key
+        self.seconds = seconds
+
+    def handle(self):
+        raise DontRetry("fails for good")
+
+    def failed(self, exception):
+        ledger.write("hook_started", value=self.key, pid=os.getpid())
+        time.sleep(self.seconds)
+        ledger.write("failed_hook", value=self.key, exc=type(exception).__name__)
+
+
 class Sleeper(Job):
     """Blocks in time.sleep (or a busy loop) for ``seconds``."""
 

@@ -8,6 +8,8 @@ import threading
 
 import pytest
 
+from django_jobqueue.flow.names import FLOW_SCOPE, status_name
+from django_jobqueue.flow.running import RunContext
 from django_jobqueue.payload import json_object
 from django_jobqueue.transports import get_transport
 from django_jobqueue.workflows import batch, batch_status, chain
@@ -121,3 +123,30 @@ def test_a_step_that_fails_after_it_pushed_the_next_holds_nothing(clean_connecti
     advance([end_of(job, "cancelled")])  # would cancel the rest, were it held
     [nxt] = take_all(conn)
     assert nxt.id == sent.steps[1].id
+
+
+def test_a_step_told_again_keeps_the_record_of_the_next_one(clean_connection):
+    """A step's worker killed after the next step's push and before its ack: the step is
+    told again once its lease runs out, by when the next step may have run, reported its
+    progress and succeeded. The next step's status record (what ``job_status`` tells of it
+    once it left its queue) is its own by then, not the "waiting" one its chain wrote, and
+    must stay."""
+    conn = clean_connection
+    sent = chain(jobs.Step("a"), jobs.Step("b"), jobs.Step("c")).dispatch(connection=conn)
+    [first] = take_all(conn)
+    advance([end_of(first)])
+    [second] = take_all(conn)
+    assert record_of(conn, second.id) is None  # "waiting" no more
+    run = RunContext(second.id, second.queue, conn, probe=lambda: False)
+    run.report(1, 1, "done")
+    run.succeeded()
+    get_transport(conn).ack(second)
+    advance([end_of(first)])  # told again
+    record = record_of(conn, second.id)
+    assert record is not None and (record["state"], record["message"]) == ("succeeded", "done")
+    assert record_of(conn, sent.steps[2].id)["state"] == "waiting"
+
+
+def record_of(conn: str, job_id: str) -> dict | None:
+    name = status_name(job_id)
+    return json_object(get_transport(conn).coordination.read(FLOW_SCOPE, [name]).get(name))

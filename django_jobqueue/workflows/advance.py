@@ -30,8 +30,9 @@ from ..flow.cancel import cancelled_record
 from ..flow.names import FLOW_SCOPE, status_name
 from ..logutil import exception_for_log, log_event
 from ..payload import json_object
-from ..transports import FoundJob, PushItem, get_transport
+from ..transports import FoundJob, PushItem, Transport, get_transport
 from .build import new_id
+from .chain import WAITING
 from .marks import (
     CALLBACK,
     CALLBACKS,
@@ -173,13 +174,25 @@ def _push_next(end: End, chain: ChainMark) -> None:
                   steps=chain.steps)
         return
     transport = get_transport(str(body["connection"]))
-    # Its "waiting" record goes first: a worker killed after the push cannot leave it.
-    transport.coordination.write(FLOW_SCOPE, status_name(body["id"]), None)
+    _forget_waiting(transport, str(body["id"]))
     item = _item(body)
     taken = transport.push_guarded(item, Lock(item.queue, chain.once_name(), new_id(), _ttl()))
     log_event(logger, logging.INFO, "chain_next" if taken.granted else "chain_next_repeat",
               chain=chain.id, id=item.id, after=end.job_id, step=chain.step + 2,
               steps=chain.steps, queue=item.queue)
+
+
+def _forget_waiting(transport: Transport, job_id: str) -> None:
+    """Remove the "waiting" record of the next step ``job_id`` before its push, so a worker
+    killed after the push cannot leave it. Only that record: a step told again (its worker
+    killed before its ack) may be told after the next one ran, whose record is its own by
+    then (its progress, that it succeeded) and stays. Two workers telling one step at once
+    could still remove a record the next step wrote between one's read and its write; the
+    next step would have to start and report in that instant."""
+    coordination, name = transport.coordination, status_name(job_id)
+    record = json_object(coordination.read(FLOW_SCOPE, [name]).get(name))
+    if record is not None and record.get("state") == WAITING:
+        coordination.write(FLOW_SCOPE, name, None)
 
 
 def cancel_rest(chain: ChainMark, job_id: str, why: str) -> int:

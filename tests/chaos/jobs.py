@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from django_jobqueue import ExponentialBackoff, Job
+from django_jobqueue.exceptions import DontRetry
 from tests.support import ledger
 
 
@@ -227,4 +228,60 @@ class Oblivious(Policy):
     def handle(self) -> None:
         mark(self, "start")
         time.sleep(self.options.get("seconds", 120))
+        mark(self, "finish", ok=True)
+
+
+
+class FailsForGood(Policy):
+    """Sleeps ``seconds``, then succeeds (with ``progress=True`` reporting it first, so that
+    ``job_status`` tells it succeeded), or with ``fail=True`` fails for good (``DontRetry``:
+    no retry, whatever its ``max_tries``); its ``start`` and ``finish`` lines carry
+    :meth:`where`."""
+
+    abstract = True
+
+    def where(self) -> dict[str, Any]:
+        return {}
+
+    def handle(self) -> None:
+        where = self.where()
+        mark(self, "start", **where)
+        time.sleep(self.options.get("seconds", 0))
+        if self.options.get("fail"):
+            mark(self, "finish", ok=False, **where)
+            raise DontRetry(f"{self.name} {self.n} fails for good")
+        if self.options.get("progress"):
+            self.set_progress(1, 1, "done")
+        mark(self, "finish", ok=True, **where)
+
+
+class Member(FailsForGood):
+    """Scenario 18's batch child ``n``: its lines carry its batch and member name, as its
+    payload gives them."""
+
+    def where(self) -> dict[str, Any]:
+        ref = self.batch
+        return {"batch": ref.id, "member": ref.mark.member} if ref is not None else {}
+
+
+class Link(FailsForGood):
+    """Scenario 18's chain step ``n`` of chain ``chain`` (the test's number for it); one
+    that fails holds the rest of its chain."""
+
+    def where(self) -> dict[str, Any]:
+        return {"chain": self.options["chain"], "step": self.n}
+
+
+class Tally(Policy):
+    """Scenario 18's batch callback: a ``callback`` line between its ``start`` and
+    ``finish``: its batch, its kind, its own job id and the summary it was given."""
+
+    def handle(self) -> None:
+        mark(self, "start")
+        summary = self.batch_summary
+        if summary is not None:
+            ledger.write("callback", id=self.job_id, batch=summary.id, kind=summary.callback,
+                         total=summary.total, succeeded=summary.succeeded,
+                         failed=summary.failed, cancelled=summary.cancelled,
+                         failed_ids=len(summary.failed_ids))
         mark(self, "finish", ok=True)

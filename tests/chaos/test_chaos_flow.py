@@ -40,12 +40,7 @@ raises its own class, so a report names which one broke.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
-import random
 import re
-import signal
-import subprocess
 import threading
 import time
 from typing import Any
@@ -54,7 +49,7 @@ import pytest
 
 from django_jobqueue.flow.cancel import cancel
 from django_jobqueue.models import FailedJob
-from tests.chaos import flowcount, jobs
+from tests.chaos import flowcount, jobs, killing
 from tests.chaos.harness import (
     FAILED_DB,
     FAST,
@@ -70,7 +65,6 @@ from tests.support.waiting import wait_until
 pytestmark = [pytest.mark.slow]
 
 MAX_TRIES = 5
-KILL_EVERY = 0.5
 LIMIT, RATE = jobs.Limited.concurrency_limit, 50
 GRACE = 2.0
 QUICK_RETRY = 0.25
@@ -110,91 +104,15 @@ def _assert_reruns_explained(figures: dict[str, Any], gaps: list[float | None]) 
     assert all(gap is not None and gap < 1.0 for gap in gaps), gaps
 
 
-# -- the SIGKILL loop ---------------------------------------------------------------------
-def _running_pids(chaos: Chaos) -> set[int]:
-    """Processes with a start in the ledger and no finish: horses running a job."""
-    events = chaos.events()
-    done = {(e["id"], e["attempt"], e["pid"]) for e in events if e["event"] == "finish"}
-    return {e["pid"] for e in events
-            if e["event"] == "start" and (e["id"], e["attempt"], e["pid"]) not in done}
-
-
-def _kill_one(chaos: Chaos, rng: random.Random, kills: list[dict[str, Any]]) -> None:
-    """SIGKILL a whole worker (half of the time) or one horse, one that runs a job if any."""
-    live = chaos.alive()
-    if not live:
-        return
-    running = _running_pids(chaos)
-    horses = {worker.pid: worker.horse_pids() for worker in live}
-    if rng.random() < 0.5:
-        worker = rng.choice([w for w in live if running & set(horses[w.pid])] or live)
-        # Stopped first, so that the group read is the group killed: a horse forked after
-        # a read and before the kill would leave its run open, unexplained.
-        try:
-            os.killpg(worker.pid, signal.SIGSTOP)
-            pids = {worker.pid, *_group(worker.pid)}
-            os.killpg(worker.pid, signal.SIGKILL)
-        except ProcessLookupError:  # it died by itself meanwhile
-            return
-        kills.append({"t": time.time(), "worker": True, "pids": pids})
-        worker.wait(10)
-        return
-    every_horse = sorted(pid for pids in horses.values() for pid in pids)
-    candidates = sorted(running & set(every_horse)) or every_horse
-    if not candidates:
-        return
-    victim = rng.choice(candidates)
-    try:
-        os.kill(victim, signal.SIGKILL)
-    except ProcessLookupError:
-        return
-    kills.append({"t": time.time(), "worker": False, "pids": {victim}})
-
-
-def _group(pgid: int) -> set[int]:
-    out = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True).stdout
-    return {int(pid) for pid in out.split()}
-
-
-def _keep_workers(chaos: Chaos, count: int, horses: int) -> None:
-    for worker in chaos.workers:
-        if worker.proc.poll() is not None:
-            worker.wait(1)
-    while len(chaos.alive()) < count:
-        chaos.worker("--concurrency", str(horses), settings=FAST)
-
-
-def _attack(chaos: Chaos, workers: int, horses: int, seconds: float) -> list[dict[str, Any]]:
-    """The SIGKILL loop, every :data:`KILL_EVERY` s until the queue is empty or ``seconds``
-    have passed; the kills."""
-    rng, kills = random.Random(17), []
-    until = time.monotonic() + seconds
-    next_at = time.monotonic()
-    while time.monotonic() < until and chaos.queued():
-        _kill_one(chaos, rng, kills)
-        _keep_workers(chaos, workers, horses)
-        next_at += KILL_EVERY
-        time.sleep(max(next_at - time.monotonic(), 0))  # the pacing of the fault
-    # Kept beside the ledger, for a look at a failed run.
-    (chaos.tmp / "kills.json").write_text(json.dumps(kills, default=sorted))
-    return kills
-
-
-def _kill_figures(chaos: Chaos, kills: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"kills": len(kills), "worker_kills": sum(k["worker"] for k in kills),
-            "horse_kills": sum(not k["worker"] for k in kills),
-            "workers_started": len(chaos.workers)}
-
-
 # -- 1. concurrency -----------------------------------------------------------------------
 @pytest.mark.parametrize("chaos", POSTGRES_IN_FULL, indirect=True)
 def test_a_concurrency_limit_holds_while_workers_are_sigkilled(chaos):
     count, workers, horses = size(30, 600), size(3, 4), size(2, 4)
     ids = dispatch_all((jobs.Limited(i, max_tries=MAX_TRIES, seconds=0.1)
                         for i in range(count)), chaos.connection)
-    _keep_workers(chaos, workers, horses)
+    killing.keep_workers(chaos, workers, horses)
     chaos.wait_events("start", 1, timeout=30)
-    kills = _attack(chaos, workers, horses, size(5, 120))
+    kills = killing.attack(chaos, workers, horses, size(5, 120))
     drain = chaos.wait_drained(timeout=FAST["LEASE"] * 4 + size(60, 300))
     chaos.stop_all()
     figures = chaos.tally(ids, max_tries=MAX_TRIES)
@@ -211,7 +129,7 @@ def test_a_concurrency_limit_holds_while_workers_are_sigkilled(chaos):
         runs=len(found),
         runs_killed=sum(r.how == flowcount.KILLED for r in found),
         runs_unexplained=sum(r.how == flowcount.UNEXPLAINED for r in found),
-        **_kill_figures(chaos, kills),
+        **killing.kill_figures(chaos, kills),
         seconds_of_work=round(span, 1),
         jobs_per_second=round(count / span, 1),
         # How much of the limit was used: the runs' seconds over LIMIT x the span.
@@ -244,11 +162,11 @@ def test_a_rate_limit_holds_while_workers_are_sigkilled(chaos):
     count, workers, horses = size(120, 3_000), size(2, 4), 4
     ids = dispatch_all((jobs.Rated(i, max_tries=MAX_TRIES, seconds=0.01)
                         for i in range(count)), chaos.connection)
-    _keep_workers(chaos, workers, horses)
+    killing.keep_workers(chaos, workers, horses)
     chaos.wait_events("start", 1, timeout=30)
     # The SIGKILL loop on the first part of the backlog; the rest drains in peace, which
     # shows the rate a large backlog gets (restarting workers eat the CPU of the attack).
-    kills = _attack(chaos, workers, horses, size(2, 30))
+    kills = killing.attack(chaos, workers, horses, size(2, 30))
     calm = time.time()
     drain = chaos.wait_drained(timeout=FAST["LEASE"] * 4 + size(60, 300))
     chaos.stop_all()
@@ -265,7 +183,7 @@ def test_a_rate_limit_holds_while_workers_are_sigkilled(chaos):
         starts=len(starts),
         most_in_one_second=most,
         most_in_one_second_at=when,
-        **_kill_figures(chaos, kills),
+        **killing.kill_figures(chaos, kills),
         starts_per_second_attacked=_per_second(attacked),
         starts_per_second_after=_per_second(peaceful),
         starts_after=len(peaceful),
