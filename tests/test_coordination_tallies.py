@@ -46,8 +46,11 @@ def asked(co: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
     """What the store is asked inside: SQL statements, or Redis round trips (memory is
     asked nothing that can be counted)."""
     if hasattr(co, "alias"):
+        statements: list[Any] = []
         with CaptureQueriesContext(connections[co.alias]) as queries:
-            yield queries.captured_queries
+            yield statements
+        # captured_queries is a copy made when asked: only the block's end knows them all.
+        statements.extend(queries.captured_queries)
         return
     trips: list[Any] = []
     if hasattr(co, "prefix"):
@@ -328,3 +331,4 @@ def test_ten_thousand_members_are_added_in_few_requests_and_fifty_ends_in_one_ca
         assert read(co, name) == tally
     assert len(requests) <= 1, "a read is one request"
     assert co.tallies.add("default", name, [*members[:20], "new"], TTL).total == 10_001
+

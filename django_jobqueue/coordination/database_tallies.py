@@ -28,7 +28,8 @@ from .tallies import ENDS, PENDING, Tallies, Tally, after_end, after_reopen
 
 TALLIES = "queue_coordination_tallies"
 MEMBERS = "queue_coordination_tally_members"
-#: Members a statement: rows an INSERT, names in an ``IN (...)``.
+#: Members a statement: rows an INSERT (fewer where the database takes fewer parameters),
+#: names in an ``IN (...)``.
 BATCH = 1000
 #: Expired tallies deleted in one transaction by :meth:`DatabaseTallies.prune`.
 PRUNE_TALLIES = 100
@@ -215,14 +216,26 @@ class DatabaseTallies(Tallies):
 
     # -- the changes ---------------------------------------------------------------------
     def _add(self, key: list[str], counts: Tally, members: list[str]) -> Tally:
-        from ..models import CoordinationTallyMember
-
-        connection, scope, name = key
-        rows = [CoordinationTallyMember(connection=connection, scope=scope, name=name,
-                                        member=member, state=PENDING) for member in members]
-        # Those it has already are left as they are (the unique key refuses them).
-        CoordinationTallyMember.objects.using(self.alias).bulk_create(
-            rows, batch_size=BATCH, ignore_conflicts=True)
+        """Insert the members' rows as ``pending``, many a statement, in plain SQL: a
+        batch adds its every child at dispatch, and model instances cost more than the
+        statements (a third of a second for 10,000). Those it has already are left as
+        they are (the unique key refuses them)."""
+        name = key[2]
+        if self._vendor == "mysql":
+            verb, tail = "INSERT IGNORE", ""
+        else:
+            verb, tail = "INSERT", " ON CONFLICT (connection, scope, name, member) DO NOTHING"
+        # Four parameters a row: SQLite takes 999 a statement.
+        limit = connections[self.alias].features.max_query_params
+        size = min(BATCH, limit // 4) if limit else BATCH
+        for first in range(0, len(members), size):
+            chunk = members[first:first + size]
+            rows = ", ".join([f"(%s, %s, %s, %s, '{PENDING}')"] * len(chunk))
+            params: list[Any] = []
+            for member in chunk:
+                params += [*key, member]
+            execute(self.alias, f"{verb} INTO {MEMBERS} (connection, scope, name, member,"
+                                f" state) VALUES {rows}{tail}", params)
         sql = f"SELECT COUNT(*) FROM {MEMBERS} WHERE {_KEY}{self._latest}"
         [(total,)] = fetch(self.alias, sql, key)
         return Tally(name, int(total), counts.succeeded, counts.failed, counts.cancelled)
