@@ -243,36 +243,51 @@ class DatabaseTallies(Tallies):
     def _move(self, key: list[str], counts: Tally, moves: list[tuple[str, str]],
               step: Callable[[str, str], str]) -> Tally:
         """Move each ``(member, to)`` of ``moves`` in order to ``step(state, to)``: one
-        query reads the members' states, one UPDATE a state they end in writes them."""
-        before = self._states(key, list(dict.fromkeys(member for member, _ in moves)))
+        query reads the members' rows, one UPDATE a state they end in writes them, by row
+        id (the rows just read under the header's lock)."""
+        rows = self._rows(key, list(dict.fromkeys(member for member, _ in moves)))
+        before = {member: state for member, (_, state) in rows.items()}
         after = dict(before)
         for member, to in moves:
             if member in after:
                 after[member] = step(after[member], to)
-        moved: dict[str, list[str]] = {}
+        moved: dict[str, list[int]] = {}
         change: Counter[str] = Counter()
         for member, state in after.items():
             if state != before[member]:
-                moved.setdefault(state, []).append(member)
+                moved.setdefault(state, []).append(rows[member][0])
                 change[before[member]] -= 1
                 change[state] += 1
-        for state, members in moved.items():
-            for first in range(0, len(members), BATCH):
-                chunk = members[first:first + BATCH]
-                execute(self.alias, f"UPDATE {MEMBERS} SET state = %s WHERE {_KEY}"
-                                    f" AND member IN ({placeholders(len(chunk))})",
-                        [state, *key, *chunk])
+        for state, ids in moved.items():
+            for first in range(0, len(ids), BATCH):
+                chunk = ids[first:first + BATCH]
+                execute(self.alias, f"UPDATE {MEMBERS} SET state = %s"
+                                    f" WHERE id IN ({placeholders(len(chunk))})", [state, *chunk])
         return Tally(counts.name, counts.total,
                      **{end: getattr(counts, end) + change[end] for end in ENDS})
 
-    def _states(self, key: list[str], members: list[str]) -> dict[str, str]:
-        states: dict[str, str] = {}
+    def _rows(self, key: list[str], members: list[str]) -> dict[str, tuple[int, str]]:
+        """``member -> (row id, state)`` of those of ``members`` the tally has, each found
+        by a probe of the unique key. PostgreSQL guesses that a tally's key matches one
+        row (its scope and name are each rare, and it takes them for independent), so it
+        would read the key's rows and filter them, every member of the tally: there the
+        members are joined one at a time (LATERAL, kept apart by OFFSET 0)."""
+        found: dict[str, tuple[int, str]] = {}
         for first in range(0, len(members), BATCH):
             chunk = members[first:first + BATCH]
-            sql = (f"SELECT member, state FROM {MEMBERS} WHERE {_KEY}"
-                   f" AND member IN ({placeholders(len(chunk))}){self._latest}")
-            states.update(fetch(self.alias, sql, [*key, *chunk]))
-        return states
+            if self._vendor == "postgresql":
+                sql = (f"SELECT asked.member, found.id, found.state"
+                       f" FROM unnest(%s::varchar[]) AS asked (member) CROSS JOIN LATERAL"
+                       f" (SELECT id, state FROM {MEMBERS} WHERE {_KEY}"
+                       f" AND member = asked.member OFFSET 0) AS found")
+                params: list[Any] = [chunk, *key]
+            else:
+                sql = (f"SELECT member, id, state FROM {MEMBERS} WHERE {_KEY}"
+                       f" AND member IN ({placeholders(len(chunk))}){self._latest}")
+                params = [*key, *chunk]
+            found.update((member, (row_id, state))
+                         for member, row_id, state in fetch(self.alias, sql, params))
+        return found
 
     # -- helpers -------------------------------------------------------------------------
     def _key(self, scope: str, name: str) -> list[str]:
