@@ -15,7 +15,7 @@ members, and an ``add`` to it meanwhile starts it afresh.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -31,10 +31,14 @@ MEMBERS = "queue_coordination_tally_members"
 #: Members a statement: rows an INSERT (fewer where the database takes fewer parameters),
 #: names in an ``IN (...)``.
 BATCH = 1000
+#: Members an INSERT on PostgreSQL, given as one array.
+PG_ADD = 10_000
 #: Expired tallies deleted in one transaction by :meth:`DatabaseTallies.prune`.
 PRUNE_TALLIES = 100
 _KEY = "connection = %s AND scope = %s AND name = %s"
 _COUNTS = "total, succeeded, failed, cancelled"
+#: What an INSERT of members (but MySQL's, an INSERT IGNORE) says of those it has already.
+_IGNORED = " ON CONFLICT (connection, scope, name, member) DO NOTHING"
 
 
 @dataclass(frozen=True)
@@ -221,12 +225,25 @@ class DatabaseTallies(Tallies):
         statements (a third of a second for 10,000). Those it has already are left as
         they are (the unique key refuses them)."""
         name = key[2]
-        if self._vendor == "mysql":
-            verb, tail = "INSERT IGNORE", ""
-        else:
-            verb, tail = "INSERT", " ON CONFLICT (connection, scope, name, member) DO NOTHING"
-        # Four parameters a row: SQLite takes 999 a statement.
-        limit = connections[self.alias].features.max_query_params
+        for sql, params in self._member_inserts(key, members):
+            execute(self.alias, sql, params)
+        sql = f"SELECT COUNT(*) FROM {MEMBERS} WHERE {_KEY}{self._latest}"
+        [(total,)] = fetch(self.alias, sql, key)
+        return Tally(name, int(total), counts.succeeded, counts.failed, counts.cancelled)
+
+    def _member_inserts(self, key: list[str], members: list[str]) -> Iterator[
+            tuple[str, list[Any]]]:
+        """The statements inserting ``members``: on PostgreSQL one array of names a
+        statement (half the time of as many rows of parameters); elsewhere a row of four
+        parameters each, as many as the database takes."""
+        columns = f"{MEMBERS} (connection, scope, name, member, state)"
+        if self._vendor == "postgresql":
+            for first in range(0, len(members), PG_ADD):
+                yield (f"INSERT INTO {columns} SELECT %s, %s, %s, unnest(%s::varchar[]),"
+                       f" '{PENDING}'{_IGNORED}", [*key, members[first:first + PG_ADD]])
+            return
+        verb, tail = ("INSERT IGNORE", "") if self._vendor == "mysql" else ("INSERT", _IGNORED)
+        limit = connections[self.alias].features.max_query_params  # SQLite: 999
         size = min(BATCH, limit // 4) if limit else BATCH
         for first in range(0, len(members), size):
             chunk = members[first:first + size]
@@ -234,11 +251,7 @@ class DatabaseTallies(Tallies):
             params: list[Any] = []
             for member in chunk:
                 params += [*key, member]
-            execute(self.alias, f"{verb} INTO {MEMBERS} (connection, scope, name, member,"
-                                f" state) VALUES {rows}{tail}", params)
-        sql = f"SELECT COUNT(*) FROM {MEMBERS} WHERE {_KEY}{self._latest}"
-        [(total,)] = fetch(self.alias, sql, key)
-        return Tally(name, int(total), counts.succeeded, counts.failed, counts.cancelled)
+            yield f"{verb} INTO {columns} VALUES {rows}{tail}", params
 
     def _move(self, key: list[str], counts: Tally, moves: list[tuple[str, str]],
               step: Callable[[str, str], str]) -> Tally:
