@@ -308,6 +308,8 @@ def _whole_rows(system: str, measurement: str, results: list[dict]) -> list[dict
         parts = [{"value": r[f"{part}_s"]} for r in results
                  if f"{part}_s" in r and r["jobs"] >= r["wanted"]]
         rows.append(_row(system, f"{measurement}-{part}", "s", parts))
+    for row in rows:  # every repetition has a figure: they pair with the plain ones
+        row["complete"] = len(row["values"]) == len(results)
     return rows
 
 

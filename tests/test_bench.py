@@ -89,6 +89,17 @@ def test_a_batch_is_held_against_the_same_jobs_dispatched_plain():
     assert rows[0]["note"] == ""
 
 
+def test_a_batch_is_held_against_the_plain_run_beside_it_when_every_repetition_ran():
+    plain = {**_row("ours/redis", "plain-10k", 2.0, "s"), "values": [1.0, 2.0, 4.0],
+             "complete": True}
+    batch = {**_row("ours/redis", "batch-10k", 2.2, "s"), "values": [1.1, 4.0, 4.2],
+             "complete": True}
+    ratio, pairs = report.batch_over_plain([plain, batch], batch)
+    assert pairs == pytest.approx([1.1, 2.0, 1.05]) and ratio == pytest.approx(1.1)
+    batch["complete"] = False  # a repetition failed: no pairs, the medians
+    assert report.batch_over_plain([plain, batch], batch) == (pytest.approx(1.1), [])
+
+
 def test_latency_targets_are_absolute_bounds():
     rows = [_row("ours/redis", "latency-p99", 4.0, "ms"),
             _row("ours/mariadb", "latency-p99", 60.0, "ms")]
