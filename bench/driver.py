@@ -6,6 +6,8 @@
         --variant V --procs 1 --deadline 120 --workdir DIR
     python -m bench.driver SYSTEM latency --n 1000 --rate 100 --variant V --deadline 120 \\
         --workdir DIR
+    python -m bench.driver ours whole --kind plain|batch --n 10000 --variant V --procs 2 \\
+        --deadline 120 --workdir DIR
 
 ``bench/run.py`` starts it with ``.venv/bin/python`` for ``ours`` and with
 ``.venv-bench-peers/bin/python`` for the peers. The last line of output is
@@ -23,6 +25,8 @@
   ``transaction.atomic()`` around the ``n`` dispatches) and ``orm_insert(n, variant,
   atomic)`` (the bare ORM insert of the rows a dispatch writes);
 - ``fill(kind, n, variant)``: queue ``n`` jobs of a kind as fast as possible (not timed);
+- ours only, for the workflows bench: ``dispatch_whole(kind, n, variant)`` (``n`` no-ops in
+  one call, plain or as one batch, timed; returns how many jobs the drain runs);
 - ``workers(variant, procs)``: the worker command lines (one per process to start);
 - ``failed_count(variant)``: how many jobs the system's failed store holds.
 """
@@ -118,6 +122,29 @@ def measure(mod, args) -> dict:
     return result
 
 
+def measure_whole(mod, args) -> dict:
+    """The whole cost of ``n`` no-ops: their dispatch in one call (timed), then their drain
+    (the clock from the first start to the last job done, as :func:`measure`'s; a batch's
+    last job is its callback). ``seconds`` is the two added up."""
+    variant = args.variant or mod.VARIANTS[0]
+    workdir, count_dir = empty_start(mod, args)
+    began = time.perf_counter()
+    wanted = mod.dispatch_whole(args.kind, args.n, variant)
+    dispatch_s = time.perf_counter() - began
+    outcome = harness.watch(
+        mod.workers(variant, args.procs), env=worker_env(count_dir), wanted=wanted,
+        started=lambda: jobcount.count(count_dir, "started"),
+        completed=lambda: jobcount.count(count_dir, "done"), deadline=args.deadline,
+        log=workdir / f"{args.kind}-{variant}-{args.procs}.log",
+    )
+    result = outcome.as_dict()
+    seconds = dispatch_s + outcome.seconds
+    result.update(dispatch_s=round(dispatch_s, 4), drain_s=outcome.seconds,
+                  seconds=round(seconds, 4), rate=round(args.n / seconds, 1), log=str(workdir))
+    mod.reset()
+    return result
+
+
 def measure_latency(mod, args) -> dict:
     variant = args.variant or mod.LATENCY_VARIANTS[0]
     workdir, count_dir = empty_start(mod, args)
@@ -131,7 +158,8 @@ def measure_latency(mod, args) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("system")
-    parser.add_argument("op", choices=["prepare", "enqueue", "measure", "latency", "variants"])
+    parser.add_argument("op", choices=["prepare", "enqueue", "measure", "latency", "variants",
+                                          "whole"])
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--bulk", action="store_true")
     parser.add_argument("--atomic", action="store_true", help="all n in one atomic block")
@@ -140,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--schedule", help="ours: 'off' (--no-scheduler) or N entries due"
                         " every second while the drain runs")
     parser.add_argument("--rate", type=float, default=100.0, help="latency: jobs/s sent")
-    parser.add_argument("--kind", choices=["noop", "limited", "fail", "retry"], default="noop")
+    parser.add_argument("--kind", choices=["noop", "limited", "fail", "retry", "plain", "batch"],
+                        default="noop", help="plain and batch: the whole op's")
     parser.add_argument("--variant")
     parser.add_argument("--procs", type=int, default=1)
     parser.add_argument("--deadline", type=float, default=120.0)
@@ -165,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
                 result = enqueue(mod, args)
         elif args.op == "latency":
             result = measure_latency(mod, args)
+        elif args.op == "whole":
+            result = measure_whole(mod, args)
         else:
             result = measure(mod, args)
     except Exception as exc:  # the orchestrator records it and goes on with the others

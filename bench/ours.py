@@ -29,8 +29,10 @@ from bench.jobs import (  # noqa: E402
     BenchUnique,
 )
 from django_jobqueue import dispatch_many  # noqa: E402
+from django_jobqueue.coordination.database_tallies import MEMBERS, TALLIES  # noqa: E402
 from django_jobqueue.models import QueuedJob  # noqa: E402
 from django_jobqueue.transports import get_transport  # noqa: E402
+from django_jobqueue.workflows import batch  # noqa: E402
 
 VARIANTS = ("redis", "mariadb", "sqlite")
 #: Where one-by-one dispatches are measured; the database ones also inside atomic().
@@ -41,6 +43,8 @@ DATABASE_OF = {"mariadb": "mariadb", "sqlite": "default", "postgresql": "postgre
 BULK = True
 CHUNK = 1000  # jobs per dispatch_many call, for the bulk enqueue and the fill
 KINDS = {"noop": BenchNoop, "limited": BenchLimited, "fail": BenchFail, "retry": BenchRetry}
+#: What ``dispatch_whole`` queues: plain no-ops, or the same as one batch.
+WHOLE_KINDS = ("plain", "batch")
 
 
 def prepare() -> None:
@@ -65,10 +69,12 @@ def reset() -> None:
         if name in settings.JOBQUEUE["CONNECTIONS"]:  # see bench/settings_ours.py
             for queue in ("default", "bench-schedule"):
                 get_transport(name).clear(queue)
-    # Unique jobs' locks and schedule cursors of the last measurement (Redis expires its own).
+    # Unique jobs' locks, schedule cursors and batches' tallies of the last measurement.
     for alias in settings.DATABASES:
         with connections[alias].cursor() as cursor:
-            cursor.execute("DELETE FROM queue_coordination")
+            for table in ("queue_coordination", TALLIES, MEMBERS):
+                cursor.execute(f"DELETE FROM {table}")
+    forget_redis_batches()
     with connections["mariadb"].cursor() as cursor:
         cursor.execute("DELETE FROM queue_failed_jobs")
 
@@ -115,6 +121,28 @@ def dispatched_row(variant: str) -> QueuedJob:
     row = QueuedJob.objects.using(alias).latest("id")
     row.delete()
     return row
+
+
+def forget_redis_batches() -> None:
+    """Delete the Redis keys of the batches measured (Redis would expire them only after
+    ``WORKFLOW_TTL``, a week: their tallies would pile up run after run)."""
+    client = get_transport("redis").client
+    prefix = settings.JOBQUEUE["REDIS_PREFIX"]
+    keys = list(client.scan_iter(match=f"{prefix}:{{{prefix}:batch:*", count=1000))
+    for first in range(0, len(keys), 1000):
+        client.delete(*keys[first:first + 1000])
+
+
+def dispatch_whole(kind: str, n: int, variant: str) -> int:
+    """The workflows bench's dispatch (docs/performance.md, "Batches"): ``n`` no-ops in one
+    call, plain (one ``dispatch_many``) or as one batch whose ``on_complete`` callback is
+    one more no-op. How many jobs the drain then runs (the callback included)."""
+    jobs = [BenchNoop() for _ in range(n)]
+    if kind == "plain":
+        dispatch_many(jobs, connection=variant)
+        return n
+    batch(jobs, on_complete=BenchNoop()).dispatch(connection=variant)
+    return n + 1
 
 
 def enqueue_latency(sent: float, variant: str) -> None:

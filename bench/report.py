@@ -1,17 +1,20 @@
-"""The one table, its footnotes, the targets of issues 5, 17 and 18 (ratios of this run, and
-the latency bounds), and the JSON lines.
+"""The one table, its footnotes, the targets of issues 5, 17, 18 and 19 and of workflows
+(ratios of this run, and the latency bounds), and the JSON lines.
 
 A row is a dict: ``system`` (``ours/redis``, ``rq/simple``, ``substrate``,
 ``substrate/sqlite``, ...), ``measurement`` (``enqueue``, ``enqueue-bulk``,
 ``enqueue-atomic``, ``orm-insert``, ``orm-insert-atomic``, ``drain-1``, ``drain-2``,
 ``rss-1``, ``rss-2``, ``fail``, ``retry``, ``latency-p50`` ... ``latency-max``, ``limit``,
-``scale``), ``value`` (median of the repetitions), ``unit``, ``values`` (each repetition)
-and ``note`` (timeouts, errors).
+``scale``, ``plain-10k`` and ``batch-10k`` with their ``-dispatch`` and ``-drain`` parts),
+``value`` (median of the repetitions), ``unit``, ``values`` (each repetition) and ``note``
+(timeouts, errors; a batch row's ratio to its plain one); a batch's and a plain's rows say
+whether every repetition has a figure (``complete``), so each pairs with the other's.
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Iterable
 
 HIGHER_IS_BETTER = {"jobs/s": True, "ops/s": True, "s": False, "MB": False, "µs": False,
@@ -26,6 +29,8 @@ DATABASES = ("sqlite", "mariadb", "postgresql")
 LATENCY_P99_MS = {"redis": 5.0, "redis-cluster": 5.0, "sqlite": 50.0, "mariadb": 50.0,
                   "postgresql": 50.0}
 DISPATCH_SHARE = 0.8
+#: Workflows: a batch's whole cost at most this many times the same jobs' dispatched plain.
+BATCH_OVER_PLAIN = 1.15
 #: Every setting of the bench that is not the system's documented default, by the start of
 #: the system label it applies to (printed under the table).
 NOT_DEFAULT = {
@@ -116,6 +121,12 @@ def annotate(rows: list[dict]) -> None:
         insert = find(rows, f"substrate/{transport}", INSERT_OF.get(row["measurement"], ""))
         if insert and transport in DATABASES:
             row["vs_limit"] = row["value"] / insert
+        ratio, pairs = batch_over_plain(rows, row)
+        if ratio is not None:
+            text = f"{ratio:.2f}x plain"
+            if len(pairs) > 1:
+                text += f" ({', '.join(f'{one:.2f}' for one in pairs)})"
+            row["note"] = f"{text}; {row['note']}" if row.get("note") else text
 
 
 def _fmt(value: float | None, unit: str = "") -> str:
@@ -183,6 +194,9 @@ def targets(rows: list[dict]) -> list[dict]:
             "status": "n/a" if got is None else ("PASS" if got >= want else "MISS")}
            for name, got, want in checks]
     out += latency_targets(rows)
+    out += [{"target": name, "ratio": got, "wanted": want, "at_most": True,
+             "status": "n/a" if got is None else ("PASS" if got <= want else "MISS")}
+            for name, got, want in batch_checks(rows)]
     for transport in ("redis", "mariadb"):
         spread = find(rows, f"ours/{transport}", "scale-spread")
         if spread is not None:  # only with --scale
@@ -228,6 +242,48 @@ def limit_checks(rows: list[dict]) -> list[tuple[str, float | None, float]]:
     return checks
 
 
+def batch_checks(rows: list[dict]) -> list[tuple[str, float | None, float]]:
+    """Workflows: a batch of N no-ops, dispatched in one call and drained until its
+    ``on_complete`` callback has run, costs at most 15 % more time than the same N
+    dispatched plain (one ``dispatch_many``) and drained (as times: batch/plain <= 1.15)."""
+    checks: list[tuple[str, float | None, float]] = []
+    for row in rows:
+        label, measurement = row.get("system", ""), row.get("measurement", "")
+        plain_name = _plain_of(measurement)
+        if not (label.startswith("ours/") and plain_name
+                and not measurement.endswith(("-dispatch", "-drain"))):
+            continue
+        checks.append((f"{label.removeprefix('ours/')} batch of {measurement.split('-')[1]}"
+                       " no-ops costs at most 15% more than plain ones, dispatch and drain"
+                       " (batch/plain time)", batch_over_plain(rows, row)[0],
+                       BATCH_OVER_PLAIN))
+    return checks
+
+
+def batch_over_plain(rows: list[dict], row: dict) -> tuple[float | None, list[float]]:
+    """A batch row's time over its plain row's: the median of each repetition's ratio
+    (a batch run just after its plain one, so a noisy minute weighs on both), or the
+    ratio of the medians when a repetition of either failed; and the repetitions'
+    ratios. None for a row that is no batch's, or without a plain figure."""
+    plain = next((r for r in rows if r["system"] == row["system"]
+                  and r["measurement"] == _plain_of(row["measurement"])), None)
+    if plain is None or not plain["value"] or not row["value"]:
+        return None, []
+    ours, theirs = row.get("values") or [], plain.get("values") or []
+    if not (row.get("complete") and plain.get("complete") and len(ours) == len(theirs)
+            and all(theirs)):
+        return row["value"] / plain["value"], []
+    pairs = [one / other for one, other in zip(ours, theirs, strict=True)]
+    return statistics.median(pairs), pairs
+
+
+def _plain_of(measurement: str) -> str:
+    """The plain counterpart of a batch measurement (``batch-10k-drain`` ->
+    ``plain-10k-drain``), or "" for any other."""
+    return "plain-" + measurement.removeprefix("batch-") if measurement.startswith(
+        "batch-") else ""
+
+
 def schedule_checks(rows: list[dict]) -> list[tuple[str, float | None, float]]:
     """Issue 18: the scheduler costs a drain under 2 %; a unique dispatch at most twice a
     plain one (as rates: ours/plain >= 0.5)."""
@@ -271,8 +327,8 @@ def footnotes(rows: list[dict]) -> str:
 
 
 def targets_text(results: list[dict]) -> str:
-    lines = ["Targets (issues 5, 17 and 18; ratio = how many times better ours is, in this run;"
-             " latency: ms):"]
+    lines = ["Targets (issues 5, 17, 18, 19 and workflows; ratio = how many times better ours"
+             " is, in this run, or for a bound 'at most' the ratio or ms it must not pass):"]
     for t in results:
         got = "-" if t["ratio"] is None else f"{t['ratio']:.2f}"
         want = f"want {'<=' if t['at_most'] else '>='} {t['wanted']:g}"

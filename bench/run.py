@@ -5,6 +5,7 @@
     .venv/bin/python bench/run.py --systems ours,huey --only drain,substrate
     .venv/bin/python bench/run.py --quick --only latency,enqueue   # issue 17's measures
     .venv/bin/python bench/run.py --scale   # also reserve+ack at 1k..1M queued jobs
+    .venv/bin/python bench/run.py --systems ours --only batch   # a batch beside plain jobs
 
 Starts (or reuses) the servers of ``tests.support.servers`` on its own ports (below; set the
 ``JQ_*_PORT`` variables to change them; their files go to ``.test-servers/bench-servers``,
@@ -52,9 +53,12 @@ from bench import driver, harness, peers_venv, report  # noqa: E402
 
 SYSTEMS = ("ours", "rq", "celery", "dramatiq", "huey", "tasks_db")
 MEASUREMENTS = ("enqueue", "drain", "fail", "retry", "latency", "substrate", "schedule",
-                "limits")
+                "limits", "batch")
 # Issue 19: a generous concurrency limit's cost on ours' drains, beside plain ones.
 LIMIT_VARIANTS = ("redis", "sqlite", "mariadb")
+# Workflows: a batch's whole cost (dispatch and drain, to its callback) beside the same jobs
+# dispatched plain, on every store.
+BATCH_VARIANTS = ("redis", "sqlite", "mariadb", "postgresql")
 # Issue 18: the scheduler's cost on ours' drains, with and without it in the same run (20
 # entries due every second, against a worker started with --no-scheduler).
 SCHEDULE_VARIANTS = ("redis", "sqlite")
@@ -79,8 +83,10 @@ LATENCY_VARIANTS = {
     "huey": ("thread",), "tasks_db": ("sqlite", "mariadb"),
 }
 LATENCY_RATE = 100.0  # jobs/s, one at a time
-FULL = {"enqueue": 10_000, "drain": 20_000, "fail": 5_000, "retry": 2_000, "latency": 1_000}
-QUICK = {"enqueue": 1_000, "drain": 2_000, "fail": 500, "retry": 200, "latency": 500}
+FULL = {"enqueue": 10_000, "drain": 20_000, "fail": 5_000, "retry": 2_000, "latency": 1_000,
+        "batch": 10_000}
+QUICK = {"enqueue": 1_000, "drain": 2_000, "fail": 500, "retry": 200, "latency": 500,
+         "batch": 1_000}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -96,6 +102,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--deadline", type=float, help="seconds per measurement (default 120;"
                    " quick 30); a run cut short reports the rate over the jobs it did")
     p.add_argument("--jobs", type=int, help="override the drain size")
+    p.add_argument("--batch-jobs", type=int, help="jobs of the batch measure (default"
+                   " 10,000; quick 1,000)")
     p.add_argument("--scale", action="store_true", help="reserve+ack at 1k..1M queued jobs")
     p.add_argument("--scale-sizes", default="1000,10000,100000,1000000")
     p.add_argument("--json", metavar="FILE", help="append one JSON line per row")
@@ -150,6 +158,8 @@ class Bench:
             self.sizes["drain"] = args.jobs
         if args.latency_jobs:
             self.sizes["latency"] = args.latency_jobs
+        if args.batch_jobs:
+            self.sizes["batch"] = args.batch_jobs
         self.deadline = args.deadline or (30.0 if args.quick else 120.0)
         self.repeat = args.repeat or (1 if args.quick else 3)
         self.systems = [s for s in args.systems.split(",") if s]
@@ -177,6 +187,8 @@ class Bench:
                 plan += self.schedule_plan(deadline)
             if "limits" in self.only and system == "ours":
                 plan += self.limits_plan(deadline)
+            if "batch" in self.only and system == "ours":
+                plan += self.batch_plan(deadline)
             for kind, variants, name in (("noop", drains, "drain"), ("fail", fails, "fail"),
                                          ("retry", retries, "retry")):
                 if name not in self.only:
@@ -209,6 +221,15 @@ class Bench:
             "measure", "--kind", kind, "--variant", v, "--procs", procs,
             "--n", str(self.sizes["drain"]), *deadline])
             for v in LIMIT_VARIANTS for kind in ("noop", "limited")]
+
+    def batch_plan(self, deadline: list[str]) -> list:
+        """Per store, the whole cost of ``n`` no-ops dispatched in one call and drained,
+        plain and as one batch with an ``on_complete`` callback, alternated; with as many
+        processes as the drains use most."""
+        procs, n = str(max(self.procs)), self.sizes["batch"]
+        return [(f"ours/{v}", whole_name(kind, n), [
+            "whole", "--kind", kind, "--variant", v, "--procs", procs, "--n", str(n),
+            *deadline]) for v in BATCH_VARIANTS for kind in ("plain", "batch")]
 
     def enqueue_plan(self, system: str, drains: tuple[str, ...]) -> list:
         """One-by-one and bulk enqueues; for ours on a database also inside one
@@ -262,6 +283,9 @@ class Bench:
             if measurement == "latency":
                 rows += _latency_rows(system, results)
                 continue
+            if measurement.startswith(("plain-", "batch-")):
+                rows += _whole_rows(system, measurement, results)
+                continue
             unit = "s" if measurement == "retry" else "jobs/s"
             rows.append(_row(system, measurement, unit, results))
             if measurement.startswith("drain"):
@@ -269,6 +293,24 @@ class Bench:
                        if r.get("peak_rss_kb")]
                 rows.append(_row(system, "rss-" + measurement.split("-", 1)[1], "MB", rss))
         return rows
+
+
+def whole_name(kind: str, n: int) -> str:
+    """``batch-10k``, ``plain-10k``; ``batch-2500`` for a size that is no round thousand."""
+    return f"{kind}-{n // 1000}k" if n % 1000 == 0 else f"{kind}-{n}"
+
+
+def _whole_rows(system: str, measurement: str, results: list[dict]) -> list[dict]:
+    """The whole cost in seconds (dispatch and drain), then each part alone, so that a
+    batch's miss can be told to be in the one or the other."""
+    rows = [_row(system, measurement, "s", results)]
+    for part in ("dispatch", "drain"):
+        parts = [{"value": r[f"{part}_s"]} for r in results
+                 if f"{part}_s" in r and r["jobs"] >= r["wanted"]]
+        rows.append(_row(system, f"{measurement}-{part}", "s", parts))
+    for row in rows:  # every repetition has a figure: they pair with the plain ones
+        row["complete"] = len(row["values"]) == len(results)
+    return rows
 
 
 def _summary(result: dict) -> str:
@@ -284,6 +326,8 @@ def _summary(result: dict) -> str:
     if "wanted" in result:
         text += f" ({result['jobs']}/{result['wanted']} in {result['seconds']:.2f} s"
         text += f", rss {result['peak_rss_kb'] / 1024:.0f} MB)"
+        if "dispatch_s" in result:
+            text += f"; dispatch {result['dispatch_s']:.2f} s + drain {result['drain_s']:.2f} s"
         if result.get("timeout"):
             text += " TIMEOUT"
     return text

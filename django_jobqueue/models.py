@@ -208,7 +208,10 @@ class CoordinationTallyMember(models.Model):
         ]
         indexes = [
             # A tally's members in one state, in member order (a page of its failed ones).
-            models.Index(fields=["connection", "scope", "name", "state", "member"],
+            # The state comes first: starting with the tally's key, it covered a count's
+            # read of its members' states, and SQLite read a whole tally through it rather
+            # than probe the unique key once per member counted.
+            models.Index(fields=["state", "connection", "scope", "name", "member"],
                          name="queue_tally_state_idx"),
         ]
 

@@ -71,6 +71,35 @@ def test_the_scheduler_and_unique_dispatch_are_held_against_their_own_baseline()
                       "mariadb": (pytest.approx(0.45), 0.5)}
 
 
+def test_a_batch_is_held_against_the_same_jobs_dispatched_plain():
+    rows = [_row("ours/redis", "plain-10k", 2.0, "s"), _row("ours/redis", "batch-10k", 2.2, "s"),
+            _row("ours/redis", "plain-10k-drain", 1.5, "s"),
+            _row("ours/redis", "batch-10k-drain", 1.8, "s"),
+            _row("ours/mariadb", "plain-10k", 4.0, "s"),
+            _row("ours/mariadb", "batch-10k", 5.0, "s"),
+            _row("ours/sqlite", "batch-10k", 3.0, "s")]  # its plain run failed
+    checks = {name.split()[0]: (got, want) for name, got, want in report.batch_checks(rows)}
+    assert checks == {"redis": (pytest.approx(1.1), 1.15), "mariadb": (pytest.approx(1.25), 1.15),
+                      "sqlite": (None, 1.15)}
+    status = {t["target"].split()[0]: t["status"] for t in report.targets(rows)
+              if "batch of 10k" in t["target"]}
+    assert status == {"redis": "PASS", "mariadb": "MISS", "sqlite": "n/a"}
+    report.annotate(rows)
+    assert rows[3]["note"] == "1.20x plain"  # the part where the batch's time went
+    assert rows[0]["note"] == ""
+
+
+def test_a_batch_is_held_against_the_plain_run_beside_it_when_every_repetition_ran():
+    plain = {**_row("ours/redis", "plain-10k", 2.0, "s"), "values": [1.0, 2.0, 4.0],
+             "complete": True}
+    batch = {**_row("ours/redis", "batch-10k", 2.2, "s"), "values": [1.1, 4.0, 4.2],
+             "complete": True}
+    ratio, pairs = report.batch_over_plain([plain, batch], batch)
+    assert pairs == pytest.approx([1.1, 2.0, 1.05]) and ratio == pytest.approx(1.1)
+    batch["complete"] = False  # a repetition failed: no pairs, the medians
+    assert report.batch_over_plain([plain, batch], batch) == (pytest.approx(1.1), [])
+
+
 def test_latency_targets_are_absolute_bounds():
     rows = [_row("ours/redis", "latency-p99", 4.0, "ms"),
             _row("ours/mariadb", "latency-p99", 60.0, "ms")]

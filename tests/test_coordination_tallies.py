@@ -46,8 +46,11 @@ def asked(co: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
     """What the store is asked inside: SQL statements, or Redis round trips (memory is
     asked nothing that can be counted)."""
     if hasattr(co, "alias"):
+        statements: list[Any] = []
         with CaptureQueriesContext(connections[co.alias]) as queries:
-            yield queries.captured_queries
+            yield statements
+        # captured_queries is a copy made when asked: only the block's end knows them all.
+        statements.extend(queries.captured_queries)
         return
     trips: list[Any] = []
     if hasattr(co, "prefix"):
@@ -328,3 +331,43 @@ def test_ten_thousand_members_are_added_in_few_requests_and_fifty_ends_in_one_ca
         assert read(co, name) == tally
     assert len(requests) <= 1, "a read is one request"
     assert co.tallies.add("default", name, [*members[:20], "new"], TTL).total == 10_001
+
+
+def test_a_count_reads_only_the_members_it_counts(clean_connection, monkeypatch):
+    """Each statement of a count on a database finds its members by the unique key or by
+    row id: none reads every member of the tally (which made a batch's drain cost the
+    square of its size on PostgreSQL and SQLite, whose planners took that road)."""
+    co = coordination(clean_connection)
+    if not hasattr(co, "alias"):
+        pytest.skip("a database's plans")
+    name = fresh()
+    members = [uuid.uuid4().hex for _ in range(10_000)]
+    co.tallies.add("default", name, members, TTL)
+    with asked(co, monkeypatch) as requests:
+        co.tallies.count("default", name, [(m, "succeeded") for m in members[:35]], TTL)
+    on_members = [query["sql"] for query in requests
+                  if "queue_coordination_tally_members" in query["sql"]]
+    assert on_members, "the count reads and changes members"
+    for sql in on_members:
+        assert not _reads_whole_tally(co.alias, sql), sql[:200]
+
+
+def _reads_whole_tally(alias: str, sql: str) -> bool:
+    """Whether the plan of ``sql`` reads a tally's members by its key alone."""
+    connection = connections[alias]
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}")
+            steps = [row[-1] for row in cursor.fetchall()
+                     if "queue_coordination_tally_members" in row[-1]]
+            return any("member=?" not in step and "rowid=?" not in step for step in steps)
+        cursor.execute(f"EXPLAIN {sql}")
+        if connection.vendor == "postgresql":
+            # The key found by the index, the members filtered from its rows. (A sequential
+            # scan is PostgreSQL's choice for a table of a few thousand rows, and only then.)
+            return "Filter: ((member)" in "\n".join(row[0] for row in cursor.fetchall())
+        names = [column[0].lower() for column in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        return any(row["key"] not in ("queue_tally_member_uniq", "PRIMARY") for row in rows
+                   if row["table"] == "queue_coordination_tally_members")
+

@@ -71,6 +71,16 @@ def test_a_batch_fires_each_callback_once_with_its_summary():
     assert status.name == "nightly"
 
 
+def test_a_batch_s_children_have_job_ids_in_the_order_of_dispatch():
+    sent = batch([jobs.Step(str(n)) for n in range(300)]).dispatch()
+    ids = [one.id for one in sent.jobs]
+    assert all(failures.is_job_id(one) for one in ids)
+    assert ids == sorted(ids) and len(set(ids)) == 300
+    assert {one[:20] for one in ids} == {sent.id[:20]}
+    other = batch([jobs.Step("x")]).dispatch()
+    assert not set(ids) & {one.id for one in other.jobs}
+
+
 def test_a_retried_failed_child_completes_the_batch_and_fires_on_success_once():
     sent = batch([jobs.Step("a"), jobs.Step("b", until_fixed=True)],
                  on_success=jobs.Callback("success"),
