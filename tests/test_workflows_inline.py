@@ -271,3 +271,13 @@ def test_a_batch_definition_is_renewed_as_its_count_is(monkeypatch):
         Clock.now += 30.0  # a quarter of the TTL on
         work(max_jobs=1)
         assert writes == [("definition", 150.0)] * 3
+
+
+def test_a_step_retried_and_failed_again_still_holds_the_next_one():
+    sent = chain(jobs.Step("a"), jobs.Step("b", fail=True), jobs.Step("c")).dispatch()
+    work()
+    failures.retry(failures.get(sent.steps[1].id).id)
+    work()  # the retry fails for good too, under its own id
+    status = job_status(sent.steps[2].id, "memory")
+    assert status.state == "held"
+    assert status.waiting_on != sent.steps[1].id  # the retry, which holds it now

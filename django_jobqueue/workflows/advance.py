@@ -11,6 +11,7 @@ renewed, and tells it again later.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import defaultdict
@@ -151,6 +152,7 @@ def _chain_step(end: End, chain: ChainMark) -> None:
             log_event(logger, logging.WARNING, "chain_step_ended_after_next", chain=chain.id,
                       id=end.job_id, step=chain.step + 1, outcome=end.outcome)
     elif end.outcome == "failed":
+        _waits_on(chain, end.job_id)
         log_event(logger, logging.WARNING, "chain_held", chain=chain.id, id=end.job_id,
                   step=chain.step + 1, steps=chain.steps, waiting=len(chain.rest))
     else:
@@ -180,6 +182,21 @@ def _push_next(end: End, chain: ChainMark) -> None:
     log_event(logger, logging.INFO, "chain_next" if taken.granted else "chain_next_repeat",
               chain=chain.id, id=item.id, after=end.job_id, step=chain.step + 2,
               steps=chain.steps, queue=item.queue)
+
+
+def _waits_on(chain: ChainMark, job_id: str) -> None:
+    """The next step's "waiting" record names the job it waits on: after a retry of a step
+    that failed, that is the retry (a new job id), which ``job_status`` looks up to tell
+    ``held``."""
+    body = chain.next_body()
+    if body is None:
+        return
+    coordination, name = get_transport(str(body["connection"])).coordination, status_name(
+        str(body["id"]))
+    record = json_object(coordination.read(FLOW_SCOPE, [name]).get(name))
+    if record is not None and record.get("state") == WAITING and record.get("after") != job_id:
+        coordination.write(FLOW_SCOPE, name, json.dumps({**record, "after": job_id}),
+                           ttl=_ttl())
 
 
 def _forget_waiting(transport: Transport, job_id: str) -> None:
