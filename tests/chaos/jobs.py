@@ -260,7 +260,7 @@ class Member(FailsForGood):
     payload gives them."""
 
     def where(self) -> dict[str, Any]:
-        ref = self.batch
+        ref = self.job_batch
         return {"batch": ref.id, "member": ref.mark.member} if ref is not None else {}
 
 
