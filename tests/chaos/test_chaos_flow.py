@@ -233,7 +233,8 @@ def _dead(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as fh:
             return fh.read().rpartition(")")[2].split()[0] == "Z"
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
+        # Gone: before the open, or (reaped) between the open and the read.
         return True
 
 
