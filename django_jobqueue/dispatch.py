@@ -123,7 +123,7 @@ def prepare(
     if unique is not None:
         body["unique"] = unique[0].as_json()
     text = payload_codec.dumps(body, defaults.max_bytes, defaults.max_depth)
-    item = _item(body, text, delay)
+    item = item_of(body, text, delay)
     # A delayed job's lock covers its wait too: unique_for counts from when it is due.
     guard = None if unique is None else unique[0].guard(queue, body["id"],
                                                         unique[1] + item.delay)
@@ -144,7 +144,8 @@ def _add_flow_control(job: Job, body: dict[str, Any], delay: float, expires_at: 
         body["limits"] = keys
 
 
-def _item(body: dict[str, Any], text: str, delay: float) -> PushItem:
+def item_of(body: dict[str, Any], text: str, delay: float = 0) -> PushItem:
+    """The push of payload ``body`` (its text ``text``), ready after ``delay`` seconds."""
     # Where, when and how urgently a payload goes is read from the payload itself, so a
     # job pushed again later (an operator's retry) keeps every option it was dispatched with.
     priority = body.get("priority") or 0
@@ -159,7 +160,7 @@ def push_payload(body: dict[str, Any], *, using: str | None = None) -> PushItem:
     The size and depth limits are not applied again: they guard the caller's arguments at
     dispatch, and a payload accepted then stays retryable after the limits change.
     """
-    item = _item(body, payload_codec.dumps(body), 0)
+    item = item_of(body, payload_codec.dumps(body))
     transport, using = get_transport(body["connection"]), using or DEFAULT_DB_ALIAS
     guard = _retry_guard(body, item)
     if guard is None:

@@ -79,13 +79,17 @@ class Gate:
         """``queues`` without the paused ones, in order."""
         return [queue for queue in queues if queue not in self.paused]
 
+    def poll_due(self, now: float) -> bool:
+        """Whether :meth:`poll` would read the store at ``now``."""
+        return now >= self.next_poll
+
     def poll(self, queues: Sequence[str], held: Sequence[str], now: float,
              batches: Mapping[str, str] | None = None) -> set[str]:
         """Once every :data:`POLL_EVERY` s, read which of ``queues`` are paused and which of
         the ``held`` jobs were cancelled, by their own request or their batch's
         (``batches``: job id -> batch id), in one round trip; returns the queues newly
         paused."""
-        if now < self.next_poll:
+        if not self.poll_due(now):
             return set()
         self.next_poll = now + POLL_EVERY
         batches = batches or {}

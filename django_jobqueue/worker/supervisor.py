@@ -233,11 +233,12 @@ class Supervisor:
         """Read pauses and cancel requests (about once a second), stop cancelled jobs, and
         kill those that outlive their grace."""
         now = time.monotonic()
-        claims = [claim for slot in self.slots for claim in slot.jobs()]
-        claims += self.feeder.prefetch.claims()
-        held = [claim.id for claim in claims]
-        if self.gate.poll(self.queues, held, now, batches=batches_of(claims)):
-            self.feeder.hand_back_prefetched()  # a queue was paused: keep none of its jobs
+        if self.gate.poll_due(now):  # the held jobs are listed only for a read
+            claims = [claim for slot in self.slots for claim in slot.jobs()]
+            claims += self.feeder.prefetch.claims()
+            held = [claim.id for claim in claims]
+            if self.gate.poll(self.queues, held, now, batches=batches_of(claims)):
+                self.feeder.hand_back_prefetched()  # a queue paused: none kept
         self.feeder.end_cancelled_ahead()
         self.gate.stop_cancelled(self.slots, now)
 

@@ -23,16 +23,16 @@ from django.db import DatabaseError
 
 from .. import failures
 from .. import payload as payload_codec
-from ..conf import jobqueue_settings
 from ..coordination import Lock
 from ..coordination.tallies import CANCELLED, FAILED, SUCCEEDED, Tally
+from ..dispatch import item_of
 from ..exceptions import TransportError
 from ..flow.cancel import cancelled_record
 from ..flow.names import FLOW_SCOPE, status_name
 from ..logutil import exception_for_log, log_event
 from ..payload import json_object
 from ..transports import FoundJob, PushItem, Transport, get_transport
-from .build import new_id
+from .build import definition_ttl, new_id, workflow_ttl
 from .chain import WAITING
 from .marks import (
     CALLBACK,
@@ -105,7 +105,7 @@ def _chain_end(end: End) -> None:
 
 def _count(mark: BatchMark, counted: list[tuple[str, str]]) -> None:
     tally = get_transport(mark.home).coordination.tallies.count(
-        mark.scope, mark.id, counted, _ttl())
+        mark.scope, mark.id, counted, workflow_ttl())
     if tally.total:
         _keep_definition(mark)
     if tally.complete:
@@ -125,8 +125,8 @@ def _keep_definition(mark: BatchMark) -> None:
     """Renew the batch's definition as its count is renewed, so a batch that runs (or is
     retried) longer than ``WORKFLOW_TTL`` after its dispatch still has its callbacks: each
     process renews it when it first counts the batch and then a quarter of the TTL apart,
-    not at every count (two round trips); see :func:`definition_ttl`."""
-    now, ttl = time.monotonic(), _ttl()
+    not at every count (two round trips); see :func:`.build.definition_ttl`."""
+    now, ttl = time.monotonic(), workflow_ttl()
     last = _renewed.get(mark.id)
     if last is not None and now - last < ttl / 4:
         return
@@ -178,7 +178,8 @@ def _push_next(end: End, chain: ChainMark) -> None:
     transport = get_transport(str(body["connection"]))
     _forget_waiting(transport, str(body["id"]))
     item = _item(body)
-    taken = transport.push_guarded(item, Lock(item.queue, chain.once_name(), new_id(), _ttl()))
+    once = Lock(item.queue, chain.once_name(), new_id(), workflow_ttl())
+    taken = transport.push_guarded(item, once)
     log_event(logger, logging.INFO, "chain_next" if taken.granted else "chain_next_repeat",
               chain=chain.id, id=item.id, after=end.job_id, step=chain.step + 2,
               steps=chain.steps, queue=item.queue)
@@ -196,7 +197,7 @@ def _waits_on(chain: ChainMark, job_id: str) -> None:
     record = json_object(coordination.read(FLOW_SCOPE, [name]).get(name))
     if record is not None and record.get("state") == WAITING and record.get("after") != job_id:
         coordination.write(FLOW_SCOPE, name, json.dumps({**record, "after": job_id}),
-                           ttl=_ttl())
+                           ttl=workflow_ttl())
 
 
 def _forget_waiting(transport: Transport, job_id: str) -> None:
@@ -276,7 +277,7 @@ def _push_callback(mark: BatchMark, kind: str, body: dict[str, Any],
     item = _item(body)
     transport = get_transport(str(body["connection"]))
     taken = transport.push_guarded(
-        item, Lock(item.queue, callback_once(mark.id, kind), new_id(), _ttl()))
+        item, Lock(item.queue, callback_once(mark.id, kind), new_id(), workflow_ttl()))
     if taken.granted:
         log_event(logger, logging.INFO, "batch_callback", batch=mark.id, callback=kind,
                   id=item.id, job=body.get("job"), succeeded=summary["succeeded"],
@@ -286,19 +287,9 @@ def _push_callback(mark: BatchMark, kind: str, body: dict[str, Any],
 
 # -- helpers -----------------------------------------------------------------------------------
 def _item(body: dict[str, Any]) -> PushItem:
-    priority = body.get("priority") or 0
-    return PushItem(str(body["id"]), str(body["queue"]), payload_codec.dumps(body), 0.0,
-                    priority if isinstance(priority, int) else 0)
+    return item_of(body, payload_codec.dumps(body))
 
 
-def _ttl() -> float:
-    return float(jobqueue_settings.WORKFLOW_TTL)
-
-
-def definition_ttl() -> float:
-    """A batch's definition outlives its count: renewed a quarter of the TTL apart at
-    most, it is kept half a TTL longer than the count it serves."""
-    return 1.5 * _ttl()
 
 
 __all__ = ["End", "advance", "cancel_rest", "fire", "holds"]

@@ -30,8 +30,14 @@ from ..coordination import Lock
 from ..dispatch import Dispatched, Prepared, prepare, push_all_prepared
 from ..exceptions import PayloadError
 from ..transports import get_transport
-from .advance import definition_ttl
-from .build import check_reachable, is_job, new_id, refuse_unique
+from .build import (
+    check_reachable,
+    definition_ttl,
+    is_job,
+    new_id,
+    refuse_unique,
+    workflow_ttl,
+)
 from .marks import BATCH, CALLBACKS, DEFINITION, BatchMark, batch_scope
 
 if TYPE_CHECKING:
@@ -113,7 +119,7 @@ class BatchRef:
         children = [_child(job, self.id, self.mark.home, member)
                     for job, member in zip(jobs, members, strict=True)]
         check_reachable([self.mark.home, *(one.connection for one in children)])
-        _tallies(self.mark.home).add(self.mark.scope, self.id, members, _ttl())
+        _tallies(self.mark.home).add(self.mark.scope, self.id, members, workflow_ttl())
         return [_push_once(one, self.id) for one in children]
 
     def status(self) -> Any:
@@ -127,7 +133,8 @@ def _push_once(ready: Prepared, batch_id: str) -> Dispatched:
     """Push a child added from inside the batch behind a lock granted once: a parent that
     runs again (its worker killed) adds the same ids, and none is queued twice."""
     transport = get_transport(ready.connection)
-    once = Lock(ready.item.queue, f"batch:{batch_id}:added:{ready.item.id}", new_id(), _ttl())
+    once = Lock(ready.item.queue, f"batch:{batch_id}:added:{ready.item.id}", new_id(),
+                workflow_ttl())
     taken = transport.push_guarded(ready.item, once)
     return ready.result if taken.granted else replace(ready.result, duplicate=True)
 
@@ -179,12 +186,8 @@ def _open(home: str, batch_id: str, name: str, callbacks: dict[str, Any],
                   "connections": sorted({home, *(one.connection for one in children)})}
     coordination.write(scope, DEFINITION, json.dumps(definition), ttl=definition_ttl())
     if members:
-        coordination.tallies.add(scope, batch_id, members, _ttl())
+        coordination.tallies.add(scope, batch_id, members, workflow_ttl())
 
 
 def _tallies(home: str) -> Any:
     return get_transport(home).coordination.tallies
-
-
-def _ttl() -> float:
-    return float(jobqueue_settings.WORKFLOW_TTL)

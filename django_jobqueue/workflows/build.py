@@ -22,6 +22,17 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+def workflow_ttl() -> float:
+    """Seconds a workflow's records live after their last change (``WORKFLOW_TTL``)."""
+    return float(jobqueue_settings.WORKFLOW_TTL)
+
+
+def definition_ttl() -> float:
+    """A batch's definition outlives its count: renewed a quarter of the TTL apart at
+    most, it is kept half a TTL longer than the count it serves."""
+    return 1.5 * workflow_ttl()
+
+
 def prepared(job: Job, **options: Any) -> tuple[Prepared, dict[str, Any]]:
     """``job`` validated with an id of its own, and its payload as a dict."""
     if not is_job(job):

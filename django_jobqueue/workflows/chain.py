@@ -16,12 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..conf import jobqueue_settings
 from ..dispatch import Dispatched, push_prepared
 from ..exceptions import PayloadError
 from ..flow.names import FLOW_SCOPE, status_name
 from ..transports import get_transport
-from .build import check_reachable, new_id, prepared, refuse_unique, with_mark
+from .build import check_reachable, new_id, prepared, refuse_unique, with_mark, workflow_ttl
 from .marks import CHAIN, ChainMark
 
 if TYPE_CHECKING:
@@ -76,7 +75,7 @@ def chain(*jobs: Job) -> Chain:
 
 def _note_waiting(chain_id: str, steps: Sequence[tuple]) -> None:
     """A status record for each later step, so ``job_status`` tells what it waits on."""
-    ttl = float(jobqueue_settings.WORKFLOW_TTL)
+    ttl = workflow_ttl()
     for n in range(1, len(steps)):
         ready, _ = steps[n]
         record = {"state": WAITING, "chain": chain_id, "after": steps[n - 1][0].result.id,

@@ -13,7 +13,6 @@ from typing import Any
 
 from .. import failures
 from .. import payload as payload_codec
-from ..conf import jobqueue_settings
 from ..exceptions import PayloadError
 from ..failures.record import FailureRecord
 from ..failures.retrying import RetryReport
@@ -22,6 +21,7 @@ from ..flow.names import FLOW_SCOPE
 from ..logutil import log_event
 from ..transports import get_transport
 from .advance import cancel_rest
+from .build import workflow_ttl
 from .marks import batch_of, batch_scope, cancel_name, chain_of
 
 logger = logging.getLogger("django_jobqueue.workflows")
@@ -108,7 +108,7 @@ def reopened(payload: dict[str, Any]) -> None:
     mark = batch_of(payload)
     if mark is not None:
         get_transport(mark.home).coordination.tallies.reopen(
-            mark.scope, mark.id, [mark.member], float(jobqueue_settings.WORKFLOW_TTL))
+            mark.scope, mark.id, [mark.member], workflow_ttl())
 
 
 def discarded(records: Sequence[FailureRecord]) -> int:
@@ -140,7 +140,7 @@ def _request(batch_id: str, by: str, connections: Sequence[str]) -> None:
     for name in connections:
         get_transport(name).coordination.write(
             FLOW_SCOPE, cancel_name(batch_id), value,
-            ttl=float(jobqueue_settings.WORKFLOW_TTL))
+            ttl=workflow_ttl())
 
 
 __all__ = ["BatchCancelReport", "cancel_batch", "count_failed_children", "discarded",
