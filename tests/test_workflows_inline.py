@@ -281,3 +281,13 @@ def test_a_step_retried_and_failed_again_still_holds_the_next_one():
     status = job_status(sent.steps[2].id, "memory")
     assert status.state == "held"
     assert status.waiting_on != sent.steps[1].id  # the retry, which holds it now
+
+
+def test_a_workflow_spanning_the_memory_transport_and_another_is_refused_at_dispatch():
+    from django_jobqueue import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="cannot span connections"):
+        chain(jobs.Step("a"), jobs.RedisStep("b")).dispatch()
+    with pytest.raises(ConfigurationError, match="cannot span connections"):
+        batch([jobs.Step("a"), jobs.RedisStep("b")]).dispatch()
+    assert get_transport("memory").size("default").ready == 0  # nothing was queued
