@@ -287,6 +287,9 @@ def _assert_sound(figures: dict[str, Any]) -> None:
     assert figures["reruns_unexplained"] == 0, figures
     assert figures["runs_unexplained"] == 0, figures
     assert figures["kills"] >= size(4, 40), figures
-    # Shots after an end land most of the time; after a push, only now and then (the ack
-    # follows the push within milliseconds): reported, not required.
-    assert figures["aimed"]["after_end_landed"] >= 1, figures
+    # The window between a job's end and its ack was attacked: an aimed shot landed in it,
+    # or a kill there had an end told again. Shots after an end land most of the time (a
+    # CI run on a loaded machine saw 0 of 6 land, with 11 children told again by the
+    # random kills); after a push, only now and then: reported, not required.
+    told_again = sum(figures["told_again"].values())
+    assert figures["aimed"]["after_end_landed"] + told_again >= 1, figures
