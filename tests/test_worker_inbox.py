@@ -35,20 +35,38 @@ def _record_runs() -> Counter[tuple[int, int]]:
     )
 
 
+# A horse is handed jobs ahead only while its jobs run under ``INBOX_BUDGET``: on a loaded
+# machine a round may queue nothing behind the killer. Each round must keep every job; the
+# scenario is run again, a few times at most, until one round did return queued jobs.
+ROUNDS = 3
+
+
 @pytest.mark.parametrize("conn", MARIADB_AND_REDIS)
 def test_jobs_queued_behind_a_killed_horse_run_once_uncharged(conn, start_worker, empty_queues):
+    returned = 0
+    for _ in range(ROUNDS):
+        output = _kill_a_horse_with_jobs_queued_behind(conn, start_worker)
+        returned += RETURNED in output
+        if returned:
+            break
+    # The jobs queued behind the killer went back in line and ran once, as attempt 1.
+    assert returned, f"no round queued a job behind the killer: {output}"
+
+
+def _kill_a_horse_with_jobs_queued_behind(conn: str, start_worker) -> str:
+    ledger.path().unlink(missing_ok=True)
+    FailedJob.objects.all().delete()
     _records(conn, range(40))
     jobs.SelfDestruct("boom").dispatch(connection=conn)
     _records(conn, range(40, 80))
     worker = start_worker("--burst", "--connection", conn, "--prefetch", "16")
     assert worker.wait(60) == 0, worker.output()
-    # The jobs queued behind the killer went back in line and ran once, as attempt 1.
-    assert RETURNED in worker.output()
     assert _record_runs() == Counter((n, 1) for n in range(80))
     assert [e["attempt"] for e in ledger.events("started")] == [1, 2]
     row = FailedJob.objects.get()
     assert row.exception_class == "django_jobqueue.exceptions.WorkHorseKilled"
     assert len(ledger.events("failed_hook")) == 1
+    return worker.output()
 
 
 def test_recycled_horses_leave_no_queued_job_behind(start_worker, empty_queues):
