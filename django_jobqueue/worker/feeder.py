@@ -304,25 +304,39 @@ class Feeder:
     # -- acks and marks ------------------------------------------------------------------------
     def flush_at(self) -> float | None:
         """When owed acks and marks must go out even if no reservation carries them."""
-        since = [t for t in (self.outcomes.acks_since, self.prefetch.marks_since) if t is not None]
+        since = [t for t in (self.outcomes.acks_since, self.prefetch.marks_since,
+                             self._advance_at()) if t is not None]
         return min(since) + SETTLE_DELAY if since else None
+
+    def _advance_at(self) -> float | None:
+        """When the successes of workflow jobs must be told: a worker with nothing else
+        to do tells them now (the count's delay would only delay the batch's end)."""
+        due = self.outcomes.advance_at()
+        if due is not None and self._nothing_else_to_do():
+            return self.outcomes.advancing_since
+        return due
+
+    def _nothing_else_to_do(self) -> bool:
+        return (self.queue_empty and self.prefetch.empty
+                and all(slot.phase == IDLE for slot in self.slots))
 
     def flush(self, force: bool = False) -> None:
         """Send the acks and start marks that no reservation carried in time."""
         due = self.flush_at()
         if due is None or not (force or time.monotonic() >= due):
             return
-        self._advance_workflows()
+        self._advance_workflows(force=force or self._nothing_else_to_do())
         self.transport.exchange(
             self.outcomes.acks, self.prefetch.marks, (), 0, 0, jobqueue_settings.LEASE, ""
         )
         self._sent()
 
-    def _advance_workflows(self) -> None:
-        """Tell finished workflow jobs' workflows, so their acks go with this exchange; a
-        store that does not answer keeps them (leases renewed) for the next one."""
+    def _advance_workflows(self, force: bool = False) -> None:
+        """Tell finished workflow jobs' workflows once due, so their acks go with this
+        exchange; a store that does not answer keeps them (leases renewed) for the next
+        one."""
         try:
-            self.outcomes.advance_workflows()
+            self.outcomes.advance_workflows(time.monotonic(), force=force)
         except Exception as error:
             log_event(logger, logging.WARNING, "workflow_deferred",
                       count=len(self.outcomes.advancing), error=type(error).__name__,

@@ -21,6 +21,13 @@ from .claim import Claim
 from .execute import SYSTEM_EXCEPTIONS, failure_of
 from .protocol import Failure
 
+#: A batch's children that succeeded are told to its count together, as a group commit:
+#: one tally call (one transaction) for many ends, not one for each exchange's few. They
+#: wait at most this long (seconds) after the first of them ended, their acks with them.
+COUNT_DELAY = 0.2
+#: ... or until this many wait.
+COUNT_AT_LEAST = 1000
+
 
 @dataclass(frozen=True)
 class Ended:
@@ -90,6 +97,8 @@ class Outcomes:
         self.ended: list[Claim] = []
         # Successes of workflow jobs: their workflow is told before their ack may go.
         self.advancing: list[Claim] = []
+        self.advancing_since: float | None = None
+        self._chain_waits = False  # a chain's next step waits for one of them
 
     def __bool__(self) -> bool:
         return bool(self.items or self.acks or self.advancing)
@@ -99,11 +108,14 @@ class Outcomes:
         return len(self.items)
 
     def succeeded(self, claim: Claim, now: float) -> None:
-        if self.acks_since is None:
-            self.acks_since = now
         if workflow_marks.matters(claim.document):
             self.advancing.append(claim)
+            if self.advancing_since is None:
+                self.advancing_since = now
+            self._chain_waits = self._chain_waits or workflow_marks.CHAIN in claim.document
             return
+        if self.acks_since is None:
+            self.acks_since = now
         self._ack(claim)
 
     def _ack(self, claim: Claim) -> None:
@@ -111,20 +123,36 @@ class Outcomes:
         if job_ends.matter(claim.document):
             self.ended.append(claim)
 
-    def advance_workflows(self) -> None:
+    def advance_at(self) -> float | None:
+        """When the workflows of the successes waiting must be told: at once for a chain
+        (its next step waits) or once :data:`COUNT_AT_LEAST` wait, else :data:`COUNT_DELAY`
+        after the first of them ended. None: none waits."""
+        if self.advancing_since is None:
+            return None
+        if self._chain_waits or len(self.advancing) >= COUNT_AT_LEAST:
+            return self.advancing_since
+        return self.advancing_since + COUNT_DELAY
+
+    def advance_workflows(self, now: float, force: bool = False) -> None:
         """Tell the workflows of the jobs that succeeded (a chain's next step, a batch's
-        count), then let their acks go. A store that does not answer raises, and they
-        wait to be told again: never acked first, so a worker killed in between leaves
-        them to be taken up and told again."""
-        if not self.advancing:
+        count), once due (:meth:`advance_at`) or ``force``, then let their acks go. A
+        store that does not answer raises, and they wait to be told again: never acked
+        first, so a worker killed in between leaves them to be taken up and told again."""
+        due = self.advance_at()
+        if due is None or (now < due and not force):
             return
-        claims, self.advancing = self.advancing, []
+        claims, since = self.advancing, self.advancing_since
+        self.advancing, self.advancing_since, self._chain_waits = [], None, False
         try:
             advance([End(claim.document, claim.id, "succeeded", claim.payload)
                      for claim in claims])
         except BaseException:
             self.advancing = claims + self.advancing
+            self.advancing_since = since
+            self._chain_waits = any(workflow_marks.CHAIN in c.document for c in claims)
             raise
+        if self.acks_since is None:
+            self.acks_since = since
         for claim in claims:
             self._ack(claim)
 
@@ -132,7 +160,7 @@ class Outcomes:
         """The store has the acks: a unique job's lock ends now, a scheduled job's entry
         learns it succeeded."""
         self.acks.clear()
-        self.acks_since = None if not self.advancing else self.acks_since
+        self.acks_since = None
         ended, self.ended = self.ended, []
         for claim in ended:
             job_ends.succeeded(claim.document, claim.id)
