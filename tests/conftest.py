@@ -46,6 +46,15 @@ def redis_client() -> Iterator[Any]:
 
 
 @pytest.fixture
+def memory_transport() -> Iterator[Any]:
+    """The memory transport, its default queue empty before and after."""
+    transport = transports.get_transport("memory")
+    transport.clear("default")
+    yield transport
+    transport.clear("default")
+
+
+@pytest.fixture
 def empty_queues(redis_client: Any) -> None:
     """The queues real-worker tests use, emptied on every shared connection."""
     for name in ("default", "mysql", "postgres", "redis"):

@@ -44,11 +44,8 @@ def payload_of(job_id):
 
 
 @pytest.fixture
-def memory():
-    transport = get_transport("memory")
-    transport.clear("default")
-    yield transport
-    transport.clear("default")
+def memory(memory_transport):
+    return memory_transport
 
 
 @pytest.mark.usefixtures("own_registry")

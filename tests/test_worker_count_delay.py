@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import pytest
 
-from django_jobqueue.transports import get_transport
 from django_jobqueue.worker import outcomes as outcomes_module
 from django_jobqueue.worker.claim import Claim
 from django_jobqueue.worker.feeder import SETTLE_DELAY, Feeder
@@ -21,11 +20,8 @@ T0 = 1000.0
 
 
 @pytest.fixture
-def memory():
-    transport = get_transport("memory")
-    transport.clear("default")
-    yield transport
-    transport.clear("default")
+def memory(memory_transport):
+    return memory_transport
 
 
 def _succeeded(transport, count: int, at: float = T0) -> Outcomes:
