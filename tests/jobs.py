@@ -25,6 +25,15 @@ class Record(Job):
         return self.value
 
 
+class FrozenCount(Job):
+    """Writes how many objects its process keeps out of garbage collection."""
+
+    def handle(self):
+        import gc
+
+        ledger.write("frozen", count=gc.get_freeze_count())
+
+
 class AsyncRecord(Job):
     def __init__(self, value):
         self.value = value

@@ -11,6 +11,7 @@ from ...exceptions import ConfigurationError
 from ...logutil import KeyValueFormatter
 from ...queue_names import unknown_queue_warnings
 from ...worker.burst import StoreGaveUp
+from ...worker.heap import freeze_startup_objects
 from ...worker.options import (
     NON_NEGATIVE,
     NON_NEGATIVE_INT,
@@ -106,6 +107,7 @@ class Command(BaseCommand):
         # Told at start, then run anyway: jobs may be dispatched to it later.
         for line in unknown_queue_warnings(supervisor.queues, supervisor.transport):
             self.stderr.write(line, style_func=self.style.WARNING)
+        freeze_startup_objects()
         try:
             supervisor.run()
         except StoreGaveUp as exc:
