@@ -70,15 +70,17 @@ class End:
 def advance(ends: Sequence[End]) -> None:
     """Move on the workflows of ``ends``: each chain a step, each batch's count (one call
     per batch), then callbacks of batches now complete."""
-    batches: dict[BatchMark, list[tuple[str, str]]] = defaultdict(list)
+    # Keyed by (batch id, home): a worker tells a thousand ends at a time, and a frozen
+    # mark made and hashed for each would be most of the grouping's cost.
+    batches: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
     for end in ends:
         if isinstance(end.document, dict) and CHAIN in end.document:
             _guarded(end.job_id, lambda end=end: _chain_end(end))
         mark = batch_of(end.document)
         if mark is not None:
-            batches[BatchMark(mark.id, mark.home, "")].append(
-                (mark.member, _TALLIED[end.outcome]))
-    for mark, counted in batches.items():
+            batches[mark.id, mark.home].append((mark.member, _TALLIED[end.outcome]))
+    for (batch_id, home), counted in batches.items():
+        mark = BatchMark(batch_id, home, "")
         _guarded(counted[0][0], lambda mark=mark, counted=counted: _count(mark, counted))
 
 
