@@ -25,9 +25,9 @@ from .protocol import Failure
 #: one tally call (one transaction) for many ends, not one for each exchange's few. They
 #: wait at most this long (seconds) after the first of them ended, their acks with them.
 COUNT_DELAY = 0.2
-#: ... or until this many wait (a bound on what a worker holds; at 14,000 no-ops a second,
-#: COUNT_DELAY comes first).
-COUNT_AT_LEAST = 5000
+#: ... or until this many wait (a bound on what a worker holds and on how long one count
+#: keeps the supervisor from its horses).
+COUNT_AT_LEAST = 1000
 
 
 @dataclass(frozen=True)
