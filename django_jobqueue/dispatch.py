@@ -10,7 +10,7 @@ import datetime as dt
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -207,16 +207,22 @@ def _retry_guard(body: dict[str, Any], item: PushItem) -> Lock | None:
 
 def _push(transport: Transport, items: list[PushItem], using: str) -> None:
     """Push now, or when the surrounding transaction on ``using`` commits."""
-    connection = transaction.get_connection(using)
-    if not connection.in_atomic_block or transport.uses_database(using):
-        # Same database: the insert joins the transaction, which gives the same visibility
-        # as on_commit and no window in which a crash loses the job.
-        transport.push_many(items)
-        return
-    if not jobqueue_settings.DISPATCH_AFTER_COMMIT:
-        transport.push_many(items)
-        return
-    transaction.on_commit(lambda: transport.push_many(items), using=using, robust=False)
+    when_committed(transport, using, lambda: transport.push_many(items))
+
+
+def when_committed(transport: Transport, using: str, write: Callable[[], Any]) -> None:
+    """Make ``write`` (to ``transport``'s store) now, or when the surrounding transaction
+    on ``using`` commits (never, if it rolls back), as a dispatch does. Writes deferred
+    so are made in the order they were asked for."""
+    # On the same database the write joins the transaction: the same visibility as
+    # on_commit, and no window in which a crash loses it.
+    deferred = (transaction.get_connection(using).in_atomic_block
+                and not transport.uses_database(using)
+                and jobqueue_settings.DISPATCH_AFTER_COMMIT)
+    if deferred:
+        transaction.on_commit(write, using=using, robust=False)
+    else:
+        write()
 
 
 def _push_unique(

@@ -5,6 +5,7 @@ each with their summary, and children added from inside a batch."""
 from __future__ import annotations
 
 import pytest
+from django.db import transaction
 
 from django_jobqueue import failures, job_status
 from django_jobqueue.coordination.memory import MemoryCoordination
@@ -42,6 +43,24 @@ def test_a_chain_runs_its_steps_in_order_each_once():
     assert steps() == ["a", "b", "c"]
     assert result.succeeded == 3
     assert [e["id"] for e in ledger.events("step")] == [s.id for s in sent.steps]
+
+
+def test_a_chain_dispatched_in_a_transaction_that_rolls_back_leaves_nothing():
+    class Rollback(Exception):
+        pass
+
+    with pytest.raises(Rollback), transaction.atomic():
+        sent = chain(jobs.Step("a"), jobs.Step("b")).dispatch()
+        raise Rollback
+    assert job_status(sent.steps[1].id, "memory").state == "unknown"
+    assert get_transport("memory").size("default").total == 0
+
+    with transaction.atomic():
+        sent = chain(jobs.Step("a"), jobs.Step("b")).dispatch()
+        assert job_status(sent.steps[1].id, "memory").state == "unknown"  # not yet
+    assert job_status(sent.steps[1].id, "memory").state == "waiting"
+    work()
+    assert steps() == ["a", "b"]
 
 
 def test_a_failed_step_holds_the_rest_and_its_retry_resumes_the_chain():

@@ -14,9 +14,12 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
-from ..dispatch import Dispatched, push_prepared
+from django.db import DEFAULT_DB_ALIAS
+
+from ..dispatch import Dispatched, push_prepared, when_committed
 from ..exceptions import PayloadError
 from ..flow.names import FLOW_SCOPE, status_name
 from ..transports import get_transport
@@ -62,7 +65,9 @@ class Chain:
         first, body = steps[0]
         mark = ChainMark(chain_id, 0, len(steps), tuple(b for _, b in steps[1:]))
         first = with_mark(first, body, CHAIN, mark.as_json())
-        _note_waiting(chain_id, steps)
+        # Before the push (at the commit, in that order): the first step may end, and
+        # write the second's status, before a note written after it.
+        _note_waiting(chain_id, steps, using or DEFAULT_DB_ALIAS)
         pushed = push_prepared(first, using=using)
         return ChainDispatched(chain_id, (pushed, *(ready.result for ready, _ in steps[1:])))
 
@@ -73,13 +78,17 @@ def chain(*jobs: Job) -> Chain:
     return Chain(jobs)
 
 
-def _note_waiting(chain_id: str, steps: Sequence[tuple]) -> None:
-    """A status record for each later step, so ``job_status`` tells what it waits on."""
+def _note_waiting(chain_id: str, steps: Sequence[tuple], using: str) -> None:
+    """A status record for each later step, so ``job_status`` tells what it waits on:
+    written as the first step is pushed, so a chain dispatched in a transaction that rolls
+    back leaves none."""
     ttl = workflow_ttl()
     for n in range(1, len(steps)):
         ready, _ = steps[n]
         record = {"state": WAITING, "chain": chain_id, "after": steps[n - 1][0].result.id,
                   "step": n, "steps": len(steps), "queue": ready.result.queue,
                   "at": time.time()}
-        get_transport(ready.connection).coordination.write(
-            FLOW_SCOPE, status_name(ready.result.id), json.dumps(record), ttl=ttl)
+        transport = get_transport(ready.connection)
+        when_committed(transport, using, partial(
+            transport.coordination.write, FLOW_SCOPE, status_name(ready.result.id),
+            json.dumps(record), ttl=ttl))
