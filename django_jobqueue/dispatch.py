@@ -10,7 +10,7 @@ import datetime as dt
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -207,22 +207,20 @@ def _retry_guard(body: dict[str, Any], item: PushItem) -> Lock | None:
 
 def _push(transport: Transport, items: list[PushItem], using: str) -> None:
     """Push now, or when the surrounding transaction on ``using`` commits."""
-    when_committed(transport, using, lambda: transport.push_many(items))
-
-
-def when_committed(transport: Transport, using: str, write: Callable[[], Any]) -> None:
-    """Make ``write`` (to ``transport``'s store) now, or when the surrounding transaction
-    on ``using`` commits (never, if it rolls back), as a dispatch does. Writes deferred
-    so are made in the order they were asked for."""
-    # On the same database the write joins the transaction: the same visibility as
-    # on_commit, and no window in which a crash loses it.
-    deferred = (transaction.get_connection(using).in_atomic_block
-                and not transport.uses_database(using)
-                and jobqueue_settings.DISPATCH_AFTER_COMMIT)
-    if deferred:
-        transaction.on_commit(write, using=using, robust=False)
+    if defers(transport, using):
+        transaction.on_commit(lambda: transport.push_many(items), using=using, robust=False)
     else:
-        write()
+        transport.push_many(items)
+
+
+def defers(transport: Transport, using: str) -> bool:
+    """Whether a dispatch to ``transport`` now waits for the commit of the surrounding
+    transaction on ``using`` (never made if it rolls back). On the same database it does
+    not: the insert joins the transaction, which gives the same visibility as on_commit
+    and no window in which a crash loses the job."""
+    return (transaction.get_connection(using).in_atomic_block
+            and not transport.uses_database(using)
+            and bool(jobqueue_settings.DISPATCH_AFTER_COMMIT))
 
 
 def _push_unique(
@@ -240,9 +238,7 @@ def _push_unique(
                   holder=taken.current)
         return replace(result, id=taken.current or result.id, duplicate=True)
 
-    connection = transaction.get_connection(using)
-    if (not connection.in_atomic_block or transport.uses_database(using)
-            or not jobqueue_settings.DISPATCH_AFTER_COMMIT):
+    if not defers(transport, using):
         return push()
     transaction.on_commit(push, using=using, robust=False)
     return result

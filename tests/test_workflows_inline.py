@@ -4,6 +4,8 @@ each with their summary, and children added from inside a batch."""
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 from django.db import transaction
 
@@ -59,6 +61,21 @@ def test_a_chain_dispatched_in_a_transaction_that_rolls_back_leaves_nothing():
         sent = chain(jobs.Step("a"), jobs.Step("b")).dispatch()
         assert job_status(sent.steps[1].id, "memory").state == "unknown"  # not yet
     assert job_status(sent.steps[1].id, "memory").state == "waiting"
+    work()
+    assert steps() == ["a", "b"]
+
+
+def test_a_note_that_fails_at_the_commit_still_queues_the_chain(monkeypatch, caplog):
+    # The module, not the function the package exports under the same name.
+    chain_module = importlib.import_module("django_jobqueue.workflows.chain")
+
+    def down(note):
+        raise ConnectionError("store down")
+
+    with monkeypatch.context() as patch, transaction.atomic():
+        patch.setattr(chain_module._Note, "write", down)
+        sent = chain(jobs.Step("a"), jobs.Step("b")).dispatch()
+    assert f"event=chain_waiting_not_noted id={sent.steps[1].id}" in caplog.text
     work()
     assert steps() == ["a", "b"]
 
