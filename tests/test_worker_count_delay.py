@@ -11,8 +11,8 @@ from django_jobqueue.worker import outcomes as outcomes_module
 from django_jobqueue.worker.claim import Claim
 from django_jobqueue.worker.feeder import SETTLE_DELAY, Feeder
 from django_jobqueue.worker.options import WorkerOptions
-from django_jobqueue.worker.outcomes import COUNT_DELAY, Outcomes
-from django_jobqueue.worker.slots import Slot
+from django_jobqueue.worker.outcomes import COUNT_DELAY, TELL_AGAIN_AFTER, Outcomes
+from django_jobqueue.worker.slots import Op, Slot
 from django_jobqueue.workflows import batch, batch_status, chain
 from tests import jobs
 
@@ -75,29 +75,42 @@ def test_a_chains_next_step_is_pushed_at_once(memory):
     assert memory.size("default").ready == 1  # the second step
 
 
-def test_a_store_that_fails_keeps_them_waiting_as_old_as_before(memory, monkeypatch):
+def test_a_store_that_fails_keeps_them_waiting_and_tries_again_after_a_pause(memory, monkeypatch):
     dispatched = batch([jobs.Noop(n) for n in range(2)]).dispatch(connection="memory")
     outcomes = _succeeded(memory, 2)
 
     def down(ends):
         raise ConnectionError("store down")
 
-    monkeypatch.setattr(outcomes_module, "advance", down)
-    with pytest.raises(ConnectionError):
-        outcomes.advance_workflows(T0 + COUNT_DELAY)
+    with monkeypatch.context() as patch:
+        patch.setattr(outcomes_module, "advance", down)
+        with pytest.raises(ConnectionError):
+            outcomes.advance_workflows(T0 + COUNT_DELAY)
     assert (len(outcomes.advancing), outcomes.acks) == (2, [])
-    assert outcomes.advance_at() == T0 + COUNT_DELAY
-    monkeypatch.undo()
-    outcomes.advance_workflows(T0 + COUNT_DELAY)
+    # Tried again after a pause, not at every turn of the loop (nor at once when idle).
+    again = T0 + COUNT_DELAY + TELL_AGAIN_AFTER
+    assert outcomes.advance_at() == outcomes.advance_at(at_once=True) == again
+    outcomes.advance_workflows(again - 0.01, at_once=True)
+    assert _succeeded_count(dispatched.id) == 0
+    outcomes.advance_workflows(again)
     assert _succeeded_count(dispatched.id) == 2
+    assert len(outcomes.acks) == 2
 
 
-def test_a_worker_with_nothing_else_to_do_flushes_them_without_the_delay(memory):
-    batch([jobs.Noop(n) for n in range(2)]).dispatch(connection="memory")
+def test_a_worker_with_nothing_else_to_do_tells_and_acks_them_without_the_delay(memory):
+    dispatched = batch([jobs.Noop(n) for n in range(2)]).dispatch(connection="memory")
     outcomes = _succeeded(memory, 2)
-    feeder = Feeder(memory, WorkerOptions(), [Slot()], outcomes, spawn=None,
+    slot = Slot()
+    feeder = Feeder(memory, WorkerOptions(), [slot], outcomes, spawn=None,
                     burst_watch=None, gate=None)
     feeder.queue_empty = False  # more work may come: the count waits
     assert feeder.flush_at() == pytest.approx(T0 + COUNT_DELAY + SETTLE_DELAY)
     feeder.queue_empty = True  # nothing queued, nothing running: the batch's end waits on it
     assert feeder.flush_at() == pytest.approx(T0 + SETTLE_DELAY)
+    slot.ops.append(Op(None, 60.0))  # a horse busy (here with a hook): the count waits
+    assert feeder.flush_at() == pytest.approx(T0 + COUNT_DELAY + SETTLE_DELAY)
+    slot.ops.clear()
+    feeder.flush()  # due (the test's clock is long past), nothing else to do: told, acked
+    assert _succeeded_count(dispatched.id) == 2
+    assert (outcomes.advancing, outcomes.acks, feeder.flush_at()) == ([], [], None)
+    assert memory.size("default").total == 0

@@ -310,11 +310,9 @@ class Feeder:
 
     def _advance_at(self) -> float | None:
         """When the successes of workflow jobs must be told: a worker with nothing else
-        to do tells them now (the count's delay would only delay the batch's end)."""
-        due = self.outcomes.advance_at()
-        if due is not None and self._nothing_else_to_do():
-            return self.outcomes.advancing_since
-        return due
+        to do tells them without the count's delay, which would only delay the batch's
+        end."""
+        return self.outcomes.advance_at(at_once=self._nothing_else_to_do())
 
     def _nothing_else_to_do(self) -> bool:
         return (self.queue_empty and self.prefetch.empty
@@ -325,18 +323,18 @@ class Feeder:
         due = self.flush_at()
         if due is None or not (force or time.monotonic() >= due):
             return
-        self._advance_workflows(force=force or self._nothing_else_to_do())
+        self._advance_workflows(force=force, at_once=self._nothing_else_to_do())
         self.transport.exchange(
             self.outcomes.acks, self.prefetch.marks, (), 0, 0, jobqueue_settings.LEASE, ""
         )
         self._sent()
 
-    def _advance_workflows(self, force: bool = False) -> None:
+    def _advance_workflows(self, force: bool = False, at_once: bool = False) -> None:
         """Tell finished workflow jobs' workflows once due, so their acks go with this
         exchange; a store that does not answer keeps them (leases renewed) for the next
         one."""
         try:
-            self.outcomes.advance_workflows(time.monotonic(), force=force)
+            self.outcomes.advance_workflows(time.monotonic(), force=force, at_once=at_once)
         except Exception as error:
             log_event(logger, logging.WARNING, "workflow_deferred",
                       count=len(self.outcomes.advancing), error=type(error).__name__,

@@ -28,6 +28,9 @@ COUNT_DELAY = 0.2
 #: ... or until this many wait (a bound on what a worker holds and on how long one count
 #: keeps the supervisor from its horses).
 COUNT_AT_LEAST = 1000
+#: After a try that the store did not answer, the next is this long after (seconds), not
+#: at every turn of the worker's loop.
+TELL_AGAIN_AFTER = 1.0
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,7 @@ class Outcomes:
         self.advancing: list[Claim] = []
         self.advancing_since: float | None = None
         self._chain_waits = False  # a chain's next step waits for one of them
+        self._tell_again_at: float | None = None  # after a try the store did not answer
 
     def __bool__(self) -> bool:
         return bool(self.items or self.acks or self.advancing)
@@ -124,22 +128,26 @@ class Outcomes:
         if job_ends.matter(claim.document):
             self.ended.append(claim)
 
-    def advance_at(self) -> float | None:
+    def advance_at(self, at_once: bool = False) -> float | None:
         """When the workflows of the successes waiting must be told: at once for a chain
-        (its next step waits) or once :data:`COUNT_AT_LEAST` wait, else :data:`COUNT_DELAY`
-        after the first of them ended. None: none waits."""
+        (its next step waits), once :data:`COUNT_AT_LEAST` wait, or ``at_once`` (the
+        worker has nothing else to do), else :data:`COUNT_DELAY` after the first of them
+        ended; never before :data:`TELL_AGAIN_AFTER` has passed since a try the store did
+        not answer. None: none waits."""
         if self.advancing_since is None:
             return None
-        if self._chain_waits or len(self.advancing) >= COUNT_AT_LEAST:
-            return self.advancing_since
-        return self.advancing_since + COUNT_DELAY
+        due = self.advancing_since
+        if not (at_once or self._chain_waits or len(self.advancing) >= COUNT_AT_LEAST):
+            due += COUNT_DELAY
+        return max(due, self._tell_again_at or due)
 
-    def advance_workflows(self, now: float, force: bool = False) -> None:
+    def advance_workflows(self, now: float, force: bool = False, at_once: bool = False) -> None:
         """Tell the workflows of the jobs that succeeded (a chain's next step, a batch's
-        count), once due (:meth:`advance_at`) or ``force``, then let their acks go. A
-        store that does not answer raises, and they wait to be told again: never acked
-        first, so a worker killed in between leaves them to be taken up and told again."""
-        due = self.advance_at()
+        count), once due (:meth:`advance_at`) or ``force`` (the worker stops), then let
+        their acks go. A store that does not answer raises, and they wait to be told
+        again: never acked first, so a worker killed in between leaves them to be taken
+        up and told again."""
+        due = self.advance_at(at_once)
         if due is None or (now < due and not force):
             return
         claims, since = self.advancing, self.advancing_since
@@ -151,7 +159,9 @@ class Outcomes:
             self.advancing = claims + self.advancing
             self.advancing_since = since
             self._chain_waits = any(workflow_marks.CHAIN in c.document for c in claims)
+            self._tell_again_at = now + TELL_AGAIN_AFTER
             raise
+        self._tell_again_at = None
         if self.acks_since is None:
             self.acks_since = since
         for claim in claims:
