@@ -89,10 +89,11 @@ class Feeder:
         if run + prefetch <= 0 or not queues:
             self.queue_empty = self.queue_empty or not queues
             return
+        # First: a count of many ends takes a while, and the leases below date from after.
+        self._advance_workflows()
         token = f"{self.name[:50]}:{next(self._tokens)}"
         asked = time.monotonic()
         admission = self.gate.admission(float(self.options.timeout or 0), run)
-        self._advance_workflows()
         jobs = self.transport.exchange(
             self.outcomes.acks, self.prefetch.marks, queues, run, prefetch,
             jobqueue_settings.LEASE, token, prefetch_lease=PREFETCH_LEASE, admit=admission,
