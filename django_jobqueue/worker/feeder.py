@@ -312,7 +312,10 @@ class Feeder:
     def _advance_at(self) -> float | None:
         """When the successes of workflow jobs must be told: a worker with nothing else
         to do tells them without the count's delay, which would only delay the batch's
-        end."""
+        end. (Read at every turn of the loop: the slots are looked at only when some
+        wait.)"""
+        if not self.outcomes.advancing:
+            return None
         return self.outcomes.advance_at(at_once=self._nothing_else_to_do())
 
     def _nothing_else_to_do(self) -> bool:

@@ -154,9 +154,8 @@ def child_id(batch_id: str, number: int) -> str:
     return f"{batch_id[:20]}{number:012x}"
 
 
-def _child(job: Job, batch_id: str, home: str, member: str | None = None,
+def _child(job: Job, batch_id: str, home: str, member: str,
            where: dict[str, str | None] | None = None) -> Prepared:
-    member = member or new_id()
     if not is_job(job):
         raise PayloadError(f"a batch is made of Job instances, not {job!r}")
     ready = prepare(job, job_id=member, **(where or {}),
